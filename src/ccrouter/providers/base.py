@@ -1,0 +1,73 @@
+"""The narrow provider interface: everything dispatch needs from a provider.
+
+A provider takes a canonical request and the upstream model name and returns a canonical response
+or a canonical event stream. Transport, auth, wire codec, vendor quirks and error mapping live
+behind it; failures surface as ``ccrouter.errors.UpstreamError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ccrouter.codecs.sse import SSEFrame
+from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
+
+__all__ = ["HttpCall", "Provider", "StreamDecoder", "WireAdapter"]
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    # Wire format spoken upstream: "anthropic", "openai" or "gemini".
+    wire: str
+
+    async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
+        """One non-streamed call."""
+        ...
+
+    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+        """A streamed call. Errors before the first event raise; later ones end the iteration by
+        raising too (the caller turns them into an SSE ``error`` event)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StreamDecoder(Protocol):
+    """Turns upstream SSE frames into canonical events; stateful, one per call."""
+
+    def feed(self, frame: SSEFrame) -> list[StreamEvent]: ...
+
+    def finish(self) -> list[StreamEvent]:
+        """Events owed when the upstream stream ended (closing blocks, final message_delta...).
+        Raises ``UpstreamProtocolError`` if the stream ended before it was complete."""
+        ...
+
+
+@dataclass(slots=True)
+class HttpCall:
+    """What an adapter builds for the transport: where to POST what. ``context`` is the adapter's own
+    per-call state (tool-name maps...) handed back to its parse methods."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    context: Any = None
+
+
+class WireAdapter(Protocol):
+    """One wire format plus one vendor's quirks, as the HTTP transport needs them. Pure: no I/O."""
+
+    wire: str
+
+    def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall: ...
+
+    def parse_response(self, body: bytes, call: HttpCall) -> MessagesResponse: ...
+
+    def stream_decoder(self, call: HttpCall) -> StreamDecoder: ...
+
+    def error_message(self, status: int, body: bytes) -> str:
+        """A readable message from the provider's error body (never containing credentials)."""
+        ...
