@@ -10,9 +10,14 @@ the hot path. Things a codec does not understand are kept, not dropped:
 - ``OtherBlock`` holds an unknown content block as its raw dict (server tool results, documents...);
   a codec for the same wire format forwards it, others drop it.
 - ``MessagesRequest.extra`` holds unknown top-level fields for the same reason.
-- ``MessagesRequest.raw`` is the client's original Anthropic body (when the client spoke Anthropic):
-  the Anthropic codec starts from it so a passthrough keeps everything byte-for-byte meaningful
-  (cache_control, thinking signatures, betas).
+- ``MessagesRequest.raw`` is the client's original body (``raw_format`` names its format): the codec
+  of the same format starts from it so a passthrough keeps everything meaningful (cache_control,
+  thinking signatures, fields we do not model). Encoders still take ``model``, ``max_tokens`` and
+  ``stream`` from the canonical fields, which dispatch may have changed (clamping).
+- Thinking produced by a non-Anthropic provider is given the signature ``ccr:<wire>[:<payload>]``
+  (payload: the provider's own opaque signature, e.g. Gemini's thoughtSignature). The Anthropic
+  decoder turns that back into ``origin=<wire>``; encoders drop thinking of a foreign origin that
+  their provider would reject.
 - ``StreamEvent.raw`` is the upstream SSE frame exactly as received; an encoder for the same format
   writes it unchanged instead of serialising again.
 """
@@ -55,7 +60,9 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
-Role = Literal["user", "assistant"]
+# "system" messages may appear inside ``messages`` (Claude Code sends them); codecs place them as
+# their format allows (OpenAI: in place; Anthropic: in place; Gemini: folded into user text).
+Role = Literal["user", "assistant", "system"]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
 
 
@@ -188,8 +195,13 @@ class MessagesRequest:
     metadata: JSON = field(default_factory=dict)
     # Unknown top-level fields (context_management, output_config, service_tier...).
     extra: JSON = field(default_factory=dict)
-    # The client's original body when it spoke Anthropic; the Anthropic codec starts from it.
+    # The client's ``anthropic-beta`` header, forwarded to Anthropic-format providers.
+    betas: str | None = None
+    # The client's original body and its wire format ("anthropic" or "openai"). An encoder for the
+    # same format starts from it (passthrough); any code that changes the canonical content of a
+    # request must make the same change in ``raw`` or set ``raw`` to None.
     raw: JSON | None = None
+    raw_format: str | None = None
 
 
 # --------------------------------------------------------------------------- response
