@@ -1,0 +1,82 @@
+"""The Anthropic Messages API surface: /v1/messages, /v1/messages/count_tokens, /v1/models."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from aiohttp import web
+
+from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.state import STATE, AppState
+from ccrouter.codecs import anthropic as codec
+
+__all__ = ["routes"]
+
+log = logging.getLogger("ccrouter.api")
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    state: AppState = request.app[STATE]
+    started = time.perf_counter()
+    canonical = codec.decode_request(await read_json(request))
+    canonical.betas = request.headers.get("anthropic-beta")
+    plan = await state.dispatcher.plan(canonical, request.headers)
+    headers = decision_headers(plan, state.simulated)
+    log.info(
+        "route scenario=%s provider=%s model=%s stream=%s reason=%s",
+        plan.decision.scenario,
+        plan.decision.provider,
+        plan.decision.model,
+        canonical.stream,
+        plan.decision.reason,
+    )
+    if canonical.stream:
+        response = await stream_events(request, plan, state.dispatcher.stream(plan), codec.encode_event, headers)
+    else:
+        result = await state.dispatcher.complete(plan)
+        response = web.Response(body=codec.encode_response(result), content_type="application/json", headers=headers)
+    log.debug("served in %.1f ms", (time.perf_counter() - started) * 1000)
+    return response
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    state: AppState = request.app[STATE]
+    canonical = codec.decode_request(await read_json(request), require_max_tokens=False)
+    tokens = state.counter.count_request(canonical)
+    return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
+
+
+async def models(request: web.Request) -> web.Response:
+    """Configured models as ``provider,model`` ids, in a shape both Anthropic and OpenAI SDKs read."""
+    state: AppState = request.app[STATE]
+    data = [
+        {
+            "type": "model",
+            "object": "model",
+            "id": f"{provider.name},{spec.name}",
+            "display_name": f"{spec.name} ({provider.name})",
+            "created_at": "2025-01-01T00:00:00Z",
+            "created": 1735689600,
+            "owned_by": provider.name,
+        }
+        for provider in state.settings.providers
+        for spec in provider.models
+    ]
+    body = {
+        "object": "list",
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v1/messages", messages),
+        web.post("/v1/messages/count_tokens", count_tokens),
+        web.get("/v1/models", models),
+    ]

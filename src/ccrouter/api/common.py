@@ -1,0 +1,119 @@
+"""Pieces every API handler shares: reading the JSON body, decision headers, streaming the events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ccrouter.api.state import STATE
+from ccrouter.dispatch import Plan
+from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
+from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
+
+__all__ = ["decision_headers", "read_json", "stream_events"]
+
+log = logging.getLogger("ccrouter.api")
+
+# Failures after the first byte are reported as this type: Claude Code retries overloaded_error.
+MID_STREAM_ERROR_TYPE = "overloaded_error"
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a RequestError saying what is wrong with it."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise RequestTooLargeError(
+            f"request body is larger than the gateway's limit of {request.app[STATE].settings.server.max_body_bytes}"
+            " bytes (server.max_body_bytes)"
+        ) from exc
+    if not body:
+        raise RequestError("request body is empty: expected a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RequestError(f"request body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def decision_headers(plan: Plan, simulated: bool) -> dict[str, str]:
+    decision = plan.decision
+    headers = {
+        "x-ccrouter-provider": decision.provider,
+        "x-ccrouter-model": decision.model,
+        "x-ccrouter-scenario": decision.scenario,
+    }
+    if simulated:
+        headers["x-ccrouter-simulated"] = "true: no real model was called; add a provider to the config"
+    return headers
+
+
+async def stream_events(
+    request: web.Request,
+    plan: Plan,
+    events: AsyncIterator[StreamEvent],
+    encode: Callable[[StreamEvent], bytes],
+    headers: dict[str, str],
+    *,
+    closing: bytes = b"",
+) -> web.StreamResponse:
+    """Send ``events`` as SSE. Errors before the first event become a normal HTTP error (so clients
+    retry 429/529 as usual); errors after it become an SSE ``error`` event, never a silent cut."""
+    iterator = aiter(events)
+    try:
+        # Raises before any byte is sent: the error middleware renders it as a plain HTTP error.
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        raise UpstreamProtocolError(
+            f"{plan.decision.provider}: the stream ended before any event", provider=plan.decision.provider
+        ) from None
+    try:
+        return await _relay(request, plan, first, iterator, encode, headers, closing)
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _relay(
+    request: web.Request,
+    plan: Plan,
+    first: StreamEvent,
+    iterator: AsyncIterator[StreamEvent],
+    encode: Callable[[StreamEvent], bytes],
+    headers: dict[str, str],
+    closing: bytes,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+            **headers,
+        },
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(encode(first))
+    if isinstance(first, MessageStart) and first.raw is None:
+        # Anthropic sends a ping right after message_start; translated streams get one too.
+        await response.write(encode(Ping()))
+    try:
+        async for event in iterator:
+            await response.write(encode(event))
+    except CCRouterError as exc:
+        log.warning("stream from %s failed after the first byte: %s", plan.decision.provider, exc.message)
+        await response.write(encode(StreamError(error_type=MID_STREAM_ERROR_TYPE, message=exc.message)))
+        await response.write_eof()
+        return response
+    if closing:
+        await response.write(closing)
+    await response.write_eof()
+    return response

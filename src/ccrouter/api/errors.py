@@ -1,0 +1,67 @@
+"""Errors rendered in the client's own envelope: OpenAI's under /v1/chat/completions, else Anthropic's."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from ccrouter.errors import CCRouterError, anthropic_error_type
+
+__all__ = ["error_middleware", "error_response"]
+
+log = logging.getLogger("ccrouter.api")
+
+_OPENAI_PREFIX = "/v1/chat/completions"
+
+# OpenAI's envelope names error types differently; map the few that SDKs act on.
+_OPENAI_TYPES = {
+    "invalid_request_error": "invalid_request_error",
+    "authentication_error": "authentication_error",
+    "permission_error": "permission_error",
+    "not_found_error": "not_found_error",
+    "request_too_large": "invalid_request_error",
+    "rate_limit_error": "rate_limit_exceeded",
+    "overloaded_error": "server_error",
+    "api_error": "server_error",
+}
+
+
+def error_response(path: str, status: int, error_type: str, message: str) -> web.Response:
+    if path.startswith(_OPENAI_PREFIX):
+        body = {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(error_type, "server_error"),
+                "param": None,
+                "code": error_type,
+            }
+        }
+    else:
+        body = {"type": "error", "error": {"type": error_type, "message": message}}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CCRouterError as exc:
+        if exc.status >= 500:
+            log.warning("request failed: %s", exc.message)
+        response = error_response(request.path, exc.status, exc.error_type, exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["retry-after"] = str(max(1, round(retry_after)))
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+        if exc.status == 413:
+            message = f"request body too large: {exc.text}"
+        return error_response(request.path, exc.status, anthropic_error_type(exc.status), message)
+    except Exception:  # the boundary: a bug must still answer in the client's format, and be logged
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return error_response(request.path, 500, "api_error", "internal error in ccrouter (see its log)")

@@ -1,0 +1,46 @@
+"""The OpenAI chat-completions surface: the same routing for OpenAI SDK clients."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.state import STATE, AppState
+from ccrouter.codecs import openai_chat, openai_stream
+
+__all__ = ["routes"]
+
+log = logging.getLogger("ccrouter.api")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    state: AppState = request.app[STATE]
+    body = await read_json(request)
+    canonical = openai_chat.decode_request(body)
+    plan = await state.dispatcher.plan(canonical, request.headers)
+    headers = decision_headers(plan, state.simulated)
+    log.info(
+        "route scenario=%s provider=%s model=%s stream=%s reason=%s",
+        plan.decision.scenario,
+        plan.decision.provider,
+        plan.decision.model,
+        canonical.stream,
+        plan.decision.reason,
+    )
+    if canonical.stream:
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        encoder = openai_stream.OpenAIStreamEncoder(canonical.model, include_usage)
+        return await stream_events(
+            request, plan, state.dispatcher.stream(plan), encoder.encode, headers, closing=encoder.done()
+        )
+    result = await state.dispatcher.complete(plan)
+    return web.Response(
+        body=openai_chat.encode_response(result, canonical.model), content_type="application/json", headers=headers
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/v1/chat/completions", chat_completions)]

@@ -1,0 +1,472 @@
+"""Anthropic Messages wire format <-> canonical model (https://docs.anthropic.com/en/api/messages).
+
+Decoding is lenient where Anthropic itself is forward compatible (unknown top-level fields go to
+``extra``, unknown content blocks to ``OtherBlock``) and strict where a bad shape would only fail
+later: those raise ``RequestError`` with Anthropic's own message style (``messages.3.role: ...``).
+Encoding an Anthropic-born request to an Anthropic upstream is a passthrough of the client's body, so
+cache_control placement, signatures and fields we do not model survive byte for byte.
+Streaming lives in ``ccrouter.codecs.anthropic_stream`` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+
+from ccrouter.codecs.anthropic_stream import (
+    AnthropicStreamDecoder,
+    decode_usage,
+    encode_block,
+    encode_event,
+    encode_usage,
+    error_body,
+    thinking_origin,
+)
+from ccrouter.errors import RequestError, UpstreamProtocolError
+from ccrouter.messages import (
+    ContentBlock,
+    ImageBlock,
+    Message,
+    MessagesRequest,
+    MessagesResponse,
+    OtherBlock,
+    Role,
+    StopReason,
+    TextBlock,
+    ThinkingBlock,
+    ThinkingConfig,
+    Tool,
+    ToolChoice,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+
+__all__ = [
+    "AnthropicStreamDecoder",
+    "decode_request",
+    "decode_response",
+    "encode_event",
+    "encode_request",
+    "encode_response",
+    "error_body",
+]
+
+JSON = dict[str, Any]
+
+# Top-level request fields the canonical model holds; anything else is kept in ``extra``.
+_KNOWN_FIELDS = frozenset(
+    {
+        "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
+        "stop_sequences", "tools", "tool_choice", "thinking", "metadata",
+    }
+)  # fmt: skip
+_ROLES: frozenset[str] = frozenset({"user", "assistant", "system"})
+_TOOL_CHOICES = ("auto", "any", "tool", "none")
+_THINKING_TYPES = ("enabled", "adaptive", "disabled")
+# Anthropic's minimum thinking budget; used when a foreign request asks for thinking without one.
+_MIN_THINKING_BUDGET = 1024
+
+
+def _fail(path: str, problem: str) -> RequestError:
+    return RequestError(f"{path}: {problem}")
+
+
+# --------------------------------------------------------------------------- request decoding
+
+
+def decode_request(body: dict[str, Any], *, require_max_tokens: bool = True) -> MessagesRequest:
+    """A client's Messages body -> canonical. ``max_tokens`` is 0 when absent and not required
+    (count_tokens bodies have none)."""
+    model = body.get("model")
+    if model is None:
+        raise _fail("model", "Field required")
+    if not isinstance(model, str):
+        raise _fail("model", "Input should be a valid string")
+    raw_messages = body.get("messages")
+    if raw_messages is None:
+        raise _fail("messages", "Field required")
+    if not isinstance(raw_messages, list):
+        raise _fail("messages", "Input should be a valid list")
+    request = MessagesRequest(
+        model=model,
+        messages=[_decode_message(item, f"messages.{i}") for i, item in enumerate(raw_messages)],
+        max_tokens=_decode_max_tokens(body.get("max_tokens"), require_max_tokens),
+        system=_decode_system(body.get("system")),
+        stream=body.get("stream") is True,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        top_k=body.get("top_k"),
+        stop_sequences=body.get("stop_sequences") or [],
+        tools=_decode_tools(body.get("tools")),
+        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        thinking=_decode_thinking(body.get("thinking")),
+        metadata=_decode_metadata(body.get("metadata")),
+        extra={key: value for key, value in body.items() if key not in _KNOWN_FIELDS},
+        raw=body,
+        raw_format="anthropic",
+    )
+    output_config = request.extra.get("output_config")
+    if isinstance(output_config, dict) and isinstance(output_config.get("effort"), str):
+        request.effort = output_config["effort"]
+    return request
+
+
+def _decode_max_tokens(value: Any, required: bool) -> int:
+    if value is None:
+        if required:
+            raise _fail("max_tokens", "Field required")
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail("max_tokens", "Input should be a valid integer")
+    if value < 1:
+        raise _fail("max_tokens", "Input should be greater than or equal to 1")
+    return value
+
+
+def _decode_system(value: Any) -> list[TextBlock]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [TextBlock(text=value)]
+    if not isinstance(value, list):
+        raise _fail("system", "Input should be a valid string or list of text blocks")
+    blocks = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or item.get("type") != "text" or not isinstance(item.get("text"), str):
+            raise _fail(f"system.{i}", "Input should be a text block")
+        blocks.append(TextBlock(text=item["text"], cache_control=item.get("cache_control")))
+    return blocks
+
+
+def _decode_message(item: Any, path: str) -> Message:
+    if not isinstance(item, dict):
+        raise _fail(path, "Input should be a valid dictionary")
+    role = item.get("role")
+    if role not in _ROLES:
+        raise _fail(f"{path}.role", "Input should be 'user' or 'assistant'")
+    content = item.get("content")
+    if isinstance(content, str):
+        blocks: list[ContentBlock] = [TextBlock(text=content)] if content else []
+    elif isinstance(content, list):
+        blocks = [_decode_block(block, f"{path}.content.{i}") for i, block in enumerate(content)]
+    elif content is None:
+        raise _fail(f"{path}.content", "Field required")
+    else:
+        raise _fail(f"{path}.content", "Input should be a valid string or list")
+    return Message(role=cast(Role, role), content=blocks)
+
+
+def _text(block: JSON, key: str, path: str) -> str:
+    value = block.get(key)
+    if not isinstance(value, str):
+        raise _fail(f"{path}.{key}", "Field required" if value is None else "Input should be a valid string")
+    return value
+
+
+def _decode_block(block: Any, path: str) -> ContentBlock:
+    """One request content block; kinds we do not model become ``OtherBlock``."""
+    if not isinstance(block, dict):
+        raise _fail(path, "Input should be a valid dictionary")
+    kind = block.get("type")
+    if kind == "text":
+        return TextBlock(text=_text(block, "text", path), cache_control=block.get("cache_control"))
+    if kind == "tool_use":
+        tool_input = block.get("input")
+        if tool_input is not None and not isinstance(tool_input, dict):
+            raise _fail(f"{path}.input", "Input should be a valid dictionary")
+        return ToolUseBlock(
+            id=_text(block, "id", path),
+            name=_text(block, "name", path),
+            input=tool_input or {},
+            cache_control=block.get("cache_control"),
+        )
+    if kind == "tool_result":
+        return ToolResultBlock(
+            tool_use_id=_text(block, "tool_use_id", path),
+            content=_decode_tool_result_content(block.get("content"), f"{path}.content"),
+            is_error=block.get("is_error") is True,
+            cache_control=block.get("cache_control"),
+        )
+    if kind == "thinking":
+        signature = block.get("signature")
+        signature = signature if isinstance(signature, str) else None
+        return ThinkingBlock(
+            thinking=_text(block, "thinking", path), signature=signature, origin=thinking_origin(signature)
+        )
+    if kind == "redacted_thinking":
+        return ThinkingBlock(redacted=True, data=_text(block, "data", path))
+    if kind == "image":
+        image = _decode_image(block)
+        if image is not None:
+            return image
+    return OtherBlock(raw=block)
+
+
+def _decode_image(block: JSON) -> ImageBlock | None:
+    """base64 and url sources; other sources (``file``) stay an ``OtherBlock``."""
+    source = block.get("source")
+    if not isinstance(source, dict):
+        return None
+    cache_control = block.get("cache_control")
+    if source.get("type") == "base64":
+        return ImageBlock(
+            media_type=source.get("media_type"), data=source.get("data"), cache_control=cache_control
+        )
+    if source.get("type") == "url":
+        return ImageBlock(url=source.get("url"), cache_control=cache_control)
+    return None
+
+
+def _decode_tool_result_content(content: Any, path: str) -> list[TextBlock | ImageBlock]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [TextBlock(text=content)]
+    if not isinstance(content, list):
+        raise _fail(path, "Input should be a valid string or list")
+    parts: list[TextBlock | ImageBlock] = []
+    for i, item in enumerate(content):
+        block = _decode_block(item, f"{path}.{i}")
+        # Documents and search results inside a tool result have no canonical form; a passthrough
+        # still forwards them from ``raw``.
+        if isinstance(block, TextBlock | ImageBlock):
+            parts.append(block)
+    return parts
+
+
+def _decode_tools(value: Any) -> list[Tool]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail("tools", "Input should be a valid list")
+    tools = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _fail(f"tools.{i}", "Input should be a valid dictionary")
+        kind = item.get("type")
+        if isinstance(kind, str) and kind != "custom" and "input_schema" not in item:
+            # Server tools (web_search_20250305...) and Anthropic-defined ones (bash_20250124...);
+            # some (mcp_toolset) have no name.
+            tools.append(Tool(name=str(item.get("name") or kind), server_type=kind, raw=item))
+            continue
+        if not isinstance(item.get("name"), str):
+            raise _fail(f"tools.{i}.name", "Field required")
+        schema = item.get("input_schema")
+        if not isinstance(schema, dict):
+            raise _fail(f"tools.{i}.input_schema", "Field required")
+        tools.append(
+            Tool(
+                name=item["name"],
+                description=item.get("description"),
+                input_schema=schema,  # shared, not copied: schemas are large and never modified
+                cache_control=item.get("cache_control"),
+            )
+        )
+    return tools
+
+
+def _decode_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in _TOOL_CHOICES:
+        raise _fail("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+    name = value.get("name")
+    if value["type"] == "tool" and not isinstance(name, str):
+        raise _fail("tool_choice.name", "Field required")
+    return ToolChoice(
+        type=value["type"],
+        name=name if isinstance(name, str) else None,
+        disable_parallel_tool_use=value.get("disable_parallel_tool_use") is True,
+    )
+
+
+def _decode_thinking(value: Any) -> ThinkingConfig:
+    if value is None:
+        return ThinkingConfig()
+    if not isinstance(value, dict) or value.get("type") not in _THINKING_TYPES:
+        raise _fail("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+    budget = value.get("budget_tokens")
+    if value["type"] == "enabled" and (not isinstance(budget, int) or isinstance(budget, bool)):
+        raise _fail("thinking.enabled.budget_tokens", "Field required")
+    return ThinkingConfig(type=value["type"], budget_tokens=budget if value["type"] == "enabled" else None)
+
+
+def _decode_metadata(value: Any) -> JSON:
+    # Kept as given: Claude Code's user_id is a JSON *string* that must reach Anthropic unchanged.
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail("metadata", "Input should be a valid dictionary")
+    return value
+
+
+# --------------------------------------------------------------------------- request encoding
+
+
+def encode_request(request: MessagesRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    """Canonical -> the body for an Anthropic upstream (passthrough of an Anthropic client's body)."""
+    if request.raw_format == "anthropic" and request.raw is not None:
+        return _passthrough(request, request.raw, model, stream)
+    return _build(request, model, stream)
+
+
+def _is_unverifiable(block: Any) -> bool:
+    """Thinking Anthropic would reject: produced by another provider, or unsigned."""
+    if not isinstance(block, dict) or block.get("type") != "thinking":
+        return False
+    signature = block.get("signature")
+    return not signature or thinking_origin(signature) != "anthropic"
+
+
+def _passthrough(request: MessagesRequest, raw: JSON, model: str, stream: bool) -> JSON:
+    body = dict(raw)
+    body["model"] = model
+    if request.max_tokens > 0:
+        body["max_tokens"] = request.max_tokens
+    body["stream"] = stream
+    messages = raw.get("messages")
+    if not isinstance(messages, list):
+        return body
+    rebuilt: list[Any] | None = None
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or not any(_is_unverifiable(block) for block in content):
+            continue
+        if rebuilt is None:
+            rebuilt = list(messages)  # copy the list only; untouched messages stay shared
+        kept = [block for block in content if not _is_unverifiable(block)]
+        rebuilt[i] = {**message, "content": kept} if kept else None
+    if rebuilt is not None:
+        # A message left empty is dropped: Anthropic rejects empty content and merges the
+        # consecutive same-role turns this may leave.
+        body["messages"] = [message for message in rebuilt if message is not None]
+    return body
+
+
+def _build(request: MessagesRequest, model: str, stream: bool) -> JSON:
+    # Unknown fields of an OpenAI-born request are OpenAI fields; Anthropic would reject them.
+    body: JSON = dict(request.extra) if request.raw_format in (None, "anthropic") else {}
+    body["model"] = model
+    body["max_tokens"] = request.max_tokens
+    if request.system:
+        body["system"] = [encode_block(block) for block in request.system if block.text]
+    body["messages"] = _encode_messages(request.messages)
+    _put_sampling(body, request)
+    if request.tools:
+        body["tools"] = [_encode_tool(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = _encode_tool_choice(request.tool_choice)
+    if request.thinking.type == "enabled":
+        budget = request.thinking.budget_tokens or max(_MIN_THINKING_BUDGET, request.max_tokens // 2)
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    elif request.thinking.type == "adaptive":
+        body["thinking"] = {"type": "adaptive"}
+    if request.effort is not None:
+        output_config = body.get("output_config")
+        output_config = output_config if isinstance(output_config, dict) else {}
+        if output_config.get("effort") != request.effort:
+            body["output_config"] = {**output_config, "effort": request.effort}
+    if "user_id" in request.metadata:
+        # Anthropic's metadata accepts only user_id.
+        body["metadata"] = {"user_id": request.metadata["user_id"]}
+    body["stream"] = stream
+    return body
+
+
+def _put_sampling(body: JSON, request: MessagesRequest) -> None:
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.top_k is not None:
+        body["top_k"] = request.top_k
+    if request.stop_sequences:
+        body["stop_sequences"] = request.stop_sequences
+
+
+def _keep_in_request(block: ContentBlock) -> bool:
+    if isinstance(block, ThinkingBlock):
+        return block.redacted or (bool(block.signature) and block.origin == "anthropic")
+    # Anthropic rejects empty text blocks ("text content blocks must be non-empty").
+    return not (isinstance(block, TextBlock) and not block.text)
+
+
+def _encode_messages(messages: list[Message]) -> list[JSON]:
+    out = []
+    for message in messages:
+        content = [encode_block(block) for block in message.content if _keep_in_request(block)]
+        # System messages stay in place: Anthropic accepts role "system" inside messages.
+        if content:
+            out.append({"role": message.role, "content": content})
+    return out
+
+
+def _encode_tool(tool: Tool) -> JSON:
+    if tool.server_type is not None:
+        return tool.raw if tool.raw is not None else {"type": tool.server_type, "name": tool.name}
+    out: JSON = {"name": tool.name}
+    if tool.description is not None:
+        out["description"] = tool.description
+    # Anthropic requires an object schema; an empty one means "no parameters".
+    out["input_schema"] = tool.input_schema or {"type": "object", "properties": {}}
+    if tool.cache_control is not None:
+        out["cache_control"] = tool.cache_control
+    return out
+
+
+def _encode_tool_choice(choice: ToolChoice) -> JSON:
+    out: JSON = {"type": choice.type}
+    if choice.type == "tool":
+        out["name"] = choice.name
+    # disable_parallel_tool_use is not accepted with type "none".
+    if choice.disable_parallel_tool_use and choice.type != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def decode_response(body: bytes) -> MessagesResponse:
+    """An Anthropic upstream's message body -> canonical (``raw_body`` kept for a passthrough)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError("anthropic response is not valid JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise UpstreamProtocolError("anthropic response has no content list")
+    content = []
+    for i, block in enumerate(data["content"]):
+        try:
+            content.append(_decode_block(block, f"content.{i}"))
+        except RequestError as exc:
+            raise UpstreamProtocolError(f"anthropic response: {exc.message}") from exc
+    return MessagesResponse(
+        id=str(data.get("id") or ""),
+        model=str(data.get("model") or ""),
+        content=content,
+        stop_reason=cast("StopReason | None", data.get("stop_reason")),
+        stop_sequence=data.get("stop_sequence"),
+        usage=decode_usage(data.get("usage")),
+        raw_body=body,
+        raw_format="anthropic",
+    )
+
+
+def encode_response(response: MessagesResponse) -> bytes:
+    """Canonical -> the body Anthropic's API would return (the upstream's own body when it was one)."""
+    if response.raw_format == "anthropic" and response.raw_body:
+        return response.raw_body
+    return orjson.dumps(
+        {
+            "id": response.id,
+            "type": "message",
+            "role": "assistant",
+            "model": response.model,
+            "content": [encode_block(block) for block in response.content],
+            "stop_reason": response.stop_reason,
+            "stop_sequence": response.stop_sequence,
+            "usage": encode_usage(response.usage),
+        }
+    )

@@ -1,0 +1,296 @@
+"""Read, interpolate, validate and create the YAML configuration file.
+
+``load_settings`` is the only way from a file to ``Settings``: every problem surfaces as a
+``ConfigError`` whose message names the exact key path (``providers[0].base_url: ...``). Secrets stay
+out of the file: detected keys are written as ``${VAR}`` references and resolved at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ccrouter.config import Settings
+from ccrouter.errors import ConfigError
+
+__all__ = [
+    "default_config_path",
+    "detect_providers",
+    "dump_yaml",
+    "interpolate",
+    "load_or_create",
+    "load_settings",
+    "settings_from_data",
+    "uses_simulated",
+    "write_default_config",
+    "write_private",
+]
+
+SIMULATED_PROVIDER: dict[str, Any] = {"name": "simulated", "type": "simulated", "models": ["sim-1"]}
+
+# `$$` first so an escaped dollar is never read as the start of a reference.
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# Paths whose offending value must never be echoed in an error message.
+_SECRET_KEYS = frozenset({"api_key", "api_keys", "headers"})
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CCROUTER_CONFIG`` if set, else ``~/.ccrouter/config.yaml``; its folder holds pid file and logs."""
+    env = os.environ if environ is None else environ
+    if env.get("CCROUTER_CONFIG"):
+        return Path(env["CCROUTER_CONFIG"]).expanduser()
+    return Path.home() / ".ccrouter" / "config.yaml"
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _interpolate_str(value: str, path: str, environ: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(2)
+        if name not in environ:
+            raise ConfigError(f"{path}: environment variable {name} is not set (referenced as {match.group(0)})")
+        return environ[name]
+
+    return _VAR.sub(substitute, value) if "$" in value else value
+
+
+def interpolate(node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...] = ()) -> Any:
+    """Replace ``${VAR}``/``$VAR`` in every string value (``$$`` is a literal ``$``); keys are left alone."""
+    if isinstance(node, str):
+        return _interpolate_str(node, _key_path(loc), environ)
+    if isinstance(node, dict):
+        return {key: interpolate(value, environ, (*loc, str(key))) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate(value, environ, (*loc, i)) for i, value in enumerate(node)]
+    return node
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "missing":
+        message = "required key is missing"
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    elif (
+        isinstance(error.get("input"), str | int | float | bool)
+        and not _SECRET_KEYS.intersection(str(part) for part in loc)
+        and len(str(error["input"])) <= 80
+    ):
+        message += f" (got {error['input']!r})"
+    if not loc and ":" in message:
+        # Model-level validators (e.g. Settings._routes_exist) already lead with the key path.
+        return message
+    return f"{_key_path(loc)}: {message}"
+
+
+def settings_from_data(data: Any, environ: Mapping[str, str] | None = None, *, source: str = "config") -> Settings:
+    """Interpolate and validate an already parsed document."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping (server, providers, router)")
+    resolved = interpolate(data, os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate(resolved)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
+        raise ConfigError(f"{source}: invalid configuration\n{problems}") from None
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate the YAML file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    return settings_from_data(data, environ, source=str(path))
+
+
+def uses_simulated(settings: Settings) -> bool:
+    """True when the default route goes to the built-in simulated provider (no real key configured)."""
+    provider = settings.provider(settings.router.default.split(",")[0].strip())
+    return provider is not None and provider.type == "simulated"
+
+
+# --- first run: detect what the environment offers ------------------------------------------------
+
+# (env var, provider dict without the key, background model or None). Order = preference for the
+# default route. Model lists are current public model ids; users edit them freely.
+_KNOWN: tuple[tuple[str, dict[str, Any], str | None], ...] = (
+    (
+        "ANTHROPIC_API_KEY",
+        {"name": "anthropic", "type": "anthropic", "vendor": "anthropic",
+         "models": ["claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5"]},
+        "claude-haiku-4-5",
+    ),
+    (
+        "OPENAI_API_KEY",
+        {"name": "openai", "type": "openai", "vendor": "openai", "base_url": "https://api.openai.com/v1",
+         "models": ["gpt-5", "gpt-5-mini", "gpt-4.1"]},
+        "gpt-5-mini",
+    ),
+    (
+        "DEEPSEEK_API_KEY",
+        {"name": "deepseek", "type": "openai", "vendor": "deepseek", "base_url": "https://api.deepseek.com/v1",
+         "models": ["deepseek-chat", "deepseek-reasoner"]},
+        None,
+    ),
+    (
+        "GROQ_API_KEY",
+        {"name": "groq", "type": "openai", "vendor": "groq", "base_url": "https://api.groq.com/openai/v1",
+         "models": ["openai/gpt-oss-120b", "moonshotai/kimi-k2-instruct-0905", "llama-3.3-70b-versatile"]},
+        "llama-3.3-70b-versatile",
+    ),
+    (
+        "OPENROUTER_API_KEY",
+        {"name": "openrouter", "type": "openai", "vendor": "openrouter", "base_url": "https://openrouter.ai/api/v1",
+         "models": ["anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro",
+                    "deepseek/deepseek-chat-v3.1"]},
+        None,
+    ),
+    (
+        "GEMINI_API_KEY",
+        {"name": "gemini", "type": "gemini", "vendor": "gemini",
+         "models": ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"]},
+        "gemini-2.5-flash",
+    ),
+    (
+        "GITHUB_TOKEN",
+        {"name": "github", "type": "openai", "vendor": "github", "base_url": "https://models.github.ai/inference",
+         "models": ["openai/gpt-4.1", "openai/gpt-4.1-mini"]},
+        "openai/gpt-4.1-mini",
+    ),
+)
+
+_OLLAMA: dict[str, Any] = {
+    "name": "ollama", "type": "openai", "vendor": "ollama", "base_url": "http://localhost:11434/v1",
+    "models": ["qwen2.5-coder:7b", "llama3.1:8b"],
+}
+
+
+def probe_ollama() -> bool:
+    """A 0.3 s TCP connect to Ollama's default port on loopback."""
+    try:
+        with socket.create_connection(("127.0.0.1", 11434), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def detect_providers(
+    environ: Mapping[str, str], *, ollama_probe: Callable[[], bool] = probe_ollama
+) -> list[dict[str, Any]]:
+    """Provider dicts for every API key found in ``environ`` (as ``${VAR}`` references) and a local Ollama."""
+    found = [
+        {**provider, "api_key": f"${{{var}}}", "models": list(provider["models"])}
+        for var, provider, _ in _KNOWN
+        if environ.get(var)
+    ]
+    if ollama_probe():
+        found.append({**_OLLAMA, "models": list(_OLLAMA["models"])})
+    return found
+
+
+def _router_for(providers: list[dict[str, Any]]) -> dict[str, Any]:
+    first = providers[0]
+    router: dict[str, Any] = {"default": f"{first['name']},{first['models'][0]}"}
+    background = next((bg for _, known, bg in _KNOWN if known["name"] == first["name"]), None)
+    if background:
+        router["background"] = f"{first['name']},{background}"
+    return router
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False, allow_unicode=True, width=110)
+
+
+_HEADER = """\
+# ccrouter configuration (written on first run; edit freely, then `ccrouter restart`).
+# Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
+# from the environment when the gateway starts (`$$` is a literal dollar sign).
+"""
+_SIMULATED_NOTE = """\
+# No API key was found in the environment, so the built-in simulated provider answers every request.
+# To use a real model, export a key (ANTHROPIC_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, GROQ_API_KEY,
+# OPENROUTER_API_KEY, GEMINI_API_KEY or GITHUB_TOKEN), delete this file and run ccrouter again; or add a
+# provider by hand, e.g.:
+#   - name: deepseek
+#     type: openai
+#     base_url: https://api.deepseek.com/v1
+#     api_key: ${DEEPSEEK_API_KEY}
+#     models: [deepseek-chat, deepseek-reasoner]
+"""
+_ROUTER_NOTE = """\
+# Each route is "provider,model". Optional scenarios: background, think, long_context (with
+# long_context_threshold, tokens), web_search, image; custom: package.module:function.
+"""
+
+
+def _render_default(providers: list[dict[str, Any]], simulated: bool) -> str:
+    server = dump_yaml({"server": {"host": "127.0.0.1", "port": 3456}})
+    server_note = "# Client keys the gateway accepts (x-api-key or Bearer); needed to bind a non-loopback host.\n"
+    server_note += "#   api_keys: [${CCROUTER_API_KEY}]\n"
+    return "\n".join(
+        [
+            _HEADER + server + server_note,
+            (_SIMULATED_NOTE if simulated else "") + dump_yaml({"providers": providers}),
+            _ROUTER_NOTE + dump_yaml({"router": _router_for(providers)}),
+        ]
+    )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically with mode 0600 (the file may hold client keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def write_default_config(
+    path: Path, environ: Mapping[str, str], *, ollama_probe: Callable[[], bool] = probe_ollama
+) -> tuple[Settings, bool]:
+    """Write a commented default config from what ``environ`` offers; return it loaded and whether it is
+    the simulated fallback."""
+    providers = detect_providers(environ, ollama_probe=ollama_probe)
+    simulated = not providers
+    if simulated:
+        providers = [{**SIMULATED_PROVIDER, "models": list(SIMULATED_PROVIDER["models"])}]
+    write_private(path, _render_default(providers, simulated))
+    return load_settings(path, environ), simulated
+
+
+def load_or_create(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, Path, bool]:
+    """Load the config at ``path`` (default location when None), writing a default one first if absent."""
+    env = os.environ if environ is None else environ
+    target = default_config_path(env) if path is None else path
+    if target.exists():
+        return load_settings(target, env), target, False
+    settings, _ = write_default_config(target, env)
+    return settings, target, True

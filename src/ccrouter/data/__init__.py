@@ -1,0 +1,1 @@
+"""Data files shipped with ccrouter (read through ``importlib.resources``)."""

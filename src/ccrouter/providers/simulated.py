@@ -1,0 +1,43 @@
+"""The built-in simulated provider: the shipped fake OpenAI-format upstream, run in-process on loopback.
+
+A newcomer with no API key gets a working gateway: requests go through the real OpenAI translation
+path to ``ccrouter.testing.FakeUpstream``, whose default behaviour (``ccrouter.testing.simulated``)
+answers plainly that it is simulated and can drive a tool round ("Run: <command>").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from ccrouter.config import ProviderConfig
+from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
+from ccrouter.providers.http import HttpProvider, new_session
+from ccrouter.providers.openai import OpenAIAdapter
+from ccrouter.testing import FakeUpstream
+
+__all__ = ["SimulatedProvider", "open_simulated"]
+
+
+class SimulatedProvider:
+    def __init__(self, config: ProviderConfig, fake: FakeUpstream, inner: HttpProvider) -> None:
+        self.name = config.name
+        self.wire = inner.wire
+        self._fake = fake
+        self._inner = inner
+
+    async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
+        return await self._inner.complete(request, model)
+
+    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+        return self._inner.stream(request, model)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+        await self._fake.stop()
+
+
+async def open_simulated(config: ProviderConfig) -> SimulatedProvider:
+    fake = FakeUpstream(rate_limit_headers=False)
+    base_url = await fake.start("127.0.0.1", 0)
+    inner_config = config.model_copy(update={"type": "openai", "vendor": "generic", "base_url": base_url + "/v1"})
+    return SimulatedProvider(config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session()))
