@@ -6,7 +6,7 @@ httpx and granian (the project's own venv does not need them):
 
     python3 -m venv /tmp/stackvenv
     /tmp/stackvenv/bin/pip install aiohttp uvloop orjson 'uvicorn[standard]' starlette httpx granian
-    /tmp/stackvenv/bin/python bench/stack_choice.py            # ~1.5 min, writes bench/results/stack_choice.json
+    /tmp/stackvenv/bin/python bench/stack_choice.py   # ~45 s; writes bench/results/stack_choice.json
 
 One run starts, each in its own process on 127.0.0.1:
   * a fake upstream (aiohttp + uvloop): POST /v1/chat/completions reads the whole body and returns a
@@ -47,10 +47,10 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "stack_choice.json"
 
 # ---- knobs (all loops are bounded by these) ---------------------------------------------------
-ROUNDS = 20  # interleaved rounds for sequential latency
+ROUNDS = 40  # interleaved rounds for sequential latency
 PER_ROUND = 50  # sequential requests per target per round
 WARMUP = 100  # warm-up requests per target
-SSE_ROUNDS = 10
+SSE_ROUNDS = 20
 SSE_PER_ROUND = 20
 SSE_EVENTS = 60  # events per upstream SSE stream
 CONCURRENCY = 16
@@ -130,7 +130,8 @@ def build_response_body() -> bytes:
 def build_sse_events(n: int = SSE_EVENTS) -> list[bytes]:
     evs = []
     for i in range(n):
-        d = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"tok{i} " * 4}}
+        delta = {"type": "text_delta", "text": f"tok{i} " * 4}
+        d = {"type": "content_block_delta", "index": 0, "delta": delta}
         evs.append(b"event: content_block_delta\ndata: " + json.dumps(d).encode() + b"\n\n")
     evs.append(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
     return evs
@@ -201,7 +202,8 @@ def run_aiohttp_forwarder(port: int, reserialise: bool) -> None:
         body = await request.read()
         if reserialise:
             body = orjson.dumps(orjson.loads(body))
-        async with request.app["session"].post(base + "/v1/chat/completions", data=body, headers=JSON_HDR) as r:
+        sess = request.app["session"]
+        async with sess.post(base + "/v1/chat/completions", data=body, headers=JSON_HDR) as r:
             data = await r.read()
             return web.Response(body=data, status=r.status, content_type="application/json")
 
@@ -464,7 +466,7 @@ async def client_main(targets: list[dict], body: bytes) -> dict:
                 for _ in range(PER_ROUND):
                     try:
                         rt["lat_ms"].append(await one(t["url"]))
-                    except Exception as e:  # noqa: BLE001
+                    except Exception as e:
                         rt["errors"] += 1
                         log(f"client: {t['name']} error {e!r}")
                 rt["cpu_ticks"] += cpu_ticks(t["pids"]) - c0
@@ -479,7 +481,7 @@ async def client_main(targets: list[dict], body: bytes) -> dict:
                 for _ in range(SSE_PER_ROUND):
                     try:
                         rt["sse_ms"].append(await one_sse(t["sse_url"]))
-                    except Exception as e:  # noqa: BLE001
+                    except Exception as e:
                         rt["errors"] += 1
                         log(f"client: {t['name']} SSE error {e!r}")
                 rt["sse_cpu_ticks"] += cpu_ticks(t["pids"]) - c0
@@ -494,13 +496,13 @@ async def client_main(targets: list[dict], body: bytes) -> dict:
                 deadline = time.perf_counter() + slice_s
                 done = 0
 
-                async def worker(url: str = t["url"]) -> None:
+                async def worker(url: str = t["url"], rt: dict = rt, deadline: float = deadline) -> None:
                     nonlocal done
                     while time.perf_counter() < deadline:
                         try:
                             rt["tput_lat_ms"].append(await one(url))
                             done += 1
-                        except Exception as e:  # noqa: BLE001
+                        except Exception as e:
                             rt["errors"] += 1
                             log(f"client: tput error {e!r}")
                             return
@@ -595,7 +597,7 @@ def orchestrate(only: str) -> int:
     def spawn(role: str, port: int, env: dict | None = None) -> subprocess.Popen:
         p = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--role", role, "--port", str(port)],
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(HERE)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1"},
             start_new_session=True,  # own process group -> we can kill the whole tree we started
             stdout=subprocess.DEVNULL,
         )

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ccrouter.api import anthropic, health, openai
 from ccrouter.api.auth import client_auth_middleware
@@ -32,7 +33,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def create_app(settings: Settings, *, simulated: bool = False) -> web.Application:
-    middlewares: list[web.Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [error_middleware]
     if settings.server.api_keys:
         middlewares.append(client_auth_middleware(settings.server.api_keys))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
@@ -42,12 +43,17 @@ def create_app(settings: Settings, *, simulated: bool = False) -> web.Applicatio
         providers = await open_providers(settings.providers)
         catalog = Catalog.load()
         counter = TokenCounter()
+        await counter.warm()  # loads the encoding (~0.3 s) in a thread, before the first request
         sessions = SessionUsage()
         custom = load_custom_router(settings.router.custom) if settings.router.custom else None
         router = Router(settings, catalog, counter, sessions, custom)
         dispatcher = Dispatcher(settings, providers, router, catalog, sessions)
         app[STATE] = AppState(
-            settings=settings, dispatcher=dispatcher, counter=counter, simulated=simulated, started_at=time.time()
+            settings=settings,
+            dispatcher=dispatcher,
+            counter=counter,
+            simulated=simulated,
+            started_at=time.time(),
         )
         try:
             yield
@@ -58,12 +64,17 @@ def create_app(settings: Settings, *, simulated: bool = False) -> web.Applicatio
     return app
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None, simulated: bool = False) -> None:
+def serve(
+    settings: Settings, *, host: str | None = None, port: int | None = None, simulated: bool = False
+) -> None:
     """Run the gateway in the foreground until SIGINT/SIGTERM."""
+    loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
+
+        loop = uvloop.new_event_loop()
     except ImportError:  # not available on every platform; asyncio's loop works too
-        uvloop = None
+        pass
     logging.basicConfig(
         level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -77,5 +88,5 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         port=port if port is not None else settings.server.port,
         access_log=None,
         print=None,
-        loop=uvloop.new_event_loop() if uvloop is not None else None,
+        loop=loop,
     )

@@ -125,9 +125,7 @@ class ServerConfig(_Frozen):
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:
         if not self.api_keys and self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(
-                f"host {self.host!r} is not loopback: set server.api_keys to expose the gateway"
-            )
+            raise ValueError(f"host {self.host!r} is not loopback: set server.api_keys to expose the gateway")
         return self
 
 

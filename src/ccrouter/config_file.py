@@ -12,7 +12,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -62,7 +62,7 @@ def _interpolate_str(value: str, path: str, environ: Mapping[str, str]) -> str:
             return "$"
         name = match.group(1) or match.group(2)
         if name not in environ:
-            raise ConfigError(f"{path}: environment variable {name} is not set (referenced as {match.group(0)})")
+            raise ConfigError(f"{path}: environment variable {name} is not set (used as {match.group(0)})")
         return environ[name]
 
     return _VAR.sub(substitute, value) if "$" in value else value
@@ -91,6 +91,7 @@ def _describe(error: Any) -> str:
         isinstance(error.get("input"), str | int | float | bool)
         and not _SECRET_KEYS.intersection(str(part) for part in loc)
         and len(str(error["input"])) <= 80
+        and repr(error["input"]) not in message
     ):
         message += f" (got {error['input']!r})"
     if not loc and ":" in message:
@@ -99,11 +100,16 @@ def _describe(error: Any) -> str:
     return f"{_key_path(loc)}: {message}"
 
 
-def settings_from_data(data: Any, environ: Mapping[str, str] | None = None, *, source: str = "config") -> Settings:
+def settings_from_data(
+    data: Any, environ: Mapping[str, str] | None = None, *, source: str = "config"
+) -> Settings:
     """Interpolate and validate an already parsed document."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping (server, providers, router)")
-    resolved = interpolate(data, os.environ if environ is None else environ)
+    try:
+        resolved = interpolate(data, os.environ if environ is None else environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}") from None
     try:
         return Settings.model_validate(resolved)
     except ValidationError as exc:
@@ -115,6 +121,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     """Read, interpolate and validate the YAML file at ``path``."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (`ccrouter serve` or `ccrouter start` writes one)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
     try:
@@ -135,56 +143,67 @@ def uses_simulated(settings: Settings) -> bool:
 
 # --- first run: detect what the environment offers ------------------------------------------------
 
-# (env var, provider dict without the key, background model or None). Order = preference for the
-# default route. Model lists are current public model ids; users edit them freely.
-_KNOWN: tuple[tuple[str, dict[str, Any], str | None], ...] = (
-    (
-        "ANTHROPIC_API_KEY",
-        {"name": "anthropic", "type": "anthropic", "vendor": "anthropic",
-         "models": ["claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5"]},
-        "claude-haiku-4-5",
+
+class _Known(NamedTuple):
+    """A provider recognised by its API key variable; ``background`` is its cheaper model, if any."""
+
+    var: str
+    name: str
+    wire: str
+    vendor: str
+    base_url: str | None
+    models: tuple[str, ...]
+    background: str | None = None
+
+    def provider(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.wire, "vendor": self.vendor}
+        if self.base_url:
+            out["base_url"] = self.base_url
+        out["api_key"] = f"${{{self.var}}}"  # a reference: the secret itself never reaches the file
+        out["models"] = list(self.models)
+        return out
+
+
+# Order = preference for the default route. Model ids are current public ones; users edit them freely.
+_KNOWN = (
+    _Known(
+        "ANTHROPIC_API_KEY", "anthropic", "anthropic", "anthropic", None,
+        ("claude-sonnet-4-6", "claude-opus-4-5", "claude-haiku-4-5"), "claude-haiku-4-5",
     ),
-    (
-        "OPENAI_API_KEY",
-        {"name": "openai", "type": "openai", "vendor": "openai", "base_url": "https://api.openai.com/v1",
-         "models": ["gpt-5", "gpt-5-mini", "gpt-4.1"]},
-        "gpt-5-mini",
+    _Known(
+        "OPENAI_API_KEY", "openai", "openai", "openai", "https://api.openai.com/v1",
+        ("gpt-5", "gpt-5-mini", "gpt-4.1"), "gpt-5-mini",
     ),
-    (
-        "DEEPSEEK_API_KEY",
-        {"name": "deepseek", "type": "openai", "vendor": "deepseek", "base_url": "https://api.deepseek.com/v1",
-         "models": ["deepseek-chat", "deepseek-reasoner"]},
-        None,
+    _Known(
+        "DEEPSEEK_API_KEY", "deepseek", "openai", "deepseek", "https://api.deepseek.com/v1",
+        ("deepseek-chat", "deepseek-reasoner"),
     ),
-    (
-        "GROQ_API_KEY",
-        {"name": "groq", "type": "openai", "vendor": "groq", "base_url": "https://api.groq.com/openai/v1",
-         "models": ["openai/gpt-oss-120b", "moonshotai/kimi-k2-instruct-0905", "llama-3.3-70b-versatile"]},
+    _Known(
+        "GROQ_API_KEY", "groq", "openai", "groq", "https://api.groq.com/openai/v1",
+        ("openai/gpt-oss-120b", "moonshotai/kimi-k2-instruct-0905", "llama-3.3-70b-versatile"),
         "llama-3.3-70b-versatile",
     ),
-    (
-        "OPENROUTER_API_KEY",
-        {"name": "openrouter", "type": "openai", "vendor": "openrouter", "base_url": "https://openrouter.ai/api/v1",
-         "models": ["anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro",
-                    "deepseek/deepseek-chat-v3.1"]},
-        None,
+    _Known(
+        "OPENROUTER_API_KEY", "openrouter", "openai", "openrouter", "https://openrouter.ai/api/v1",
+        ("anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro",
+         "deepseek/deepseek-chat-v3.1"),
     ),
-    (
-        "GEMINI_API_KEY",
-        {"name": "gemini", "type": "gemini", "vendor": "gemini",
-         "models": ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"]},
-        "gemini-2.5-flash",
+    _Known(
+        "GEMINI_API_KEY", "gemini", "gemini", "gemini", None,
+        ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"), "gemini-2.5-flash",
     ),
-    (
-        "GITHUB_TOKEN",
-        {"name": "github", "type": "openai", "vendor": "github", "base_url": "https://models.github.ai/inference",
-         "models": ["openai/gpt-4.1", "openai/gpt-4.1-mini"]},
-        "openai/gpt-4.1-mini",
+    _Known(
+        "GITHUB_TOKEN", "github", "openai", "github", "https://models.github.ai/inference",
+        ("openai/gpt-4.1", "openai/gpt-4.1-mini"), "openai/gpt-4.1-mini",
     ),
-)
+)  # fmt: skip
 
+# Ollama needs no key; these are common coding models (`ollama list` shows what is pulled).
 _OLLAMA: dict[str, Any] = {
-    "name": "ollama", "type": "openai", "vendor": "ollama", "base_url": "http://localhost:11434/v1",
+    "name": "ollama",
+    "type": "openai",
+    "vendor": "ollama",
+    "base_url": "http://localhost:11434/v1",
     "models": ["qwen2.5-coder:7b", "llama3.1:8b"],
 }
 
@@ -202,11 +221,7 @@ def detect_providers(
     environ: Mapping[str, str], *, ollama_probe: Callable[[], bool] = probe_ollama
 ) -> list[dict[str, Any]]:
     """Provider dicts for every API key found in ``environ`` (as ``${VAR}`` references) and a local Ollama."""
-    found = [
-        {**provider, "api_key": f"${{{var}}}", "models": list(provider["models"])}
-        for var, provider, _ in _KNOWN
-        if environ.get(var)
-    ]
+    found = [known.provider() for known in _KNOWN if environ.get(known.var)]
     if ollama_probe():
         found.append({**_OLLAMA, "models": list(_OLLAMA["models"])})
     return found
@@ -215,14 +230,27 @@ def detect_providers(
 def _router_for(providers: list[dict[str, Any]]) -> dict[str, Any]:
     first = providers[0]
     router: dict[str, Any] = {"default": f"{first['name']},{first['models'][0]}"}
-    background = next((bg for _, known, bg in _KNOWN if known["name"] == first["name"]), None)
+    background = next((known.background for known in _KNOWN if known.name == first["name"]), None)
     if background:
         router["background"] = f"{first['name']},{background}"
     return router
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block style, except lists of scalars (model lists, api_keys) which read better inline."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = bool(data) and all(isinstance(item, str | int | float | bool) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
 def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False, allow_unicode=True, width=110)
+    """YAML text for a config document, keys in insertion order."""
+    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 _HEADER = """\
@@ -249,7 +277,7 @@ _ROUTER_NOTE = """\
 
 def _render_default(providers: list[dict[str, Any]], simulated: bool) -> str:
     server = dump_yaml({"server": {"host": "127.0.0.1", "port": 3456}})
-    server_note = "# Client keys the gateway accepts (x-api-key or Bearer); needed to bind a non-loopback host.\n"
+    server_note = "# Client keys the gateway accepts (x-api-key or Bearer); needed for a non-loopback host.\n"
     server_note += "#   api_keys: [${CCROUTER_API_KEY}]\n"
     return "\n".join(
         [

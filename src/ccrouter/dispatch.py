@@ -125,7 +125,11 @@ def _fit_thinking(thinking: ThinkingConfig, max_tokens: int, info: ModelInfo) ->
         return thinking
     if not info.thinking:
         return ThinkingConfig(type="disabled")
-    if thinking.type == "enabled" and thinking.budget_tokens is not None and thinking.budget_tokens >= max_tokens:
+    if (
+        thinking.type == "enabled"
+        and thinking.budget_tokens is not None
+        and thinking.budget_tokens >= max_tokens
+    ):
         if max_tokens <= _MIN_THINKING_BUDGET:
             return ThinkingConfig(type="disabled")
         return ThinkingConfig(type="enabled", budget_tokens=max(_MIN_THINKING_BUDGET, max_tokens // 2))

@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
+import anthropic
+import openai
 import pytest
 from aiohttp.test_utils import TestServer
+from gateway_support import GatewayFactory
 
 from ccrouter.app import create_app
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream
-
-GatewayFactory = Callable[..., Awaitable[str]]
-
-# One provider per wire format, each pointed at the same fake upstream.
-WIRES: dict[str, dict[str, Any]] = {
-    "openai": {"type": "openai", "suffix": "/v1", "model": "gpt-test"},
-    "anthropic": {"type": "anthropic", "suffix": "", "model": "claude-sonnet-4-5"},
-    "gemini": {"type": "gemini", "suffix": "/v1beta", "model": "gemini-2.5-flash"},
-}
-
-
-def settings_for(fake_url: str, wire: str, *, server: dict[str, Any] | None = None, **router: str) -> Settings:
-    spec = WIRES[wire]
-    return Settings.model_validate(
-        {
-            "server": server or {},
-            "providers": [
-                {
-                    "name": "up",
-                    "type": spec["type"],
-                    "base_url": fake_url + spec["suffix"],
-                    "api_key": "sk-test-secret-key",
-                    "models": [spec["model"], "other-model"],
-                }
-            ],
-            "router": {"default": f"up,{spec['model']}", **router},
-        }
-    )
 
 
 @pytest.fixture
@@ -60,3 +34,33 @@ async def gateway() -> AsyncIterator[GatewayFactory]:
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+async def anthropic_at() -> AsyncIterator[Callable[[str], anthropic.AsyncAnthropic]]:
+    """An official Anthropic SDK client for a gateway URL, closed after the test."""
+    opened: list[anthropic.AsyncAnthropic] = []
+
+    def make(url: str) -> anthropic.AsyncAnthropic:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key="client-key", max_retries=0)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()
+
+
+@pytest.fixture
+async def openai_at() -> AsyncIterator[Callable[[str], openai.AsyncOpenAI]]:
+    """An official OpenAI SDK client for a gateway URL, closed after the test."""
+    opened: list[openai.AsyncOpenAI] = []
+
+    def make(url: str) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="client-key", max_retries=0)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anthropic
+import orjson
 import pytest
+from gateway_support import WIRES, GatewayFactory, settings_for
 
 from ccrouter.testing import FakeUpstream, Reply, ToolCall
-
-from .conftest import WIRES, GatewayFactory, settings_for
 
 BASH_TOOL = {
     "name": "Bash",
@@ -24,31 +26,33 @@ BASH_TOOL = {
 pytestmark = pytest.mark.parametrize("wire", list(WIRES))
 
 
-async def _client(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> anthropic.AsyncAnthropic:
-    url = await gateway(settings_for(fake.url, wire))
-    return anthropic.AsyncAnthropic(base_url=url, api_key="client-key", max_retries=0)
+AnthropicAt = Callable[[str], anthropic.AsyncAnthropic]
 
 
-async def test_text_not_streamed(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> None:
+async def test_text_not_streamed(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt, wire: str
+) -> None:
     fake.script(Reply(text="Hello from upstream", input_tokens=11, output_tokens=4))
-    client = await _client(fake, gateway, wire)
+    client = anthropic_at(await gateway(settings_for(fake.url, wire)))
     message = await client.messages.create(
-        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
     )
     assert message.content[0].type == "text"
     assert message.content[0].text == "Hello from upstream"
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 11
     assert message.usage.output_tokens == 4
-    assert fake.requests[-1].format == WIRES[wire]["type"]
+    assert fake.requests[-1].wire == WIRES[wire]["type"]
 
 
-async def test_text_streamed(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> None:
+async def test_text_streamed(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt, wire: str
+) -> None:
     fake.script(Reply(text="Streaming works fine, élan ✓", input_tokens=7, output_tokens=9, chunk_size=3))
-    client = await _client(fake, gateway, wire)
+    client = anthropic_at(await gateway(settings_for(fake.url, wire)))
     events = []
     async with client.messages.stream(
-        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
         async for event in stream:
             events.append(event.type)
@@ -60,16 +64,18 @@ async def test_text_streamed(fake: FakeUpstream, gateway: GatewayFactory, wire: 
     assert events[-1] == "message_stop"
 
 
-async def test_streamed_tool_call_then_result(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> None:
+async def test_streamed_tool_call_then_result(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt, wire: str
+) -> None:
     arguments = {"command": "ls -la /tmp", "description": "List the temporary directory"}
     fake.script(
         Reply(text="Let me look.", tool_calls=[ToolCall("Bash", arguments, id="call_1")], chunk_size=5),
         Reply(text="There are 3 files."),
     )
-    client = await _client(fake, gateway, wire)
+    client = anthropic_at(await gateway(settings_for(fake.url, wire)))
     deltas = 0
     async with client.messages.stream(
-        model="claude-sonnet-4-5",
+        model="claude-sonnet-4-6",
         max_tokens=200,
         tools=[BASH_TOOL],  # type: ignore[list-item]
         messages=[{"role": "user", "content": "What is in /tmp?"}],
@@ -87,7 +93,7 @@ async def test_streamed_tool_call_then_result(fake: FakeUpstream, gateway: Gatew
         assert deltas > 1
 
     follow_up = await client.messages.create(
-        model="claude-sonnet-4-5",
+        model="claude-sonnet-4-6",
         max_tokens=200,
         tools=[BASH_TOOL],  # type: ignore[list-item]
         messages=[
@@ -101,7 +107,7 @@ async def test_streamed_tool_call_then_result(fake: FakeUpstream, gateway: Gatew
     )
     assert follow_up.content[0].text == "There are 3 files."  # type: ignore[union-attr]
     sent = fake.requests[-1].body
-    assert "a\nb\nc" in str(sent)
+    assert "a\\nb\\nc" in orjson.dumps(sent).decode()
     if wire == "openai":
         roles = [m["role"] for m in sent["messages"]]
         assert roles[-2:] == ["assistant", "tool"]

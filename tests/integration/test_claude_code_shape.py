@@ -6,11 +6,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+from gateway_support import GatewayFactory, settings_for
 
 from ccrouter.testing import FakeUpstream, Reply, ToolCall
 from ccrouter.testing.claude_code import TOOL_NAMES, claude_code_request
-
-from .conftest import GatewayFactory, settings_for
 
 HEADERS = {
     "anthropic-version": "2023-06-01",
@@ -35,10 +34,12 @@ def _sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def _send(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], str]:
-    async with aiohttp.ClientSession() as session, session.post(
-        url + "/v1/messages?beta=true", data=orjson.dumps(body), headers=HEADERS
-    ) as response:
-        return response.status, dict(response.headers), (await response.read()).decode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/messages?beta=true", data=orjson.dumps(body), headers=HEADERS) as response,
+    ):
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        return response.status, headers, (await response.read()).decode()
 
 
 def _check_grammar(frames: list[tuple[str, dict[str, Any]]]) -> None:
@@ -95,12 +96,12 @@ async def test_claude_code_request_to_anthropic_upstream_keeps_cache_and_signatu
 ) -> None:
     fake.script(Reply(text="Done.", thinking="Considering the failing test."))
     url = await gateway(settings_for(fake.url, "anthropic"))
-    body = claude_code_request(model="claude-sonnet-4-5")
+    body = claude_code_request(model="claude-sonnet-4-6")
     status, _, text = await _send(url, body)
     assert status == 200, text
     _check_grammar(_sse(text))
     sent = fake.requests[-1].body
-    assert sent["model"] == "claude-sonnet-4-5"
+    assert sent["model"] == "claude-sonnet-4-6"
     assert sent["context_management"] == body["context_management"]
     assert sent["system"][-2:] == body["system"][-2:]  # cache_control kept on both cached blocks
     assert sent["messages"] == body["messages"]  # history, signatures and cache_control untouched

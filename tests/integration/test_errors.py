@@ -6,18 +6,18 @@ from __future__ import annotations
 import aiohttp
 import orjson
 import pytest
+from gateway_support import GatewayFactory, settings_for
 
-from ccrouter.testing import Fault, FakeUpstream, Reply
+from ccrouter.testing import FakeUpstream, Fault, Reply
 
-from .conftest import GatewayFactory, settings_for
-
-GOOD = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+GOOD = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def _post(url: str, body: bytes, path: str = "/v1/messages") -> tuple[int, dict[str, object]]:
-    async with aiohttp.ClientSession() as session, session.post(
-        url + path, data=body, headers={"content-type": "application/json"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + path, data=body, headers={"content-type": "application/json"}) as response,
+    ):
         return response.status, orjson.loads(await response.read())
 
 
@@ -118,9 +118,10 @@ async def test_stream_broken_after_first_byte_ends_with_error_event(
 ) -> None:
     url = await gateway(settings_for(fake.url, "openai"))
     fake.script(Fault(kind="drop_mid_stream", after_chunks=3))
-    async with aiohttp.ClientSession() as session, session.post(
-        url + "/v1/messages", json={**GOOD, "stream": True}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/messages", json={**GOOD, "stream": True}) as response,
+    ):
         assert response.status == 200
         text = (await response.read()).decode()
     assert "event: message_start" in text

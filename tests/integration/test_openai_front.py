@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import openai
 import pytest
+from gateway_support import WIRES, GatewayFactory, settings_for
 
 from ccrouter.testing import FakeUpstream, Reply, ToolCall
-
-from .conftest import WIRES, GatewayFactory, settings_for
 
 TOOLS = [
     {
@@ -17,17 +17,23 @@ TOOLS = [
         "function": {
             "name": "get_weather",
             "description": "Weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
         },
     }
 ]
 
 
 @pytest.mark.parametrize("wire", list(WIRES))
-async def test_chat_completion(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> None:
+async def test_chat_completion(
+    fake: FakeUpstream, gateway: GatewayFactory, openai_at: Callable[[str], openai.AsyncOpenAI], wire: str
+) -> None:
     fake.script(Reply(text="Bonjour", input_tokens=5, output_tokens=2))
     url = await gateway(settings_for(fake.url, wire))
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+    client = openai_at(url)
     completion = await client.chat.completions.create(
         model="whatever", messages=[{"role": "user", "content": "Say hello in French"}]
     )
@@ -39,10 +45,12 @@ async def test_chat_completion(fake: FakeUpstream, gateway: GatewayFactory, wire
 
 
 @pytest.mark.parametrize("wire", list(WIRES))
-async def test_streamed_tool_call(fake: FakeUpstream, gateway: GatewayFactory, wire: str) -> None:
+async def test_streamed_tool_call(
+    fake: FakeUpstream, gateway: GatewayFactory, openai_at: Callable[[str], openai.AsyncOpenAI], wire: str
+) -> None:
     fake.script(Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_9")], chunk_size=4))
     url = await gateway(settings_for(fake.url, wire))
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+    client = openai_at(url)
     stream = await client.chat.completions.create(
         model="whatever",
         messages=[{"role": "user", "content": "Weather in Paris?"}],

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 import anthropic
 import orjson
 import pytest
+from gateway_support import GatewayFactory, settings_for
 
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream
 
-from .conftest import GatewayFactory, settings_for
+AnthropicAt = Callable[[str], anthropic.AsyncAnthropic]
 
 SIMULATED = Settings.model_validate(
     {
@@ -34,16 +37,20 @@ async def test_health_root_and_head(fake: FakeUpstream, gateway: GatewayFactory)
             assert (await response.json())["name"] == "ccrouter"
 
 
-async def test_models_lists_provider_model_pairs(fake: FakeUpstream, gateway: GatewayFactory) -> None:
-    client = anthropic.AsyncAnthropic(base_url=await gateway(settings_for(fake.url, "openai")), api_key="k")
+async def test_models_lists_provider_model_pairs(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt
+) -> None:
+    client = anthropic_at(await gateway(settings_for(fake.url, "openai")))
     page = await client.models.list()
     assert [model.id for model in page.data] == ["up,gpt-test", "up,other-model"]
 
 
-async def test_count_tokens(fake: FakeUpstream, gateway: GatewayFactory) -> None:
-    client = anthropic.AsyncAnthropic(base_url=await gateway(settings_for(fake.url, "openai")), api_key="k")
+async def test_count_tokens(fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt) -> None:
+    client = anthropic_at(await gateway(settings_for(fake.url, "openai")))
     small = await client.messages.count_tokens(model="m", messages=[{"role": "user", "content": "hello"}])
-    big = await client.messages.count_tokens(model="m", messages=[{"role": "user", "content": "hello " * 500}])
+    big = await client.messages.count_tokens(
+        model="m", messages=[{"role": "user", "content": "hello " * 500}]
+    )
     assert 0 < small.input_tokens < 20
     assert big.input_tokens > 400
 
@@ -73,7 +80,11 @@ def test_non_loopback_host_needs_client_keys() -> None:
 
 async def test_simulated_provider_answers_offline(gateway: GatewayFactory) -> None:
     url = await gateway(SIMULATED, simulated=True)
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]}
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hello"}],
+    }
     async with aiohttp.ClientSession() as session, session.post(url + "/v1/messages", json=body) as response:
         assert response.status == 200
         assert response.headers["x-ccrouter-simulated"].startswith("true")

@@ -33,10 +33,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
         plan.decision.reason,
     )
     if canonical.stream:
-        response = await stream_events(request, plan, state.dispatcher.stream(plan), codec.encode_event, headers)
+        response = await stream_events(
+            request, plan, state.dispatcher.stream(plan), codec.encode_event, headers
+        )
     else:
         result = await state.dispatcher.complete(plan)
-        response = web.Response(body=codec.encode_response(result), content_type="application/json", headers=headers)
+        response = web.Response(
+            body=codec.encode_response(result), content_type="application/json", headers=headers
+        )
     log.debug("served in %.1f ms", (time.perf_counter() - started) * 1000)
     return response
 
@@ -44,7 +48,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def count_tokens(request: web.Request) -> web.Response:
     state: AppState = request.app[STATE]
     canonical = codec.decode_request(await read_json(request), require_max_tokens=False)
-    tokens = state.counter.count_request(canonical)
+    tokens = await state.counter.count_request_async(canonical)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
 
 

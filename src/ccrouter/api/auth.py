@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
 from ccrouter.errors import AuthenticationError
@@ -23,11 +24,11 @@ def _presented_key(request: web.Request) -> str | None:
     return None
 
 
-def client_auth_middleware(keys: list[SecretStr]) -> web.Middleware:
+def client_auth_middleware(keys: list[SecretStr]) -> Middleware:
     secrets = [key.get_secret_value().encode() for key in keys]
 
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):
             presented = _presented_key(request)
             if presented is None:
@@ -36,6 +37,7 @@ def client_auth_middleware(keys: list[SecretStr]) -> web.Middleware:
             # Compare against every key, in constant time each, so timing tells nothing.
             if not any([hmac.compare_digest(candidate, secret) for secret in secrets]):
                 raise AuthenticationError("invalid API key")
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     return middleware

@@ -27,9 +27,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
+        limit = request.app[STATE].settings.server.max_body_bytes
         raise RequestTooLargeError(
-            f"request body is larger than the gateway's limit of {request.app[STATE].settings.server.max_body_bytes}"
-            " bytes (server.max_body_bytes)"
+            f"request body is larger than the gateway's limit of {limit} bytes (server.max_body_bytes)"
         ) from exc
     if not body:
         raise RequestError("request body is empty: expected a JSON object")

@@ -6,6 +6,7 @@ import logging
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ccrouter.errors import CCRouterError, anthropic_error_type
 
@@ -29,6 +30,7 @@ _OPENAI_TYPES = {
 
 
 def error_response(path: str, status: int, error_type: str, message: str) -> web.Response:
+    body: dict[str, object]
     if path.startswith(_OPENAI_PREFIX):
         body = {
             "error": {
@@ -44,9 +46,10 @@ def error_response(path: str, status: int, error_type: str, message: str) -> web
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except CCRouterError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc.message)

@@ -34,7 +34,13 @@ async def root(request: web.Request) -> web.Response:
         "name": "ccrouter",
         "version": __version__,
         "simulated": state.simulated,
-        "endpoints": ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/chat/completions", "/health"],
+        "endpoints": [
+            "/v1/messages",
+            "/v1/messages/count_tokens",
+            "/v1/models",
+            "/v1/chat/completions",
+            "/health",
+        ],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

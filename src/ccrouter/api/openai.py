@@ -38,7 +38,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         )
     result = await state.dispatcher.complete(plan)
     return web.Response(
-        body=openai_chat.encode_response(result, canonical.model), content_type="application/json", headers=headers
+        body=openai_chat.encode_response(result, canonical.model),
+        content_type="application/json",
+        headers=headers,
     )
 
 

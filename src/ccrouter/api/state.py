@@ -21,4 +21,5 @@ class AppState:
     simulated: bool
     started_at: float
 
+
 STATE: web.AppKey[AppState] = web.AppKey("ccrouter_state", AppState)

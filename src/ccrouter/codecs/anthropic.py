@@ -284,8 +284,12 @@ def _decode_tool_choice(value: Any) -> ToolChoice | None:
 def _decode_thinking(value: Any) -> ThinkingConfig:
     if value is None:
         return ThinkingConfig()
-    if not isinstance(value, dict) or value.get("type") not in _THINKING_TYPES:
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise _fail("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+    if value["type"] not in _THINKING_TYPES:
+        # A thinking mode newer than this codec: treat it as "the model decides" rather than refuse a
+        # request a newer client sends; an Anthropic passthrough still forwards it unchanged.
+        return ThinkingConfig(type="adaptive")
     budget = value.get("budget_tokens")
     if value["type"] == "enabled" and (not isinstance(budget, int) or isinstance(budget, bool)):
         raise _fail("thinking.enabled.budget_tokens", "Field required")
@@ -349,8 +353,9 @@ def _build(request: MessagesRequest, model: str, stream: bool) -> JSON:
     body: JSON = dict(request.extra) if request.raw_format in (None, "anthropic") else {}
     body["model"] = model
     body["max_tokens"] = request.max_tokens
-    if request.system:
-        body["system"] = [encode_block(block) for block in request.system if block.text]
+    system = [encode_block(block) for block in request.system if block.text]
+    if system:
+        body["system"] = system
     body["messages"] = _encode_messages(request.messages)
     _put_sampling(body, request)
     if request.tools:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import orjson
 
-from ccrouter.codecs.sse import SSEFrame, frame
+from ccrouter.codecs import sse
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     BlockDelta,
@@ -132,7 +132,6 @@ def _delta(raw: Any) -> Delta | None:
         return ThinkingDelta(thinking=raw.get("thinking") or "")
     if kind == "signature_delta":
         return SignatureDelta(signature=raw.get("signature") or "")
-    # citations_delta and future delta kinds have no canonical form.
     return None
 
 
@@ -155,24 +154,28 @@ class AnthropicStreamDecoder:
         self._start_usage = Usage()
         self._ended = False
 
-    def feed(self, sse: SSEFrame) -> list[StreamEvent]:
-        if not sse.data:
+    def feed(self, frame: sse.SSEFrame) -> list[StreamEvent]:
+        if not frame.data:
             return []
         try:
-            data = orjson.loads(sse.data)
+            data = orjson.loads(frame.data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamProtocolError(
-                f"anthropic stream: invalid JSON in {sse.event or 'data'} frame"
+                f"anthropic stream: invalid JSON in {frame.event or 'data'} frame"
             ) from exc
         if not isinstance(data, dict):
             raise UpstreamProtocolError("anthropic stream: frame data is not a JSON object")
-        event = self._event(sse.event or data.get("type"), data, sse.raw)
+        event = self._event(frame.event or data.get("type"), data, frame.raw)
         return [] if event is None else [event]
 
     def _event(self, kind: Any, data: JSON, raw: bytes) -> StreamEvent | None:
         if kind == "content_block_delta":
             delta = _delta(data.get("delta"))
-            return None if delta is None else BlockDelta(index=_int(data.get("index")), delta=delta, raw=raw)
+            if delta is None:
+                # citations_delta and newer kinds have no canonical form. Sent on as a Ping that keeps
+                # the frame: an Anthropic front forwards the bytes, other fronts ignore pings.
+                return Ping(raw=raw)
+            return BlockDelta(index=_int(data.get("index")), delta=delta, raw=raw)
         if kind == "content_block_start":
             block = data.get("content_block")
             if not isinstance(block, dict):
@@ -240,7 +243,8 @@ def encode_block(block: ContentBlock) -> JSON:
         out = {"type": "image", "source": _image_source(block)}
     elif isinstance(block, ToolResultBlock):
         out = {"type": "tool_result", "tool_use_id": block.tool_use_id}
-        out["content"] = [encode_block(part) for part in block.content]
+        if block.content:  # optional on the wire; an empty result is sent without it
+            out["content"] = [encode_block(part) for part in block.content]
         if block.is_error:
             out["is_error"] = True
     else:
@@ -318,4 +322,4 @@ def encode_event(event: StreamEvent) -> bytes:
     if event.raw is not None:
         return event.raw
     name, data = _event_json(event)
-    return frame(orjson.dumps(data), name)
+    return sse.frame(orjson.dumps(data), name)

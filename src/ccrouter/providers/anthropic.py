@@ -68,9 +68,9 @@ class AnthropicAdapter:
             data = None
         if isinstance(data, dict):
             error = data.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                return error["message"]
-            if isinstance(error, str):
-                return error
+            message = error.get("message") if isinstance(error, dict) else error
+            if isinstance(message, str) and message:
+                # Kept verbatim: Claude Code parses "prompt is too long: N tokens > M" from it.
+                return message
         text = body[:_MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
         return text or f"HTTP {status} with an empty body"

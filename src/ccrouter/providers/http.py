@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
+
 import aiohttp
 
 from ccrouter.codecs.sse import SSEParser

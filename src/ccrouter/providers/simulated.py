@@ -39,5 +39,9 @@ class SimulatedProvider:
 async def open_simulated(config: ProviderConfig) -> SimulatedProvider:
     fake = FakeUpstream(rate_limit_headers=False)
     base_url = await fake.start("127.0.0.1", 0)
-    inner_config = config.model_copy(update={"type": "openai", "vendor": "generic", "base_url": base_url + "/v1"})
-    return SimulatedProvider(config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session()))
+    inner_config = config.model_copy(
+        update={"type": "openai", "vendor": "generic", "base_url": base_url + "/v1"}
+    )
+    return SimulatedProvider(
+        config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session())
+    )

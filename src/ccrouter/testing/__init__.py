@@ -1,0 +1,26 @@
+"""The fakes ccrouter ships: fake Anthropic / OpenAI / Gemini upstreams with scripted replies and faults.
+
+Used by ccrouter's own tests and benchmarks, and as the simulated provider a newcomer gets without
+API keys::
+
+    async with FakeUpstream() as fake:
+        fake.script(Reply(text="hello"), Fault("status", status=529))
+        ...  # point a client or a provider at fake.url
+"""
+
+from ccrouter.testing.fake_upstream import DefaultBehaviour, FakeUpstream
+from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, item_from_dict, item_to_dict
+from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
+
+__all__ = [
+    "SIMULATED_NOTICE",
+    "DefaultBehaviour",
+    "FakeUpstream",
+    "Fault",
+    "RecordedRequest",
+    "Reply",
+    "ToolCall",
+    "item_from_dict",
+    "item_to_dict",
+    "simulated_reply",
+]

@@ -16,10 +16,30 @@ from typing import Any
 __all__ = ["TOOL_NAMES", "claude_code_request"]
 
 TOOL_NAMES = [
-    "Bash", "Read", "Write", "Edit", "MultiEdit", "Glob", "Grep", "LS", "NotebookRead", "NotebookEdit",
-    "WebFetch", "WebSearch", "TodoWrite", "Task", "ExitPlanMode", "BashOutput", "KillShell",
-    "SlashCommand", "AskUserQuestion", "Skill", "ListMcpResources", "ReadMcpResource",
-    "mcp__ide__getDiagnostics", "mcp__ide__executeCode",
+    "Bash",
+    "Read",
+    "Write",
+    "Edit",
+    "MultiEdit",
+    "Glob",
+    "Grep",
+    "LS",
+    "NotebookRead",
+    "NotebookEdit",
+    "WebFetch",
+    "WebSearch",
+    "TodoWrite",
+    "Task",
+    "ExitPlanMode",
+    "BashOutput",
+    "KillShell",
+    "SlashCommand",
+    "AskUserQuestion",
+    "Skill",
+    "ListMcpResources",
+    "ReadMcpResource",
+    "mcp__ide__getDiagnostics",
+    "mcp__ide__executeCode",
 ]
 
 _SENTENCES = [
@@ -86,23 +106,45 @@ def _tools() -> list[dict[str, Any]]:
 
 def _history(turns: int) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [
-        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>" + _prose(120, 5) + "</system-reminder>"},
-                                     {"type": "text", "text": "Look at the failing test in tests/test_app.py and fix it."}]},
-        {"role": "system", "content": "The user's working directory is /home/dev/project (a git repository)."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<system-reminder>" + _prose(120, 5) + "</system-reminder>"},
+                {"type": "text", "text": "Look at the failing test in tests/test_app.py and fix it."},
+            ],
+        },
+        {
+            "role": "system",
+            "content": "The user's working directory is /home/dev/project (a git repository).",
+        },
     ]
     for turn in range(turns):
         tool_id = f"toolu_01{turn:04d}ABCDEFGHIJKLMNOPQ"
-        messages.append({
-            "role": "assistant",
-            "content": [
-                {"type": "thinking", "thinking": _prose(40, turn), "signature": f"EqQBCkYIBxgCKkA{turn:06d}sig" * 4},
-                {"type": "text", "text": f"Let me check step {turn}."},
-                {"type": "tool_use", "id": tool_id, "name": "Bash",
-                 "input": {"command": f"pytest -x tests/test_app.py -k case_{turn}", "description": "Run one test"}},
-            ],
-        })
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "thinking",
+                        "thinking": _prose(40, turn),
+                        "signature": f"EqQBCkYIBxgCKkA{turn:06d}sig" * 4,
+                    },
+                    {"type": "text", "text": f"Let me check step {turn}."},
+                    {
+                        "type": "tool_use",
+                        "id": tool_id,
+                        "name": "Bash",
+                        "input": {
+                            "command": f"pytest -x tests/test_app.py -k case_{turn}",
+                            "description": "Run one test",
+                        },
+                    },
+                ],
+            }
+        )
         result: dict[str, Any] = {
-            "type": "tool_result", "tool_use_id": tool_id,
+            "type": "tool_result",
+            "tool_use_id": tool_id,
             "content": [{"type": "text", "text": f"===== case_{turn} =====\n" + _prose(90, turn + 1)}],
         }
         if turn == turns - 1:
@@ -111,17 +153,29 @@ def _history(turns: int) -> list[dict[str, Any]]:
     return messages
 
 
-def claude_code_request(*, model: str = "claude-opus-4-1", stream: bool = True, turns: int = 12) -> dict[str, Any]:
+def claude_code_request(
+    *, model: str = "claude-opus-4-1", stream: bool = True, turns: int = 12
+) -> dict[str, Any]:
     """A fresh request body (a new dict each call, safe to mutate)."""
-    session = {"device_id": "4f1c" * 16, "account_uuid": "", "session_id": "0b7e6a52-3c1d-4c8e-9a55-7d1f2e3a4b5c"}
+    session = {
+        "device_id": "4f1c" * 16,
+        "account_uuid": "",
+        "session_id": "0b7e6a52-3c1d-4c8e-9a55-7d1f2e3a4b5c",
+    }
     return {
         "model": model,
         "max_tokens": 64000,
         "stream": stream,
         "system": [
-            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=sdk-cli;"},
-            {"type": "text", "text": "You are Claude Code, a command line coding assistant.",
-             "cache_control": {"type": "ephemeral"}},
+            {
+                "type": "text",
+                "text": "x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=sdk-cli;",
+            },
+            {
+                "type": "text",
+                "text": "You are Claude Code, a command line coding assistant.",
+                "cache_control": {"type": "ephemeral"},
+            },
             {"type": "text", "text": _prose(4200, 1), "cache_control": {"type": "ephemeral"}},
         ],
         "messages": _history(turns),

@@ -1,0 +1,122 @@
+"""``ccrouter start | stop | restart | status``: the gateway as a background process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from ccrouter.cli.common import ConfigOption, config_path, console, err_console, handle_errors
+from ccrouter.cli.serve import HostOption, PortOption
+
+if TYPE_CHECKING:
+    from ccrouter.cli.process import PidInfo
+
+__all__ = ["ensure_running", "register"]
+
+EXIT_NOT_RUNNING = 3  # LSB init-script convention for "program is not running"
+
+
+def ensure_running(path: Path, host: str | None = None, port: int | None = None) -> tuple[PidInfo, bool]:
+    """The running gateway for config ``path``, starting it if needed: (PidInfo, started now)."""
+    from ccrouter.cli.process import running, spawn_gateway
+    from ccrouter.config_file import load_or_create, uses_simulated
+    from ccrouter.errors import ConfigError
+
+    info = running(path.parent)
+    if info is not None:
+        return info, False
+    settings, path, created = load_or_create(path)
+    if created:
+        err_console().print(f"created a default configuration at {path}")
+    if uses_simulated(settings):
+        from ccrouter.cli.serve import simulated_panel
+
+        err_console().print(simulated_panel(path))
+    bind_host = host or settings.server.host
+    bind_port = port if port is not None else settings.server.port
+    if not settings.server.api_keys and bind_host not in ("127.0.0.1", "localhost", "::1"):
+        # The gateway refuses this too; saying it here beats a failed start and a log to read.
+        raise ConfigError(f"refusing to bind {bind_host!r} without client auth: set server.api_keys first")
+    return spawn_gateway(path, bind_host, bind_port), True
+
+
+def start(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Start the gateway in the background (logs in <config dir>/ccrouter.log); port 0 picks a free one."""
+    from ccrouter.cli.process import log_path
+
+    with handle_errors():
+        path = config_path(config)
+        info, started = ensure_running(path, host, port)
+        if started:
+            console().print(f"[green]ccrouter started[/] (pid {info.pid}) on [cyan]{info.url}[/]")
+            console().print(f"log: {log_path(path.parent)}")
+        else:
+            console().print(f"ccrouter is already running (pid {info.pid}) on [cyan]{info.url}[/]")
+
+
+def stop(config: ConfigOption = None) -> None:
+    """Stop the background gateway (SIGTERM, then SIGKILL after 10 s)."""
+    from ccrouter.cli.process import running, stop_gateway
+
+    with handle_errors():
+        config_dir = config_path(config).parent
+        info = running(config_dir)
+        if info is None:
+            console().print("ccrouter is not running")
+            return
+        killed = stop_gateway(info, config_dir)
+        console().print(f"ccrouter stopped (pid {info.pid}{', killed after timeout' if killed else ''})")
+
+
+def restart(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Stop the background gateway if it runs, then start it (same address unless told otherwise)."""
+    from ccrouter.cli.process import running, stop_gateway
+
+    with handle_errors():
+        path = config_path(config)
+        info = running(path.parent)
+        if info is not None:
+            stop_gateway(info, path.parent)
+            console().print(f"ccrouter stopped (pid {info.pid})")
+            host = host or info.host
+            port = port if port is not None else info.port
+    start(config, host, port)
+
+
+def status(config: ConfigOption = None) -> None:
+    """Show whether the gateway runs, where, since when, and its providers. Exit 3 when not running."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccrouter.cli.process import format_duration, get_health, log_path, running
+
+    config_dir = config_path(config).parent
+    info = running(config_dir)
+    out = console()
+    if info is None:
+        out.print("ccrouter is [bold red]not running[/]")
+        raise typer.Exit(EXIT_NOT_RUNNING)
+    health = get_health(info.url)
+    state = "[bold green]running[/]" if health else "[bold yellow]running, not answering /health[/]"
+    out.print(f"ccrouter is {state}")
+    out.print(f"  pid:     {info.pid}\n  url:     {info.url}")
+    out.print(f"  uptime:  {format_duration(time.time() - info.started_at)}")
+    out.print(f"  config:  {escape(info.config)}\n  log:     {escape(str(log_path(config_dir)))}")
+    if health is None:
+        raise typer.Exit(1)
+    if health.get("simulated"):
+        out.print("  [yellow]simulated provider: no API key configured[/]")
+    table = Table("provider", "type", "models", box=box.SIMPLE)
+    for provider in health.get("providers", []):
+        models = ", ".join(str(m) for m in provider.get("models", [])) or "(any model)"
+        table.add_row(escape(str(provider.get("name"))), escape(str(provider.get("type"))), escape(models))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (start, stop, restart, status):
+        app.command()(command)

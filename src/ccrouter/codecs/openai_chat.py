@@ -1,0 +1,543 @@
+"""OpenAI chat-completions <-> canonical, both ways, non-streamed (streams: ``openai_stream``).
+
+Upstream side (we call an OpenAI-compatible provider): ``encode_request`` and ``decode_response``,
+shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): ``decode_request``,
+``encode_response`` and ``error_body``. Reference: https://platform.openai.com/docs/api-reference/chat
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from ccrouter.codecs.openai_front import (
+    THINKING_SIGNATURE,
+    decode_request,
+    encode_response,
+    error_body,
+    finish_reason_for,
+    usage_to_openai,
+)
+from ccrouter.codecs.toolnames import ToolNames, clean_schema, parse_arguments
+from ccrouter.errors import UpstreamProtocolError, upstream_error_for_status
+from ccrouter.messages import (
+    ContentBlock,
+    ImageBlock,
+    Message,
+    MessagesRequest,
+    MessagesResponse,
+    StopReason,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolChoice,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+
+__all__ = [
+    "THINKING_SIGNATURE",
+    "Dialect",
+    "clean_schema",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "error_body",
+    "error_status",
+    "finish_reason_for",
+    "matched_stop",
+    "split_think",
+    "stop_reason_for",
+    "usage_from_openai",
+    "usage_to_openai",
+]
+
+JSON = dict[str, Any]
+_BILLING_PREFIX = "x-anthropic-billing-header:"
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
+# OpenAI accepts at most 4 stop sequences.
+_MAX_STOP = 4
+_MAX_USER = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What one vendor/model needs from the codec. ``Dialect()`` is plain OpenAI-compatible."""
+
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    max_tokens_cap: int | None = None
+    # o-series / gpt-5 reject non-default temperature/top_p, and ``stop``.
+    drop_sampling: bool = False
+    drop_stop: bool = False
+    reasoning_style: Literal["reasoning_effort", "openrouter", "none"] = "reasoning_effort"
+    # DeepSeek thinking mode answers 400 unless tool-call turns carry their reasoning_content back.
+    echo_reasoning_content: bool = False
+    # OpenRouter forwards cache_control on content parts to Anthropic models.
+    keep_cache_control: bool = False
+    # Schema keywords removed from tool parameters (Groq validates schemas strictly).
+    strip_schema_keys: frozenset[str] = frozenset()
+    stream_usage: bool = True
+
+
+# =========================================================================== upstream: request
+
+
+def encode_request(
+    request: MessagesRequest, model: str, *, stream: bool, dialect: Dialect
+) -> tuple[JSON, ToolNames]:
+    """The chat-completions body for ``request``, and the tool name/id map to read the answer."""
+    names = ToolNames()
+    if request.raw_format == "openai" and request.raw is not None:
+        return _passthrough(request, model, stream, dialect), names
+    body: JSON = {"model": model, "messages": _messages(request, names, dialect)}
+    tools = [_tool(tool, names, dialect) for tool in request.tools if tool.server_type is None]
+    if tools:
+        body["tools"] = tools
+        choice = request.tool_choice
+        if choice is not None:
+            body["tool_choice"] = _tool_choice(choice, names)
+            if choice.disable_parallel_tool_use:
+                body["parallel_tool_calls"] = False
+    _set_reasoning(body, request, dialect)
+    if not dialect.drop_sampling:
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+    if request.stop_sequences and not dialect.drop_stop:
+        body["stop"] = request.stop_sequences[:_MAX_STOP]
+    body[dialect.max_tokens_field] = _max_tokens(request.max_tokens, dialect)
+    if stream:
+        body["stream"] = True
+        if dialect.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    user = request.metadata.get("user_id")
+    # Claude Code's user_id is a JSON document (device and session ids), useless as ``user``.
+    if isinstance(user, str) and user and not user.startswith("{"):
+        body["user"] = user[:_MAX_USER]
+    return body, names
+
+
+def _passthrough(request: MessagesRequest, model: str, stream: bool, dialect: Dialect) -> JSON:
+    """The client's own OpenAI body, with the fields dispatch owns and the vendor's hard limits."""
+    assert request.raw is not None
+    body = dict(request.raw)
+    body["model"] = model
+    body.pop("max_tokens", None)
+    body.pop("max_completion_tokens", None)
+    body[dialect.max_tokens_field] = _max_tokens(request.max_tokens, dialect)
+    if stream:
+        body["stream"] = True
+        if dialect.stream_usage:
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)  # OpenAI rejects stream_options without stream
+    if dialect.drop_sampling:
+        body.pop("temperature", None)
+        body.pop("top_p", None)
+    if dialect.drop_stop:
+        body.pop("stop", None)
+    body.pop("reasoning_effort", None)
+    _set_reasoning(body, request, dialect)
+    tools = body.get("tools")
+    if dialect.strip_schema_keys and isinstance(tools, list):
+        body["tools"] = [_clean_tool(tool, dialect.strip_schema_keys) for tool in tools]
+    return body
+
+
+def _max_tokens(value: int, dialect: Dialect) -> int:
+    return min(value, dialect.max_tokens_cap) if dialect.max_tokens_cap else value
+
+
+def _effort(request: MessagesRequest) -> str | None:
+    """reasoning_effort for the request's thinking/effort: low, medium or high."""
+    if request.effort is not None:
+        return {"low": "low", "minimal": "low", "medium": "medium"}.get(request.effort, "high")
+    thinking = request.thinking
+    if not thinking.on:
+        return None
+    budget = thinking.budget_tokens
+    if thinking.type != "enabled" or budget is None:
+        return "medium"
+    return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+
+
+def _set_reasoning(body: JSON, request: MessagesRequest, dialect: Dialect) -> None:
+    effort = _effort(request)
+    if effort is None or dialect.reasoning_style == "none":
+        return
+    if dialect.reasoning_style == "openrouter":
+        body["reasoning"] = {"effort": effort}
+    else:
+        body["reasoning_effort"] = effort
+
+
+def _tool(tool: Tool, names: ToolNames, dialect: Dialect) -> JSON:
+    schema = tool.input_schema or _EMPTY_SCHEMA
+    if "type" not in schema:
+        schema = {"type": "object", **schema}
+    if dialect.strip_schema_keys:
+        schema = clean_schema(schema, dialect.strip_schema_keys)
+    function: JSON = {"name": names.to_wire_name(tool.name)}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = schema
+    return {"type": "function", "function": function}
+
+
+def _clean_tool(tool: Any, keys: frozenset[str]) -> Any:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("parameters"), dict):
+        return tool
+    cleaned = clean_schema(function["parameters"], keys)
+    if cleaned is function["parameters"]:
+        return tool
+    return {**tool, "function": {**function, "parameters": cleaned}}
+
+
+def _tool_choice(choice: ToolChoice, names: ToolNames) -> Any:
+    if choice.type == "tool" and choice.name:
+        return {"type": "function", "function": {"name": names.to_wire_name(choice.name)}}
+    return {"any": "required", "none": "none"}.get(choice.type, "auto")
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _messages(request: MessagesRequest, names: ToolNames, dialect: Dialect) -> list[JSON]:
+    out: list[JSON] = []
+    system = _system_message(request.system, dialect)
+    if system is not None:
+        out.append(system)
+    pending: list[str] = []  # wire ids of the calls the last assistant message made
+    for message in request.messages:
+        if message.role == "user":
+            _user_messages(message, pending, names, dialect, out)
+            pending = []
+            continue
+        _answer_missing(pending, out)
+        pending = []
+        if message.role == "assistant":
+            assistant = _assistant_message(message, names, dialect)
+            if assistant is not None:
+                out.append(assistant)
+                pending = [call["id"] for call in assistant.get("tool_calls", ())]
+        else:
+            text_blocks = [b for b in message.content if isinstance(b, TextBlock)]
+            system = _system_message(text_blocks, dialect)
+            if system is not None:
+                out.append(system)
+    _answer_missing(pending, out)
+    return out
+
+
+def _strip_billing(text: str) -> str:
+    """Claude Code's per-request billing line changes every call and would defeat prefix caching."""
+    if _BILLING_PREFIX not in text:
+        return text
+    return "\n".join(line for line in text.split("\n") if not line.startswith(_BILLING_PREFIX)).strip("\n")
+
+
+def _system_message(blocks: list[TextBlock], dialect: Dialect) -> JSON | None:
+    parts = []
+    for block in blocks:
+        text = _strip_billing(block.text)
+        if text:
+            parts.append(_text_part(text, block.cache_control, dialect))
+    return {"role": "system", "content": _content(parts)} if parts else None
+
+
+def _text_part(text: str, cache_control: JSON | None, dialect: Dialect) -> JSON:
+    if cache_control is not None and dialect.keep_cache_control:
+        return {"type": "text", "text": text, "cache_control": cache_control}
+    return {"type": "text", "text": text}
+
+
+def _image_part(block: ImageBlock) -> JSON:
+    url = block.url if block.data is None else f"data:{block.media_type or 'image/png'};base64,{block.data}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _content(parts: list[JSON]) -> str | list[JSON]:
+    """A plain string when the parts are plain text (accepted by every OpenAI-compatible server)."""
+    if all(part["type"] == "text" and len(part) == 2 for part in parts):
+        return "\n\n".join(part["text"] for part in parts)
+    return parts
+
+
+def _assistant_message(message: Message, names: ToolNames, dialect: Dialect) -> JSON | None:
+    parts: list[JSON] = []
+    calls: list[JSON] = []
+    thinking: list[str] = []
+    for block in message.content:
+        if isinstance(block, TextBlock):
+            if block.text:
+                parts.append(_text_part(block.text, block.cache_control, dialect))
+        elif isinstance(block, ToolUseBlock):
+            arguments = orjson.dumps(block.input).decode()
+            calls.append(
+                {
+                    "id": names.to_wire_id(block.id),
+                    "type": "function",
+                    "function": {"name": names.to_wire_name(block.name), "arguments": arguments},
+                }
+            )
+        elif isinstance(block, ThinkingBlock) and not block.redacted and block.thinking:
+            thinking.append(block.thinking)
+    if not parts and not calls:
+        return None
+    out: JSON = {"role": "assistant", "content": _content(parts) if parts else None}
+    if calls:
+        out["tool_calls"] = calls
+    if dialect.echo_reasoning_content:
+        # Empty when we have none: DeepSeek checks that the field is present on tool-call turns.
+        out["reasoning_content"] = "".join(thinking)
+    return out
+
+
+def _user_messages(
+    message: Message, pending: list[str], names: ToolNames, dialect: Dialect, out: list[JSON]
+) -> None:
+    """Tool results first, as ``tool`` messages in the order of the calls (OpenAI requires one per call
+    right after the assistant message), then the rest of the user content."""
+    results: dict[str, ToolResultBlock] = {}
+    parts: list[JSON] = []
+    for block in message.content:
+        if isinstance(block, ToolResultBlock):
+            results.setdefault(names.to_wire_id(block.tool_use_id), block)
+        elif isinstance(block, TextBlock):
+            if block.text:
+                parts.append(_text_part(block.text, block.cache_control, dialect))
+        elif isinstance(block, ImageBlock):
+            parts.append(_image_part(block))
+    images: list[JSON] = []
+    for wire_id in pending:
+        out.append(_tool_message(wire_id, results.pop(wire_id, None), dialect, images))
+    # Results whose call is not in the previous message would be rejected as tool messages.
+    orphans = [
+        _text_part(f"[tool result {wire_id}]\n{_result_text(block, images)}", None, dialect)
+        for wire_id, block in results.items()
+    ]
+    parts = images + orphans + parts
+    if parts:
+        out.append({"role": "user", "content": _content(parts)})
+
+
+def _result_text(block: ToolResultBlock, images: list[JSON]) -> str:
+    texts = []
+    for item in block.content:
+        if isinstance(item, TextBlock):
+            texts.append(item.text)
+        else:
+            images.append(_image_part(item))
+    text = "\n".join(texts)
+    if block.is_error:
+        text = f"Error: {text}" if text else "Error"
+    return text
+
+
+def _tool_message(wire_id: str, block: ToolResultBlock | None, dialect: Dialect, images: list[JSON]) -> JSON:
+    if block is None:
+        return {"role": "tool", "tool_call_id": wire_id, "content": "(no result)"}
+    text = _result_text(block, images)
+    cache_control = block.cache_control
+    if cache_control is None and block.content and isinstance(block.content[-1], TextBlock):
+        cache_control = block.content[-1].cache_control
+    part = _text_part(text, cache_control, dialect)
+    return {"role": "tool", "tool_call_id": wire_id, "content": _content([part])}
+
+
+def _answer_missing(pending: list[str], out: list[JSON]) -> None:
+    """Calls left without a result (a trimmed history): OpenAI rejects the request otherwise."""
+    for wire_id in pending:
+        out.append({"role": "tool", "tool_call_id": wire_id, "content": "(no result)"})
+
+
+# =========================================================================== upstream: response
+
+
+def decode_response(
+    body: bytes, names: ToolNames, dialect: Dialect, *, provider: str = ""
+) -> MessagesResponse:
+    """A canonical response from a chat.completion body."""
+    data = _load_object(body, provider)
+    choices = data.get("choices")
+    if data.get("error") and not choices:
+        # OpenRouter answers some failures with status 200 and an error body.
+        error = data["error"]
+        message = _named(provider, _error_text(error))
+        raise upstream_error_for_status(error_status(error), message, provider=provider)
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise UpstreamProtocolError(_named(provider, "response has no choices"), provider=provider)
+    choice = choices[0]
+    body_message = choice.get("message")
+    content, refused = _message_content(body_message if isinstance(body_message, dict) else {}, names)
+    stop_reason, stop_sequence = stop_reason_for(
+        choice.get("finish_reason"),
+        tool_use=any(isinstance(block, ToolUseBlock) for block in content),
+        matched_stop=matched_stop(choice),
+        refused=refused,
+    )
+    return MessagesResponse(
+        id=str(data.get("id") or names.fresh_id("msg")),
+        model=str(data.get("model") or ""),
+        content=content,
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+        usage=usage_from_openai(data.get("usage")),
+        raw_body=body,
+        raw_format="openai",
+    )
+
+
+def _message_content(message: JSON, names: ToolNames) -> tuple[list[ContentBlock], bool]:
+    """Blocks of a response message (thinking first), and whether it is a refusal."""
+    content: list[ContentBlock] = []
+    text = message.get("content")
+    if isinstance(text, list):  # some servers answer with content parts
+        text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
+    tagged, text = split_think(text) if isinstance(text, str) else ("", "")
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    thinking = reasoning if isinstance(reasoning, str) and reasoning else tagged
+    if thinking:
+        content.append(ThinkingBlock(thinking=thinking, signature=THINKING_SIGNATURE, origin="openai"))
+    if text:
+        content.append(TextBlock(text=text))
+    refusal = message.get("refusal")
+    refused = isinstance(refusal, str) and bool(refusal)
+    if isinstance(refusal, str) and refusal:
+        content.append(TextBlock(text=refusal))
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
+            content.append(
+                ToolUseBlock(
+                    id=names.from_wire_id(call.get("id")),
+                    name=names.from_wire_name(function["name"]),
+                    input=parse_arguments(function.get("arguments")),
+                )
+            )
+    return content, refused
+
+
+def _load_object(body: bytes, provider: str) -> JSON:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        message = _named(provider, f"response is not JSON ({exc})")
+        raise UpstreamProtocolError(message, provider=provider) from exc
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError(_named(provider, "response is not a JSON object"), provider=provider)
+    return data
+
+
+def _named(provider: str, message: str) -> str:
+    return f"{provider}: {message}" if provider else message
+
+
+def split_think(content: str) -> tuple[str, str]:
+    """``(thinking, text)`` from content that starts with a ``<think>...</think>`` section (models
+    served without a reasoning parser: DeepSeek-R1 distills, Qwen3 on Groq/Ollama/vLLM)."""
+    stripped = content.lstrip()
+    if not stripped.startswith(_THINK_OPEN):
+        return "", content
+    inner = stripped[len(_THINK_OPEN) :]
+    end = inner.find(_THINK_CLOSE)
+    if end < 0:  # cut off while thinking (max_tokens)
+        return inner, ""
+    return inner[:end].strip(), inner[end + len(_THINK_CLOSE) :].lstrip()
+
+
+def matched_stop(choice: JSON) -> str | None:
+    """The stop sequence that ended the text, when the server says (vLLM ``stop_reason``, SGLang
+    ``matched_stop``; OpenAI itself does not report it)."""
+    for key in ("stop_reason", "matched_stop"):
+        value = choice.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def stop_reason_for(
+    finish_reason: object, *, tool_use: bool, matched_stop: str | None, refused: bool = False
+) -> tuple[StopReason, str | None]:
+    """Anthropic stop reason (and stop sequence) for an OpenAI finish_reason.
+
+    ``length`` wins over tool calls: the arguments of a cut-off call are incomplete, and Anthropic
+    reports ``max_tokens`` in that case too. Tool calls win over ``stop`` (Ollama says "stop").
+    """
+    if finish_reason == "length":
+        return "max_tokens", None
+    if tool_use:
+        return "tool_use", None
+    if finish_reason == "content_filter" or refused:
+        return "refusal", None
+    if matched_stop is not None and finish_reason in ("stop", None):
+        return "stop_sequence", matched_stop
+    return "end_turn", None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_openai(usage: object) -> Usage:
+    """Anthropic-style usage: ``input_tokens`` excludes cached input (OpenAI's prompt_tokens include it)."""
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    # DeepSeek reports cache hits as prompt_cache_hit_tokens; OpenRouter reports writes.
+    cached = _int(details.get("cached_tokens")) or _int(usage.get("prompt_cache_hit_tokens"))
+    written = _int(details.get("cache_write_tokens"))
+    return Usage(
+        input_tokens=max(0, _int(usage.get("prompt_tokens")) - cached - written),
+        output_tokens=_int(usage.get("completion_tokens")),
+        cache_read_input_tokens=cached,
+        cache_creation_input_tokens=written,
+    )
+
+
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "context_length_exceeded": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "model_not_found": 404,
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "insufficient_quota": 429,
+    "overloaded_error": 529,
+    "service_unavailable": 503,
+}
+
+
+def error_status(error: object) -> int:
+    """The HTTP status an OpenAI error object stands for (OpenRouter puts it in ``code``)."""
+    if not isinstance(error, dict):
+        return 500
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code <= 599:
+        return code
+    for key in ("code", "type"):
+        status = _ERROR_STATUS.get(str(error.get(key)))
+        if status is not None:
+            return status
+    return 500
+
+
+def _error_text(error: object) -> str:
+    if isinstance(error, dict):
+        message = error.get("message")
+        return message if isinstance(message, str) and message else str(error.get("type") or "error")
+    return str(error)

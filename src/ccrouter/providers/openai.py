@@ -1,0 +1,109 @@
+"""The OpenAI-format wire adapter: OpenAI, DeepSeek, Groq, OpenRouter, Ollama, GitHub Models and
+any OpenAI-compatible server, each through its vendor profile (``openai_vendors``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from ccrouter.codecs.openai_chat import Dialect, decode_response, encode_request
+from ccrouter.codecs.openai_stream import OpenAIStreamDecoder
+from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.config import ProviderConfig
+from ccrouter.messages import MessagesRequest, MessagesResponse
+from ccrouter.providers.base import HttpCall, StreamDecoder
+from ccrouter.providers.openai_vendors import vendor_for
+
+__all__ = ["OpenAIAdapter", "OpenAICallContext"]
+
+_MAX_MESSAGE = 1000
+# Key-like tokens some providers echo in auth errors ("Incorrect API key provided: sk-ab***yz").
+_SECRET = re.compile(r"\b(?:sk|gsk|ghp|gho|github_pat|xai|pk)[-_][A-Za-z0-9_\-*.]{6,}|Bearer\s+\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAICallContext:
+    """Per-call state handed back to the parse methods."""
+
+    names: ToolNames
+    dialect: Dialect
+    model: str
+
+
+class OpenAIAdapter:
+    """``WireAdapter`` for chat completions: ``POST {base_url}/chat/completions``."""
+
+    wire = "openai"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._config = config
+        self._vendor = vendor_for(config)
+        self._url = f"{self._vendor.base_url}/chat/completions"
+        self._api_key = config.api_key.get_secret_value() if config.api_key is not None else None
+        self._headers = {
+            "Content-Type": "application/json",
+            **self._vendor.headers(self._api_key),
+            **config.headers,
+        }
+
+    @property
+    def vendor(self) -> str:
+        return self._vendor.name
+
+    def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall:
+        dialect = self._vendor.dialect(model)
+        body, names = encode_request(request, model, stream=stream, dialect=dialect)
+        headers = dict(self._headers)
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        return HttpCall(
+            url=self._url,
+            headers=headers,
+            body=orjson.dumps(body),
+            context=OpenAICallContext(names=names, dialect=dialect, model=model),
+        )
+
+    def parse_response(self, body: bytes, call: HttpCall) -> MessagesResponse:
+        context: OpenAICallContext = call.context
+        return decode_response(body, context.names, context.dialect, provider=self._config.name)
+
+    def stream_decoder(self, call: HttpCall) -> StreamDecoder:
+        context: OpenAICallContext = call.context
+        return OpenAIStreamDecoder(
+            context.names, context.dialect, model=context.model, provider=self._config.name
+        )
+
+    def error_message(self, status: int, body: bytes) -> str:
+        """The provider's error message (OpenAI envelope, Ollama's string, a list of them, or text),
+        with anything that looks like a credential removed."""
+        message = _message_from(body)
+        if not message:
+            message = f"HTTP {status}"
+        if self._api_key:
+            message = message.replace(self._api_key, "[redacted]")
+        message = _SECRET.sub("[redacted]", message)
+        return message[:_MAX_MESSAGE]
+
+
+def _message_from(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace").strip()
+    if isinstance(data, list) and data:  # Gemini's OpenAI endpoint wraps the envelope in a list
+        data = data[0]
+    if not isinstance(data, dict):
+        return str(data)
+    error = data.get("error", data)
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message:
+            kind = error.get("type") or error.get("code")
+            if isinstance(kind, str) and kind and kind not in message:
+                return f"{message} ({kind})"
+            return message
+    return body.decode("utf-8", "replace").strip()

