@@ -113,6 +113,9 @@ def _prepare(request: MessagesRequest, config: ProviderConfig, info: ModelInfo) 
         strip_billing_header(prepared)
     prepared.max_tokens = clamp_max_tokens(request.max_tokens, info)
     thinking = _fit_thinking(request.thinking, prepared.max_tokens, info)
+    if not info.thinking and prepared.effort is not None:
+        # Reasoning effort means nothing to a model without reasoning; OpenAI-style APIs reject it.
+        prepared.effort = None
     if thinking != request.thinking:
         prepared.thinking = thinking
         if prepared.raw is not None:
