@@ -118,7 +118,7 @@ def _prepare(request: MessagesRequest, config: ProviderConfig, info: ModelInfo) 
         prepared.effort = None
     if thinking != request.thinking:
         prepared.thinking = thinking
-        if prepared.raw is not None:
+        if prepared.raw is not None and prepared.raw_format == "anthropic":
             prepared.raw = {**prepared.raw, "thinking": _thinking_wire(thinking)}
     return prepared
 

@@ -421,3 +421,21 @@ def test_front_stream_is_read_by_the_openai_sdk_shape() -> None:
         0: {"id": "toolu_a", "name": "Bash", "arguments": '{"command": "ls"}'},
         1: {"id": "toolu_b", "name": "Read", "arguments": "{}"},
     }
+
+
+def test_sse_error_event_without_envelope() -> None:
+    decoder = OpenAIStreamDecoder(ToolNames(), Dialect(), provider="p")
+    decoder.feed(frame_of(chunk({"content": "a"})))
+    data = b'{"message": "overloaded", "code": 503}'
+    events = decoder.feed(SSEFrame(event="error", data=data, raw=b"event: error\ndata: " + data + b"\n\n"))
+    assert events == [StreamError(error_type="overloaded_error", message="p: overloaded")]
+
+
+def test_front_tool_block_opening_with_its_whole_input() -> None:
+    encoder = OpenAIStreamEncoder("m", False, created=1)
+    encoder.encode(MessageStart(id="x", model="m"))
+    data = encoder.encode(BlockStart(index=0, block=ToolUseBlock(id="t", name="f", input={"a": 1})))
+    (item,) = frames_of(data)
+    assert item["choices"][0]["delta"]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
+    assert encoder.encode(Ping()) == b""
+    assert encoder.encode(MessageStop()) == b""

@@ -147,7 +147,6 @@ def test_headers() -> None:
     assert VENDORS["openai"].headers("sk-x") == {"Authorization": "Bearer sk-x"}
     assert VENDORS["ollama"].headers(None) == {}
     assert VENDORS["openrouter"].headers("k") == {
-        "HTTP-Referer": "https://github.com/ccrouter/ccrouter",
         "X-Title": "ccrouter",
         "Authorization": "Bearer k",
     }

@@ -411,9 +411,9 @@ def _message_content(message: JSON, names: ToolNames) -> tuple[list[ContentBlock
     if text:
         content.append(TextBlock(text=text))
     refusal = message.get("refusal")
-    refused = isinstance(refusal, str) and bool(refusal)
-    if isinstance(refusal, str) and refusal:
-        content.append(TextBlock(text=refusal))
+    refused = isinstance(refusal, str) and refusal != ""
+    if refused:
+        content.append(TextBlock(text=str(refusal)))
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
@@ -452,7 +452,7 @@ def split_think(content: str) -> tuple[str, str]:
     inner = stripped[len(_THINK_OPEN) :]
     end = inner.find(_THINK_CLOSE)
     if end < 0:  # cut off while thinking (max_tokens)
-        return inner, ""
+        return inner.strip(), ""
     return inner[:end].strip(), inner[end + len(_THINK_CLOSE) :].lstrip()
 
 

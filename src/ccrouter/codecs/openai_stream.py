@@ -165,10 +165,15 @@ class OpenAIStreamDecoder:
             raise self._protocol_error(f"stream chunk is not an object: {data[:200]!r}")
         if chunk.get("error"):
             return self._error(chunk["error"])
+        if sse.event == "error":  # an SSE error event carrying the error object itself
+            return self._error(chunk)
         events: list[StreamEvent] = []
         if not self._started:
             events.append(self._message_start(chunk))
-        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq's older place
+        usage = chunk.get("usage")
+        groq = chunk.get("x_groq")
+        if usage is None and isinstance(groq, dict):
+            usage = groq.get("usage")  # where Groq reported usage before stream_options
         if isinstance(usage, dict):
             self._usage = usage_from_openai(usage)
         choices = chunk.get("choices")
@@ -375,11 +380,13 @@ class OpenAIStreamEncoder:
                 return self._chunk({"role": "assistant", "content": ""})
             case BlockStart(block=ToolUseBlock() as block):
                 position = self._tool_index.setdefault(event.index, len(self._tool_index))
+                # A block may open with its whole input (no deltas follow) instead of {}.
+                arguments = orjson.dumps(block.input).decode() if block.input else ""
                 call = {
                     "index": position,
                     "id": block.id,
                     "type": "function",
-                    "function": {"name": block.name, "arguments": ""},
+                    "function": {"name": block.name, "arguments": arguments},
                 }
                 return self._chunk({"tool_calls": [call]})
             case BlockDelta(delta=TextDelta() as delta):

@@ -96,8 +96,9 @@ VENDORS: dict[str, Vendor] = {
             "openrouter",
             "https://openrouter.ai/api/v1",
             _openrouter_dialect,
-            # App attribution (openrouter.ai/docs/api-reference/overview#headers).
-            {"HTTP-Referer": "https://github.com/ccrouter/ccrouter", "X-Title": "ccrouter"},
+            # App attribution (openrouter.ai/docs/api-reference/overview#headers). The project has no
+            # public site to name as HTTP-Referer; set one in the provider's `headers` if you want it.
+            {"X-Title": "ccrouter"},
         ),
         Vendor("ollama", "http://localhost:11434/v1", needs_key=False),
         Vendor(
