@@ -14,6 +14,7 @@ from aiohttp.typedefs import Middleware
 from ccrouter.api import anthropic, health, openai
 from ccrouter.api.auth import client_auth_middleware
 from ccrouter.api.errors import error_middleware
+from ccrouter.api.observe import observe_middleware
 from ccrouter.api.state import STATE, AppState
 from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
@@ -33,7 +34,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def create_app(settings: Settings, *, simulated: bool = False) -> web.Application:
-    middlewares: list[Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [observe_middleware, error_middleware]
     if settings.server.api_keys:
         middlewares.append(client_auth_middleware(settings.server.api_keys))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)

@@ -9,12 +9,14 @@ provider and record the usage the session reported, which the long-context scena
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ccrouter.catalog import Catalog, ModelInfo, clamp_max_tokens
 from ccrouter.config import ProviderConfig, Settings
-from ccrouter.errors import RoutingError
+from ccrouter.errors import CCRouterError, RoutingError
+from ccrouter.exchange import Admission, Attempt, Exchange, UsageHook
 from ccrouter.messages import (
     MessageDelta,
     MessagesRequest,
@@ -41,6 +43,7 @@ class Plan:
     provider: Provider
     request: MessagesRequest
     session_id: str | None
+    exchange: Exchange
 
 
 class Dispatcher:
@@ -51,41 +54,87 @@ class Dispatcher:
         router: Router,
         catalog: Catalog,
         sessions: SessionUsage,
+        admission: Admission | None = None,
+        usage_hooks: Sequence[UsageHook] = (),
     ) -> None:
+        self._admission = admission
+        self._usage_hooks = usage_hooks
         self._settings = settings
         self._providers = providers
         self._router = router
         self._catalog = catalog
         self._sessions = sessions
 
-    async def plan(self, request: MessagesRequest, headers: Mapping[str, str]) -> Plan:
+    async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
-        decision = await self._router.route(request, session_id=session)
+        exchange.session_id = session
+        exchange.requested_model = request.model
+        exchange.stream = request.stream
+        override = await self._admission.admit(exchange, request) if self._admission is not None else None
+        if override is not None:
+            provider_name, _, model = override.partition(",")
+            decision = RouteDecision("downgrade", provider_name, model, f"admission policy chose {override}")
+        else:
+            decision = await self._router.route(request, session_id=session)
+        exchange.scenario = decision.scenario
+        exchange.provider = decision.provider
+        exchange.model = decision.model
+        exchange.route_reason = decision.reason
         provider = self._providers.get(decision.provider)
         config = self._settings.provider(decision.provider)
         if provider is None or config is None:
             raise RoutingError(f"provider {decision.provider!r} is not configured")
         prepared = _prepare(request, config, self._catalog.info(config, decision.model))
-        return Plan(decision=decision, provider=provider, request=prepared, session_id=session)
+        return Plan(
+            decision=decision, provider=provider, request=prepared, session_id=session, exchange=exchange
+        )
 
     async def complete(self, plan: Plan) -> MessagesResponse:
-        response = await plan.provider.complete(plan.request, plan.decision.model)
+        attempt = Attempt(plan.decision.provider, plan.decision.model)
+        plan.exchange.attempts.append(attempt)
+        started = time.perf_counter()
+        try:
+            response = await plan.provider.complete(plan.request, plan.decision.model)
+        except CCRouterError as exc:
+            _failed(attempt, exc)
+            raise
+        finally:
+            attempt.duration_s = time.perf_counter() - started
         self._record(plan, response.usage)
         return response
 
     async def stream(self, plan: Plan) -> AsyncIterator[StreamEvent]:
+        attempt = Attempt(plan.decision.provider, plan.decision.model)
+        plan.exchange.attempts.append(attempt)
+        started = time.perf_counter()
         usage = Usage()
-        async for event in plan.provider.stream(plan.request, plan.decision.model):
-            if isinstance(event, MessageStart):
-                usage = event.usage
-            elif isinstance(event, MessageDelta):
-                usage = _merge_usage(usage, event.usage)
-            yield event
+        try:
+            async for event in plan.provider.stream(plan.request, plan.decision.model):
+                if isinstance(event, MessageStart):
+                    usage = event.usage
+                    plan.exchange.usage = usage
+                elif isinstance(event, MessageDelta):
+                    usage = _merge_usage(usage, event.usage)
+                    plan.exchange.usage = usage
+                yield event
+        except CCRouterError as exc:
+            _failed(attempt, exc)
+            raise
+        finally:
+            attempt.duration_s = time.perf_counter() - started
         self._record(plan, usage)
 
     def _record(self, plan: Plan, usage: Usage) -> None:
+        plan.exchange.usage = usage
+        for hook in self._usage_hooks:
+            hook(plan.exchange)
         if plan.session_id is not None:
             self._sessions.record(plan.session_id, usage)
+
+
+def _failed(attempt: Attempt, exc: CCRouterError) -> None:
+    attempt.error_type = exc.error_type
+    attempt.status = exc.status
 
 
 def _merge_usage(start: Usage, final: Usage) -> Usage:

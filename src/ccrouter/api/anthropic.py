@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import orjson
 from aiohttp import web
 
 from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import anthropic as codec
 
@@ -19,19 +19,11 @@ log = logging.getLogger("ccrouter.api")
 
 async def messages(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    started = time.perf_counter()
     canonical = codec.decode_request(await read_json(request))
     canonical.betas = request.headers.get("anthropic-beta")
-    plan = await state.dispatcher.plan(canonical, request.headers)
+    exchange = exchange_for(request)
+    plan = await state.dispatcher.plan(canonical, request.headers, exchange)
     headers = decision_headers(plan, state.simulated)
-    log.info(
-        "route scenario=%s provider=%s model=%s stream=%s reason=%s",
-        plan.decision.scenario,
-        plan.decision.provider,
-        plan.decision.model,
-        canonical.stream,
-        plan.decision.reason,
-    )
     if canonical.stream:
         response = await stream_events(
             request, plan, state.dispatcher.stream(plan), codec.encode_event, headers
@@ -39,9 +31,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     else:
         result = await state.dispatcher.complete(plan)
         response = web.Response(
-            body=codec.encode_response(result), content_type="application/json", headers=headers
+            body=codec.encode_response(result),
+            content_type="application/json",
+            headers={**headers, **exchange.response_headers},
         )
-    log.debug("served in %.1f ms", (time.perf_counter() - started) * 1000)
     return response
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE
 from ccrouter.dispatch import Plan
 from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
@@ -90,18 +91,22 @@ async def _relay(
     headers: dict[str, str],
     closing: bytes,
 ) -> web.StreamResponse:
+    exchange = exchange_for(request)
     response = web.StreamResponse(
         status=200,
         headers={
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
             "x-accel-buffering": "no",
+            "x-request-id": exchange.request_id,
             **headers,
+            **exchange.response_headers,
         },
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(encode(first))
+    exchange.first_byte_s = exchange.elapsed()
     if isinstance(first, MessageStart) and first.raw is None:
         # Anthropic sends a ping right after message_start; translated streams get one too.
         await response.write(encode(Ping()))
@@ -109,6 +114,8 @@ async def _relay(
         async for event in iterator:
             await response.write(encode(event))
     except CCRouterError as exc:
+        exchange.error_type = exc.error_type
+        exchange.error_message = exc.message
         log.warning("stream from %s failed after the first byte: %s", plan.decision.provider, exc.message)
         await response.write(encode(StreamError(error_type=MID_STREAM_ERROR_TYPE, message=exc.message)))
         await response.write_eof()

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import openai_chat, openai_stream
 
@@ -19,16 +20,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
     body = await read_json(request)
     canonical = openai_chat.decode_request(body)
-    plan = await state.dispatcher.plan(canonical, request.headers)
+    exchange = exchange_for(request)
+    plan = await state.dispatcher.plan(canonical, request.headers, exchange)
     headers = decision_headers(plan, state.simulated)
-    log.info(
-        "route scenario=%s provider=%s model=%s stream=%s reason=%s",
-        plan.decision.scenario,
-        plan.decision.provider,
-        plan.decision.model,
-        canonical.stream,
-        plan.decision.reason,
-    )
     if canonical.stream:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -40,7 +34,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return web.Response(
         body=openai_chat.encode_response(result, canonical.model),
         content_type="application/json",
-        headers=headers,
+        headers={**headers, **exchange.response_headers},
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
+from ccrouter.exchange import Observer
 from ccrouter.tokens import TokenCounter
 
 __all__ = ["STATE", "AppState"]
@@ -20,6 +21,7 @@ class AppState:
     counter: TokenCounter
     simulated: bool
     started_at: float
+    observers: list[Observer] = field(default_factory=list)
 
 
 STATE: web.AppKey[AppState] = web.AppKey("ccrouter_state", AppState)

@@ -1,0 +1,81 @@
+"""One client request's record as it crosses the gateway, and the two hooks that read it.
+
+The API layer opens an ``Exchange`` per request (request id, client key, timing, final status);
+dispatch fills in the route, the attempts and the usage. When the response is finished, every
+``Observer`` gets the exchange (ledger, metrics, logs, alerts subscribe here). An ``Admission``
+policy (budgets) may refuse a request or redirect it before it is routed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ccrouter.messages import MessagesRequest, Usage
+
+__all__ = ["Admission", "Attempt", "Exchange", "Observer", "UsageHook"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One provider call made for the exchange (the first, then any fallbacks)."""
+
+    provider: str
+    model: str
+    error_type: str | None = None
+    status: int | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    # "messages", "count_tokens", "chat_completions", "models"...
+    endpoint: str
+    started_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    client_key_id: str | None = None
+    user: str | None = None
+    session_id: str | None = None
+    requested_model: str | None = None
+    stream: bool = False
+    scenario: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    route_reason: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage | None = None
+    # True when the provider reported no usage and the counts are our estimate.
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    status: int = 0
+    error_type: str | None = None
+    error_message: str | None = None
+    first_byte_s: float | None = None
+    duration_s: float | None = None
+    # Response headers observers want to add before the response starts (cost, budget warnings...).
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+class UsageHook(Protocol):
+    """Called by dispatch as soon as a provider call's usage is known, before the response is sent
+    (non-streamed), so it can price it and add ``response_headers``. Must be fast and not block."""
+
+    def __call__(self, exchange: Exchange) -> None: ...
+
+
+class Observer(Protocol):
+    """Told about every finished exchange. Must not block: queue any I/O for a background task."""
+
+    def on_exchange(self, exchange: Exchange) -> None: ...
+
+
+class Admission(Protocol):
+    """Decides, before routing, whether a request may go on. Returns None to go on as routed, or a
+    ``provider,model`` route to use instead (a downgrade); raises a ``CCRouterError`` to refuse."""
+
+    async def admit(self, exchange: Exchange, request: MessagesRequest) -> str | None: ...
