@@ -80,6 +80,9 @@ def models(config: ConfigOption = None) -> None:
     table = Table(*HEADERS, box=box.SIMPLE_HEAD)
     for column in table.columns[2:4]:
         column.justify = "right"
+    for column in table.columns[:2]:
+        column.no_wrap = True  # a truncated model name is useless: let the table grow instead
+        column.overflow = "fold"
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     console().print(table)
