@@ -36,3 +36,20 @@ typecheck: $(DEVSTAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-routing
+bench-routing: $(STAMP)
+	$(BIN)/python bench/routing/run.py
+
+# ---- benchmarks (bench/README.md); not part of `make test`. Extra flags: make bench BENCH_ARGS=--quick
+BENCH_ARGS ?=
+
+.PHONY: bench-peers
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Installs litellm[proxy] (PyPI) and claude-code-router (npm) into bench/.peers, then runs with them.
+bench-peers: $(STAMP)
+	PY=$(PY) bench/peers/install.sh
+	$(BIN)/python bench/run.py --peers $(BENCH_ARGS)

@@ -84,6 +84,8 @@ def test_router_and_server(converted: tuple[dict[str, Any], list[str]]) -> None:
         "long_context_threshold": 60000,
         "web_search": "gemini,gemini-2.5-flash",
         "image": "gemini,gemini-2.5-pro",
+        # ccr's top-level fallback maps onto router.fallback (issue 3).
+        "fallback": {"default": ["openrouter,anthropic/claude-sonnet-4"]},
     }
     assert document["server"] == {
         "api_keys": ["${CCR_CLIENT_KEY}"],
@@ -103,7 +105,6 @@ def test_warnings_name_what_was_dropped(converted: tuple[dict[str, Any], list[st
         "Providers[5] (modelscope): transformer 'enhancetool' has no equivalent; dropped",
         "Providers[5] (modelscope): transformer 'reasoning' for model 'Qwen/Qwen3-235B-A22B-Thinking-2507'",
         "Providers[5] (modelscope): api_key is a literal secret",
-        "fallback not carried over",
         "CUSTOM_ROUTER_PATH has no ccrouter equivalent",
         "LOG has no ccrouter equivalent",
         "NON_INTERACTIVE_MODE has no ccrouter equivalent",

@@ -7,23 +7,35 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ccrouter.api import anthropic, health, openai
-from ccrouter.api.auth import client_auth_middleware
+from ccrouter.api import metrics as metrics_api
+from ccrouter.api import usage as usage_api
+from ccrouter.api.auth import admin_auth_middleware, client_auth_middleware
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
 from ccrouter.api.state import STATE, AppState
+from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
+from ccrouter.config_file import default_config_path
 from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
-from ccrouter.providers.registry import open_providers
+from ccrouter.pricing import CostHook, PriceTable
+from ccrouter.providers.registry import open_pools
+from ccrouter.resilience.health import HealthChecker
+from ccrouter.resilience.live import LiveState
+from ccrouter.resilience.windows import open_windows
 from ccrouter.routing.custom import load_custom_router
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
+from ccrouter.store import InputEstimates, LedgerObserver, make_store
+from ccrouter.telemetry import setup_logging
+from ccrouter.telemetry.context import telemetry_context
 from ccrouter.tokens import TokenCounter
 
 __all__ = ["create_app", "serve"]
@@ -33,40 +45,89 @@ log = logging.getLogger("ccrouter")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(settings: Settings, *, simulated: bool = False) -> web.Application:
+def create_app(
+    settings: Settings, *, simulated: bool = False, config_dir: Path | None = None
+) -> web.Application:
+    """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
+    folder of the default config file)."""
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
-    if settings.server.api_keys:
-        middlewares.append(client_auth_middleware(settings.server.api_keys))
+    # Always on: without keys it still reads the x-ccrouter-user header; with keys it authenticates.
+    middlewares.append(client_auth_middleware(settings.server.api_keys))
+    middlewares.append(admin_auth_middleware(settings.server.admin_token))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
-    app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes()])
+    app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
+    app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        providers = await open_providers(settings.providers)
+        # -- routing and resilience (issue 3): live state (memory or Redis), one provider per credential.
+        live = LiveState(settings, open_windows(settings.state))
+        pools = await open_pools(settings.providers, on_headers=live.on_headers)
+        providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
+        health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
         catalog = Catalog.load()
         counter = TokenCounter()
         await counter.warm()  # loads the encoding (~0.3 s) in a thread, before the first request
         sessions = SessionUsage()
         custom = load_custom_router(settings.router.custom) if settings.router.custom else None
         router = Router(settings, catalog, counter, sessions, custom)
-        dispatcher = Dispatcher(settings, providers, router, catalog, sessions)
+        # -- usage ledger, prices and budgets (issue 4): the store is opened before the first request.
+        ledger_dir = config_dir if config_dir is not None else default_config_path().parent
+        ledger = make_store(settings.store, ledger_dir)
+        await ledger.open()
+        prices = PriceTable.load(settings.prices, ledger_dir)
+        cost_hook = CostHook(settings, prices)
+        estimates = InputEstimates()
+        budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
+        dispatcher = Dispatcher(
+            settings,
+            providers,
+            router,
+            catalog,
+            sessions,
+            admission=budgets,
+            usage_hooks=[cost_hook],
+            pools=pools,
+            live=live,
+            prices=prices,
+        )
         app[STATE] = AppState(
             settings=settings,
             dispatcher=dispatcher,
             counter=counter,
             simulated=simulated,
             started_at=time.time(),
+            ledger=ledger,
+            budgets=budgets,
+            live=live,
         )
+        app[STATE].observers.append(LedgerObserver(ledger, cost_hook, counter, estimates))
+        if health_checks is not None:
+            health_checks.start()
         try:
             yield
         finally:
-            await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+            if health_checks is not None:
+                await health_checks.stop()
+            await asyncio.gather(
+                *(p.aclose() for pool in pools.values() for p in pool.values()), return_exceptions=True
+            )
+            await live.windows.aclose()
+            await ledger.close()  # flushes every queued row
 
     app.cleanup_ctx.append(lifespan)
+    # -- telemetry (issue 4): metrics, request log and alerts over the state the lifespan built;
+    # registered after it, so it starts after it and stops before it.
+    app.cleanup_ctx.append(telemetry_context)
     return app
 
 
 def serve(
-    settings: Settings, *, host: str | None = None, port: int | None = None, simulated: bool = False
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    simulated: bool = False,
+    config_dir: Path | None = None,
 ) -> None:
     """Run the gateway in the foreground until SIGINT/SIGTERM."""
     loop: asyncio.AbstractEventLoop | None = None
@@ -76,13 +137,11 @@ def serve(
         loop = uvloop.new_event_loop()
     except ImportError:  # not available on every platform; asyncio's loop works too
         pass
-    logging.basicConfig(
-        level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    setup_logging(settings)  # -- telemetry (issue 4): structlog, JSON or console, secrets scrubbed
     bind = host or settings.server.host
     if not settings.server.api_keys and bind not in _LOOPBACK:
         raise ConfigError(f"refusing to bind {bind!r} without client auth: set server.api_keys first")
-    app = create_app(settings, simulated=simulated)
+    app = create_app(settings, simulated=simulated, config_dir=config_dir)
     web.run_app(
         app,
         host=bind,

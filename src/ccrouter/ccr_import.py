@@ -28,6 +28,7 @@ _ROUTES = {
     "webSearch": "web_search",
     "image": "image",
 }
+_FALLBACK_SCENARIOS = frozenset({"default", "background", "think", "long_context", "web_search", "image"})
 _VENDOR_TRANSFORMERS = frozenset({"deepseek", "groq", "openrouter"})
 # Transformers whose whole job ccrouter's own wire formats already do.
 _NATIVE_TRANSFORMERS = frozenset({"openai", "anthropic", "gemini"})
@@ -175,10 +176,31 @@ def _router(raw: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         if key in _ROUTES and value not in (None, ""):
             router[_ROUTES[key]] = value
         elif key == "fallback":
-            warnings.append(f"Router.fallback not carried over (no fallback chains in this config): {value}")
+            _fallback(value, router, warnings, "Router.fallback")
         elif key not in _ROUTES:
             warnings.append(f"Router.{key} has no ccrouter equivalent; dropped")
     return router
+
+
+def _fallback(value: Any, router: dict[str, Any], warnings: list[str], where: str) -> None:
+    """ccr's ``fallback`` (scenario -> ordered ``provider,model`` list) is ``router.fallback``; its
+    scenario names are the Router's camelCase ones."""
+    if not isinstance(value, dict):
+        warnings.append(f"{where} must map scenarios to lists of 'provider,model'; dropped")
+        return
+    chains: dict[str, list[str]] = router.setdefault("fallback", {})
+    for scenario, routes in value.items():
+        name = _ROUTES.get(scenario, scenario)
+        if name not in _FALLBACK_SCENARIOS or not isinstance(routes, list):
+            warnings.append(f"{where}.{scenario} has no ccrouter equivalent; dropped")
+            continue
+        kept = [r for r in routes if isinstance(r, str) and r.count(",") == 1]
+        if len(kept) != len(routes):
+            warnings.append(f"{where}.{scenario}: entries that are not 'provider,model' dropped")
+        if kept:
+            chains[name] = [*chains.get(name, []), *(r for r in kept if r not in chains.get(name, []))]
+    if not chains:
+        router.pop("fallback")
 
 
 def _server(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
@@ -229,7 +251,7 @@ def import_ccr(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if "default" not in out["router"]:
         warnings.append("Router.default is missing: set router.default to 'provider,model'")
     if data.get("fallback"):
-        warnings.append(f"fallback not carried over (no fallback chains in this config): {data['fallback']}")
+        _fallback(data["fallback"], out["router"], warnings, "fallback")
     for key in sorted(set(data) - _TOP_LEVEL - {"fallback"}):
         warnings.append(f"{key} has no ccrouter equivalent; ignored")
     return _refs(out), warnings

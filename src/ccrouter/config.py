@@ -22,11 +22,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "AlertsConfig",
+    "BreakerConfig",
+    "BudgetRule",
+    "ClientKey",
+    "LoggingConfig",
     "ModelSpec",
+    "PriceOverride",
     "ProviderConfig",
     "RouterConfig",
+    "RoutingConfig",
     "ServerConfig",
     "Settings",
+    "StateConfig",
+    "StoreConfig",
     "Timeouts",
     "WireFormat",
 ]
@@ -48,6 +57,10 @@ class ModelSpec(_Frozen):
     tools: bool | None = None
     vision: bool | None = None
     thinking: bool | None = None
+    # -- routing and resilience (issue 3): configured rate limits for this model (per credential).
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    rpd: int | None = Field(default=None, gt=0)
 
 
 class Timeouts(_Frozen):
@@ -71,6 +84,22 @@ class ProviderConfig(_Frozen):
     models: list[ModelSpec] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    # -- routing and resilience (issue 3): a credential pool rotated with ``api_key`` (each key has its
+    # own limits and cooldown), and limits for every model of the provider that sets none itself.
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    rpd: int | None = Field(default=None, gt=0)
+
+    def credentials(self) -> list[SecretStr | None]:
+        """``api_key`` then ``api_keys``, without repeats; ``[None]`` when the provider needs no key."""
+        keys: list[SecretStr | None] = []
+        seen: set[str] = set()
+        for key in ([self.api_key] if self.api_key is not None else []) + list(self.api_keys):
+            if key.get_secret_value() not in seen:
+                seen.add(key.get_secret_value())
+                keys.append(key)
+        return keys or [None]
 
     @field_validator("models", mode="before")
     @classmethod
@@ -104,6 +133,18 @@ class RouterConfig(_Frozen):
     image: str | None = None
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None
+    # Ordered fallback routes per scenario (``default`` applies to scenarios without their own list),
+    # like claude-code-router's ``fallback`` section (issue 3).
+    fallback: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_shape(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for scenario, routes in value.items():
+            for route in routes:
+                if route.count(",") != 1 or not all(p.strip() for p in route.split(",")):
+                    raise ValueError(f"fallback.{scenario}: must be 'provider,model', got {route!r}")
+        return value
 
     @field_validator("default", "background", "think", "long_context", "web_search", "image")
     @classmethod
@@ -113,12 +154,175 @@ class RouterConfig(_Frozen):
         return value
 
 
+# ---------------------------------------------------------------- client keys, ledger, prices, budgets
+
+
+class ClientKey(_Frozen):
+    """A client key with an identity. ``user_header``: the client may name its user in
+    ``x-ccrouter-user`` (a team key shared by several people)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.@\-]+$")]
+    key: SecretStr
+    user: str | None = None
+    user_header: bool = False
+
+    def get_secret_value(self) -> str:
+        """The key itself, like ``SecretStr`` (so code reading ``api_keys`` takes either)."""
+        return self.key.get_secret_value()
+
+
+class StoreConfig(_Frozen):
+    """The usage ledger. ``url`` unset: SQLite file ``usage.db`` in the config folder;
+    ``sqlite:///path`` or ``postgresql://...`` otherwise."""
+
+    url: SecretStr | None = None
+    # PostgreSQL schema holding the tables (created if missing); None: the server's search_path.
+    schema_name: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    # Seconds between ledger commits: a crash loses at most the rows of the last interval.
+    flush_interval_s: float = Field(default=0.2, gt=0, le=60)
+    batch_size: int = Field(default=500, gt=0)
+
+
+class PriceOverride(_Frozen):
+    """USD per million tokens. Keyed in ``prices:`` by ``provider,model`` or by model name."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
+BudgetPeriod = Literal["daily", "weekly", "monthly"]
+BudgetAction = Literal["warn", "downgrade", "block"]
+
+
+class BudgetRule(_Frozen):
+    """A spending limit. ``scope``: ``global``, ``key`` or ``user``; ``match`` names one key (its
+    name or id) or user, unset: each key / user gets the limit separately. Periods are UTC days,
+    ISO weeks (from Monday) and calendar months."""
+
+    name: Annotated[str, Field(min_length=1)]
+    scope: Literal["global", "key", "user"] = "global"
+    match: str | None = None
+    period: BudgetPeriod
+    limit_usd: float = Field(gt=0)
+    action: BudgetAction = "block"
+    # ``provider,model`` to route to while the budget is spent (action downgrade).
+    downgrade_to: str | None = None
+
+    @model_validator(mode="after")
+    def _downgrade_target(self) -> BudgetRule:
+        if self.action == "downgrade" and (self.downgrade_to is None or self.downgrade_to.count(",") != 1):
+            raise ValueError("action downgrade needs downgrade_to: 'provider,model'")
+        if self.scope == "global" and self.match is not None:
+            raise ValueError("a global budget takes no match")
+        return self
+
+
+# ---------------------------------------------------------------- routing and resilience (issue 3)
+
+
+class BreakerConfig(_Frozen):
+    """Circuit breaker per provider and model. Opens after ``consecutive_failures`` failures in a row,
+    or when over ``window_s`` at least ``min_calls`` calls saw a failure share >= ``failure_rate`` or a
+    slow share >= ``slow_rate`` (slow: longer than ``slow_call_s``). Open for ``open_s``, then lets
+    ``half_open_probes`` calls through; ``success_threshold`` successes close it."""
+
+    consecutive_failures: int = Field(default=5, gt=0)
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    slow_rate: float = Field(default=0.8, gt=0, le=1)
+    slow_call_s: float = Field(default=60.0, gt=0)
+    min_calls: int = Field(default=10, gt=0)
+    window_s: float = Field(default=60.0, gt=0)
+    open_s: float = Field(default=30.0, gt=0)
+    half_open_probes: int = Field(default=1, gt=0)
+    success_threshold: int = Field(default=2, gt=0)
+
+
+class StrategyWeights(_Frozen):
+    headroom: float = Field(default=0.4, ge=0)
+    latency: float = Field(default=0.3, ge=0)
+    cost: float = Field(default=0.2, ge=0)
+    reliability: float = Field(default=0.1, ge=0)
+
+
+class RoutingConfig(_Frozen):
+    """How candidates are ordered and guarded. ``strategy``: intelligent (weighted score), cost,
+    performance, availability or priority (config order)."""
+
+    strategy: Literal["intelligent", "cost", "performance", "availability", "priority"] = "intelligent"
+    weights: StrategyWeights = Field(default_factory=StrategyWeights)
+    # Candidates tried after the first. Automatic ones come from other providers: ``capable``: any
+    # listed model whose catalog capabilities and context window fit; ``same_model``: the same model.
+    max_fallbacks: int = Field(default=3, ge=0)
+    auto_fallback: Literal["off", "same_model", "capable"] = "capable"
+    sticky_sessions: bool = True
+    # Skip a candidate whose window is at or above this share of a known limit.
+    headroom_threshold: float = Field(default=0.8, gt=0, le=1)
+    # After a rate-limit cooldown, traffic share rises linearly from recovery_floor to 1 over recovery_s.
+    recovery_s: float = Field(default=30.0, ge=0)
+    recovery_floor: float = Field(default=0.1, gt=0, le=1)
+    # Cooldown after a 429 without Retry-After: exponential backoff with jitter, base * 2^n capped.
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    # A credential answering 401/403 is set aside this long.
+    auth_cooldown_s: float = Field(default=3600.0, gt=0)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    # Active health checks: a cheap call per provider every interval (off: costs money on paid APIs).
+    health_checks: bool = False
+    health_check_interval_s: float = Field(default=60.0, gt=0)
+
+
+class StateConfig(_Frozen):
+    """Where live routing state lives: in memory (one instance) or Redis (shared by instances)."""
+
+    redis_url: SecretStr | None = None
+    key_prefix: str = Field(default="ccrouter", min_length=1)
+
+
+# ---------------------------------------------------------------- logs and alerts (issue 4, telemetry)
+
+
+class LoggingConfig(_Frozen):
+    """Log output. ``format`` auto: JSON lines when stderr is not a terminal, a readable console
+    format when it is. ``level`` unset: ``server.log_level``."""
+
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] | None = None
+    # One line per finished API request (route decision, usage, cost, status, duration).
+    requests: bool = True
+    # Also log request bodies and non-streamed response bodies at debug level (they hold prompts:
+    # off unless debugging; needs level debug).
+    bodies: bool = False
+
+
+class AlertsConfig(_Frozen):
+    """Alert rules evaluated every ``interval_s``; each alert is logged and, with ``webhook_url``, POSTed
+    as JSON when it fires and when it resolves. Error rate and p95 latency are over ``window_s``."""
+
+    enabled: bool = True
+    webhook_url: SecretStr | None = None
+    interval_s: float = Field(default=30.0, gt=0)
+    window_s: float = Field(default=300.0, gt=0)
+    # Error rate and latency rules wait for this many requests in the window.
+    min_requests: int = Field(default=20, gt=0)
+    error_rate: float = Field(default=0.2, gt=0, le=1)
+    p95_latency_s: float = Field(default=60.0, gt=0)
+    # A provider whose health score (0..1) falls below this, or whose breaker is open.
+    provider_health: float = Field(default=0.5, gt=0, le=1)
+    budget_used: float = Field(default=0.8, gt=0, le=1)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+
 class ServerConfig(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=3456, ge=0, le=65535)
     # Client keys accepted as x-api-key or Authorization: Bearer. Empty: no client auth, and the
     # server refuses to bind anything but loopback.
-    api_keys: list[SecretStr] = Field(default_factory=list)
+    # Plain strings, or {name, key, user} objects that give the key an identity (ledger, budgets).
+    api_keys: list[ClientKey | SecretStr] = Field(default_factory=list)
+    # Bearer token for the /api/* admin endpoints; unset: they answer 403.
+    admin_token: SecretStr | None = None
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -133,16 +337,31 @@ class Settings(_Frozen):
     server: ServerConfig = Field(default_factory=ServerConfig)
     providers: list[ProviderConfig]
     router: RouterConfig
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    budgets: list[BudgetRule] = Field(default_factory=list)
+    # -- routing and resilience (issue 3)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    # -- logs and alerts (issue 4, telemetry)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique, got {names}")
-        for scenario in ("default", "background", "think", "long_context", "web_search", "image"):
-            route = getattr(self.router, scenario)
+        routes = [
+            (f"router.{scenario}", getattr(self.router, scenario))
+            for scenario in ("default", "background", "think", "long_context", "web_search", "image")
+        ]
+        # Fallback routes (issue 3) are checked like scenario routes.
+        routes += [(f"router.fallback.{k}", r) for k, rs in self.router.fallback.items() for r in rs]
+        for where, route in routes:
             if route is None:
                 continue
+            scenario = where.removeprefix("router.")
             provider_name, model = (part.strip() for part in route.split(","))
             provider = self.provider(provider_name)
             if provider is None:

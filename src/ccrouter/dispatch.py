@@ -1,21 +1,39 @@
-"""The one place that joins routing and providers: plan a request, then send it.
+"""The one place that joins routing and providers: plan a request, then send it down a cascade.
 
-``Dispatcher.plan`` asks the router where a request goes and prepares a copy of the request for that
-target (billing-header line removed where it would defeat a provider's prompt cache, ``max_tokens``
-clamped to the model's limit, thinking fitted to the model). ``complete`` and ``stream`` call the
-provider and record the usage the session reported, which the long-context scenario reads.
+``Dispatcher.plan`` asks the router where a request goes (the scenario's route), gathers who else can
+serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order them
+by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. ``complete`` and
+``stream`` walk that order: a 429, 5xx, 529, timeout or connection error moves on to the next
+candidate (at most ``routing.max_fallbacks`` after the first); a context-window error moves to the
+long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
+goes back to the client at once. A stream fails over only before its first event reaches the client.
+
+Each request is prepared per target (billing-header line removed where it would defeat a provider's
+prompt cache, ``max_tokens`` clamped to the model's limit, thinking fitted to the model), and the usage
+the session reported is recorded, which the long-context scenario reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from ccrouter.catalog import Catalog, ModelInfo, clamp_max_tokens
+from ccrouter.catalog import Catalog
 from ccrouter.config import ProviderConfig, Settings
-from ccrouter.errors import CCRouterError, RoutingError
+from ccrouter.errors import (
+    CCRouterError,
+    RoutingError,
+    UpstreamError,
+    UpstreamOverloadedError,
+    UpstreamProtocolError,
+    UpstreamRateLimitError,
+)
 from ccrouter.exchange import Admission, Attempt, Exchange, UsageHook
 from ccrouter.messages import (
     MessageDelta,
@@ -23,18 +41,41 @@ from ccrouter.messages import (
     MessagesResponse,
     MessageStart,
     StreamEvent,
-    ThinkingConfig,
     Usage,
 )
+from ccrouter.pricing.table import ModelPrice
 from ccrouter.providers.base import Provider
-from ccrouter.routing.prepare import strip_billing_header
+from ccrouter.resilience.live import LiveState
+from ccrouter.routing.candidates import candidates_for
+from ccrouter.routing.fit import fit_request
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
+from ccrouter.routing.strategies import Scored, Strategy, strategy_for
 
-__all__ = ["Dispatcher", "Plan"]
+__all__ = ["Dispatcher", "Plan", "PriceLookup", "header_value"]
 
-# Anthropic requires 1,024 <= budget_tokens < max_tokens for enabled thinking.
-_MIN_THINKING_BUDGET = 1024
+log = logging.getLogger("ccrouter.dispatch")
+
+# Scenarios where a policy named the target (and "explicit" when the client wrote provider,model):
+# it goes first whatever the scores say.
+_PINNED = frozenset({"custom", "subagent", "downgrade"})
+# Phrases providers use for "the prompt does not fit the context window" (Anthropic "prompt is too
+# long", OpenAI "maximum context length", Gemini "exceeds the maximum number of tokens"...).
+_CONTEXT_PHRASES = (
+    "prompt is too long",
+    "context length",
+    "context window",
+    "maximum number of tokens",
+    "too many tokens",
+    "context_length_exceeded",
+)
+_MAX_STICKY_SESSIONS = 10_000
+
+
+class PriceLookup(Protocol):
+    """What the cost factor needs from a price table (``ccrouter.pricing.PriceTable`` fits)."""
+
+    def price(self, provider: ProviderConfig, model: str) -> ModelPrice | None: ...
 
 
 @dataclass(slots=True)
@@ -44,6 +85,29 @@ class Plan:
     request: MessagesRequest
     session_id: str | None
     exchange: Exchange
+    # The ordered candidates with their scores (the first is ``decision``); empty: no cascade.
+    candidates: list[Scored] = field(default_factory=list)
+    original: MessagesRequest | None = None
+    # Failed attempts as "provider,model=error" for the x-ccrouter-fallbacks header.
+    fallbacks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Step:
+    scored: Scored
+    credential: str
+    provider: Provider
+    request: MessagesRequest
+    attempt: Attempt
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def name(self) -> str:
+        return self.scored.candidate.provider
+
+    @property
+    def model(self) -> str:
+        return self.scored.candidate.model
 
 
 class Dispatcher:
@@ -56,14 +120,27 @@ class Dispatcher:
         sessions: SessionUsage,
         admission: Admission | None = None,
         usage_hooks: Sequence[UsageHook] = (),
+        *,
+        pools: Mapping[str, Mapping[str, Provider]] | None = None,
+        live: LiveState | None = None,
+        prices: PriceLookup | None = None,
     ) -> None:
+        """``pools``: provider -> credential id -> provider (``providers.registry.open_pools``); without
+        it each provider of ``providers`` is its own one-credential pool."""
         self._admission = admission
         self._usage_hooks = usage_hooks
         self._settings = settings
-        self._providers = providers
         self._router = router
         self._catalog = catalog
         self._sessions = sessions
+        self.live = live if live is not None else LiveState(settings)
+        if pools is None:
+            pools = {name: {self.live.credentials(name)[0]: p} for name, p in providers.items()}
+        self._pools = pools
+        self._prices = prices
+        self._strategy: Strategy = strategy_for(settings.routing)
+        self._priority = strategy_for(settings.routing.model_copy(update={"strategy": "priority"}))
+        self._sticky: OrderedDict[str, str] = OrderedDict()
 
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
@@ -76,53 +153,138 @@ class Dispatcher:
             decision = RouteDecision("downgrade", provider_name, model, f"admission policy chose {override}")
         else:
             decision = await self._router.route(request, session_id=session)
+        if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
+            raise RoutingError(f"provider {decision.provider!r} is not configured")
+        ranked, why = await self._rank(request, decision, session)
+        first = ranked[0].candidate
+        if (first.provider, first.model) != (decision.provider, decision.model):
+            decision = dataclasses.replace(decision, provider=first.provider, model=first.model)
+        decision = dataclasses.replace(decision, reason=f"{decision.reason}; {why}")
         exchange.scenario = decision.scenario
         exchange.provider = decision.provider
         exchange.model = decision.model
         exchange.route_reason = decision.reason
-        provider = self._providers.get(decision.provider)
-        config = self._settings.provider(decision.provider)
-        if provider is None or config is None:
-            raise RoutingError(f"provider {decision.provider!r} is not configured")
-        prepared = _prepare(request, config, self._catalog.info(config, decision.model))
-        return Plan(
-            decision=decision, provider=provider, request=prepared, session_id=session, exchange=exchange
-        )
+        log.debug("route %s: %s", exchange.request_id, decision.reason)
+        prepared = self._prepare_for(request, decision.provider, decision.model)
+        provider = next(iter(self._pools[decision.provider].values()))
+        return Plan(decision, provider, prepared, session, exchange, ranked, request)
+
+    async def _rank(
+        self, request: MessagesRequest, decision: RouteDecision, session: str | None
+    ) -> tuple[list[Scored], str]:
+        """The candidates in the order to try them, and the explanation."""
+        chosen, automatic = candidates_for(self._settings, self._catalog, request, decision)
+        chosen = [c for c in chosen if c.provider in self._pools]
+        automatic = [c for c in automatic if c.provider in self._pools]
+        everyone = chosen + automatic
+        assessments = await self.live.assess([(c.provider, c.model) for c in everyone])
+        scored = [
+            Scored(c, a, self._price(c.provider, c.model), i)
+            for i, (c, a) in enumerate(zip(everyone, assessments, strict=True))
+        ]
+        head, tail = scored[: len(chosen)], scored[len(chosen) :]
+        strategy = self._strategy
+        if decision.scenario in _PINNED or (decision.scenario == "explicit" and "," in request.model):
+            strategy = self._priority
+        # The scenario's class before automatic candidates, but usable ones before blocked ones;
+        # blocked ones stay listed (skipped, they explain the answer and give the Retry-After).
+        ordered = sorted(strategy.rank(head) + self._strategy.rank(tail), key=lambda s: s.assessment.tier)
+        usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
+        ordered = usable + [s for s in ordered if s.assessment.tier == 2]
+        sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None
+        why = f"strategy {strategy.name}"
+        for index, item in enumerate(ordered):
+            if (
+                item.candidate.route == sticky
+                and item.assessment.tier == 0
+                and item.assessment.breaker == "closed"
+            ):
+                ordered.insert(0, ordered.pop(index))
+                why += f"; session kept on {sticky}"
+                break
+        for item in ordered:
+            self.live.last_scores[item.candidate.route] = item.score
+        return ordered, why + ": " + " | ".join(item.explain() for item in ordered)
+
+    def _price(self, provider: str, model: str) -> float | None:
+        config = self._settings.provider(provider)
+        price = self._prices.price(config, model) if self._prices is not None and config else None
+        if price is None:
+            return None
+        # Claude Code traffic is input-heavy: weigh input three to one.
+        return float(3 * price.input + price.output) / 4
+
+    def _prepare_for(self, request: MessagesRequest, provider: str, model: str) -> MessagesRequest:
+        config = self._settings.provider(provider)
+        if config is None:
+            raise RoutingError(f"provider {provider!r} is not configured")
+        return fit_request(request, config, self._catalog.info(config, model))
+
+    # ------------------------------------------------------------------ sending
 
     async def complete(self, plan: Plan) -> MessagesResponse:
-        attempt = Attempt(plan.decision.provider, plan.decision.model)
-        plan.exchange.attempts.append(attempt)
-        started = time.perf_counter()
-        try:
-            response = await plan.provider.complete(plan.request, plan.decision.model)
-        except CCRouterError as exc:
-            _failed(attempt, exc)
-            raise
-        finally:
-            attempt.duration_s = time.perf_counter() - started
-        self._record(plan, response.usage)
-        return response
+        cascade = _Cascade(self, plan)
+        while (step := await cascade.next()) is not None:
+            try:
+                response = await step.provider.complete(step.request, step.model)
+            except CCRouterError as exc:
+                await cascade.failed(step, exc)
+                continue
+            except BaseException:  # cancelled (the client went away): neither success nor failure
+                cascade.abandon(step)
+                raise
+            await cascade.succeeded(step, response.usage, None)
+            self._record(plan, response.usage)
+            return response
+        raise cascade.final_error()
 
     async def stream(self, plan: Plan) -> AsyncIterator[StreamEvent]:
-        attempt = Attempt(plan.decision.provider, plan.decision.model)
-        plan.exchange.attempts.append(attempt)
-        started = time.perf_counter()
-        usage = Usage()
-        try:
-            async for event in plan.provider.stream(plan.request, plan.decision.model):
-                if isinstance(event, MessageStart):
-                    usage = event.usage
-                    plan.exchange.usage = usage
-                elif isinstance(event, MessageDelta):
-                    usage = _merge_usage(usage, event.usage)
-                    plan.exchange.usage = usage
-                yield event
-        except CCRouterError as exc:
-            _failed(attempt, exc)
-            raise
-        finally:
-            attempt.duration_s = time.perf_counter() - started
-        self._record(plan, usage)
+        cascade = _Cascade(self, plan)
+        while (step := await cascade.next()) is not None:
+            events = aiter(step.provider.stream(step.request, step.model))
+            try:
+                first = await anext(events)
+            except StopAsyncIteration:
+                await cascade.failed(
+                    step,
+                    UpstreamProtocolError(
+                        f"{step.name}: the stream ended before any event", provider=step.name
+                    ),
+                )
+                continue
+            except CCRouterError as exc:
+                await _close(events)
+                await cascade.failed(step, exc)
+                continue
+            # Committed: the first event goes to the client; a later failure cannot fail over.
+            cascade.commit(step)
+            ttft = time.perf_counter() - step.started
+            usage = Usage()
+            done = False
+            try:
+                event: StreamEvent | None = first
+                while event is not None:
+                    if isinstance(event, MessageStart):
+                        usage = event.usage
+                        plan.exchange.usage = usage
+                    elif isinstance(event, MessageDelta):
+                        usage = _merge_usage(usage, event.usage)
+                        plan.exchange.usage = usage
+                    yield event
+                    event = await anext(events, None)
+                done = True
+            except CCRouterError as exc:
+                done = True
+                await cascade.failed(step, exc, committed=True)
+                raise
+            finally:
+                await _close(events)
+                if not done:  # the client went away: the call neither failed nor succeeded
+                    cascade.abandon(step)
+            await cascade.succeeded(step, usage, ttft)
+            self._record(plan, usage)
+            return
+        raise cascade.final_error()
 
     def _record(self, plan: Plan, usage: Usage) -> None:
         plan.exchange.usage = usage
@@ -131,10 +293,176 @@ class Dispatcher:
         if plan.session_id is not None:
             self._sessions.record(plan.session_id, usage)
 
+    def _remember(self, session: str | None, route: str) -> None:
+        if session is None:
+            return
+        self._sticky[session] = route
+        self._sticky.move_to_end(session)
+        while len(self._sticky) > _MAX_STICKY_SESSIONS:
+            self._sticky.popitem(last=False)
 
-def _failed(attempt: Attempt, exc: CCRouterError) -> None:
-    attempt.error_type = exc.error_type
-    attempt.status = exc.status
+
+class _Cascade:
+    """One request's walk down its candidates: which to try next, and what a failure means."""
+
+    def __init__(self, dispatcher: Dispatcher, plan: Plan) -> None:
+        self._d = dispatcher
+        self._plan = plan
+        self._queue: list[Scored] = list(plan.candidates)
+        self._creds: dict[str, list[str]] = {}
+        self._skipped: list[str] = []
+        self._last_error: CCRouterError | None = None
+        self._cooldowns: list[float] = []
+        self._long_context_tried = False
+
+    async def next(self) -> _Step | None:
+        while self._queue:
+            scored = self._queue[0]
+            candidate = scored.candidate
+            if scored.assessment.tier == 2:
+                self._queue.pop(0)
+                self._cooldowns.append(scored.assessment.cooldown_s)
+                self._skipped.append(f"{candidate.route}=skipped({'; '.join(scored.assessment.notes)})")
+                continue
+            creds = self._creds.setdefault(candidate.route, self._credential_order(scored))
+            while creds:
+                cred = creds.pop(0)
+                refused = await self._d.live.acquire(candidate.provider, candidate.model, cred)
+                if refused is None:
+                    return self._step(scored, cred)
+                self._skipped.append(f"{candidate.route}=skipped({refused})")
+                if refused.startswith("breaker"):
+                    break
+            self._queue.pop(0)
+        return None
+
+    def _credential_order(self, scored: Scored) -> list[str]:
+        pool = list(self._d._pools[scored.candidate.provider])
+        first = scored.assessment.credential
+        return [first, *(c for c in pool if c != first)] if first in pool else pool
+
+    def _step(self, scored: Scored, cred: str) -> _Step:
+        candidate = scored.candidate
+        plan = self._plan
+        first = plan.candidates[0].candidate if plan.candidates else None
+        if candidate == first or plan.original is None:
+            request = plan.request
+        else:
+            request = self._d._prepare_for(plan.original, candidate.provider, candidate.model)
+        attempt = Attempt(candidate.provider, candidate.model)
+        plan.exchange.attempts.append(attempt)
+        return _Step(scored, cred, self._d._pools[candidate.provider][cred], request, attempt)
+
+    def commit(self, step: _Step) -> None:
+        """The step's answer is going to the client: headers and the exchange name it."""
+        plan = self._plan
+        exchange = plan.exchange
+        route = step.scored.candidate.route
+        exchange.provider, exchange.model = step.name, step.model
+        tried = [*plan.fallbacks, *self._skipped]
+        headers = exchange.response_headers
+        headers["x-ccrouter-provider"] = step.name
+        headers["x-ccrouter-model"] = step.model
+        headers["x-ccrouter-fallbacks"] = header_value(", ".join(tried)) if tried else "0"
+        if tried:
+            exchange.route_reason = f"{exchange.route_reason}; served by {route} after {', '.join(tried)}"
+        headers["x-ccrouter-route-reason"] = header_value(exchange.route_reason or "")
+        self._d._remember(plan.session_id, route)
+
+    async def succeeded(self, step: _Step, usage: Usage, ttft: float | None) -> None:
+        duration = time.perf_counter() - step.started
+        step.attempt.duration_s = duration
+        if ttft is None:
+            self.commit(step)
+        await self._d.live.on_success(step.name, step.model, step.credential, duration, usage, ttft)
+
+    def abandon(self, step: _Step) -> None:
+        self._d.live.release(step.name, step.model, step.credential)
+
+    async def failed(self, step: _Step, exc: CCRouterError, *, committed: bool = False) -> None:
+        """Record the failure; raise it when the client must see it, else queue what comes next."""
+        duration = time.perf_counter() - step.started
+        step.attempt.duration_s = duration
+        step.attempt.error_type = exc.error_type
+        step.attempt.status = exc.status
+        outcome = await self._d.live.on_failure(step.name, step.model, step.credential, exc, duration)
+        route = step.scored.candidate.route
+        log.info("%s via %s failed (%s): %s", self._plan.exchange.request_id, route, outcome, exc.message)
+        if committed:
+            return
+        self._last_error = exc
+        self._plan.fallbacks.append(f"{route}={exc.error_type}/{exc.status}")
+        if exc.status in (401, 403):
+            # That credential is set aside (live state); the provider's next one is tried first.
+            if self._creds.get(route):
+                return
+            self._queue.pop(0)
+            return
+        if _is_context_error(exc):
+            self._queue.pop(0)
+            if not self._queue_long_context(step):
+                raise exc
+            return
+        if not _moves_on(exc):
+            raise exc
+        self._queue.pop(0)
+        if isinstance(exc, UpstreamRateLimitError) and exc.retry_after is not None:
+            self._cooldowns.append(exc.retry_after)
+
+    def _queue_long_context(self, step: _Step) -> bool:
+        route = self._d._settings.router.long_context
+        if route is None or self._long_context_tried:
+            return False
+        self._long_context_tried = True
+        provider, _, model = (part.strip() for part in route.partition(","))
+        if f"{provider},{model}" == step.scored.candidate.route or provider not in self._d._pools:
+            return False
+        assessment = dataclasses.replace(step.scored.assessment, provider=provider, model=model, tier=0)
+        assessment.credential = self._d.live.credentials(provider)[0]
+        candidate = dataclasses.replace(
+            step.scored.candidate, provider=provider, model=model, origin="long_context"
+        )
+        self._queue.insert(0, Scored(candidate, assessment, None, -1))
+        return True
+
+    def final_error(self) -> CCRouterError:
+        """Nothing served the request: the last provider error, or why nothing was tried."""
+        tried = ", ".join([*self._plan.fallbacks, *self._skipped])
+        if self._last_error is not None:
+            error = self._last_error
+            if isinstance(error, UpstreamError) and self._cooldowns and error.retry_after is None:
+                error.retry_after = min(self._cooldowns)
+            return error
+        if self._cooldowns and min(self._cooldowns) > 0:
+            return UpstreamRateLimitError(
+                f"every candidate is rate limited or cooling down ({tried})", retry_after=min(self._cooldowns)
+            )
+        return UpstreamOverloadedError(f"no candidate is available right now ({tried})")
+
+
+def _moves_on(exc: CCRouterError) -> bool:
+    """429, 5xx, 529, timeouts, connection and protocol errors go to the next candidate."""
+    return isinstance(exc, UpstreamError) and (exc.status >= 500 or exc.status in (408, 409, 429))
+
+
+def _is_context_error(exc: CCRouterError) -> bool:
+    if exc.status not in (400, 413):
+        return False
+    message = exc.message.lower()
+    return any(phrase in message for phrase in _CONTEXT_PHRASES)
+
+
+def header_value(text: str, limit: int = 1024) -> str:
+    """Header-safe text: printable ASCII on one line, at most ``limit`` characters."""
+    clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(CCRouterError):
+            await close()
 
 
 def _merge_usage(start: Usage, final: Usage) -> Usage:
@@ -145,50 +473,3 @@ def _merge_usage(start: Usage, final: Usage) -> Usage:
         cache_read_input_tokens=final.cache_read_input_tokens or start.cache_read_input_tokens,
         cache_creation_input_tokens=final.cache_creation_input_tokens or start.cache_creation_input_tokens,
     )
-
-
-def _is_official_anthropic(config: ProviderConfig) -> bool:
-    return config.type == "anthropic" and (config.base_url is None or "api.anthropic.com" in config.base_url)
-
-
-def _prepare(request: MessagesRequest, config: ProviderConfig, info: ModelInfo) -> MessagesRequest:
-    """A copy of ``request`` fitted to the target. Shallow: unchanged parts are shared, not copied."""
-    prepared = dataclasses.replace(request)
-    if not _is_official_anthropic(config):
-        # The line changes on every request; left in, it defeats the provider's prefix cache.
-        if prepared.raw is not None:
-            prepared.raw = dict(prepared.raw)
-        prepared.system = list(prepared.system)
-        strip_billing_header(prepared)
-    prepared.max_tokens = clamp_max_tokens(request.max_tokens, info)
-    thinking = _fit_thinking(request.thinking, prepared.max_tokens, info)
-    if not info.thinking and prepared.effort is not None:
-        # Reasoning effort means nothing to a model without reasoning; OpenAI-style APIs reject it.
-        prepared.effort = None
-    if thinking != request.thinking:
-        prepared.thinking = thinking
-        if prepared.raw is not None and prepared.raw_format == "anthropic":
-            prepared.raw = {**prepared.raw, "thinking": _thinking_wire(thinking)}
-    return prepared
-
-
-def _fit_thinking(thinking: ThinkingConfig, max_tokens: int, info: ModelInfo) -> ThinkingConfig:
-    if not thinking.on:
-        return thinking
-    if not info.thinking:
-        return ThinkingConfig(type="disabled")
-    if (
-        thinking.type == "enabled"
-        and thinking.budget_tokens is not None
-        and thinking.budget_tokens >= max_tokens
-    ):
-        if max_tokens <= _MIN_THINKING_BUDGET:
-            return ThinkingConfig(type="disabled")
-        return ThinkingConfig(type="enabled", budget_tokens=max(_MIN_THINKING_BUDGET, max_tokens // 2))
-    return thinking
-
-
-def _thinking_wire(thinking: ThinkingConfig) -> dict[str, object]:
-    if thinking.type == "enabled":
-        return {"type": "enabled", "budget_tokens": thinking.budget_tokens}
-    return {"type": thinking.type}

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE
-from ccrouter.dispatch import Plan
+from ccrouter.dispatch import Plan, header_value
 from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
 from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
 
@@ -49,6 +49,10 @@ def decision_headers(plan: Plan, simulated: bool) -> dict[str, str]:
         "x-ccrouter-provider": decision.provider,
         "x-ccrouter-model": decision.model,
         "x-ccrouter-scenario": decision.scenario,
+        # Routing and resilience (issue 3): dispatch overwrites both in ``exchange.response_headers``
+        # once a candidate answers, naming the fallbacks it took.
+        "x-ccrouter-fallbacks": "0",
+        "x-ccrouter-route-reason": header_value(decision.reason),
     }
     if simulated:
         headers["x-ccrouter-simulated"] = "true: no real model was called; add a provider to the config"

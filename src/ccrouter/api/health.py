@@ -1,7 +1,8 @@
-"""Liveness and identity: GET /health, GET /, HEAD /."""
+"""Liveness, identity and provider health: GET /health, GET /health/providers, GET /, HEAD /."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import orjson
@@ -28,6 +29,40 @@ async def health(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
+async def provider_health(request: web.Request) -> web.Response:
+    """Each provider and model: breaker, headroom, cooldown, windows, limits, latency, score."""
+    state: AppState = request.app[STATE]
+    live = state.live if state.live is not None else state.dispatcher.live
+    await live.refresh()
+    rows = []
+    for status in live.provider_statuses():
+        row = dataclasses.asdict(status)
+        limits = live.limits(status.provider, status.model)
+        row["limits"] = {"rpm": limits.rpm, "tpm": limits.tpm, "rpd": limits.rpd}
+        row["breaker_reason"] = live.breaker(status.provider, status.model).reason
+        row["credentials"] = len(live.credentials(status.provider))
+        row.update(live.detail(status.provider, status.model))
+        row["state"] = _state(row)
+        rows.append(row)
+    body = {
+        "strategy": state.settings.routing.strategy,
+        "shared_state": state.settings.state.redis_url is not None,
+        "providers": rows,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def _state(row: dict[str, object]) -> str:
+    if row["breaker"] == "open":
+        return "down"
+    cooldown = row["cooldown_s"]
+    if isinstance(cooldown, float) and cooldown > 0:
+        return "rate_limited"
+    if row["breaker"] == "half_open":
+        return "recovering"
+    return "ok"
+
+
 async def root(request: web.Request) -> web.Response:
     state: AppState = request.app[STATE]
     body = {
@@ -40,6 +75,7 @@ async def root(request: web.Request) -> web.Response:
             "/v1/models",
             "/v1/chat/completions",
             "/health",
+            "/health/providers",
         ],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
@@ -52,6 +88,7 @@ async def head_root(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/health", health, allow_head=True),
+        web.get("/health/providers", provider_health),
         web.get("/", root, allow_head=False),
         web.head("/", head_root),
     ]

@@ -1,17 +1,25 @@
 """Opens an ``Exchange`` for each API request, tags it with a request id, and tells the observers
-when the response is finished (status, duration), whatever the outcome."""
+when the response is finished (status, duration), whatever the outcome. Also counts requests in
+flight, binds the request id for every log line, and scrubs configured secrets out of error bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import uuid
 
+import orjson
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ccrouter.api.state import STATE
+from ccrouter.errors import anthropic_error_type
 from ccrouter.exchange import Exchange
+from ccrouter.telemetry.logging import log_bodies
+from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["EXCHANGE", "exchange_for", "observe_middleware"]
 
@@ -29,6 +37,10 @@ _ENDPOINTS = {
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+# nginx's status for "client closed the connection before the response was complete".
+_CLIENT_CLOSED = 499
+
+
 def exchange_for(request: web.Request) -> Exchange:
     return request[EXCHANGE]
 
@@ -39,12 +51,64 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = given if _REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
     exchange = Exchange(request_id=request_id, endpoint=_ENDPOINTS.get(request.path, request.path))
     request[EXCHANGE] = exchange
-    response: web.StreamResponse = await handler(request)
-    if not response.prepared:
-        response.headers["x-request-id"] = request_id
-    exchange.status = response.status
-    exchange.duration_s = exchange.elapsed()
-    if request.path.startswith("/v1/"):
-        for observer in request.app[STATE].observers:
-            observer.on_exchange(exchange)
+    state = request.app[STATE]
+    api = request.path.startswith("/v1/")
+    # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
+    in_flight = state.metrics.track(exchange.endpoint) if api and state.metrics else contextlib.nullcontext()
+    with structlog.contextvars.bound_contextvars(request_id=request_id), in_flight:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except asyncio.CancelledError:
+            # The client went away mid-request: still one record (usage may already be spent).
+            exchange.status = _CLIENT_CLOSED
+            exchange.error_type = exchange.error_type or "client_closed_request"
+            exchange.duration_s = exchange.elapsed()
+            if api:
+                for observer in state.observers:
+                    observer.on_exchange(exchange)
+            raise
+        if not response.prepared:
+            response.headers["x-request-id"] = request_id
+            _error_body(response, state.redactor, exchange)
+        exchange.status = response.status
+        exchange.duration_s = exchange.elapsed()
+        if exchange.status >= 400 and exchange.error_type is None:
+            exchange.error_type = _error_type(exchange)
+        if api:
+            for observer in state.observers:
+                observer.on_exchange(exchange)
+            if state.settings.logging.bodies:
+                await log_bodies(request, response)
     return response
+
+
+def _error_type(exchange: Exchange) -> str:
+    """The failed provider call's error type, else the one the status stands for."""
+    last = exchange.attempts[-1].error_type if exchange.attempts else None
+    return last or anthropic_error_type(exchange.status)
+
+
+def _error_body(response: web.StreamResponse, redactor: Redactor | None, exchange: Exchange) -> None:
+    """An upstream may echo our provider key in its error message, which we pass on to the client:
+    no configured secret leaves in an error body. The message is kept for the request's log line."""
+    if response.status < 400 or not isinstance(response, web.Response):
+        return
+    body = response.body
+    if not isinstance(body, bytes):
+        return
+    if redactor:
+        body = redactor.bytes(body)
+        response.body = body
+    if exchange.error_message is None:
+        exchange.error_message = _error_message(body)
+
+
+def _error_message(body: bytes) -> str | None:
+    """The message of an Anthropic or OpenAI error envelope (both put it at ``error.message``)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None

@@ -6,9 +6,16 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ccrouter.budgets import BudgetAdmission
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
 from ccrouter.exchange import Observer
+from ccrouter.resilience.live import LiveState
+from ccrouter.status import ProviderStatusSource
+from ccrouter.store import Store
+from ccrouter.telemetry.alerts import Alerter
+from ccrouter.telemetry.metrics import GatewayMetrics
+from ccrouter.telemetry.redact import Redactor
 from ccrouter.tokens import TokenCounter
 
 __all__ = ["STATE", "AppState"]
@@ -22,6 +29,16 @@ class AppState:
     simulated: bool
     started_at: float
     observers: list[Observer] = field(default_factory=list)
+    # -- usage ledger and budgets (issue 4)
+    ledger: Store | None = None
+    budgets: BudgetAdmission | None = None
+    # -- routing and resilience (issue 3): live provider state, read by /health/providers.
+    live: LiveState | None = None
+    # -- telemetry (issue 4): metrics registry, status sources read at scrape time, secret scrubbing.
+    metrics: GatewayMetrics | None = None
+    status_sources: list[ProviderStatusSource] = field(default_factory=list)
+    redactor: Redactor | None = None
+    alerter: Alerter | None = None
 
 
 STATE: web.AppKey[AppState] = web.AppKey("ccrouter_state", AppState)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -115,6 +115,48 @@ def status(config: ConfigOption = None) -> None:
         models = ", ".join(str(m) for m in provider.get("models", [])) or "(any model)"
         table.add_row(escape(str(provider.get("name"))), escape(str(provider.get("type"))), escape(models))
     out.print(table)
+    live = get_health(info.url, path="/health/providers")
+    if live is not None:
+        out.print(provider_state_table(live))
+
+
+def provider_state_table(body: dict[str, Any]) -> Any:
+    """The live routing state from ``/health/providers`` as a table (state, breaker, limits, score)."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    colours = {"ok": "green", "recovering": "yellow", "rate_limited": "yellow", "down": "red"}
+    table = Table(
+        "provider,model",
+        "state",
+        "breaker",
+        "headroom",
+        "cooldown",
+        "rpm",
+        "limits",
+        "latency",
+        "score",
+        box=box.SIMPLE,
+        title=f"routing: {escape(str(body.get('strategy')))}",
+    )
+    for row in body.get("providers", []):
+        state = str(row.get("state"))
+        limits = row.get("limits") or {}
+        limit_text = " ".join(f"{k}={v}" for k, v in limits.items() if v is not None) or "-"
+        latency = row.get("latency_ewma_s")
+        table.add_row(
+            escape(f"{row.get('provider')},{row.get('model')}"),
+            f"[{colours.get(state, 'white')}]{escape(state)}[/]",
+            escape(str(row.get("breaker"))),
+            f"{float(row.get('headroom', 0)):.0%}",
+            f"{float(row.get('cooldown_s', 0)):.1f}s",
+            f"{float(row.get('requests_per_minute', 0)):g}",
+            escape(limit_text),
+            "-" if latency is None else f"{float(latency):.2f}s",
+            f"{float(row.get('health_score', 0)):.2f}",
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, daemon, models, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, models, prices, serve
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,8 @@ daemon.register(app)
 code.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(costs.app, name="costs")
+app.add_typer(prices.app, name="prices")
 
 
 def _version(value: bool) -> None:

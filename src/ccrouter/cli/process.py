@@ -138,11 +138,12 @@ def running(config_dir: Path) -> PidInfo | None:
     return None
 
 
-def get_health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
-    """GET ``url``/health; the parsed body on 200, else None. Ignores proxy variables: it is local."""
+def get_health(url: str, timeout: float = 2.0, path: str = "/health") -> dict[str, Any] | None:
+    """GET ``url`` + ``path`` (``/health``, ``/health/providers``); the parsed body on 200, else None.
+    Ignores proxy variables: it is local."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"{url}/health", timeout=timeout) as response:
+        with opener.open(f"{url}{path}", timeout=timeout) as response:
             if response.status != 200:
                 return None
             body = orjson.loads(response.read())

@@ -1,25 +1,58 @@
-"""``ccrouter serve``: run the gateway in the foreground, after a banner saying what it will do."""
+"""``ccrouter serve``: run the gateway in the foreground, after a banner saying what it will do.
+
+``--workers N`` runs N gateway processes on one port: each binds it with ``SO_REUSEPORT`` and the
+kernel spreads new connections across them (Linux; see socket(7)). The parent only supervises: it
+forwards SIGINT/SIGTERM, and stops them all when one of them exits.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, console, fail, handle_errors
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from ccrouter.config import Settings
 
-__all__ = ["HostOption", "PortOption", "register", "routes_of", "simulated_panel"]
+__all__ = [
+    "HostOption",
+    "PortOption",
+    "WorkersOption",
+    "register",
+    "routes_of",
+    "run_workers",
+    "simulated_panel",
+]
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Bind address (default: server.host).")]
 PortOption = Annotated[
     int | None, typer.Option("--port", min=0, max=65535, help="Port (default: server.port; 0: any free one).")
 ]
+
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Gateway processes sharing the port (SO_REUSEPORT; Linux). Each keeps its own in-memory state.",
+    ),
+]
+
+# How long a worker may take to finish its requests after SIGTERM before it is killed.
+_STOP_TIMEOUT_S = 10.0
 
 _SCENARIOS = ("default", "background", "think", "long_context", "web_search", "image")
 
@@ -73,7 +106,83 @@ def print_banner(settings: Settings, path: Path, *, created: bool, simulated: bo
     out.print(f"Use it: [bold]ANTHROPIC_BASE_URL={url} claude[/]  (or simply: [bold]ccrouter code[/])")
 
 
-def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.kill(pid, sig)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGTERM this worker when the supervisor dies, even by SIGKILL (Linux
+    prctl(2) PR_SET_PDEATHSIG); elsewhere a worker outlives a killed supervisor."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        raise SystemExit(1)
+
+
+def run_workers(count: int, run: Callable[[], None]) -> int:
+    """Run ``run`` in ``count`` forked processes until a signal, or until one exits; the exit code."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    supervisor = os.getpid()
+
+    def worker() -> None:
+        _die_with_parent(supervisor)
+        run()
+
+    # fork, not spawn: the workers start from the already loaded settings, without re-importing.
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=worker, name=f"ccrouter-worker-{i + 1}") for i in range(count)]
+    for process in workers:
+        process.start()
+    pids = [process.pid for process in workers if process.pid is not None]
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        _stop(pids, signal.SIGTERM)
+
+    # Installed after the fork, so the workers keep the default handlers (aiohttp installs its own).
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    wait([process.sentinel for process in workers])
+    failed = next((p for p in workers if p.exitcode not in (None, 0)), None)
+    if not stopping:
+        # One worker is gone: the others would carry on at reduced capacity; stop all, say so.
+        _stop(pids, signal.SIGTERM)
+    for process in workers:
+        process.join(_STOP_TIMEOUT_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    if stopping:
+        return 0
+    if failed is None or failed.exitcode is None:
+        print("ccrouter: a worker stopped; stopped the others", file=sys.stderr)
+        return 1
+    code = failed.exitcode
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    print(f"ccrouter: {failed.name} {how}; stopped the other workers", file=sys.stderr)
+    return code if code > 0 else 1
+
+
+def serve(
+    config: ConfigOption = None, host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1
+) -> None:
     """Run the gateway in the foreground (Ctrl-C stops it). Creates a config on first run."""
     with handle_errors():
         from ccrouter.cli.process import base_url
@@ -83,10 +192,31 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
         simulated = uses_simulated(settings)
         bind_host = host or settings.server.host
         bind_port = port if port is not None else settings.server.port
+        if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+            fail("--workers needs SO_REUSEPORT, which this platform lacks; run with --workers 1")
+        if workers > 1 and bind_port == 0:
+            bind_port = _free_port(bind_host)  # every worker must bind the same port
         print_banner(settings, path, created=created, simulated=simulated, url=base_url(bind_host, bind_port))
         from ccrouter.app import serve as run
 
-        run(settings, host=bind_host, port=bind_port, simulated=simulated)
+        if workers == 1:
+            run(settings, host=bind_host, port=bind_port, simulated=simulated, config_dir=path.parent)
+            return
+        console().print(f"{workers} worker processes share port {bind_port} (SO_REUSEPORT)")
+
+        def worker() -> None:
+            run(
+                settings,
+                host=bind_host,
+                port=bind_port,
+                simulated=simulated,
+                config_dir=path.parent,
+                reuse_port=True,
+            )
+
+        code = run_workers(workers, worker)
+        if code:
+            raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

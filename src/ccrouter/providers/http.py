@@ -9,22 +9,27 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 
 from ccrouter.codecs.sse import SSEParser
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import (
+    CCRouterError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeoutError,
     upstream_error_for_status,
 )
-from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
+from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
 from ccrouter.providers.base import HttpCall, WireAdapter
 
-__all__ = ["HttpProvider", "new_session", "parse_retry_after"]
+__all__ = ["HttpProvider", "ResponseHeadersHook", "new_session", "parse_retry_after"]
+
+# Told (model, response headers) for every response head, success or error: live routing state reads
+# the announced rate limits from it without widening the Provider protocol.
+ResponseHeadersHook = Callable[[str, Mapping[str, str]], None]
 
 # Bodies of error responses are read up to this size: enough for any provider's error envelope.
 _MAX_ERROR_BODY = 64 * 1024
@@ -65,19 +70,34 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 class HttpProvider:
     """A provider reached over HTTP through a ``WireAdapter``."""
 
-    def __init__(self, config: ProviderConfig, adapter: WireAdapter, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        adapter: WireAdapter,
+        session: aiohttp.ClientSession,
+        *,
+        on_headers: ResponseHeadersHook | None = None,
+    ) -> None:
         self.name = config.name
+        self._on_headers = on_headers
         self.wire = adapter.wire
         self.config = config
         self._adapter = adapter
         self._session = session
         self._timeouts = config.timeouts
+        # Provider error text is passed on to clients and logs; a provider that echoes our key back
+        # must not leak it. Short values (Ollama's placeholder keys) are not secrets.
+        self._secrets = [
+            key.get_secret_value()
+            for key in config.credentials()
+            if key is not None and len(key.get_secret_value()) >= 8
+        ]
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
         try:
             async with asyncio.timeout(self._timeouts.total):
-                response = await self._open(call)
+                response = await self._open(call, model)
                 async with response:
                     body = await response.read()
         except TimeoutError as exc:
@@ -89,11 +109,24 @@ class HttpProvider:
         return self._adapter.parse_response(body, call)
 
     async def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._stream(request, model):
+                if isinstance(event, StreamError) and self._secrets:
+                    clean = self._scrub(event.message)
+                    if clean != event.message:
+                        event = StreamError(error_type=event.error_type, message=clean)
+                yield event
+        except CCRouterError as exc:
+            exc.message = self._scrub(exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
         call = self._adapter.build(request, model, stream=True)
         decoder = self._adapter.stream_decoder(call)
         parser = SSEParser()
         idle = self._timeouts.idle
-        response = await self._open(call)
+        response = await self._open(call, model)
         async with response:
             content = response.content
             while True:
@@ -120,7 +153,7 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._session.close()
 
-    async def _open(self, call: HttpCall) -> aiohttp.ClientResponse:
+    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse:
         """POST the call and wait for the response head; raise the mapped error on an error status."""
         timeouts = self._timeouts
         try:
@@ -138,13 +171,15 @@ class HttpProvider:
             ) from exc
         except aiohttp.ClientError as exc:
             raise self._connection_error(exc) from exc
+        if self._on_headers is not None:
+            self._on_headers(model, response.headers)
         if response.status >= 400:
             async with response:
                 try:
                     body = await response.content.read(_MAX_ERROR_BODY)
                 except aiohttp.ClientError:
                     body = b""
-            message = self._adapter.error_message(response.status, body)
+            message = self._scrub(self._adapter.error_message(response.status, body))
             raise upstream_error_for_status(
                 response.status,
                 f"{self.name}: {message}",
@@ -152,6 +187,12 @@ class HttpProvider:
                 retry_after=parse_retry_after(response.headers),
             )
         return response
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
 
     def _connection_error(self, exc: aiohttp.ClientError) -> UpstreamError:
         # aiohttp's messages name host and port, never headers, so they are safe to pass on.

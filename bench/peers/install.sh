@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the peer gateways for `make bench-peers` into bench/.peers (gitignored), apart from the
+# project's venv: LiteLLM proxy from PyPI, claude-code-router from npm. Idempotent; pinned versions.
+set -euo pipefail
+PY="${PY:-python3}"
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+PEERS="$HERE/.peers"
+LITELLM_VERSION="${LITELLM_VERSION:-1.106.2}"
+CCR_VERSION="${CCR_VERSION:-2.0.0}"
+mkdir -p "$PEERS"
+
+if [ ! -f "$PEERS/venv/.litellm-$LITELLM_VERSION" ]; then
+    echo "bench-peers: installing litellm[proxy]==$LITELLM_VERSION into $PEERS/venv" >&2
+    "$PY" -m venv "$PEERS/venv"
+    "$PEERS/venv/bin/python" -m pip install --quiet --upgrade pip
+    "$PEERS/venv/bin/python" -m pip install --quiet "litellm[proxy]==$LITELLM_VERSION"
+    touch "$PEERS/venv/.litellm-$LITELLM_VERSION"
+fi
+
+if [ ! -f "$PEERS/node/.ccr-$CCR_VERSION" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "bench-peers: installing @musistudio/claude-code-router@$CCR_VERSION into $PEERS/node" >&2
+        mkdir -p "$PEERS/node"
+        npm install --silent --no-audit --no-fund --prefix "$PEERS/node" \
+            "@musistudio/claude-code-router@$CCR_VERSION"
+        touch "$PEERS/node/.ccr-$CCR_VERSION"
+    else
+        echo "bench-peers: npm not found; claude-code-router will be skipped" >&2
+    fi
+fi

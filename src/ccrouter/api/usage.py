@@ -1,0 +1,79 @@
+"""GET /api/usage: the ledger summed per group, over a time range, as JSON or CSV (admin token)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import orjson
+from aiohttp import web
+
+from ccrouter.api.state import STATE
+from ccrouter.errors import NotFoundError, RequestError
+from ccrouter.store import GROUPS, GroupRow, UsageQuery
+
+__all__ = ["parse_time", "routes", "rows_csv"]
+
+_TOTALS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "estimated",
+    "unpriced",
+    "cost_usd",
+)
+
+
+def parse_time(value: str, name: str) -> float:
+    """Unix seconds, or an ISO 8601 date / date-time (UTC unless it names a zone)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestError(f"{name}: expected unix seconds or an ISO date, got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def rows_csv(by: tuple[str, ...], rows: list[GroupRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*by, *_TOTALS])
+    for row in rows:
+        data = row.to_dict()
+        writer.writerow([data[name] for name in (*by, *_TOTALS)])
+    return out.getvalue()
+
+
+async def usage(request: web.Request) -> web.Response:
+    query = request.query
+    by = tuple(part for part in query.get("by", query.get("group_by", "")).split(",") if part)
+    unknown = [name for name in by if name not in GROUPS]
+    if unknown:
+        raise RequestError(f"by: unknown group {unknown[0]!r} (use {', '.join(GROUPS)})")
+    since = parse_time(query["since"], "since") if "since" in query else None
+    until = parse_time(query["until"], "until") if "until" in query else None
+    fmt = query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise RequestError(f"format: expected json or csv, got {fmt!r}")
+    store = request.app[STATE].ledger
+    if store is None:
+        raise NotFoundError("the usage ledger is not enabled")
+    await store.flush()  # the report includes every request finished before it was asked for
+    rows = await store.report(UsageQuery(by=by, since=since, until=until))
+    if fmt == "csv":
+        return web.Response(text=rows_csv(by, rows), content_type="text/csv")
+    body = {"by": list(by), "since": since, "until": until, "rows": [row.to_dict() for row in rows]}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/api/usage", usage)]

@@ -1,0 +1,69 @@
+"""``ccrouter prices``: show the price table, or install a newer one (``update FILE``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Model prices used for costs and budgets.", no_args_is_help=True)
+
+
+@app.command()
+def update(
+    file: Annotated[Path, typer.Argument(help="A price table in the shape of the shipped prices.yaml.")],
+    config: ConfigOption = None,
+) -> None:
+    """Check FILE and install it in the config folder, where it replaces the shipped table."""
+    from ccrouter.pricing import PriceTable, load_price_file
+    from ccrouter.pricing.table import PRICE_FILE_NAME
+
+    with handle_errors():
+        data = load_price_file(file)
+        table = PriceTable.from_mapping(data, source=str(file))
+        target = config_path(config).parent / PRICE_FILE_NAME
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".yaml.tmp")
+        shutil.copyfile(file, temporary)
+        temporary.replace(target)  # atomic: a running gateway never reads half a file
+    console().print(
+        f"installed {len(table)} model prices (updated {table.updated or 'undated'}) in {target}; "
+        "restart the gateway to use them"
+    )
+
+
+@app.command()
+def show(config: ConfigOption = None) -> None:
+    """The table in use (installed or shipped), with the config's overrides."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ccrouter.config_file import load_settings
+    from ccrouter.pricing import PriceTable
+
+    path = config_path(config)
+    with handle_errors():
+        overrides = load_settings(path).prices if path.exists() else {}
+        table = PriceTable.load(overrides, path.parent)
+    out = Table(
+        "model",
+        "input",
+        "output",
+        "cache read",
+        "cache write",
+        title=f"USD per million tokens (updated {table.updated})",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name, price in table.items():
+        out.add_row(
+            escape(name), str(price.input), str(price.output), str(price.cache_read), str(price.cache_write)
+        )
+    console().print(out)

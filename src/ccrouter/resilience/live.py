@@ -1,0 +1,368 @@
+"""Live state per provider, model and credential, and the gates built on it.
+
+``LiveState`` joins the shared windows (``windows.py``: counts and cooldowns, in memory or Redis), the
+instance's own statistics (``stats.py``) and breakers (``breaker.py``). Dispatch asks it to ``assess``
+candidates before routing, to ``acquire`` one before the call, and tells it the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from ccrouter.config import ProviderConfig, Settings
+from ccrouter.errors import CCRouterError, UpstreamRateLimitError
+from ccrouter.messages import Usage
+from ccrouter.resilience.breaker import CircuitBreaker
+from ccrouter.resilience.ratelimits import (
+    ConfiguredLimits,
+    backoff_delay,
+    configured_limits,
+    parse_rate_limit_headers,
+)
+from ccrouter.resilience.stats import TargetStats, error_class
+from ccrouter.resilience.windows import MemoryWindows, WindowStore, WindowUsage
+from ccrouter.status import BreakerState, ProviderStatus
+
+__all__ = ["Assessment", "LiveState", "credential_id"]
+
+log = logging.getLogger("ccrouter.resilience")
+
+# Outcomes that say the provider is unwell (rate limits and client errors do not).
+_BREAKER_CLASSES = frozenset({"overloaded", "timeout", "connection", "5xx"})
+
+
+def credential_id(index: int, key: SecretStr | None) -> str:
+    """A stable, secret-free name for a credential: its position and a short hash of it."""
+    if key is None:
+        return f"k{index}"
+    return f"k{index}-{hashlib.sha256(key.get_secret_value().encode()).hexdigest()[:6]}"
+
+
+@dataclass(slots=True)
+class Assessment:
+    """What live state says about one candidate (provider + model) right now."""
+
+    provider: str
+    model: str
+    # 0: ready; 1: usable but held back (near a limit, recovering); 2: blocked (cooling, breaker open).
+    tier: int
+    credential: str
+    headroom: float
+    breaker: BreakerState
+    cooldown_s: float = 0.0
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    success_rate: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class LiveState:
+    def __init__(
+        self,
+        settings: Settings,
+        windows: WindowStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._config = settings.routing
+        self.windows: WindowStore = windows if windows is not None else MemoryWindows()
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._stats: dict[str, TargetStats] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._credentials = {
+            p.name: [credential_id(i, key) for i, key in enumerate(p.credentials())]
+            for p in settings.providers
+        }
+        self._rotation: dict[str, itertools.count[int]] = {}
+        self._usage: dict[str, WindowUsage] = {}
+        self.last_scores: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lookups
+
+    def credentials(self, provider: str) -> list[str]:
+        return self._credentials.get(provider, ["k0"])
+
+    def stats(self, provider: str, model: str, credential: str) -> TargetStats:
+        key = f"{provider}/{model}/{credential}"
+        found = self._stats.get(key)
+        if found is None:
+            found = self._stats[key] = TargetStats()
+        return found
+
+    def breaker(self, provider: str, model: str) -> CircuitBreaker:
+        key = f"{provider}/{model}"
+        found = self._breakers.get(key)
+        if found is None:
+            found = self._breakers[key] = CircuitBreaker(self._config.breaker, self.clock)
+        return found
+
+    def limits(self, provider: str, model: str) -> ConfiguredLimits:
+        config = self._settings.provider(provider)
+        return configured_limits(config, model) if config is not None else ConfiguredLimits()
+
+    # ------------------------------------------------------------------ before the call
+
+    async def assess(self, targets: Sequence[tuple[str, str]]) -> list[Assessment]:
+        """One window read for every credential of every target, then each target's verdict."""
+        now = self.clock()
+        keys: list[str] = []
+        for provider, model in targets:
+            for cred in self.credentials(provider):
+                keys += [f"{provider}/{model}/{cred}", f"{provider}/{cred}/auth"]
+        usage = dict(zip(keys, await self.windows.usage(keys, now), strict=True))
+        self._usage.update(usage)
+        return [self._assess_one(provider, model, usage, now) for provider, model in targets]
+
+    def _assess_one(
+        self, provider: str, model: str, usage: Mapping[str, WindowUsage], now: float
+    ) -> Assessment:
+        limits = self.limits(provider, model)
+        creds = self.credentials(provider)
+        turn = next(self._rotation.setdefault(provider, itertools.count()))
+        threshold = self._config.headroom_threshold
+        ranked = []
+        for index, cred in enumerate(creds):
+            window = usage[f"{provider}/{model}/{cred}"]
+            auth = usage[f"{provider}/{cred}/auth"]
+            cooldown = max(window.cooldown_until, auth.cooldown_until) - now
+            headroom = self._headroom(window, limits, self.stats(provider, model, cred), now)
+            # At or above the threshold share of a limit (with float slack: 4/5 is "at 80%").
+            near = 1.0 - headroom >= threshold - 1e-9
+            held = self._held(window.cooldown_until, now)
+            # Rotate among equals so every key of a pool carries its share.
+            order = (cooldown > 0, near, held, -round(headroom, 1), (index - turn) % len(creds))
+            ranked.append((order, cred, cooldown, headroom))
+        ranked.sort(key=lambda item: item[0])
+        (blocked, near, held, *_), cred, cooldown, headroom = ranked[0]
+        breaker = self.breaker(provider, model)
+        stats = self.stats(provider, model, cred)
+        assessment = Assessment(
+            provider,
+            model,
+            0,
+            cred,
+            headroom,
+            breaker.state,
+            max(0.0, cooldown),
+            stats.latency_s,
+            stats.ttft_s,
+            stats.success_rate(),
+        )
+        if blocked:
+            assessment.tier = 2
+            assessment.notes.append(f"cooling down {cooldown:.1f}s")
+        if breaker.state == "open":
+            assessment.tier = 2
+            assessment.cooldown_s = max(assessment.cooldown_s, breaker.retry_in())
+            assessment.notes.append(f"breaker open ({breaker.reason})")
+        if assessment.tier == 0 and near:
+            assessment.tier = 1
+            assessment.notes.append(f"at {1 - headroom:.0%} of its limit")
+        if assessment.tier == 0 and held:
+            assessment.tier = 1
+            assessment.notes.append("recovering from a rate limit: held back this time")
+        return assessment
+
+    def _headroom(
+        self, window: WindowUsage, limits: ConfiguredLimits, stats: TargetStats, now: float
+    ) -> float:
+        used = [0.0]
+        if limits.rpm:
+            used.append(window.requests_minute / limits.rpm)
+        if limits.tpm:
+            used.append(window.tokens_minute / limits.tpm)
+        if limits.rpd:
+            used.append(window.requests_day / limits.rpd)
+        if stats.announced is not None:
+            used.append(stats.announced.used_share(now))
+        return max(0.0, 1.0 - max(used))
+
+    def _held(self, cooldown_until: float, now: float) -> bool:
+        """After a cooldown, admit a rising share of traffic: floor -> 1 over ``recovery_s``."""
+        config = self._config
+        since = now - cooldown_until
+        if cooldown_until <= 0 or since < 0 or config.recovery_s <= 0 or since >= config.recovery_s:
+            return False
+        share = config.recovery_floor + (1 - config.recovery_floor) * since / config.recovery_s
+        return self._rng.random() >= share
+
+    async def acquire(self, provider: str, model: str, credential: str) -> str | None:
+        """Take a slot for a call: None when it may go, else why not (breaker, configured limit)."""
+        breaker = self.breaker(provider, model)
+        if not breaker.allow():
+            return f"breaker {breaker.state}"
+        limits = self.limits(provider, model)
+        if limits.any and not await self.windows.reserve(
+            f"{provider}/{model}/{credential}", limits, self.clock()
+        ):
+            breaker.release()
+            return "configured rate limit reached"
+        if not limits.any:
+            # Counted anyway, for the status views.
+            await self.windows.reserve(f"{provider}/{model}/{credential}", limits, self.clock())
+        self.stats(provider, model, credential).in_flight += 1
+        return None
+
+    def release(self, provider: str, model: str, credential: str) -> None:
+        """A call that ``acquire`` let through ended without an outcome (cancelled)."""
+        stats = self.stats(provider, model, credential)
+        stats.in_flight = max(0, stats.in_flight - 1)
+        self.breaker(provider, model).release()
+
+    # ------------------------------------------------------------------ after the call
+
+    def on_headers(self, provider: str, credential: str, model: str, headers: Mapping[str, str]) -> None:
+        """Announced limits from any response (HttpProvider calls this for every response head)."""
+        announced = parse_rate_limit_headers(headers, self.clock())
+        if announced is not None:
+            self.stats(provider, model, credential).announced = announced
+
+    async def on_success(
+        self,
+        provider: str,
+        model: str,
+        credential: str,
+        duration_s: float,
+        usage: Usage,
+        ttft_s: float | None = None,
+    ) -> None:
+        now = self.clock()
+        stats = self.stats(provider, model, credential)
+        stats.in_flight = max(0, stats.in_flight - 1)
+        stats.rate_limited_in_a_row = 0
+        stats.record(now, "ok", duration_s)
+        stats.record_speed(ttft_s, usage.output_tokens, duration_s)
+        breaker = self.breaker(provider, model)
+        before = breaker.state
+        breaker.record(failed=False, duration_s=duration_s)
+        if before != breaker.state:
+            log.info("breaker %s,%s: %s -> %s", provider, model, before, breaker.state)
+        tokens = usage.input_tokens + usage.output_tokens + usage.cache_creation_input_tokens
+        await self.windows.add_tokens(f"{provider}/{model}/{credential}", tokens, now)
+
+    async def on_failure(
+        self, provider: str, model: str, credential: str, exc: CCRouterError, duration_s: float
+    ) -> str:
+        """Record a failed call; returns its outcome class."""
+        now = self.clock()
+        stats = self.stats(provider, model, credential)
+        stats.in_flight = max(0, stats.in_flight - 1)
+        outcome = error_class(exc)
+        stats.record(now, outcome, duration_s)
+        if isinstance(exc, UpstreamRateLimitError):
+            # The cooldown now stands for the exhausted limit; the ramp after it does the recovery.
+            cooldown = self._cooldown(stats, exc, now)
+            stats.announced = None
+            await self.windows.set_cooldown(f"{provider}/{model}/{credential}", now + cooldown)
+        elif exc.status in (401, 403):
+            await self.windows.set_cooldown(
+                f"{provider}/{credential}/auth", now + self._config.auth_cooldown_s
+            )
+        if outcome in _BREAKER_CLASSES or exc.error_type == "api_error":
+            breaker = self.breaker(provider, model)
+            before = breaker.state
+            breaker.record(failed=True, duration_s=duration_s)
+            if before != breaker.state:
+                log.warning(
+                    "breaker %s,%s: %s -> %s (%s)", provider, model, before, breaker.state, breaker.reason
+                )
+        return outcome
+
+    def _cooldown(self, stats: TargetStats, exc: UpstreamRateLimitError, now: float) -> float:
+        """Retry-After when announced, else the announced reset, else exponential backoff with jitter."""
+        if exc.retry_after is not None:
+            return exc.retry_after
+        announced = stats.announced
+        resets = (
+            [
+                r - now
+                for r in (announced.requests_reset_at, announced.tokens_reset_at)
+                if announced is not None and r is not None and r > now
+            ]
+            if announced is not None
+            else []
+        )
+        if resets:
+            return float(min(resets))
+        stats.rate_limited_in_a_row += 1
+        config = self._config
+        return backoff_delay(
+            stats.rate_limited_in_a_row, config.backoff_base_s, config.backoff_max_s, self._rng
+        )
+
+    # ------------------------------------------------------------------ status views
+
+    def provider_statuses(self) -> list[ProviderStatus]:
+        """``ccrouter.status.ProviderStatusSource``: one row per configured provider and model, from the
+        last window read (no I/O, so metrics can call it at scrape time)."""
+        now = self.clock()
+        rows = []
+        for config in self._settings.providers:
+            for model in self._models(config):
+                rows.append(self._status(config.name, model, now))
+        return rows
+
+    def _models(self, config: ProviderConfig) -> list[str]:
+        seen = {key.split("/")[1] for key in self._breakers if key.startswith(config.name + "/")}
+        return [*(m.name for m in config.models), *sorted(seen - {m.name for m in config.models})]
+
+    def _status(self, provider: str, model: str, now: float) -> ProviderStatus:
+        limits = self.limits(provider, model)
+        creds = self.credentials(provider)
+        windows = [self._usage.get(f"{provider}/{model}/{c}", WindowUsage()) for c in creds]
+        stats = [self.stats(provider, model, c) for c in creds]
+        headroom = max(self._headroom(w, limits, s, now) for w, s in zip(windows, stats, strict=True))
+        cooldown = min(max(0.0, w.cooldown_until - now) for w in windows)
+        breaker = self.breaker(provider, model)
+        latencies = [s.latency_s for s in stats if s.latency_s is not None]
+        rates = [r for r in (s.success_rate() for s in stats) if r is not None]
+        reliability = sum(rates) / len(rates) if rates else 1.0
+        health = (
+            0.0 if breaker.state == "open" else reliability * (0.5 if breaker.state == "half_open" else 1.0)
+        )
+        return ProviderStatus(
+            provider=provider,
+            model=model,
+            breaker=breaker.state,
+            headroom=round(headroom, 4),
+            health_score=round(self.last_scores.get(f"{provider},{model}", health), 4),
+            cooldown_s=round(max(cooldown, breaker.retry_in()), 3),
+            requests_per_minute=float(sum(w.requests_minute for w in windows)),
+            tokens_per_minute=float(sum(w.tokens_minute for w in windows)),
+            latency_ewma_s=round(sum(latencies) / len(latencies), 4) if latencies else None,
+            error_rate=round(1.0 - reliability, 4),
+        )
+
+    def detail(self, provider: str, model: str) -> dict[str, object]:
+        """What ``ProviderStatus`` leaves out: speed, in-flight calls, outcomes by class, announced limits."""
+        stats = [self.stats(provider, model, c) for c in self.credentials(provider)]
+        ttft = [s.ttft_s for s in stats if s.ttft_s is not None]
+        tps = [s.output_tps for s in stats if s.output_tps is not None]
+        outcomes: dict[str, int] = {}
+        for item in stats:
+            for outcome, count in item.counts().items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        announced = [s.announced.used_share(self.clock()) for s in stats if s.announced is not None]
+        return {
+            "ttft_ewma_s": round(sum(ttft) / len(ttft), 4) if ttft else None,
+            "output_tokens_per_s": round(sum(tps) / len(tps), 1) if tps else None,
+            "in_flight": sum(s.in_flight for s in stats),
+            "outcomes_5m": outcomes,
+            "announced_used_share": round(max(announced), 4) if announced else None,
+        }
+
+    async def refresh(self) -> None:
+        """Re-read the shared windows of every configured target (health endpoint)."""
+        targets = [(c.name, m) for c in self._settings.providers for m in self._models(c)]
+        await self.assess(targets)

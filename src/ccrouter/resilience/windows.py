@@ -1,0 +1,249 @@
+"""Sliding-window request and token counts and cooldowns, shared by every gateway instance that uses
+the same store: ``MemoryWindows`` (one process) or ``RedisWindows`` (``state.redis_url``).
+
+A request is counted by ``reserve`` *before* it is sent, atomically with the check against the
+configured limits, so two instances can never both take the last slot (Redis runs the check and the
+update as one Lua script).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ccrouter.config import StateConfig
+from ccrouter.resilience.ratelimits import ConfiguredLimits
+
+__all__ = ["MemoryWindows", "RedisWindows", "WindowStore", "WindowUsage", "open_windows"]
+
+log = logging.getLogger("ccrouter.resilience")
+
+MINUTE = 60.0
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class WindowUsage:
+    """Requests and tokens in the last minute, requests in the last day, and the cooldown end."""
+
+    requests_minute: int = 0
+    tokens_minute: int = 0
+    requests_day: int = 0
+    cooldown_until: float = 0.0
+
+
+class WindowStore(Protocol):
+    async def reserve(self, key: str, limits: ConfiguredLimits, now: float) -> bool:
+        """Count one request unless it would pass a configured rpm/rpd limit or tpm is spent."""
+        ...
+
+    async def add_tokens(self, key: str, tokens: int, now: float) -> None: ...
+
+    async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]: ...
+
+    async def set_cooldown(self, key: str, until: float) -> None:
+        """Mark ``key`` cooling until ``until`` (keeps a later end already set)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Window:
+    requests: deque[float]
+    tokens: deque[tuple[float, int]]
+    day: deque[float]
+    cooldown_until: float = 0.0
+
+
+class MemoryWindows:
+    """In-process windows (the default)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, _Window] = {}
+
+    def _get(self, key: str, now: float) -> _Window:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window(deque(), deque(), deque())
+        while window.requests and window.requests[0] <= now - MINUTE:
+            window.requests.popleft()
+        while window.tokens and window.tokens[0][0] <= now - MINUTE:
+            window.tokens.popleft()
+        while window.day and window.day[0] <= now - DAY:
+            window.day.popleft()
+        return window
+
+    async def reserve(self, key: str, limits: ConfiguredLimits, now: float) -> bool:
+        window = self._get(key, now)
+        if limits.rpm is not None and len(window.requests) >= limits.rpm:
+            return False
+        if limits.rpd is not None and len(window.day) >= limits.rpd:
+            return False
+        if limits.tpm is not None and sum(t for _, t in window.tokens) >= limits.tpm:
+            return False
+        window.requests.append(now)
+        window.day.append(now)
+        return True
+
+    async def add_tokens(self, key: str, tokens: int, now: float) -> None:
+        if tokens > 0:
+            self._get(key, now).tokens.append((now, tokens))
+
+    async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
+        result = []
+        for key in keys:
+            w = self._get(key, now)
+            result.append(
+                WindowUsage(len(w.requests), sum(t for _, t in w.tokens), len(w.day), w.cooldown_until)
+            )
+        return result
+
+    async def set_cooldown(self, key: str, until: float) -> None:
+        # No pruning here: ``until`` is in the future, not "now".
+        window = self._windows.setdefault(key, _Window(deque(), deque(), deque()))
+        window.cooldown_until = max(window.cooldown_until, until)
+
+    async def aclose(self) -> None:
+        self._windows.clear()
+
+
+# KEYS: requests zset, day zset, tokens zset. ARGV: now, rpm, rpd, tpm, member (0: no limit).
+_RESERVE = """
+local now = tonumber(ARGV[1])
+local rpm, rpd, tpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60)
+if rpm > 0 and redis.call('ZCARD', KEYS[1]) >= rpm then return 0 end
+if rpd > 0 and redis.call('ZCARD', KEYS[2]) >= rpd then return 0 end
+if tpm > 0 then
+  local used = 0
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    used = used + tonumber(string.match(m, ':(%d+)$'))
+  end
+  if used >= tpm then return 0 end
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('EXPIRE', KEYS[1], 120)
+redis.call('EXPIRE', KEYS[2], 172800)
+return 1
+"""
+
+
+class RedisWindows:
+    """Windows in Redis, shared by every instance with the same ``prefix``; times are wall-clock
+    seconds, so instances must share a clock (NTP). While Redis cannot be reached, this instance
+    keeps counting in memory instead of failing requests (logged once per outage)."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+        self._local = MemoryWindows()
+        self._down = False
+        self._redis = client
+        self._prefix = prefix
+        self._reserve = client.register_script(_RESERVE)
+        self._ids = itertools.count()
+        # Members must be unique across instances: pid + random tag + counter.
+        self._tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+    @classmethod
+    def connect(cls, url: str, prefix: str) -> RedisWindows:
+        import redis.asyncio as redis  # optional at import time: only needed with state.redis_url
+
+        return cls(redis.from_url(url), prefix)
+
+    def _keys(self, key: str) -> tuple[str, str, str, str]:
+        base = f"{self._prefix}:rl:{key}"
+        return f"{base}:req", f"{base}:day", f"{base}:tok", f"{base}:cool"
+
+    def _member(self, now: float, tokens: int | None = None) -> str:
+        member = f"{now:.6f}-{self._tag}-{next(self._ids)}"
+        return member if tokens is None else f"{member}:{tokens}"
+
+    def _unreachable(self, exc: BaseException) -> None:
+        if not self._down:
+            log.warning("routing state: Redis unreachable (%s); counting in memory until it is back", exc)
+        self._down = True
+
+    async def reserve(self, key: str, limits: ConfiguredLimits, now: float) -> bool:
+        req, day, tok, _ = self._keys(key)
+        args = [now, limits.rpm or 0, limits.rpd or 0, limits.tpm or 0, self._member(now)]
+        try:
+            granted = bool(await self._reserve(keys=[req, day, tok], args=args))
+        except self._errors as exc:
+            self._unreachable(exc)
+            return await self._local.reserve(key, limits, now)
+        self._down = False
+        return granted
+
+    async def add_tokens(self, key: str, tokens: int, now: float) -> None:
+        if tokens <= 0:
+            return
+        _, _, tok, _ = self._keys(key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(tok, {self._member(now, tokens): now})
+                pipe.expire(tok, 120)
+                await pipe.execute()
+        except self._errors as exc:
+            self._unreachable(exc)
+            await self._local.add_tokens(key, tokens, now)
+
+    async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
+        try:
+            return await self._usage(keys, now)
+        except self._errors as exc:
+            self._unreachable(exc)
+            return await self._local.usage(keys, now)
+
+    async def _usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                req, day, tok, cool = self._keys(key)
+                pipe.zcount(req, now - MINUTE, "+inf")
+                pipe.zrangebyscore(tok, now - MINUTE, "+inf")
+                pipe.zcount(day, now - DAY, "+inf")
+                pipe.get(cool)
+            replies = await pipe.execute()
+        result = []
+        for i in range(len(keys)):
+            requests, members, day_count, cooldown = replies[4 * i : 4 * i + 4]
+            tokens = sum(int(m.rsplit(b":", 1)[1]) for m in members)
+            result.append(WindowUsage(int(requests), tokens, int(day_count), float(cooldown or 0.0)))
+        return result
+
+    async def set_cooldown(self, key: str, until: float) -> None:
+        await self._local.set_cooldown(key, until)
+        cool = self._keys(key)[3]
+        try:
+            current = await self._redis.get(cool)
+            if current is not None and float(current) >= until:
+                return
+            # Kept an hour past its end so the recovery ramp can still read when the cooldown ended.
+            await self._redis.set(cool, repr(until), exat=int(until) + 3600)
+        except self._errors as exc:
+            self._unreachable(exc)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    async def delete_all(self) -> None:
+        """Remove every key under the prefix (tests and ``ccrouter`` maintenance)."""
+        async for name in self._redis.scan_iter(match=f"{self._prefix}:*"):
+            await self._redis.delete(name)
+
+
+def open_windows(config: StateConfig) -> WindowStore:
+    """Redis windows when ``state.redis_url`` is set, else in-process ones."""
+    if config.redis_url is None:
+        return MemoryWindows()
+    return RedisWindows.connect(config.redis_url.get_secret_value(), config.key_prefix)

@@ -1,0 +1,194 @@
+"""What every ledger backend offers, and the SQL they share (only placeholders and dates differ)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from ccrouter.errors import CCRouterError, RequestError
+from ccrouter.store.migrations import Dialect
+from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, UsageQuery, UsageRecord, Window
+
+__all__ = ["RESERVATION_TTL_S", "SqlBuilder", "Store", "StoreUnavailableError", "crosses", "group_rows"]
+
+# A reservation whose request never reached the ledger (its instance crashed) stops counting after this.
+RESERVATION_TTL_S = 1800.0
+_SUMS = (
+    "COUNT(*)",
+    "COALESCE(SUM(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END), 0)",
+    "COALESCE(SUM(input_tokens), 0)",
+    "COALESCE(SUM(output_tokens), 0)",
+    "COALESCE(SUM(cache_read_tokens), 0)",
+    "COALESCE(SUM(cache_write_tokens), 0)",
+    "COALESCE(SUM(CASE WHEN estimated THEN 1 ELSE 0 END), 0)",
+    "COALESCE(SUM(cost_picos), 0)",
+    "COALESCE(SUM(CASE WHEN cost_picos IS NULL THEN 1 ELSE 0 END), 0)",
+)
+
+
+class StoreUnavailableError(CCRouterError):
+    """The ledger's database cannot be reached. 503: clients retry it, and budgets fail closed."""
+
+    status = 503
+    error_type = "api_error"
+
+
+class SqlBuilder:
+    """Statements for one dialect: SQLite numbers nothing (``?``), PostgreSQL numbers (``$1``)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def mark(self, index: int) -> str:
+        return "?" if self.dialect == "sqlite" else f"${index}"
+
+    def insert_usage(self) -> str:
+        marks = ", ".join(self.mark(i + 1) for i in range(len(COLUMNS)))
+        return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({marks})"
+
+    def usage_row(self, record: UsageRecord) -> tuple[Any, ...]:
+        values = tuple(getattr(record, name) for name in COLUMNS)
+        if self.dialect == "sqlite":
+            return tuple(int(v) if isinstance(v, bool) else v for v in values)
+        return values
+
+    def delete_reservations(self, count: int) -> str:
+        marks = ", ".join(self.mark(i + 1) for i in range(count))
+        return f"DELETE FROM budget_reservations WHERE token IN ({marks})"
+
+    def purge_reservations(self) -> str:
+        return f"DELETE FROM budget_reservations WHERE ts < {self.mark(1)}"
+
+    def insert_reservation(self) -> str:
+        marks = ", ".join(self.mark(i) for i in range(1, 6))
+        return (
+            "INSERT INTO budget_reservations (token, ts, client_key_id, user_name, cost_picos)"
+            f" VALUES ({marks})"
+        )
+
+    def window_sum(self, window: Window, now: float) -> tuple[str, list[Any]]:
+        """Spent plus reserved in ``window``: one statement, so a concurrent ledger write (which
+        inserts the row and drops its reservation together) is seen wholly or not at all."""
+        params: list[Any] = []
+        filters = [
+            (c, v) for c, v in (("client_key_id", window.client_key_id), ("user_name", window.user_name))
+        ]
+
+        def where(since: float) -> str:
+            # Each value gets its own placeholder: SQLite's ``?`` cannot be referred to twice.
+            params.append(since)
+            parts = [f"ts >= {self.mark(len(params))}"]
+            for column, value in filters:
+                if value is not None:
+                    params.append(value)
+                    parts.append(f"{column} = {self.mark(len(params))}")
+            return " AND ".join(parts)
+
+        spent = f"SELECT COALESCE(SUM(cost_picos), 0) FROM usage WHERE {where(window.since)}"
+        since = max(window.since, now - RESERVATION_TTL_S)
+        reserved = f"SELECT COALESCE(SUM(cost_picos), 0) FROM budget_reservations WHERE {where(since)}"
+        sql = f"SELECT ({spent}) + ({reserved})"
+        return sql, params
+
+    def day(self) -> str:
+        if self.dialect == "sqlite":
+            return "strftime('%Y-%m-%d', ts, 'unixepoch')"
+        return "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+    def report(self, query: UsageQuery) -> tuple[str, list[Any]]:
+        unknown = [name for name in query.by if name not in GROUPS]
+        if unknown:
+            raise RequestError(f"unknown group {unknown[0]!r}: use any of {', '.join(GROUPS)}")
+        exprs = [self.day() if name == "day" else GROUPS[name] for name in query.by]
+        params: list[Any] = []
+        where: list[str] = []
+        if query.since is not None:
+            params.append(query.since)
+            where.append(f"ts >= {self.mark(len(params))}")
+        if query.until is not None:
+            params.append(query.until)
+            where.append(f"ts < {self.mark(len(params))}")
+        sql = f"SELECT {', '.join([*exprs, *_SUMS])} FROM usage"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if exprs:
+            sql += " GROUP BY " + ", ".join(exprs)
+            order = [f"{len(exprs) + 8} DESC"] if query.limit else []
+            sql += " ORDER BY " + ", ".join([*order, *(str(i + 1) for i in range(len(exprs)))])
+        if query.limit:
+            sql += f" LIMIT {int(query.limit)}"
+        return sql, params
+
+    def spend_by(self, column: str, since: float) -> str:
+        return (
+            f"SELECT {column}, COALESCE(SUM(cost_picos), 0) FROM usage"
+            f" WHERE ts >= {self.mark(1)} AND {column} IS NOT NULL GROUP BY {column}"
+        )
+
+
+def group_rows(by: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[GroupRow]:
+    out = []
+    for row in rows:
+        groups = {name: (None if row[i] is None else str(row[i])) for i, name in enumerate(by)}
+        n = len(by)
+        out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(_SUMS)])))
+    return out
+
+
+class Store(abc.ABC):
+    """The ledger. ``add`` never blocks the event loop; a background writer commits in batches."""
+
+    dialect: Dialect
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, apply pending migrations, start the writer."""
+
+    @abc.abstractmethod
+    def add(self, record: UsageRecord) -> None:
+        """Queue a row for the writer (never blocks)."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Return once every row queued before the call is committed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush everything queued, stop the writer, close connections."""
+
+    @abc.abstractmethod
+    async def report(self, query: UsageQuery) -> list[GroupRow]:
+        """Sums per group (see ``UsageQuery``)."""
+
+    @abc.abstractmethod
+    async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:
+        """Spent plus reserved pico-dollars in each window."""
+
+    @abc.abstractmethod
+    async def reserve(
+        self,
+        token: str,
+        ts: float,
+        windows: Sequence[Window],
+        amount: int,
+        *,
+        client_key_id: str | None,
+        user_name: str | None,
+    ) -> tuple[list[int], bool]:
+        """Atomically (across every instance sharing the store): sum each window; unless a blocking
+        window would be crossed by ``amount``, record a reservation of ``amount`` under ``token``.
+        Returns the sums seen before the reservation and whether it was made."""
+
+    @abc.abstractmethod
+    async def spend_by(self, group: str, since: float) -> dict[str, int]:
+        """Spent pico-dollars since ``since`` per key id (``key``) or user (``user``)."""
+
+    @abc.abstractmethod
+    async def records(self, since: float | None = None) -> list[UsageRecord]:
+        """Raw rows, oldest first (tests and exports)."""
+
+
+def crosses(window: Window, used: int, amount: int) -> bool:
+    """True when a blocking ``window`` must refuse a request costing ``amount``."""
+    return used >= window.limit_picos or used + amount > window.limit_picos

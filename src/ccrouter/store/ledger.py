@@ -1,0 +1,78 @@
+"""The ledger's ``Observer``: one row per finished exchange, queued for the store's writer."""
+
+from __future__ import annotations
+
+from ccrouter.exchange import Exchange
+from ccrouter.messages import MessagesRequest, Usage
+from ccrouter.pricing.hook import CostHook
+from ccrouter.store.base import Store
+from ccrouter.store.records import record_from_exchange, reservation_token
+from ccrouter.tokens import TokenCounter
+
+__all__ = ["InputEstimates", "LedgerObserver"]
+
+_GENERATING = frozenset({"messages", "chat_completions"})
+_MAX_PENDING = 10_000
+
+
+class InputEstimates:
+    """What admission saw of each request (its input-token count when budgets needed it, else the
+    request itself, counted only if the provider reports no usage), kept until the exchange's row is
+    written. Bounded: when full, the oldest entry (a request that never finished) is dropped."""
+
+    def __init__(self, limit: int = _MAX_PENDING) -> None:
+        self._limit = limit
+        self._items: dict[str, int | MessagesRequest] = {}
+
+    def put(self, exchange: Exchange, seen: int | MessagesRequest) -> None:
+        if len(self._items) >= self._limit:
+            del self._items[next(iter(self._items))]
+        self._items[reservation_token(exchange.request_id, exchange.started_at)] = seen
+
+    def pop(self, exchange: Exchange) -> int | MessagesRequest | None:
+        return self._items.pop(reservation_token(exchange.request_id, exchange.started_at), None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class LedgerObserver:
+    """Prices the exchange if dispatch has not, fills in estimated usage, and queues its row."""
+
+    def __init__(
+        self, store: Store, cost: CostHook, counter: TokenCounter, estimates: InputEstimates | None = None
+    ) -> None:
+        self._store = store
+        self._cost = cost
+        self._counter = counter
+        self._estimates = estimates if estimates is not None else InputEstimates()
+
+    @property
+    def estimates(self) -> InputEstimates:
+        return self._estimates
+
+    def on_exchange(self, exchange: Exchange) -> None:
+        seen = self._estimates.pop(exchange)
+        if (
+            exchange.endpoint in _GENERATING
+            and exchange.status < 400
+            and exchange.provider is not None
+            and _empty(exchange.usage)
+        ):
+            # The provider reported nothing: bill what we count, and say it is an estimate. Rare, so
+            # the count happens here rather than on every request. Output is unknown here (the
+            # response text is not kept), so it counts as zero.
+            tokens = self._counter.count_request(seen) if isinstance(seen, MessagesRequest) else seen
+            exchange.usage = Usage(input_tokens=tokens or 0)
+            exchange.usage_estimated = True
+        picos = self._cost.picos(exchange) if exchange.usage is not None else 0
+        self._store.add(record_from_exchange(exchange, picos))
+
+
+def _empty(usage: Usage | None) -> bool:
+    return usage is None or (
+        usage.input_tokens == 0
+        and usage.output_tokens == 0
+        and usage.cache_read_input_tokens == 0
+        and usage.cache_creation_input_tokens == 0
+    )

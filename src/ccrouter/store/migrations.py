@@ -1,0 +1,90 @@
+"""Schema migrations: an ordered list of named functions, each applied once and recorded in a table.
+
+The idea is simonw/llm's ``migrations.py``; here each step returns its SQL for the dialect, so one list
+serves SQLite and PostgreSQL. Append new steps at the end; never edit or reorder an applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "Dialect", "Migration", "pending"]
+
+Dialect = Literal["sqlite", "postgres"]
+Migration = Callable[[Dialect], list[str]]
+
+MIGRATIONS_TABLE = "ccrouter_migrations"
+MIGRATIONS: list[Migration] = []
+
+
+def migration(step: Migration) -> Migration:
+    MIGRATIONS.append(step)
+    return step
+
+
+def pending(applied: set[str]) -> list[Migration]:
+    return [step for step in MIGRATIONS if step.__name__ not in applied]
+
+
+def create_migrations_table(dialect: Dialect) -> str:
+    applied_type = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
+    return f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at {applied_type})"
+
+
+@migration
+def m001_usage(dialect: Dialect) -> list[str]:
+    if dialect == "postgres":
+        ident, real, boolean = (
+            "id BIGSERIAL PRIMARY KEY",
+            "DOUBLE PRECISION",
+            "BOOLEAN NOT NULL DEFAULT FALSE",
+        )
+    else:
+        ident, real, boolean = "id INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER NOT NULL DEFAULT 0"
+    return [
+        f"""CREATE TABLE usage (
+            {ident},
+            ts {real} NOT NULL,
+            request_id TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            session_id TEXT,
+            client_key_id TEXT,
+            user_name TEXT,
+            scenario TEXT,
+            provider TEXT,
+            model TEXT,
+            error_type TEXT,
+            latency_ms {real},
+            ttfb_ms {real},
+            input_tokens BIGINT NOT NULL DEFAULT 0,
+            output_tokens BIGINT NOT NULL DEFAULT 0,
+            cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+            cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+            estimated {boolean},
+            cost_picos BIGINT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            fallbacks TEXT
+        )""",
+        "CREATE INDEX usage_ts ON usage (ts)",
+        "CREATE INDEX usage_key_ts ON usage (client_key_id, ts)",
+        "CREATE INDEX usage_user_ts ON usage (user_name, ts)",
+        "CREATE INDEX usage_session ON usage (session_id)",
+    ]
+
+
+@migration
+def m002_budget_reservations(dialect: Dialect) -> list[str]:
+    real = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
+    # A request admitted under a budget holds its estimated cost here until its ledger row is written
+    # (in the same transaction), so concurrent admissions on any instance see it.
+    return [
+        f"""CREATE TABLE budget_reservations (
+            token TEXT PRIMARY KEY,
+            ts {real} NOT NULL,
+            client_key_id TEXT,
+            user_name TEXT,
+            cost_picos BIGINT NOT NULL
+        )"""
+    ]

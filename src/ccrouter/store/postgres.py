@@ -1,0 +1,237 @@
+"""The PostgreSQL ledger (asyncpg): shared by every gateway instance, so budgets hold across them.
+
+Rows go on an asyncio queue; a writer task inserts them in batches, each batch in one transaction that
+also drops the budget reservations the rows settle. Budget admissions serialize on a transaction-level
+advisory lock (postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS), which every instance
+takes, so two instances cannot both spend the last dollar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from ccrouter.errors import ConfigError
+from ccrouter.store.base import (
+    RESERVATION_TTL_S,
+    SqlBuilder,
+    Store,
+    StoreUnavailableError,
+    crosses,
+    group_rows,
+)
+from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
+from ccrouter.store.records import COLUMNS, GroupRow, UsageQuery, UsageRecord, Window, record_from_row
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger("ccrouter.store")
+
+# Advisory lock keys (any fixed 64-bit numbers): one for migrations, one for budget admissions.
+_MIGRATION_LOCK = 0x63637230_00000001
+_BUDGET_LOCK = 0x63637230_00000002
+_RETRY_S = 1.0
+_FINAL_ATTEMPTS = 5
+
+
+class PostgresStore(Store):
+    dialect = "postgres"
+
+    def __init__(
+        self, url: str, *, schema: str | None = None, flush_interval_s: float = 0.2, batch_size: int = 500
+    ) -> None:
+        self._url = url
+        self._schema = schema
+        self._interval = flush_interval_s
+        self._batch_size = batch_size
+        self._sql = SqlBuilder("postgres")
+        self._queue: asyncio.Queue[UsageRecord | asyncio.Future[None] | None] = asyncio.Queue()
+        self._pool: asyncpg.Pool | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        settings = {"search_path": self._schema} if self._schema else {}
+        try:
+            if self._schema:
+                conn = await asyncpg.connect(self._url)
+                try:
+                    # IF NOT EXISTS is not safe against a concurrent create: serialize instances.
+                    async with conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                finally:
+                    await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self._url, min_size=1, max_size=4, server_settings=settings
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigError(
+                f"store.url: cannot connect to PostgreSQL ({type(exc).__name__}: {exc})"
+            ) from None
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+        self._writer = asyncio.create_task(self._write_loop(), name="ccrouter-ledger-write")
+
+    async def _migrate(self) -> None:
+        async with self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(create_migrations_table("postgres"))
+            applied = {row[0] for row in await conn.fetch(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+            for step in pending(applied):
+                for statement in step("postgres"):
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} VALUES ($1, $2)", step.__name__, time.time()
+                )
+
+    def _acquire(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("the ledger is not open")
+        return self._pool.acquire()
+
+    def add(self, record: UsageRecord) -> None:
+        self._queue.put_nowait(record)
+
+    async def flush(self) -> None:
+        if self._writer is None:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(done)
+        await done
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            await self._writer
+            self._writer = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    # -- the writer task ----------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            batch, waiters, stop = await self._collect()
+            if batch:
+                await self._commit(batch, final=stop)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _collect(self) -> tuple[list[UsageRecord], list[asyncio.Future[None]], bool]:
+        batch: list[UsageRecord] = []
+        item = await self._queue.get()
+        deadline = time.monotonic() + self._interval
+        while True:
+            if item is None:
+                return batch, [], True
+            if isinstance(item, asyncio.Future):
+                return batch, [item], False
+            batch.append(item)
+            remaining = deadline - time.monotonic()
+            if len(batch) >= self._batch_size or remaining <= 0:
+                return batch, [], False
+            try:
+                item = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
+                return batch, [], False
+
+    async def _commit(self, batch: list[UsageRecord], *, final: bool) -> None:
+        rows = [self._sql.usage_row(record) for record in batch]
+        tokens = [record.reservation_token() for record in batch]
+        for attempt in itertools.count(1):
+            try:
+                async with self._acquire() as conn, conn.transaction():
+                    await conn.executemany(self._sql.insert_usage(), rows)
+                    await conn.execute(
+                        "DELETE FROM budget_reservations WHERE token = ANY($1::text[])", tokens
+                    )
+                    await conn.execute(self._sql.purge_reservations(), time.time() - RESERVATION_TTL_S)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The server is away: keep the batch and retry rather than drop rows, except at a stop,
+                # which must end.
+                if final and attempt >= _FINAL_ATTEMPTS:
+                    log.error(
+                        "ledger write failed (%s): %d usage rows lost at shutdown",
+                        type(exc).__name__,
+                        len(rows),
+                    )
+                    return
+                log.warning("ledger write failed (%s); retrying in %.0f s", type(exc).__name__, _RETRY_S)
+                await asyncio.sleep(_RETRY_S)
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    async def report(self, query: UsageQuery) -> list[GroupRow]:
+        sql, params = self._sql.report(query)
+        async with _unavailable(), self._acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        return group_rows(query.by, [tuple(row) for row in rows])
+
+    async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:
+        async with _unavailable(), self._acquire() as conn:
+            return [int(await conn.fetchval(*_flat(self._sql.window_sum(w, now)))) for w in windows]
+
+    async def reserve(
+        self,
+        token: str,
+        ts: float,
+        windows: Sequence[Window],
+        amount: int,
+        *,
+        client_key_id: str | None,
+        user_name: str | None,
+    ) -> tuple[list[int], bool]:
+        async with _unavailable(), self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
+            used = [int(await conn.fetchval(*_flat(self._sql.window_sum(w, ts)))) for w in windows]
+            blocked = any(w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True))
+            if not blocked and amount > 0:
+                await conn.execute(
+                    self._sql.insert_reservation() + " ON CONFLICT (token) DO NOTHING",
+                    token,
+                    ts,
+                    client_key_id,
+                    user_name,
+                    amount,
+                )
+        return used, not blocked
+
+    async def spend_by(self, group: str, since: float) -> dict[str, int]:
+        column = {"key": "client_key_id", "user": "user_name"}[group]
+        async with _unavailable(), self._acquire() as conn:
+            rows = await conn.fetch(self._sql.spend_by(column, since), since)
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def records(self, since: float | None = None) -> list[UsageRecord]:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= $1 ORDER BY id"
+        async with _unavailable(), self._acquire() as conn:
+            rows = await conn.fetch(sql, since or 0.0)
+        return [record_from_row(tuple(row)) for row in rows]
+
+
+@contextlib.asynccontextmanager
+async def _unavailable() -> AsyncIterator[None]:
+    """The database is away: a 503 the client retries, not a crash (budgets fail closed)."""
+    try:
+        yield
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreUnavailableError(f"the usage ledger is unavailable ({type(exc).__name__})") from exc
+
+
+def _flat(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:
+    sql, params = statement
+    return (sql, *params)

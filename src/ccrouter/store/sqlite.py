@@ -1,0 +1,240 @@
+"""The SQLite ledger: WAL mode, one writer thread committing batches, one reader thread for queries.
+
+The event loop never touches the database: ``add`` puts the row on a thread-safe queue; reports and
+budget reservations run on a dedicated reader thread. WAL lets readers work while the writer commits,
+and a committed batch survives a crash of the process (sqlite.org/wal.html).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
+from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
+from ccrouter.store.records import COLUMNS, GroupRow, UsageQuery, UsageRecord, Window, record_from_row
+
+__all__ = ["SQLiteStore"]
+
+log = logging.getLogger("ccrouter.store")
+
+T = TypeVar("T")
+_STOP = object()
+_FINAL_ATTEMPTS = 5
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    for attempt in range(100):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            # Switching to WAL needs a moment alone with the file; SQLite answers "locked" at once
+            # rather than waiting when another connection opens it at the same time.
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
+    # NORMAL in WAL mode: a process crash loses nothing committed (only a power loss could).
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations; returns the names applied."""
+    sql = SqlBuilder("sqlite")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(create_migrations_table("sqlite"))
+        applied = {row[0] for row in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        names = []
+        for step in pending(applied):
+            for statement in step(sql.dialect):
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, ?)", (step.__name__, time.time()))
+            names.append(step.__name__)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return names
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 500) -> None:
+        self.path = path
+        self._interval = flush_interval_s
+        self._batch_size = batch_size
+        self._sql = SqlBuilder("sqlite")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ccrouter-ledger-read")
+        self._read_conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self._run(self._open_sync)
+        self._writer = threading.Thread(target=self._write_loop, name="ccrouter-ledger-write", daemon=True)
+        self._writer.start()
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._read_conn = connect(self.path)
+        migrate(self._read_conn)
+
+    def add(self, record: UsageRecord) -> None:
+        self._queue.put(record)
+
+    async def flush(self) -> None:
+        if self._writer is None:
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue.put(done)
+        await asyncio.wrap_future(done)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._read_conn is not None:
+            await self._run(self._read_conn.close)
+            self._read_conn = None
+        self._reader.shutdown(wait=True)
+
+    # -- the writer thread --------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        conn = connect(self.path)
+        try:
+            stop = False
+            while not stop:
+                batch, waiters, stop = self._collect()
+                if batch:
+                    self._commit(conn, batch, final=stop)
+                for waiter in waiters:
+                    waiter.set_result(None)
+        finally:
+            conn.close()
+
+    def _collect(self) -> tuple[list[UsageRecord], list[concurrent.futures.Future[None]], bool]:
+        """Block for the first item, then gather more until the batch is full or the interval ends."""
+        batch: list[UsageRecord] = []
+        waiters: list[concurrent.futures.Future[None]] = []
+        item = self._queue.get()
+        deadline = time.monotonic() + self._interval
+        while True:
+            if item is _STOP:
+                # Everything queued before the stop is already taken: commit it and end.
+                return batch, waiters, True
+            if isinstance(item, concurrent.futures.Future):
+                waiters.append(item)
+                return batch, waiters, False
+            batch.append(item)
+            remaining = deadline - time.monotonic()
+            if len(batch) >= self._batch_size or remaining <= 0:
+                return batch, waiters, False
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return batch, waiters, False
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[UsageRecord], *, final: bool) -> None:
+        rows = [self._sql.usage_row(record) for record in batch]
+        tokens = [record.reservation_token() for record in batch]
+        for attempt in itertools.count(1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(self._sql.insert_usage(), rows)
+                for start in range(0, len(tokens), 500):
+                    chunk = tokens[start : start + 500]
+                    conn.execute(self._sql.delete_reservations(len(chunk)), chunk)
+                conn.execute(self._sql.purge_reservations(), (time.time() - RESERVATION_TTL_S,))
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                # Locked or disk trouble: keep the batch and try again rather than drop rows.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if final and attempt >= _FINAL_ATTEMPTS:
+                    # Stopping: a stop must end; say exactly what is lost.
+                    log.error("ledger write failed (%s): %d usage rows lost at shutdown", exc, len(rows))
+                    return
+                log.warning("ledger write failed (%s); retrying in 1 s", exc)
+                time.sleep(1.0)
+
+    # -- the reader thread --------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reader, fn)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._read_conn is None:
+            raise RuntimeError("the ledger is not open")
+        return self._read_conn
+
+    async def report(self, query: UsageQuery) -> list[GroupRow]:
+        sql, params = self._sql.report(query)
+        rows = await self._run(lambda: self._conn().execute(sql, params).fetchall())
+        return group_rows(query.by, rows)
+
+    async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:
+        def run() -> list[int]:
+            conn = self._conn()
+            return [int(conn.execute(*self._sql.window_sum(w, now)).fetchone()[0]) for w in windows]
+
+        return await self._run(run)
+
+    async def reserve(
+        self,
+        token: str,
+        ts: float,
+        windows: Sequence[Window],
+        amount: int,
+        *,
+        client_key_id: str | None,
+        user_name: str | None,
+    ) -> tuple[list[int], bool]:
+        def run() -> tuple[list[int], bool]:
+            conn = self._conn()
+            # IMMEDIATE takes SQLite's write lock: admissions (of any process on this file) are serial.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                used = [int(conn.execute(*self._sql.window_sum(w, ts)).fetchone()[0]) for w in windows]
+                blocked = any(
+                    w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True)
+                )
+                if not blocked and amount > 0:
+                    conn.execute(
+                        self._sql.insert_reservation(), (token, ts, client_key_id, user_name, amount)
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return used, not blocked
+
+        return await self._run(run)
+
+    async def spend_by(self, group: str, since: float) -> dict[str, int]:
+        column = {"key": "client_key_id", "user": "user_name"}[group]
+        sql = self._sql.spend_by(column, since)
+        rows = await self._run(lambda: self._conn().execute(sql, (since,)).fetchall())
+        return {str(name): int(total) for name, total in rows}
+
+    async def records(self, since: float | None = None) -> list[UsageRecord]:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? ORDER BY id"
+        rows = await self._run(lambda: self._conn().execute(sql, (since or 0.0,)).fetchall())
+        return [record_from_row(row) for row in rows]

@@ -1,0 +1,276 @@
+"""Alerts: rules over recent traffic and live status, evaluated periodically, sent to the log and a
+webhook once when they fire and once when they resolve.
+
+``RecentRequests`` (an ``Observer``) keeps the last ``window_s`` of finished requests for the error
+rate and p95 latency rules; provider health and budget use are read from the ``ccrouter.status``
+sources. ``Alerter.evaluate`` compares the active alerts with those already announced: a new one is
+sent as ``firing``, one that stopped holding as ``resolved``, one still active is not repeated. A
+webhook that fails is retried at the next evaluation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+
+from ccrouter.config import AlertsConfig
+from ccrouter.exchange import Exchange
+from ccrouter.status import BudgetStatusSource, ProviderStatusSource
+from ccrouter.telemetry.redact import Redactor
+
+__all__ = ["Alert", "Alerter", "Notice", "RecentRequests", "WebhookSender", "p95"]
+
+log = logging.getLogger("ccrouter.alerts")
+
+Clock = Callable[[], float]
+
+
+def _is_error(exchange: Exchange) -> bool:
+    # Client mistakes (400, 401, 404, a budget block) are not the gateway failing; 429 and 5xx are,
+    # and so is a stream that broke after its first byte (status 200, error_type set).
+    if exchange.status >= 400:
+        return exchange.status >= 500 or exchange.status == 429
+    return exchange.error_type is not None
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile, nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+class RecentRequests:
+    """The ``Observer`` keeping (time, failed, duration) of the requests of the last ``window_s``."""
+
+    def __init__(self, window_s: float, clock: Clock = time.monotonic) -> None:
+        self._window = window_s
+        self._clock = clock
+        self._items: deque[tuple[float, bool, float]] = deque()
+
+    def on_exchange(self, exchange: Exchange) -> None:
+        if exchange.endpoint == "models":
+            return  # a listing says nothing about model traffic
+        self._items.append((self._clock(), _is_error(exchange), exchange.duration_s or 0.0))
+
+    def snapshot(self) -> list[tuple[bool, float]]:
+        cutoff = self._clock() - self._window
+        while self._items and self._items[0][0] < cutoff:
+            self._items.popleft()
+        return [(failed, duration) for _, failed, duration in self._items]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert condition that holds. ``key`` identifies it across evaluations."""
+
+    name: str
+    severity: Literal["warning", "critical"]
+    summary: str
+    labels: dict[str, str]
+    value: float
+    threshold: float
+
+    @property
+    def key(self) -> str:
+        return self.name + "|" + ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+
+
+@dataclass(slots=True)
+class Notice:
+    """What is sent: an alert firing or resolved."""
+
+    status: Literal["firing", "resolved"]
+    alert: Alert
+    started_at: float
+    resolved_at: float | None = None
+
+    def payload(self) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "source": "ccrouter",
+            "status": self.status,
+            "alert": a.name,
+            "severity": a.severity,
+            "summary": a.summary,
+            "labels": a.labels,
+            "value": a.value,
+            "threshold": a.threshold,
+            "started_at": self.started_at,
+            "resolved_at": self.resolved_at,
+        }
+
+
+Sender = Callable[[Notice], Awaitable[bool]]
+
+
+class WebhookSender:
+    """POSTs each notice as JSON. True when the receiver answered 2xx."""
+
+    def __init__(self, url: str, timeout_s: float, redactor: Redactor) -> None:
+        self._url = url
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._redactor = redactor
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, notice: Notice) -> bool:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        body = self._redactor.bytes(orjson.dumps(notice.payload()))
+        try:
+            async with self._session.post(
+                self._url, data=body, headers={"content-type": "application/json"}
+            ) as response:
+                await response.read()
+                ok = 200 <= response.status < 300
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("alert webhook failed (%s): will retry at the next evaluation", type(exc).__name__)
+            return False
+        if not ok:
+            log.warning("alert webhook answered %d: will retry at the next evaluation", response.status)
+        return ok
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+@dataclass(slots=True)
+class _Active:
+    alert: Alert
+    started_at: float
+    sent: bool = False
+
+
+@dataclass(slots=True)
+class Alerter:
+    """Evaluates the rules and announces changes. ``run`` loops every ``config.interval_s``."""
+
+    config: AlertsConfig
+    recent: RecentRequests
+    status_sources: Sequence[ProviderStatusSource] = ()
+    budget_source: BudgetStatusSource | None = None
+    senders: Sequence[Sender] = ()
+    clock: Clock = time.time
+    _active: dict[str, _Active] = field(default_factory=dict)
+    _pending: list[Notice] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.interval_s)
+            try:
+                await self.evaluate()
+            except Exception:  # the task's boundary: one failed round (a store outage) must not end alerting
+                log.exception("alert evaluation failed")
+
+    async def evaluate(self) -> list[Notice]:
+        """One round: returns the notices delivered (or logged, without a webhook) this round."""
+        now = self.clock()
+        holding = {a.key: a for a in await self.check()}
+        for key, active in list(self._active.items()):
+            if key not in holding:
+                del self._active[key]
+                if active.sent:  # an alert never announced resolves silently
+                    self._queue(Notice("resolved", active.alert, active.started_at, now))
+        for key, alert in holding.items():
+            if key not in self._active:
+                self._active[key] = _Active(alert, now)
+        for active in self._active.values():
+            if not active.sent:
+                self._queue(Notice("firing", active.alert, active.started_at))
+                active.sent = True
+        return await self._deliver()
+
+    def _queue(self, notice: Notice) -> None:
+        _log_notice(notice)
+        self._pending.append(notice)
+
+    async def _deliver(self) -> list[Notice]:
+        delivered: list[Notice] = []
+        retry: list[Notice] = []
+        for notice in self._pending:
+            results = [await send(notice) for send in self.senders]
+            (delivered if all(results) else retry).append(notice)
+        self._pending = retry
+        return delivered
+
+    async def check(self) -> list[Alert]:
+        """The alerts that hold now."""
+        alerts = self._traffic_alerts()
+        cfg = self.config
+        for source in self.status_sources:
+            for status in source.provider_statuses():
+                if status.breaker == "open" or status.health_score < cfg.provider_health:
+                    alerts.append(
+                        Alert(
+                            "ProviderUnhealthy",
+                            "critical" if status.breaker == "open" else "warning",
+                            f"{status.provider},{status.model}: health {status.health_score:.2f},"
+                            f" breaker {status.breaker}",
+                            {"provider": status.provider, "model": status.model},
+                            status.health_score,
+                            cfg.provider_health,
+                        )
+                    )
+        if self.budget_source is not None:
+            for budget in await self.budget_source.budget_statuses():
+                used = budget.used_usd / budget.limit_usd
+                if used >= cfg.budget_used:
+                    alerts.append(
+                        Alert(
+                            "BudgetNearLimit",
+                            "critical" if used >= 1 else "warning",
+                            f"budget {budget.name} ({budget.scope}, {budget.period}): ${budget.used_usd:.4f}"
+                            f" of ${budget.limit_usd:g} spent ({used:.0%}); action {budget.action}",
+                            {"budget": budget.name, "scope": budget.scope, "period": budget.period},
+                            round(used, 4),
+                            cfg.budget_used,
+                        )
+                    )
+        return alerts
+
+    def _traffic_alerts(self) -> list[Alert]:
+        cfg = self.config
+        recent = self.recent.snapshot()
+        if len(recent) < cfg.min_requests:
+            return []
+        alerts = []
+        rate = sum(1 for failed, _ in recent if failed) / len(recent)
+        if rate >= cfg.error_rate:
+            alerts.append(
+                Alert(
+                    "HighErrorRate",
+                    "critical",
+                    f"{rate:.0%} of the last {len(recent)} requests failed (window {cfg.window_s:g}s)",
+                    {},
+                    round(rate, 4),
+                    cfg.error_rate,
+                )
+            )
+        latency = p95([duration for _, duration in recent])
+        if latency >= cfg.p95_latency_s:
+            alerts.append(
+                Alert(
+                    "HighLatencyP95",
+                    "warning",
+                    f"p95 request time {latency:.2f}s over the last {len(recent)} requests",
+                    {},
+                    round(latency, 4),
+                    cfg.p95_latency_s,
+                )
+            )
+        return alerts
+
+
+def _log_notice(notice: Notice) -> None:
+    alert = notice.alert
+    level = logging.INFO if notice.status == "resolved" else logging.WARNING
+    log.log(level, "alert %s %s: %s", alert.name, notice.status, alert.summary, extra={"alert": alert.key})

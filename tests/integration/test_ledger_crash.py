@@ -1,0 +1,114 @@
+"""The gateway killed with SIGKILL under load, then restarted: every request that completed more than a
+second before the kill is in the ledger (the writer commits every ``flush_interval_s``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+import pytest
+
+from ccrouter.config_file import dump_yaml
+from ccrouter.store.sqlite import SQLiteStore
+from ccrouter.testing import FakeUpstream
+
+GRACE_S = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_gateway(config: Path, port: int, log: BinaryIO) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/health") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    await process.wait()
+    pytest.fail(f"the gateway did not start (see {log.name})")
+
+
+async def load(url: str, done: list[tuple[float, str]], stop: asyncio.Event, worker: int) -> None:
+    body = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    n = 0
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            n += 1
+            request_id = f"crash-{worker}-{n}"
+            try:
+                async with session.post(
+                    url + "/v1/messages", json=body, headers={"x-request-id": request_id}
+                ) as response:
+                    await response.read()
+                    if response.status == 200:
+                        done.append((time.monotonic(), request_id))
+            except aiohttp.ClientError:
+                return  # the gateway is gone
+
+
+async def test_sigkill_loses_nothing_committed(tmp_path: Path, fake: FakeUpstream) -> None:
+    db = tmp_path / "usage.db"  # the default ledger: next to the config file
+    config = tmp_path / "config.yaml"
+    document = {
+        "providers": [
+            {"name": "up", "type": "anthropic", "base_url": fake.url, "api_key": "sk-x", "models": ["m"]}
+        ],
+        "router": {"default": "up,m"},
+        "store": {"flush_interval_s": 0.05},
+    }
+    config.write_text(dump_yaml(document))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "gateway.log").open("ab") as log:
+        await _kill_and_check(config, db, port, url, log)
+
+
+async def _kill_and_check(config: Path, db: Path, port: int, url: str, log: BinaryIO) -> None:
+    process = await start_gateway(config, port, log)
+    done: list[tuple[float, str]] = []
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(load(url, done, stop, i)) for i in range(8)]
+    await asyncio.sleep(GRACE_S + 1.0)
+    killed_at = time.monotonic()
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+    stop.set()
+    await asyncio.gather(*workers)
+    settled = {request_id for finished, request_id in done if finished < killed_at - GRACE_S}
+    assert len(settled) > 20, "too little load to prove anything"
+
+    # Restarted on the same file: SQLite recovers the WAL, the gateway serves again.
+    process = await start_gateway(config, port, log)
+    try:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            ledger = {record.request_id for record in await store.records()}
+        finally:
+            await store.close()
+    finally:
+        process.terminate()
+        await process.wait()
+    assert settled - ledger == set()

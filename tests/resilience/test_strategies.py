@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from ccrouter.config import RoutingConfig
+from ccrouter.resilience.live import Assessment
+from ccrouter.routing.strategies import Candidate, Scored, strategy_for
+
+
+def _item(
+    name: str,
+    priority: int,
+    *,
+    tier: int = 0,
+    headroom: float = 1.0,
+    latency: float | None = None,
+    price: float | None = None,
+    success: float | None = None,
+) -> Scored:
+    assessment = Assessment(
+        name, "m", tier, "k0", headroom, "closed", latency_s=latency, success_rate=success
+    )
+    return Scored(Candidate(name, "m", "route"), assessment, price, priority)
+
+
+def _order(strategy: str, items: list[Scored], **weights: float) -> list[str]:
+    config = RoutingConfig.model_validate({"strategy": strategy, "weights": weights or {}})
+    return [s.candidate.provider for s in strategy_for(config).rank(items)]
+
+
+def test_priority_keeps_config_order_within_tiers() -> None:
+    items = [_item("a", 0, tier=1), _item("b", 1, price=0.1), _item("c", 2, tier=2), _item("d", 3)]
+    assert _order("priority", items) == ["b", "d", "a", "c"]
+
+
+def test_cost_prefers_the_cheapest_known_price() -> None:
+    items = [_item("a", 0, price=15.0), _item("b", 1, price=0.5), _item("c", 2, price=3.0), _item("d", 3)]
+    # Unknown price (d) counts as twice the cheapest: before c (6x) and a (30x).
+    assert _order("cost", items) == ["b", "d", "c", "a"]
+
+
+def test_performance_prefers_low_latency_and_tries_unknown() -> None:
+    items = [_item("a", 0, latency=4.0), _item("b", 1, latency=1.0), _item("c", 2)]
+    assert _order("performance", items) == ["b", "c", "a"]
+
+
+def test_intelligent_weighs_parts_and_explains() -> None:
+    items = [
+        _item("a", 0, headroom=0.3, latency=1.0, price=3.0, success=1.0),
+        _item("b", 1, headroom=1.0, latency=2.0, price=3.0, success=1.0),
+        _item("c", 2, headroom=1.0, latency=1.0, price=3.0, success=0.2),
+    ]
+    ranked = strategy_for(RoutingConfig()).rank(items)
+    assert [s.candidate.provider for s in ranked] == ["c", "b", "a"]
+    by_name = {s.candidate.provider: s for s in ranked}
+    assert by_name["a"].parts == {"headroom": 0.3, "latency": 1.0, "cost": 1.0, "reliability": 1.0}
+    # 0.4 * 0.3 + 0.3 * 1 + 0.2 * 1 + 0.1 * 1
+    assert round(by_name["a"].score, 6) == 0.72
+    assert round(by_name["c"].score, 6) == 0.92
+    assert by_name["b"].explain() == "b,m score=0.850 headroom=1.00 latency=0.50 cost=1.00 reliability=1.00"
+    # Weights are configurable: all on reliability puts a first (ties keep config order).
+    assert _order("intelligent", items, headroom=0, latency=0, cost=0, reliability=1) == ["a", "b", "c"]
+
+
+def test_availability_prefers_headroom_and_reliability() -> None:
+    items = [_item("a", 0, headroom=0.5), _item("b", 1, success=0.4), _item("c", 2)]
+    assert _order("availability", items) == ["c", "a", "b"]

@@ -1,0 +1,124 @@
+"""Both ledger backends: migrations, batched writes, flush on close, reports, budget reservations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ccrouter.store import UsageQuery, UsageRecord, Window
+from ccrouter.store.base import Store
+from ccrouter.store.migrations import MIGRATIONS
+from ccrouter.store.records import reservation_token
+
+Factory = Callable[[], Store]
+DAY1 = datetime(2026, 11, 20, 12, tzinfo=UTC).timestamp()
+DAY2 = datetime(2026, 11, 21, 8, tzinfo=UTC).timestamp()
+
+
+def record(n: int, **fields: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "ts": DAY1 + n,
+        "request_id": f"req-{n}",
+        "endpoint": "messages",
+        "status": 200,
+        "provider": "up",
+        "model": "m",
+        "input_tokens": 10 * n,
+        "output_tokens": n,
+        "cost_picos": 1000 * n,
+        **fields,
+    }
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_rows_round_trip_and_close_flushes(make_store: Factory) -> None:
+    store = make_store()
+    await store.open()
+    rows = [
+        record(n, estimated=n % 2 == 0, fallbacks='[{"provider": "a"}]' if n == 3 else None)
+        for n in range(1, 8)
+    ]
+    for row in rows:
+        store.add(row)
+    await store.close()  # no flush first: closing must commit what is queued
+    again = make_store()
+    await again.open()  # migrations already applied: nothing to redo
+    try:
+        assert await again.records() == rows
+    finally:
+        await again.close()
+
+
+async def test_migrations_are_recorded_once(make_store: Factory) -> None:
+    first, second = make_store(), make_store()
+    await asyncio.gather(first.open(), second.open())  # two instances starting together
+    try:
+        report = await first.report(UsageQuery())
+        assert report[0].requests == 0
+    finally:
+        await first.close()
+        await second.close()
+    assert [m.__name__ for m in MIGRATIONS] == ["m001_usage", "m002_budget_reservations"]
+
+
+async def test_report_groups_and_ranges(make_store: Factory) -> None:
+    store = make_store()
+    await store.open()
+    try:
+        store.add(record(1, model="a", session_id="s1", client_key_id="k1"))
+        store.add(record(2, model="b", session_id="s1", user_name="u"))
+        store.add(record(3, model="a", session_id="s2", status=502, error_type="api_error", cost_picos=None))
+        store.add(record(4, ts=DAY2, model="a", session_id="s2"))
+        await store.flush()
+        by_day = await store.report(UsageQuery(by=("day", "model")))
+        assert [(r.groups["day"], r.groups["model"], r.requests, r.cost_picos) for r in by_day] == [
+            ("2026-11-20", "a", 2, 1000),
+            ("2026-11-20", "b", 1, 2000),
+            ("2026-11-21", "a", 1, 4000),
+        ]
+        (day1,) = await store.report(UsageQuery(since=DAY1, until=DAY2))
+        assert (day1.requests, day1.errors, day1.unpriced, day1.input_tokens) == (3, 1, 1, 60)
+        top = await store.report(UsageQuery(by=("session",), limit=1))
+        assert [(r.groups["session"], r.cost_picos) for r in top] == [("s2", 4000)]
+        assert await store.spend_by("key", DAY1) == {"k1": 1000}
+        assert await store.spend_by("user", DAY1) == {"u": 2000}
+    finally:
+        await store.close()
+
+
+async def test_reservations_are_atomic_and_settled_by_the_row(make_store: Factory) -> None:
+    a, b = make_store(), make_store()
+    await a.open()
+    await b.open()
+    try:
+        # Recent times: reservations older than RESERVATION_TTL_S are purged as abandoned.
+        ts = time.time()
+        window = Window(since=ts - 60, limit_picos=10_000, blocking=True)
+        # Ten concurrent reservations of 3,000 against 10,000 on two instances: exactly three fit.
+        results = await asyncio.gather(
+            *(
+                (a if i % 2 else b).reserve(
+                    reservation_token(f"r{i}", ts), ts, [window], 3000, client_key_id=None, user_name=None
+                )
+                for i in range(10)
+            )
+        )
+        admitted = [i for i, (_, ok) in enumerate(results) if ok]
+        assert len(admitted) == 3
+        assert await a.window_sums([window], ts) == [9000]
+        # The ledger row replaces its reservation in one transaction: actual 1,000 instead of 3,000.
+        a.add(
+            UsageRecord(ts=ts, request_id=f"r{admitted[0]}", endpoint="messages", status=200, cost_picos=1000)
+        )
+        await a.flush()
+        assert await b.window_sums([window], ts) == [7000]
+        # A window already full refuses even a free request.
+        used, ok = await b.reserve(
+            "late", DAY1 + 3, [Window(DAY1, 7000, True)], 0, client_key_id=None, user_name=None
+        )
+        assert (used, ok) == ([7000], False)
+    finally:
+        await a.close()
+        await b.close()
