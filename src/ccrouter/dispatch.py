@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from ccrouter.catalog import Catalog
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import (
@@ -36,11 +38,20 @@ from ccrouter.errors import (
 )
 from ccrouter.exchange import Admission, Attempt, Exchange, UsageHook
 from ccrouter.messages import (
+    BlockDelta,
+    ContentBlock,
+    Delta,
+    InputJsonDelta,
     MessageDelta,
     MessagesRequest,
     MessagesResponse,
     MessageStart,
     StreamEvent,
+    TextBlock,
+    TextDelta,
+    ThinkingBlock,
+    ThinkingDelta,
+    ToolUseBlock,
     Usage,
 )
 from ccrouter.pricing.table import ModelPrice
@@ -234,6 +245,7 @@ class Dispatcher:
                 cascade.abandon(step)
                 raise
             await cascade.succeeded(step, response.usage, None)
+            plan.exchange.output_chars = sum(_block_chars(block) for block in response.content)
             self._record(plan, response.usage)
             return response
         raise cascade.final_error()
@@ -270,6 +282,8 @@ class Dispatcher:
                     elif isinstance(event, MessageDelta):
                         usage = _merge_usage(usage, event.usage)
                         plan.exchange.usage = usage
+                    elif isinstance(event, BlockDelta):
+                        plan.exchange.output_chars += _delta_chars(event.delta)
                     yield event
                     event = await anext(events, None)
                 done = True
@@ -463,6 +477,28 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
     if close is not None:
         with contextlib.suppress(CCRouterError):
             await close()
+
+
+def _delta_chars(delta: Delta) -> int:
+    """Characters of generated output in a delta (kept so usage can be estimated when a provider
+    reports none)."""
+    if isinstance(delta, TextDelta):
+        return len(delta.text)
+    if isinstance(delta, ThinkingDelta):
+        return len(delta.thinking)
+    if isinstance(delta, InputJsonDelta):
+        return len(delta.partial_json)
+    return 0
+
+
+def _block_chars(block: ContentBlock) -> int:
+    if isinstance(block, TextBlock):
+        return len(block.text)
+    if isinstance(block, ThinkingBlock):
+        return len(block.thinking)
+    if isinstance(block, ToolUseBlock):
+        return len(orjson.dumps(block.input))
+    return 0
 
 
 def _merge_usage(start: Usage, final: Usage) -> Usage:

@@ -49,6 +49,9 @@ class Exchange:
     # True when the provider reported no usage and the counts are our estimate.
     usage_estimated: bool = False
     cost_usd: float | None = None
+    # Characters of generated text, thinking and tool arguments: the basis of an output estimate
+    # when the provider reports no usage.
+    output_chars: int = 0
     status: int = 0
     error_type: str | None = None
     error_message: str | None = None

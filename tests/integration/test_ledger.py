@@ -221,3 +221,23 @@ def _sha(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+async def test_usage_is_estimated_and_marked_when_the_provider_reports_none(
+    tmp_path: Path, fake: FakeUpstream, gateway: GatewayFactory
+) -> None:
+    data = document(fake.url, store_for("sqlite", tmp_path, None))
+    # An OpenAI-format upstream whose usage is all zeros, as some local servers send.
+    data["providers"][0].update(type="openai", base_url=fake.url + "/v1")
+    url = await gateway(Settings.model_validate(data))
+    # 40 characters of text and no usage at all: about 10 output tokens each, marked as estimates.
+    fake.script(*(Reply(text="x" * 40, input_tokens=0, output_tokens=0) for _ in range(2)))
+    async with aiohttp.ClientSession() as session:
+        for stream in (False, True):
+            await post(session, url, "plain-client-key", stream=stream)
+    await asyncio.sleep(0.3)  # the writer flushes every 0.05 s
+    status, report = await api_usage(url, by="provider")
+    assert status == 200
+    (row,) = report["rows"]
+    assert (row["requests"], row["estimated"], row["output_tokens"]) == (2, 2, 20)
+    assert row["input_tokens"] > 0

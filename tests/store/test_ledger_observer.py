@@ -32,7 +32,9 @@ async def test_rows_are_priced_and_missing_usage_is_estimated(tmp_path: Path) ->
         {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}
     )
 
-    silent = Exchange(request_id="a", endpoint="messages", provider="p", model="m", status=200, usage=Usage())
+    silent = Exchange(
+        request_id="a", endpoint="messages", provider="p", model="m", status=200, usage=Usage(), output_chars=41
+    )
     estimates.put(silent, request)
     observer.on_exchange(silent)
     reported = Exchange(
@@ -60,7 +62,9 @@ async def test_rows_are_priced_and_missing_usage_is_estimated(tmp_path: Path) ->
     first, second, third = await store.records()
     await store.close()
     tokens = counter.count_request(request)
-    assert (first.estimated, first.input_tokens, first.cost_picos) == (True, tokens, tokens * 2_000_000)
+    # Output estimated from 41 characters at about four a token: 11 tokens.
+    assert (first.estimated, first.input_tokens, first.output_tokens) == (True, tokens, 11)
+    assert first.cost_picos == tokens * 2_000_000 + 11 * 8_000_000
     assert (second.estimated, second.cost_picos) == (False, 1000 * 2_000_000 + 100 * 8_000_000)
     assert (second.client_key_id, second.user_name, second.session_id) == ("k", "u", "s")
     assert (second.latency_ms, second.ttfb_ms, second.attempts) == (250.0, 125.0, 2)

@@ -13,6 +13,7 @@ __all__ = ["InputEstimates", "LedgerObserver"]
 
 _GENERATING = frozenset({"messages", "chat_completions"})
 _MAX_PENDING = 10_000
+_CHARS_PER_TOKEN = 4
 
 
 class InputEstimates:
@@ -60,10 +61,11 @@ class LedgerObserver:
             and _empty(exchange.usage)
         ):
             # The provider reported nothing: bill what we count, and say it is an estimate. Rare, so
-            # the count happens here rather than on every request. Output is unknown here (the
-            # response text is not kept), so it counts as zero.
+            # the count happens here rather than on every request. The response text is not kept:
+            # output is estimated from its length (about four characters a token).
             tokens = self._counter.count_request(seen) if isinstance(seen, MessagesRequest) else seen
-            exchange.usage = Usage(input_tokens=tokens or 0)
+            output = -(-exchange.output_chars // _CHARS_PER_TOKEN)
+            exchange.usage = Usage(input_tokens=tokens or 0, output_tokens=output)
             exchange.usage_estimated = True
         picos = self._cost.picos(exchange) if exchange.usage is not None else 0
         self._store.add(record_from_exchange(exchange, picos))
