@@ -33,7 +33,13 @@ async def test_rows_are_priced_and_missing_usage_is_estimated(tmp_path: Path) ->
     )
 
     silent = Exchange(
-        request_id="a", endpoint="messages", provider="p", model="m", status=200, usage=Usage(), output_chars=41
+        request_id="a",
+        endpoint="messages",
+        provider="p",
+        model="m",
+        status=200,
+        usage=Usage(),
+        output_chars=41,
     )
     estimates.put(silent, request)
     observer.on_exchange(silent)
