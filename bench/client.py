@@ -23,6 +23,9 @@ from payloads import Bodies, request_bodies
 from targets import CLIENT_KEY, server_pids
 
 CONCURRENCY = 16
+# Below uvicorn's default keep-alive (5 s, LiteLLM): the client drops an idle connection before the
+# server does, so a request never lands on a connection the server is closing (a reset, not a result).
+KEEPALIVE_S = 4.0
 _BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27"
 REQUEST_TIMEOUT_S = 30.0
 
@@ -202,7 +205,7 @@ async def measure(targets: list[dict[str, Any]], knobs: Knobs) -> dict[str, Tall
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     sessions = {
         t["name"]: aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60), timeout=timeout
+            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=KEEPALIVE_S), timeout=timeout
         )
         for t in targets
     }

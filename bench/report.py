@@ -161,7 +161,7 @@ def checks(summary: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, s
                 out.append((f"15x better than {peer} on {what}", None, "-"))
                 continue
             factor = theirs / mine
-            out.append((f"15x better than {peer} on {what}", factor >= 15, f"{factor:.0f}x"))
+            out.append((f"15x better than {peer} on {what}", factor >= 15, f"{factor:.1f}x"))
     return out
 
 

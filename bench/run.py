@@ -27,11 +27,14 @@ import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HERE, RESULTS, log
+
+if TYPE_CHECKING:
+    from targets import Launcher, Target
 
 CLIENT_TIMEOUT_S = 600
 
@@ -68,9 +71,11 @@ def _run_role(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     try:
         code = proc.wait(timeout=CLIENT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         raise RuntimeError(f"the client did not finish within {CLIENT_TIMEOUT_S} s") from None
+    finally:
+        if proc.poll() is None:  # timed out, or we are being stopped: the client goes too
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     if code != 0 or not out_path.exists():
         raise RuntimeError(f"the client failed (exit {code})")
     result: dict[str, Any] = json.loads(out_path.read_text())
@@ -87,8 +92,8 @@ def _write(name: str, payload: dict[str, Any]) -> Path:
 
 
 def _start_gateways(
-    launcher: Any, upstream: str, args: argparse.Namespace
-) -> tuple[list[Any], dict[str, str]]:
+    launcher: Launcher, upstream: str, args: argparse.Namespace
+) -> tuple[list[Target], dict[str, str]]:
     import targets as tg
     from payloads import CLIENT_MODEL
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import aiohttp
-from client import Probe
+from client import KEEPALIVE_S, Probe
 from common import TICK_MS, cpu_ticks, log, rss_mb
 from payloads import request_bodies
 from targets import server_pids
@@ -30,7 +30,7 @@ async def _soak(
 ) -> dict[str, Any]:
     bodies = request_bodies()
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=concurrency * 2, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(limit=concurrency * 2, keepalive_timeout=KEEPALIVE_S)
     rows: list[dict[str, Any]] = []
     errors = 0
     sent = 0
@@ -72,6 +72,11 @@ async def _soak(
                     log(f"soak: {done} requests, RSS {rows[-1]['rss_mb']:.1f} MB, {elapsed:.0f} s")
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if rows[-1]["requests"] != sent:  # stopped by the deadline: say where it got to
+            elapsed = time.perf_counter() - started
+            cpu = (cpu_ticks(pids) - cpu0) * TICK_MS / max(1, sent)
+            row = {"requests": sent, "rss_mb": rss_mb(pids), "elapsed_s": elapsed, "cpu_ms_per_req": cpu}
+            rows.append(row)
     return {"rows": rows, "sent": sent, "errors": errors}
 
 

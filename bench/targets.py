@@ -257,7 +257,11 @@ def start_ccrouter(
 
 
 def peers_installed() -> dict[str, bool]:
-    return {"litellm": LITELLM.exists(), "ccr": CCR_CLI.exists()}
+    """Installed completely: ``peers/install.sh`` writes a stamp file after a successful install."""
+    return {
+        "litellm": LITELLM.exists() and any((PEERS / "venv").glob(".litellm-*")),
+        "ccr": CCR_CLI.exists() and any((PEERS / "node").glob(".ccr-*")),
+    }
 
 
 def start_litellm(launcher: Launcher, upstream: str, client_model: str) -> list[Target]:

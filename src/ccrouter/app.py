@@ -103,6 +103,10 @@ def create_app(
         app[STATE].observers.append(LedgerObserver(ledger, cost_hook, counter, estimates))
         if health_checks is not None:
             health_checks.start()
+        import gc
+
+        gc.collect()
+        gc.freeze()  # startup objects leave the collector's scans
         try:
             yield
         finally:
@@ -128,8 +132,10 @@ def serve(
     port: int | None = None,
     simulated: bool = False,
     config_dir: Path | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Run the gateway in the foreground until SIGINT/SIGTERM."""
+    """Run the gateway in the foreground until SIGINT/SIGTERM. ``reuse_port`` lets several worker
+    processes share one port (``ccrouter serve --workers N``)."""
     loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
@@ -149,4 +155,5 @@ def serve(
         access_log=None,
         print=None,
         loop=loop,
+        reuse_port=reuse_port or None,
     )

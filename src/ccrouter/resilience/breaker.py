@@ -35,6 +35,9 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._consecutive = 0
         self._calls: deque[_Call] = deque()
+        self._failures = 0
+        self._slow = 0
+        self._bad = 0
         self._probes_out = 0
         self._probe_successes = 0
         self.reason = ""
@@ -82,25 +85,32 @@ class CircuitBreaker:
                     self._close()
             return
         self._calls.append(_Call(now, failed, slow))
+        self._failures += failed
+        self._slow += slow
+        self._bad += failed or slow
         while self._calls and self._calls[0].at < now - config.window_s:
-            self._calls.popleft()
+            old = self._calls.popleft()
+            self._failures -= old.failed
+            self._slow -= old.slow
+            self._bad -= old.failed or old.slow
         self._consecutive = self._consecutive + 1 if failed else 0
         if self._state == "closed":
             self._check(now)
 
     def failure_rate(self) -> float:
         calls = self._calls
-        return sum(c.failed for c in calls) / len(calls) if calls else 0.0
+        return self._failures / len(calls) if calls else 0.0
 
     def _check(self, now: float) -> None:
         config = self._config
         threshold = config.consecutive_failures
         calls = len(self._calls)
-        failures = sum(c.failed for c in self._calls)
-        slow = sum(c.slow for c in self._calls)
+        failures = self._failures
+        slow = self._slow
         # Already sick before this streak (a third of the earlier calls failed or were slow): trip sooner.
-        earlier = list(self._calls)[: max(0, calls - self._consecutive)]
-        if len(earlier) >= 3 and sum(c.failed or c.slow for c in earlier) / len(earlier) >= 1 / 3:
+        streak = min(self._consecutive, calls)
+        earlier = calls - streak
+        if earlier >= 3 and (self._bad - streak) / earlier >= 1 / 3:
             threshold = max(2, threshold // 2)
         if self._consecutive >= threshold:
             self._open(now, f"{self._consecutive} consecutive failures")
@@ -120,4 +130,5 @@ class CircuitBreaker:
         self._state = "closed"
         self._consecutive = 0
         self._calls.clear()
+        self._failures = self._slow = self._bad = 0
         self.reason = ""

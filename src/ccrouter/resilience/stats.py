@@ -51,11 +51,13 @@ class TargetStats:
     announced: AnnouncedLimits | None = None
     # 429s in a row without an announced reset: the backoff exponent.
     rate_limited_in_a_row: int = 0
+    tally: Counter[str] = field(default_factory=Counter)
 
     def record(self, now: float, outcome: str, duration_s: float | None) -> None:
         self.outcomes.append((now, outcome))
+        self.tally[outcome] += 1
         while self.outcomes and self.outcomes[0][0] < now - OUTCOME_WINDOW_S:
-            self.outcomes.popleft()
+            self.tally[self.outcomes.popleft()[1]] -= 1
         if outcome == "ok" and duration_s is not None:
             self.latency_s = _ewma(self.latency_s, duration_s)
 
@@ -67,9 +69,10 @@ class TargetStats:
             self.output_tps = _ewma(self.output_tps, output_tokens / generating)
 
     def counts(self) -> Counter[str]:
-        return Counter(outcome for _, outcome in self.outcomes)
+        return +self.tally
 
     def success_rate(self) -> float | None:
         """Share of recent calls that succeeded (rate limits excluded: they say nothing of health)."""
-        relevant = [o for _, o in self.outcomes if o not in ("rate_limit", "4xx")]
-        return sum(o == "ok" for o in relevant) / len(relevant) if relevant else None
+        t = self.tally
+        relevant = len(self.outcomes) - t["rate_limit"] - t["4xx"]
+        return t["ok"] / relevant if relevant else None

@@ -59,6 +59,7 @@ class _Window:
     tokens: deque[tuple[float, int]]
     day: deque[float]
     cooldown_until: float = 0.0
+    token_sum: int = 0
 
 
 class MemoryWindows:
@@ -74,7 +75,7 @@ class MemoryWindows:
         while window.requests and window.requests[0] <= now - MINUTE:
             window.requests.popleft()
         while window.tokens and window.tokens[0][0] <= now - MINUTE:
-            window.tokens.popleft()
+            window.token_sum -= window.tokens.popleft()[1]
         while window.day and window.day[0] <= now - DAY:
             window.day.popleft()
         return window
@@ -85,7 +86,7 @@ class MemoryWindows:
             return False
         if limits.rpd is not None and len(window.day) >= limits.rpd:
             return False
-        if limits.tpm is not None and sum(t for _, t in window.tokens) >= limits.tpm:
+        if limits.tpm is not None and window.token_sum >= limits.tpm:
             return False
         window.requests.append(now)
         window.day.append(now)
@@ -93,15 +94,15 @@ class MemoryWindows:
 
     async def add_tokens(self, key: str, tokens: int, now: float) -> None:
         if tokens > 0:
-            self._get(key, now).tokens.append((now, tokens))
+            window = self._get(key, now)
+            window.tokens.append((now, tokens))
+            window.token_sum += tokens
 
     async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
         result = []
         for key in keys:
             w = self._get(key, now)
-            result.append(
-                WindowUsage(len(w.requests), sum(t for _, t in w.tokens), len(w.day), w.cooldown_until)
-            )
+            result.append(WindowUsage(len(w.requests), w.token_sum, len(w.day), w.cooldown_until))
         return result
 
     async def set_cooldown(self, key: str, until: float) -> None:
