@@ -133,6 +133,10 @@ class RouterConfig(_Frozen):
     image: str | None = None
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None
+    # Route a bare model name that exactly one listed provider serves to that provider (as an
+    # explicit choice). Off by default, as in claude-code-router: Claude Code always names a claude-*
+    # model, and a provider listing that name would otherwise take every request from the scenarios.
+    match_model_names: bool = False
     # Ordered fallback routes per scenario (``default`` applies to scenarios without their own list),
     # like claude-code-router's ``fallback`` section (issue 3).
     fallback: dict[str, list[str]] = Field(default_factory=dict)

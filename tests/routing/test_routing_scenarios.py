@@ -116,7 +116,9 @@ async def test_explicit_with_spaces_and_a_provider_that_lists_no_models() -> Non
 
 
 async def test_bare_model_name_listed_by_a_provider() -> None:
-    decision = await _router().route(_request(model="deepseek-reasoner"), session_id=None)
+    decision = await _router(match_model_names=True).route(
+        _request(model="deepseek-reasoner"), session_id=None
+    )
     assert _route(decision) == ("explicit", "deepseek", "deepseek-reasoner")
     assert decision.reason == "model 'deepseek-reasoner' is listed by provider 'deepseek'"
 
@@ -269,9 +271,9 @@ async def test_long_context_beats_subagent_and_the_tag_is_still_removed() -> Non
 
 async def test_subagent_beats_background() -> None:
     request = _request(model="claude-haiku-4-5", system=[f"{TAG}Reviewer."])
-    # claude-haiku-4-5 is listed by the anthropic provider: a bare model name is explicit.
-    assert (await _router().route(request, session_id=None)).scenario == "explicit"
-    request = _request(model="claude-haiku-4-5-20251001", system=[f"{TAG}Reviewer."])
+    # claude-haiku-4-5 is listed by the anthropic provider: explicit only when bare names match.
+    assert (await _router(match_model_names=True).route(request, session_id=None)).scenario == "explicit"
+    request = _request(model="claude-haiku-4-5", system=[f"{TAG}Reviewer."])
     assert (await _router().route(request, session_id=None)).scenario == "subagent"
 
 
@@ -296,3 +298,9 @@ async def test_a_long_context_decision_carries_its_token_count_to_later_scenario
     assert decision.scenario == "think"
     assert decision.tokens is not None
     assert 0 < decision.tokens < 5000
+
+
+async def test_bare_model_names_are_ignored_by_default() -> None:
+    # claude-code-router compatible: a listed claude-* name does not take the request off its scenario.
+    decision = await _router().route(_request(model="claude-haiku-4-5"), session_id=None)
+    assert decision.scenario == "background"

@@ -3,7 +3,8 @@
 The first rule that applies decides, in claude-code-router's order (``src/utils/router.ts``):
 
 1. the custom hook (``router.custom``), if it answers;
-2. an explicit ``provider,model`` in the request's model (or a bare model name a provider lists);
+2. an explicit ``provider,model`` in the request's model (or, with ``router.match_model_names``, a bare
+   model name a provider lists);
 3. long context: the request's token count, or the session's last reported input, over
    ``router.long_context_threshold``;
 4. the subagent tag ``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>``;
@@ -109,6 +110,8 @@ class Router:
         if "," in model:
             source = f"request model {model!r}"
             return self._decide("explicit", model, f"the request names {model.strip()}", None, source=source)
+        if not self._settings.router.match_model_names:
+            return None
         for provider in self._settings.providers:
             if provider.model(model) is not None:
                 reason = f"model {model!r} is listed by provider {provider.name!r}"
