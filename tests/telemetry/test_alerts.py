@@ -4,6 +4,7 @@ once when they fire and once when they resolve."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from ccrouter.app import create_app
 from ccrouter.config import AlertsConfig, Settings
 from ccrouter.exchange import Exchange
 from ccrouter.status import BudgetStatus, ProviderStatus
-from ccrouter.telemetry.alerts import Alerter, RecentRequests, WebhookSender, p95
+from ccrouter.telemetry.alerts import Alerter, RecentRequests, RecentSummary, WebhookSender, p95
 from ccrouter.telemetry.redact import Redactor
 from ccrouter.testing import FakeUpstream, Fault
 
@@ -191,3 +192,23 @@ async def test_the_app_runs_the_alert_loop(receiver: Receiver) -> None:
             await server.close()
     assert receiver.bodies[0]["alert"] == "HighErrorRate"
     assert receiver.bodies[0]["value"] == 1.0
+
+
+def test_recent_requests_summary_from_buckets_and_histogram() -> None:
+    clock = Clock()
+    recent = RecentRequests(60.0, clock)
+    assert recent.snapshot() == RecentSummary(0, 0, None)
+    rng = random.Random(5)
+    durations = [rng.lognormvariate(0.0, 1.5) for _ in range(2_000)]
+    for i, duration in enumerate(durations):
+        recent.on_exchange(_exchange(502 if i % 4 == 0 else 200, duration))
+    models = Exchange(request_id="m", endpoint="models")
+    models.status, models.duration_s = 500, 99.0
+    recent.on_exchange(models)  # listings are not counted
+    summary = recent.snapshot()
+    assert (summary.requests, summary.failed) == (2_000, 500)
+    # The histogram has 10 bins per decade: its p95 is within one bin (x1.26) of the exact one.
+    assert summary.p95_s is not None
+    assert 1 / 1.26 < summary.p95_s / p95(durations) < 1.26
+    clock.now += 60.0
+    assert recent.snapshot() == RecentSummary(0, 0, None)

@@ -8,21 +8,18 @@ The breaker only decides; dispatch tells it what happened (``record``), so it ho
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ccrouter.config import BreakerConfig
+from ccrouter.resilience.buckets import BucketRing
 from ccrouter.status import BreakerState
 
 __all__ = ["CircuitBreaker"]
 
-
-@dataclass(slots=True)
-class _Call:
-    at: float
-    failed: bool
-    slow: bool
+# Fields of the call window: calls, failed calls, slow calls, calls failed or slow.
+_CALLS, _FAILED, _SLOW, _BAD = range(4)
+# The window is counted in 60 buckets (1 s for the default 60 s): a call counts up to window_s/60 longer.
+_BUCKETS_PER_WINDOW = 60
 
 
 class CircuitBreaker:
@@ -34,10 +31,8 @@ class CircuitBreaker:
         self._state: BreakerState = "closed"
         self._opened_at = 0.0
         self._consecutive = 0
-        self._calls: deque[_Call] = deque()
-        self._failures = 0
-        self._slow = 0
-        self._bad = 0
+        # Counts only, never one entry per call; the consecutive-failure streak is counted exactly.
+        self._calls = BucketRing(config.window_s, config.window_s / _BUCKETS_PER_WINDOW, 4)
         self._probes_out = 0
         self._probe_successes = 0
         self.reason = ""
@@ -84,33 +79,34 @@ class CircuitBreaker:
                 if self._probe_successes >= config.success_threshold:
                     self._close()
             return
-        self._calls.append(_Call(now, failed, slow))
-        self._failures += failed
-        self._slow += slow
-        self._bad += failed or slow
-        while self._calls and self._calls[0].at < now - config.window_s:
-            old = self._calls.popleft()
-            self._failures -= old.failed
-            self._slow -= old.slow
-            self._bad -= old.failed or old.slow
+        calls = self._calls
+        bucket = calls.bucket(now)
+        calls.bump(bucket, _CALLS)
+        if failed:
+            calls.bump(bucket, _FAILED)
+        if slow:
+            calls.bump(bucket, _SLOW)
+        if failed or slow:
+            calls.bump(bucket, _BAD)
         self._consecutive = self._consecutive + 1 if failed else 0
         if self._state == "closed":
             self._check(now)
 
     def failure_rate(self) -> float:
-        calls = self._calls
-        return self._failures / len(calls) if calls else 0.0
+        """Failed share of the calls in the window (as of the last ``record``)."""
+        totals = self._calls.totals
+        return totals[_FAILED] / totals[_CALLS] if totals[_CALLS] else 0.0
 
     def _check(self, now: float) -> None:
         config = self._config
         threshold = config.consecutive_failures
-        calls = len(self._calls)
-        failures = self._failures
-        slow = self._slow
+        # Counts are sums of 1.0, exact in a float.
+        totals = self._calls.totals
+        calls, failures, slow = int(totals[_CALLS]), int(totals[_FAILED]), int(totals[_SLOW])
         # Already sick before this streak (a third of the earlier calls failed or were slow): trip sooner.
         streak = min(self._consecutive, calls)
         earlier = calls - streak
-        if earlier >= 3 and (self._bad - streak) / earlier >= 1 / 3:
+        if earlier >= 3 and (int(totals[_BAD]) - streak) / earlier >= 1 / 3:
             threshold = max(2, threshold // 2)
         if self._consecutive >= threshold:
             self._open(now, f"{self._consecutive} consecutive failures")
@@ -130,5 +126,4 @@ class CircuitBreaker:
         self._state = "closed"
         self._consecutive = 0
         self._calls.clear()
-        self._failures = self._slow = self._bad = 0
         self.reason = ""

@@ -3,7 +3,7 @@ and output speed, and outcome counts by error class over a window."""
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ccrouter.errors import (
@@ -13,6 +13,7 @@ from ccrouter.errors import (
     UpstreamRateLimitError,
     UpstreamTimeoutError,
 )
+from ccrouter.resilience.buckets import BucketRing
 from ccrouter.resilience.ratelimits import AnnouncedLimits
 
 __all__ = ["TargetStats", "error_class"]
@@ -20,10 +21,15 @@ __all__ = ["TargetStats", "error_class"]
 # Weight of the newest sample in the moving averages: ~the last ten calls dominate.
 EWMA_ALPHA = 0.2
 OUTCOME_WINDOW_S = 300.0
+# Outcomes are counted in 5 s buckets: a call may still count up to 305 s after it ended.
+OUTCOME_BUCKET_S = 5.0
+OUTCOMES = ("ok", "rate_limit", "overloaded", "timeout", "connection", "5xx", "4xx")
+_OUTCOME_FIELD = {name: i for i, name in enumerate(OUTCOMES)}
+_OK, _RATE_LIMIT, _CLIENT_ERROR = _OUTCOME_FIELD["ok"], _OUTCOME_FIELD["rate_limit"], _OUTCOME_FIELD["4xx"]
 
 
 def error_class(exc: CCRouterError | None) -> str:
-    """A short outcome class for counting: ok, rate_limit, overloaded, timeout, connection, 5xx, 4xx."""
+    """A short outcome class for counting, one of ``OUTCOMES``."""
     if exc is None:
         return "ok"
     if isinstance(exc, UpstreamRateLimitError):
@@ -37,6 +43,10 @@ def error_class(exc: CCRouterError | None) -> str:
     return "5xx" if exc.status >= 500 else "4xx"
 
 
+def _outcome_ring() -> BucketRing:
+    return BucketRing(OUTCOME_WINDOW_S, OUTCOME_BUCKET_S, len(OUTCOMES))
+
+
 def _ewma(current: float | None, sample: float) -> float:
     return sample if current is None else current + EWMA_ALPHA * (sample - current)
 
@@ -47,17 +57,15 @@ class TargetStats:
     latency_s: float | None = None
     ttft_s: float | None = None
     output_tps: float | None = None
-    outcomes: deque[tuple[float, str]] = field(default_factory=deque)
+    # Outcome counts of the last ``OUTCOME_WINDOW_S``, one field per ``OUTCOMES`` entry.
+    outcomes: BucketRing = field(default_factory=_outcome_ring)
     announced: AnnouncedLimits | None = None
     # 429s in a row without an announced reset: the backoff exponent.
     rate_limited_in_a_row: int = 0
-    tally: Counter[str] = field(default_factory=Counter)
 
     def record(self, now: float, outcome: str, duration_s: float | None) -> None:
-        self.outcomes.append((now, outcome))
-        self.tally[outcome] += 1
-        while self.outcomes and self.outcomes[0][0] < now - OUTCOME_WINDOW_S:
-            self.tally[self.outcomes.popleft()[1]] -= 1
+        """Count one finished call; ``outcome`` is one of ``OUTCOMES``."""
+        self.outcomes.add(now, _OUTCOME_FIELD[outcome])
         if outcome == "ok" and duration_s is not None:
             self.latency_s = _ewma(self.latency_s, duration_s)
 
@@ -69,10 +77,13 @@ class TargetStats:
             self.output_tps = _ewma(self.output_tps, output_tokens / generating)
 
     def counts(self) -> Counter[str]:
-        return +self.tally
+        """Calls per outcome class in the window (as of the last ``record``)."""
+        # Counts are sums of 1.0: exact in a float, so int() loses nothing.
+        totals = self.outcomes.totals
+        return Counter({name: int(totals[i]) for i, name in enumerate(OUTCOMES) if totals[i]})
 
     def success_rate(self) -> float | None:
         """Share of recent calls that succeeded (rate limits excluded: they say nothing of health)."""
-        t = self.tally
-        relevant = len(self.outcomes) - t["rate_limit"] - t["4xx"]
-        return t["ok"] / relevant if relevant else None
+        t = self.outcomes.totals
+        relevant = sum(t) - t[_RATE_LIMIT] - t[_CLIENT_ERROR]
+        return t[_OK] / relevant if relevant else None

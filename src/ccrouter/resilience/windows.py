@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ccrouter.config import StateConfig
+from ccrouter.resilience.buckets import BucketRing
 from ccrouter.resilience.ratelimits import ConfiguredLimits
 
 __all__ = ["MemoryWindows", "RedisWindows", "WindowStore", "WindowUsage", "open_windows"]
@@ -53,17 +53,30 @@ class WindowStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+# Minute windows in 1 s buckets, the day window in 5 min buckets. A bucket counts in full until its newest
+# request leaves the window, so usage may include up to one bucket of older requests: limits are reached
+# early by at most that much, never passed (conservative).
+MINUTE_BUCKET_S = 1.0
+DAY_BUCKET_S = 300.0
+_REQUESTS, _TOKENS = 0, 1
+
+
 @dataclass(slots=True)
 class _Window:
-    requests: deque[float]
-    tokens: deque[tuple[float, int]]
-    day: deque[float]
+    minute: BucketRing = field(default_factory=lambda: BucketRing(MINUTE, MINUTE_BUCKET_S, 2))
+    day: BucketRing = field(default_factory=lambda: BucketRing(DAY, DAY_BUCKET_S, 1))
     cooldown_until: float = 0.0
-    token_sum: int = 0
+
+    def usage(self) -> WindowUsage:
+        # Counts are sums of whole numbers, exact in a float.
+        minute = self.minute.totals
+        return WindowUsage(
+            int(minute[_REQUESTS]), int(minute[_TOKENS]), int(self.day.totals[0]), self.cooldown_until
+        )
 
 
 class MemoryWindows:
-    """In-process windows (the default)."""
+    """In-process windows (the default): fixed-size bucket rings per key, whatever the traffic."""
 
     def __init__(self) -> None:
         self._windows: dict[str, _Window] = {}
@@ -71,43 +84,36 @@ class MemoryWindows:
     def _get(self, key: str, now: float) -> _Window:
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = _Window(deque(), deque(), deque())
-        while window.requests and window.requests[0] <= now - MINUTE:
-            window.requests.popleft()
-        while window.tokens and window.tokens[0][0] <= now - MINUTE:
-            window.token_sum -= window.tokens.popleft()[1]
-        while window.day and window.day[0] <= now - DAY:
-            window.day.popleft()
+            window = self._windows[key] = _Window()
+        window.minute.expire(now)
+        window.day.expire(now)
         return window
 
     async def reserve(self, key: str, limits: ConfiguredLimits, now: float) -> bool:
         window = self._get(key, now)
-        if limits.rpm is not None and len(window.requests) >= limits.rpm:
+        minute, day = window.minute.totals, window.day.totals
+        if limits.rpm is not None and minute[_REQUESTS] >= limits.rpm:
             return False
-        if limits.rpd is not None and len(window.day) >= limits.rpd:
+        if limits.rpd is not None and day[0] >= limits.rpd:
             return False
-        if limits.tpm is not None and window.token_sum >= limits.tpm:
+        if limits.tpm is not None and minute[_TOKENS] >= limits.tpm:
             return False
-        window.requests.append(now)
-        window.day.append(now)
+        window.minute.add(now, _REQUESTS)
+        window.day.add(now, 0)
         return True
 
     async def add_tokens(self, key: str, tokens: int, now: float) -> None:
         if tokens > 0:
-            window = self._get(key, now)
-            window.tokens.append((now, tokens))
-            window.token_sum += tokens
+            self._get(key, now).minute.add(now, _TOKENS, tokens)
 
     async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
-        result = []
-        for key in keys:
-            w = self._get(key, now)
-            result.append(WindowUsage(len(w.requests), w.token_sum, len(w.day), w.cooldown_until))
-        return result
+        return [self._get(key, now).usage() for key in keys]
 
     async def set_cooldown(self, key: str, until: float) -> None:
         # No pruning here: ``until`` is in the future, not "now".
-        window = self._windows.setdefault(key, _Window(deque(), deque(), deque()))
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window()
         window.cooldown_until = max(window.cooldown_until, until)
 
     async def aclose(self) -> None:

@@ -1,11 +1,11 @@
 """Alerts: rules over recent traffic and live status, evaluated periodically, sent to the log and a
 webhook once when they fire and once when they resolve.
 
-``RecentRequests`` (an ``Observer``) keeps the last ``window_s`` of finished requests for the error
-rate and p95 latency rules; provider health and budget use are read from the ``ccrouter.status``
-sources. ``Alerter.evaluate`` compares the active alerts with those already announced: a new one is
-sent as ``firing``, one that stopped holding as ``resolved``, one still active is not repeated. A
-webhook that fails is retried at the next evaluation.
+``RecentRequests`` (an ``Observer``) counts the finished requests of the last ``window_s`` in fixed
+time buckets (with a latency histogram) for the error rate and p95 latency rules; provider health and
+budget use are read from the ``ccrouter.status`` sources. ``Alerter.evaluate`` compares the active
+alerts with those already announced: a new one is sent as ``firing``, one that stopped holding as
+``resolved``, one still active is not repeated. A webhook that fails is retried at the next evaluation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,10 +23,11 @@ import orjson
 
 from ccrouter.config import AlertsConfig
 from ccrouter.exchange import Exchange
+from ccrouter.resilience.buckets import BucketRing
 from ccrouter.status import BudgetStatusSource, ProviderStatusSource
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["Alert", "Alerter", "Notice", "RecentRequests", "WebhookSender", "p95"]
+__all__ = ["Alert", "Alerter", "Notice", "RecentRequests", "RecentSummary", "WebhookSender", "p95"]
 
 log = logging.getLogger("ccrouter.alerts")
 
@@ -48,24 +48,74 @@ def p95(values: Sequence[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+# Request times in a fixed histogram: bin 0 below 1 ms, then 10 log-spaced bins per decade up to 10^4 s,
+# then one overflow bin. Each bin keeps a count and a sum, so p95 is the mean of the bin holding the
+# nearest-rank request: exact when that bin's requests took the same time, else within the bin (26%).
+_BINS_PER_DECADE = 10
+_FIRST_BIN_S = 0.001
+_BINS = 2 + 7 * _BINS_PER_DECADE
+# Fields of a time bucket: requests, failed requests, then the bin counts, then the bin sums.
+_COUNT, _FAILED, _BIN_COUNT = 0, 1, 2
+_BIN_SUM = _BIN_COUNT + _BINS
+# The window is counted in 60 buckets (5 s for the default 300 s): a request counts up to window_s/60 longer.
+_BUCKETS_PER_WINDOW = 60
+
+
+def _latency_bin(duration_s: float) -> int:
+    if duration_s < _FIRST_BIN_S:
+        return 0
+    return min(_BINS - 1, 1 + int(_BINS_PER_DECADE * math.log10(duration_s / _FIRST_BIN_S)))
+
+
+@dataclass(frozen=True, slots=True)
+class RecentSummary:
+    """The requests of the window: how many, how many failed, and their p95 time (None when empty)."""
+
+    requests: int
+    failed: int
+    p95_s: float | None
+
+
 class RecentRequests:
-    """The ``Observer`` keeping (time, failed, duration) of the requests of the last ``window_s``."""
+    """The ``Observer`` counting the requests of the last ``window_s``: fixed time buckets of counts and
+    a latency histogram, so memory does not grow with traffic."""
 
     def __init__(self, window_s: float, clock: Clock = time.monotonic) -> None:
-        self._window = window_s
         self._clock = clock
-        self._items: deque[tuple[float, bool, float]] = deque()
+        self._ring = BucketRing(window_s, window_s / _BUCKETS_PER_WINDOW, _BIN_SUM + _BINS)
 
     def on_exchange(self, exchange: Exchange) -> None:
         if exchange.endpoint == "models":
             return  # a listing says nothing about model traffic
-        self._items.append((self._clock(), _is_error(exchange), exchange.duration_s or 0.0))
+        now, ring = self._clock(), self._ring
+        duration = exchange.duration_s or 0.0
+        bucket = ring.bucket(now)
+        ring.bump(bucket, _COUNT)
+        if _is_error(exchange):
+            ring.bump(bucket, _FAILED)
+        latency_bin = _latency_bin(duration)
+        ring.bump(bucket, _BIN_COUNT + latency_bin)
+        ring.bump(bucket, _BIN_SUM + latency_bin, duration)
 
-    def snapshot(self) -> list[tuple[bool, float]]:
-        cutoff = self._clock() - self._window
-        while self._items and self._items[0][0] < cutoff:
-            self._items.popleft()
-        return [(failed, duration) for _, failed, duration in self._items]
+    def snapshot(self) -> RecentSummary:
+        ring = self._ring
+        ring.expire(self._clock())
+        totals = ring.totals
+        # Counts are sums of 1.0, exact in a float.
+        requests = int(totals[_COUNT])
+        return RecentSummary(requests, int(totals[_FAILED]), _histogram_p95(totals, requests))
+
+
+def _histogram_p95(totals: Sequence[float], requests: int) -> float | None:
+    """The nearest-rank 95th percentile from the histogram: the mean time of the bin holding it."""
+    rank = max(1, math.ceil(0.95 * requests))
+    seen = 0
+    for i in range(_BINS):
+        count = int(totals[_BIN_COUNT + i])
+        seen += count
+        if count and seen >= rank:
+            return totals[_BIN_SUM + i] / count
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,28 +290,28 @@ class Alerter:
     def _traffic_alerts(self) -> list[Alert]:
         cfg = self.config
         recent = self.recent.snapshot()
-        if len(recent) < cfg.min_requests:
+        if recent.requests < cfg.min_requests:
             return []
         alerts = []
-        rate = sum(1 for failed, _ in recent if failed) / len(recent)
+        rate = recent.failed / recent.requests
         if rate >= cfg.error_rate:
             alerts.append(
                 Alert(
                     "HighErrorRate",
                     "critical",
-                    f"{rate:.0%} of the last {len(recent)} requests failed (window {cfg.window_s:g}s)",
+                    f"{rate:.0%} of the last {recent.requests} requests failed (window {cfg.window_s:g}s)",
                     {},
                     round(rate, 4),
                     cfg.error_rate,
                 )
             )
-        latency = p95([duration for _, duration in recent])
-        if latency >= cfg.p95_latency_s:
+        latency = recent.p95_s
+        if latency is not None and latency >= cfg.p95_latency_s:
             alerts.append(
                 Alert(
                     "HighLatencyP95",
                     "warning",
-                    f"p95 request time {latency:.2f}s over the last {len(recent)} requests",
+                    f"p95 request time {latency:.2f}s over the last {recent.requests} requests",
                     {},
                     round(latency, 4),
                     cfg.p95_latency_s,
