@@ -8,7 +8,7 @@ import dataclasses
 
 from ccrouter.catalog import ModelInfo, clamp_max_tokens
 from ccrouter.config import ProviderConfig
-from ccrouter.messages import MessagesRequest, ThinkingConfig
+from ccrouter.messages import MessagesRequest, ThinkingBlock, ThinkingConfig, ToolUseBlock
 from ccrouter.routing.prepare import strip_billing_header
 
 __all__ = ["fit_request"]
@@ -32,6 +32,11 @@ def fit_request(request: MessagesRequest, config: ProviderConfig, info: ModelInf
         strip_billing_header(prepared)
     prepared.max_tokens = clamp_max_tokens(request.max_tokens, info)
     thinking = _fit_thinking(request.thinking, prepared.max_tokens, info)
+    if thinking.on and config.type == "anthropic" and not _tool_turn_starts_with_own_thinking(request):
+        # Anthropic rejects thinking when the last assistant turn used a tool without starting with a
+        # thinking block it signed ("a final assistant message must start with a thinking block"):
+        # the case after a session moved here from another provider, whose thinking is dropped.
+        thinking = ThinkingConfig(type="disabled")
     if not info.thinking and prepared.effort is not None:
         # Reasoning effort means nothing to a model without reasoning; OpenAI-style APIs reject it.
         prepared.effort = None
@@ -40,6 +45,20 @@ def fit_request(request: MessagesRequest, config: ProviderConfig, info: ModelInf
         if prepared.raw is not None and prepared.raw_format == "anthropic":
             prepared.raw = {**prepared.raw, "thinking": _thinking_wire(thinking)}
     return prepared
+
+
+def _tool_turn_starts_with_own_thinking(request: MessagesRequest) -> bool:
+    """True unless the last assistant message calls a tool without an Anthropic-signed thinking
+    block first."""
+    last = next((m for m in reversed(request.messages) if m.role == "assistant"), None)
+    if last is None or not any(isinstance(block, ToolUseBlock) for block in last.content):
+        return True
+    first = last.content[0] if last.content else None
+    return (
+        isinstance(first, ThinkingBlock)
+        and first.origin == "anthropic"
+        and (first.redacted or bool(first.signature))
+    )
 
 
 def _fit_thinking(thinking: ThinkingConfig, max_tokens: int, info: ModelInfo) -> ThinkingConfig:
