@@ -6,7 +6,6 @@ Goldens live in tests/golden/anthropic/. Regenerate with CCROUTER_REGEN_GOLDEN=1
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
+from golden import assert_golden
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "anthropic"
 REQUEST_CASES = sorted(
@@ -44,14 +44,6 @@ REQUEST_CASES = sorted(
 RESPONSE_CASES = sorted(
     path.stem for path in (GOLDEN / "responses").glob("*.json") if ".expected" not in path.name
 )
-
-
-def assert_golden(path: Path, actual: Any) -> None:
-    """Compare with the golden JSON file; rewrite it instead when CCROUTER_REGEN_GOLDEN=1."""
-    if os.environ.get("CCROUTER_REGEN_GOLDEN") == "1":
-        path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    assert actual == orjson.loads(path.read_bytes()), f"golden mismatch: {path.name}"
 
 
 def canonical(obj: Any) -> Any:

@@ -35,6 +35,7 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
+from golden import assert_golden
 
 STREAMS = Path(__file__).resolve().parent.parent / "golden" / "anthropic" / "streams"
 CASES = sorted(path.stem for path in STREAMS.glob("*.sse") if not path.name.endswith(".canonical.sse"))
@@ -48,11 +49,7 @@ def assert_golden_bytes(path: Path, actual: bytes) -> None:
     assert actual == path.read_bytes(), f"golden mismatch: {path.name}"
 
 
-def assert_golden_json(path: Path, actual: Any) -> None:
-    if REGEN:
-        path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    assert actual == orjson.loads(path.read_bytes()), f"golden mismatch: {path.name}"
+assert_golden_json = assert_golden
 
 
 def frames_of(transcript: bytes, chunk: int) -> list[SSEFrame]:

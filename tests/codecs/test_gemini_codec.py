@@ -7,7 +7,6 @@ Goldens live in tests/golden/gemini/{encode,decode,stream}: ``<case>.json`` (or 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,9 @@ from ccrouter.messages import (
     ThinkingDelta,
     ToolUseBlock,
 )
+from golden import assert_golden
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "gemini"
-REGEN = os.environ.get("CCROUTER_REGEN_GOLDEN") == "1"
 
 
 def _cases(kind: str, suffix: str) -> list[str]:
@@ -47,13 +46,8 @@ def _cases(kind: str, suffix: str) -> list[str]:
 
 
 def check_golden(path: Path, actual: Any) -> None:
-    """Compare ``actual`` with the golden file, or rewrite it when CCROUTER_REGEN_GOLDEN=1."""
-    normal = orjson.loads(orjson.dumps(actual))
-    if REGEN:
-        path.write_bytes(orjson.dumps(normal, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    assert path.exists(), f"missing golden {path.name}; run with CCROUTER_REGEN_GOLDEN=1"
-    assert normal == orjson.loads(path.read_bytes())
+    """Compare ``actual`` (normalised through JSON) with its golden file."""
+    assert_golden(path, orjson.loads(orjson.dumps(actual)))
 
 
 def _load(path: Path) -> Any:

@@ -9,8 +9,6 @@ stream grammar, and decoded again with the bytes cut at every few positions (sam
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -43,41 +41,13 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
+from golden import GoldenDir, names_for, with_wire_names
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "openai"
-
-
-def cases(folder: str) -> list[str]:
-    return sorted(p.stem for p in (GOLDEN / folder).glob("*.json") if not p.name.endswith(".expected.json"))
-
-
-def load(folder: str, case: str) -> Any:
-    return orjson.loads((GOLDEN / folder / f"{case}.json").read_bytes())
-
-
-def assert_golden(folder: str, case: str, actual: Any) -> None:
-    path = GOLDEN / folder / f"{case}.expected.json"
-    if os.environ.get("CCROUTER_REGEN_GOLDEN") == "1":
-        path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    assert actual == orjson.loads(path.read_bytes()), f"golden mismatch: {folder}/{case}"
-
-
-def names_for(tools: list[str]) -> ToolNames:
-    names = ToolNames(id_prefix="test")
-    for tool in tools:
-        names.to_wire_name(tool)
-    return names
-
-
-def with_wire_names(value: Any, names: ToolNames) -> Any:
-    if isinstance(value, str) and value.startswith("WIRE:"):
-        return names.to_wire_name(value[len("WIRE:") :])
-    if isinstance(value, dict):
-        return {key: with_wire_names(item, names) for key, item in value.items()}
-    if isinstance(value, list):
-        return [with_wire_names(item, names) for item in value]
-    return value
+OPENAI = GoldenDir("openai")
+GOLDEN = OPENAI.root
+cases = OPENAI.cases
+load = OPENAI.load
+assert_golden = OPENAI.check
 
 
 def sse_bytes(frames: list[Any]) -> bytes:
