@@ -191,7 +191,7 @@ def test_grown_history_is_counted_from_the_cache() -> None:
     assert second == TokenCounter().count_request(grown)  # the cache never changes a count
 
 
-def test_cache_is_bounded_lru() -> None:
+def test_cache_is_bounded_and_keeps_what_is_reused() -> None:
     counter = TokenCounter(max_entries=2)
     for text in ("alpha", "beta", "gamma"):
         counter.count_text(text)
@@ -199,7 +199,7 @@ def test_cache_is_bounded_lru() -> None:
     counter.count_text("gamma")
     counter.count_text("beta")
     assert counter.misses == 3  # still cached
-    counter.count_text("alpha")  # evicted as least recently used
+    counter.count_text("alpha")  # dropped: the least recently used
     assert counter.misses == 4
 
 

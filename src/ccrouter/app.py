@@ -43,6 +43,8 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("ccrouter")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The cyclic collector's generation thresholds while serving (see the lifespan).
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def create_app(
@@ -107,9 +109,15 @@ def create_app(
 
         gc.collect()
         gc.freeze()  # startup objects leave the collector's scans
+        # Each request allocates thousands of short-lived containers (the parsed body, the canonical
+        # request), freed by reference counting; at the default 700 the cyclic collector ran several
+        # times per request for nothing. Measured with bench/run.py --variant: -7% CPU per request.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
             if health_checks is not None:
                 await health_checks.stop()
             await asyncio.gather(

@@ -123,6 +123,9 @@ def _override(value: PriceOverride) -> ModelPrice:
     )
 
 
+_MEMO_ENTRIES = 1024
+
+
 class PriceTable:
     """Model prices with the catalog's name matching, plus the config's overrides."""
 
@@ -137,6 +140,9 @@ class PriceTable:
         self._families = sorted(self._models, key=len, reverse=True)
         self._overrides = {key: _override(value) for key, value in (overrides or {}).items()}
         self.updated = updated
+        # lookup() answers per model name; the family scan is too slow to repeat per request. Names
+        # may come from clients (``provider,model``), so the memo is bounded.
+        self._memo: dict[str, ModelPrice | None] = {}
 
     @classmethod
     def from_mapping(
@@ -183,6 +189,16 @@ class PriceTable:
 
     def lookup(self, model: str) -> ModelPrice | None:
         """The table's price for ``model`` (exact, then family prefix), or None when unknown."""
+        try:
+            return self._memo[model]
+        except KeyError:
+            pass
+        if len(self._memo) >= _MEMO_ENTRIES:
+            self._memo.clear()
+        found = self._memo[model] = self._find(model)
+        return found
+
+    def _find(self, model: str) -> ModelPrice | None:
         candidates = _candidates(model)
         for name in candidates:
             if name in self._models:
