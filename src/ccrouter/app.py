@@ -33,6 +33,7 @@ from ccrouter.resilience.windows import open_windows
 from ccrouter.routing.custom import load_custom_router
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
+from ccrouter.runtime import tuned_for_serving
 from ccrouter.store import InputEstimates, LedgerObserver, make_store
 from ccrouter.telemetry import setup_logging
 from ccrouter.telemetry.context import telemetry_context
@@ -43,8 +44,6 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("ccrouter")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# The cyclic collector's generation thresholds while serving (see the lifespan).
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def create_app(
@@ -105,26 +104,17 @@ def create_app(
         app[STATE].observers.append(LedgerObserver(ledger, cost_hook, counter, estimates))
         if health_checks is not None:
             health_checks.start()
-        import gc
-
-        gc.collect()
-        gc.freeze()  # startup objects leave the collector's scans
-        # Each request allocates thousands of short-lived containers (the parsed body, the canonical
-        # request), freed by reference counting; at the default 700 the cyclic collector ran several
-        # times per request for nothing. Measured with bench/run.py --variant: -7% CPU per request.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
-            yield
-        finally:
-            gc.set_threshold(*thresholds)
-            if health_checks is not None:
-                await health_checks.stop()
-            await asyncio.gather(
-                *(p.aclose() for pool in pools.values() for p in pool.values()), return_exceptions=True
-            )
-            await live.windows.aclose()
-            await ledger.close()  # flushes every queued row
+        with tuned_for_serving():
+            try:
+                yield
+            finally:
+                if health_checks is not None:
+                    await health_checks.stop()
+                await asyncio.gather(
+                    *(p.aclose() for pool in pools.values() for p in pool.values()), return_exceptions=True
+                )
+                await live.windows.aclose()
+                await ledger.close()  # flushes every queued row
 
     app.cleanup_ctx.append(lifespan)
     # -- telemetry (issue 4): metrics, request log and alerts over the state the lifespan built;

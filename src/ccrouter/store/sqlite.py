@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -177,12 +177,11 @@ class SQLiteStore(Store):
                 # and retakes the GIL around every statement step, and under a busy event loop each
                 # retake can wait a whole switch interval (5 ms), so row-by-row inserts fell seconds
                 # behind under load. A few steps per batch keep the ledger within its flush interval.
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    chunk_rows = rows[start : start + _ROWS_PER_INSERT]
-                    conn.execute(_multi_insert(len(chunk_rows)), [v for row in chunk_rows for v in row])
-                for start in range(0, len(tokens), 500):
-                    chunk = tokens[start : start + 500]
-                    conn.execute(self._sql.delete_reservations(len(chunk)), chunk)
+                for start, size in _chunks(len(rows), _INSERT_SIZES):
+                    chunk_rows = rows[start : start + size]
+                    conn.execute(_multi_insert(size), [v for row in chunk_rows for v in row])
+                for start, size in _chunks(len(tokens), _DELETE_SIZES):
+                    conn.execute(self._sql.delete_reservations(size), tokens[start : start + size])
                 conn.execute(self._sql.purge_reservations(), (time.time() - RESERVATION_TTL_S,))
                 conn.execute("COMMIT")
                 return
@@ -265,9 +264,24 @@ class SQLiteStore(Store):
 # Bound parameters per statement: 32,766 since SQLite 3.32, 999 before.
 _MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 _ROWS_PER_INSERT = max(1, _MAX_PARAMS // len(COLUMNS))
+# Statements come in these sizes only. The sqlite3 module keeps up to 128 prepared statements per
+# connection, and a multi-row INSERT's program grows with its rows: one statement per batch size
+# kept ~30 MB of them after 50,000 requests (bench/run.py --soak). A few fixed sizes bound that,
+# and a batch still takes few statement steps (see ``_commit``).
+_INSERT_SIZES = tuple(sorted({min(n, _ROWS_PER_INSERT) for n in (256, 32, 4, 1)}, reverse=True))
+_DELETE_SIZES = (256, 32, 4, 1)
 
 
-@functools.lru_cache(maxsize=8)
+def _chunks(total: int, sizes: tuple[int, ...]) -> Iterator[tuple[int, int]]:
+    """(start, size) pieces covering ``total`` items, greedily from the largest allowed size."""
+    start = 0
+    for size in sizes:
+        while total - start >= size:
+            yield start, size
+            start += size
+
+
+@functools.lru_cache(maxsize=len(_INSERT_SIZES))
 def _multi_insert(count: int) -> str:
     row = "(" + ", ".join("?" * len(COLUMNS)) + ")"
     return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * count)
