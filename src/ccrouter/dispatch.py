@@ -469,8 +469,10 @@ def _is_context_error(exc: CCRouterError) -> bool:
 def header_value(text: str, limit: int = 1024) -> str:
     """Header-safe text: printable ASCII on one line, at most ``limit`` characters."""
     # Printable ASCII (the usual case) needs no per-character pass; isprintable() excludes \n and \t.
-    clean = text if text.isascii() and text.isprintable() else "".join(
-        ch if 32 <= ord(ch) < 127 else "?" for ch in text
+    clean = (
+        text
+        if text.isascii() and text.isprintable()
+        else "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
     )
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 

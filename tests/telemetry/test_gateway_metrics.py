@@ -97,9 +97,11 @@ async def test_live_gauges_are_read_at_scrape_time() -> None:
 
 async def test_in_flight_and_bounded_route_label() -> None:
     metrics = GatewayMetrics()
-    with metrics.track("messages"):
-        s = _samples(await metrics.render())
-        assert s[("ccr_in_flight_requests", _labels(route="messages"))] == 1
+    gauge = metrics.in_flight_for("messages")
+    gauge.inc()
+    s = _samples(await metrics.render())
+    assert s[("ccr_in_flight_requests", _labels(route="messages"))] == 1
+    gauge.dec()
     s = _samples(await metrics.render())
     assert s[("ccr_in_flight_requests", _labels(route="messages"))] == 0
     assert route_label("/v1/whatever/a-client-chose-this") == "other"

@@ -5,7 +5,6 @@ flight, binds the request id for every log line, and scrubs configured secrets o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -54,8 +53,11 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     state = request.app[STATE]
     api = request.path.startswith("/v1/")
     # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
-    in_flight = state.metrics.track(exchange.endpoint) if api and state.metrics else contextlib.nullcontext()
-    with structlog.contextvars.bound_contextvars(request_id=request_id), in_flight:
+    in_flight = state.metrics.in_flight_for(exchange.endpoint) if api and state.metrics else None
+    if in_flight is not None:
+        in_flight.inc()
+    bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
         try:
             response: web.StreamResponse = await handler(request)
         except asyncio.CancelledError:
@@ -79,6 +81,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
                 observer.on_exchange(exchange)
             if state.settings.logging.bodies:
                 await log_bodies(request, response)
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
+        if in_flight is not None:
+            in_flight.dec()
     return response
 
 

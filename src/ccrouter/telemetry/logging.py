@@ -161,6 +161,7 @@ class RequestLog:
 
     def __init__(self) -> None:
         self._log = structlog.stdlib.get_logger("ccrouter.request")
+        self._stdlib = logging.getLogger("ccrouter.request")  # whose level gates the line (setup_logging)
 
     def on_exchange(self, exchange: Exchange) -> None:
         if exchange.status >= 500 or (exchange.error_type is not None and exchange.status < 400):
@@ -169,6 +170,8 @@ class RequestLog:
             level = logging.WARNING
         else:
             level = logging.INFO
+        if structlog.is_configured() and not self._stdlib.isEnabledFor(level):
+            return  # filtered out by the configured level: do not build the line
         fields: MutableMapping[str, Any] = exchange_fields(exchange)
         self._log.log(level, "request", **fields)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -49,6 +48,9 @@ class GatewayMetrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._budget_source = budget_source
+        self._in_flight: dict[str, Gauge] = {}
+        self._series: dict[tuple[str, str, str, int], tuple[Counter, Histogram, Histogram]] = {}
+        self._tokens: dict[tuple[str, str, str], Counter] = {}
         self._live = _LiveCollector(status_sources)
         reg = self.registry
         self.requests = Counter(
@@ -101,22 +103,34 @@ class GatewayMetrics:
         info.labels(__version__).set(1)
         reg.register(self._live)
 
-    def track(self, endpoint: str) -> AbstractContextManager[None]:
-        """Counts a request in flight for as long as the ``with`` block runs."""
-        tracker: AbstractContextManager[None] = self.in_flight.labels(
-            route_label(endpoint)
-        ).track_inprogress()
-        return tracker
+    def in_flight_for(self, endpoint: str) -> Gauge:
+        """The in-flight gauge of ``endpoint``'s route: ``inc()`` when a request starts, ``dec()``
+        when it ends."""
+        route = route_label(endpoint)
+        gauge = self._in_flight.get(route)
+        if gauge is None:
+            gauge = self._in_flight[route] = self.in_flight.labels(route)
+        return gauge
 
     def on_exchange(self, exchange: Exchange) -> None:
         route = route_label(exchange.endpoint)
         provider = exchange.provider or ""
         model = exchange.model or ""
-        self.requests.labels(route, provider, model, str(exchange.status)).inc()
+        # ``labels()`` takes a lock and builds a key per call; each series' child is looked up once.
+        key = (route, provider, model, exchange.status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.requests.labels(route, provider, model, str(exchange.status)),
+                self.request_duration.labels(route, provider, model),
+                self.first_byte.labels(route, provider, model),
+            )
+        requests, duration, first_byte = series
+        requests.inc()
         if exchange.duration_s is not None:
-            self.request_duration.labels(route, provider, model).observe(exchange.duration_s)
+            duration.observe(exchange.duration_s)
         if exchange.first_byte_s is not None:
-            self.first_byte.labels(route, provider, model).observe(exchange.first_byte_s)
+            first_byte.observe(exchange.first_byte_s)
         for attempt in exchange.attempts:
             outcome = attempt.error_type or "ok"
             self.provider_latency.labels(attempt.provider, attempt.model, outcome).observe(attempt.duration_s)
@@ -135,8 +149,12 @@ class GatewayMetrics:
                 usage.cache_creation_input_tokens,
             )
             for kind, count in zip(_TOKEN_KINDS, counts, strict=True):
-                if count:
-                    self.tokens.labels(provider, model, kind).inc(count)
+                if count:  # a series appears with its first token
+                    key3 = (provider, model, kind)
+                    child = self._tokens.get(key3)
+                    if child is None:
+                        child = self._tokens[key3] = self.tokens.labels(provider, model, kind)
+                    child.inc(count)
         if exchange.cost_usd:
             self.cost.labels(provider, model).inc(exchange.cost_usd)
 
