@@ -25,6 +25,7 @@ from payloads import UPSTREAM_MODEL, answers, request_bodies
 
 from ccrouter.codecs import anthropic as anthropic_codec
 from ccrouter.codecs import openai_chat
+from ccrouter.codecs.anthropic_body import DecodeCache, decode_request_body
 from ccrouter.codecs.anthropic_stream import AnthropicStreamDecoder
 from ccrouter.codecs.openai_stream import OpenAIStreamEncoder
 from ccrouter.codecs.sse import SSEParser
@@ -72,6 +73,7 @@ def steps() -> list[tuple[str, float]]:
     request = anthropic_codec.decode_request(orjson.loads(bodies.anthropic))
     counter = TokenCounter()
     counter.count_request(request)
+    decode_cache = DecodeCache()
     oai_call = openai_adapter.build(request, UPSTREAM_MODEL, stream=False)
     oai_response = openai_adapter.parse_response(upstream["openai"].json, oai_call)
     ant_call = anthropic_adapter.build(request, UPSTREAM_MODEL, stream=False)
@@ -96,6 +98,11 @@ def steps() -> list[tuple[str, float]]:
             - timed(lambda: anthropic_codec.decode_request(data)),
         ),
         ("TokenCounter.count_request, cold", timed(cold_count, repeat=5)),
+        (
+            "decode_request_body, history cached (as served)",
+            timed(lambda: decode_request_body(bodies.anthropic, decode_cache)),
+        ),
+        ("decode_request_body, nothing cached", timed(lambda: decode_request_body(bodies.anthropic))),
         (
             "OpenAIAdapter.build (encode + dumps)",
             timed(lambda: openai_adapter.build(request, UPSTREAM_MODEL, stream=False)),

@@ -7,10 +7,11 @@ import logging
 import orjson
 from aiohttp import web
 
-from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import anthropic as codec
+from ccrouter.codecs.anthropic_body import decode_request_body
 
 __all__ = ["routes"]
 
@@ -19,7 +20,7 @@ log = logging.getLogger("ccrouter.api")
 
 async def messages(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    canonical = codec.decode_request(await read_json(request))
+    canonical = decode_request_body(await read_body(request), state.decode_cache)
     canonical.betas = request.headers.get("anthropic-beta")
     exchange = exchange_for(request)
     plan = await state.dispatcher.plan(canonical, request.headers, exchange)
@@ -40,7 +41,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.Response:
     state: AppState = request.app[STATE]
-    canonical = codec.decode_request(await read_json(request), require_max_tokens=False)
+    canonical = decode_request_body(await read_body(request), state.decode_cache, require_max_tokens=False)
     tokens = await state.counter.count_request_async(canonical)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
 

@@ -15,7 +15,7 @@ from ccrouter.dispatch import Plan, header_value
 from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
 from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
 
-__all__ = ["decision_headers", "read_json", "stream_events"]
+__all__ = ["decision_headers", "read_body", "read_json", "stream_events"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -23,15 +23,20 @@ log = logging.getLogger("ccrouter.api")
 MID_STREAM_ERROR_TYPE = "overloaded_error"
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a RequestError saying what is wrong with it."""
+async def read_body(request: web.Request) -> bytes:
+    """The request body's bytes, or a RequestTooLargeError over ``server.max_body_bytes``."""
     try:
-        body = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         limit = request.app[STATE].settings.server.max_body_bytes
         raise RequestTooLargeError(
             f"request body is larger than the gateway's limit of {limit} bytes (server.max_body_bytes)"
         ) from exc
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a RequestError saying what is wrong with it."""
+    body = await read_body(request)
     if not body:
         raise RequestError("request body is empty: expected a JSON object")
     try:

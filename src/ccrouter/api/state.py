@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ccrouter.budgets import BudgetAdmission
+from ccrouter.codecs.anthropic_body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
 from ccrouter.exchange import Observer
@@ -28,6 +29,8 @@ class AppState:
     counter: TokenCounter
     simulated: bool
     started_at: float
+    # Decoded messages and tools of recent requests (Claude Code resends its history every turn).
+    decode_cache: DecodeCache = field(default_factory=DecodeCache)
     observers: list[Observer] = field(default_factory=list)
     # -- usage ledger and budgets (issue 4)
     ledger: Store | None = None

@@ -44,8 +44,11 @@ from ccrouter.messages import (
 
 __all__ = [
     "AnthropicStreamDecoder",
+    "build_request",
+    "decode_message",
     "decode_request",
     "decode_response",
+    "decode_tools",
     "encode_event",
     "encode_request",
     "encode_response",
@@ -78,6 +81,18 @@ def _fail(path: str, problem: str) -> RequestError:
 def decode_request(body: dict[str, Any], *, require_max_tokens: bool = True) -> MessagesRequest:
     """A client's Messages body -> canonical. ``max_tokens`` is 0 when absent and not required
     (count_tokens bodies have none)."""
+    return build_request(body, require_max_tokens=require_max_tokens)
+
+
+def build_request(
+    body: dict[str, Any],
+    *,
+    require_max_tokens: bool = True,
+    messages: list[Message] | None = None,
+    tools: list[Tool] | None = None,
+) -> MessagesRequest:
+    """``decode_request``, given the messages and tools when the caller already decoded them from
+    ``body["messages"]`` and ``body["tools"]`` (``ccrouter.codecs.anthropic_body``)."""
     model = body.get("model")
     if model is None:
         raise _fail("model", "Field required")
@@ -88,9 +103,11 @@ def decode_request(body: dict[str, Any], *, require_max_tokens: bool = True) -> 
         raise _fail("messages", "Field required")
     if not isinstance(raw_messages, list):
         raise _fail("messages", "Input should be a valid list")
+    if messages is None:
+        messages = [decode_message(item, f"messages.{i}") for i, item in enumerate(raw_messages)]
     request = MessagesRequest(
         model=model,
-        messages=[_decode_message(item, f"messages.{i}") for i, item in enumerate(raw_messages)],
+        messages=messages,
         max_tokens=_decode_max_tokens(body.get("max_tokens"), require_max_tokens),
         system=_decode_system(body.get("system")),
         stream=body.get("stream") is True,
@@ -98,7 +115,7 @@ def decode_request(body: dict[str, Any], *, require_max_tokens: bool = True) -> 
         top_p=body.get("top_p"),
         top_k=body.get("top_k"),
         stop_sequences=body.get("stop_sequences") or [],
-        tools=_decode_tools(body.get("tools")),
+        tools=decode_tools(body.get("tools")) if tools is None else tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         thinking=_decode_thinking(body.get("thinking")),
         metadata=_decode_metadata(body.get("metadata")),
@@ -139,7 +156,8 @@ def _decode_system(value: Any) -> list[TextBlock]:
     return blocks
 
 
-def _decode_message(item: Any, path: str) -> Message:
+def decode_message(item: Any, path: str) -> Message:
+    """One request message (``path`` names it in errors, e.g. ``messages.3``)."""
     if not isinstance(item, dict):
         raise _fail(path, "Input should be a valid dictionary")
     role = item.get("role")
@@ -235,7 +253,8 @@ def _decode_tool_result_content(content: Any, path: str) -> list[TextBlock | Ima
     return parts
 
 
-def _decode_tools(value: Any) -> list[Tool]:
+def decode_tools(value: Any) -> list[Tool]:
+    """The request's ``tools`` value."""
     if value is None:
         return []
     if not isinstance(value, list):

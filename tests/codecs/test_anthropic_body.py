@@ -1,0 +1,79 @@
+"""Decoding from bytes with the history cache gives exactly what the dict decoder gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ccrouter.codecs import anthropic as codec
+from ccrouter.codecs.anthropic_body import DecodeCache, decode_request_body
+from ccrouter.errors import RequestError
+from ccrouter.testing.claude_code import claude_code_request
+
+REQUESTS = Path(__file__).parent.parent / "golden" / "anthropic" / "requests"
+BODIES = sorted(p for p in REQUESTS.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+@pytest.mark.parametrize("path", BODIES, ids=lambda p: p.stem)
+def test_golden_bodies_decode_as_the_dict_decoder_does(path: Path) -> None:
+    body = path.read_bytes()
+    expected = codec.decode_request(orjson.loads(body))
+    cache = DecodeCache()
+    assert decode_request_body(body) == expected
+    assert decode_request_body(body, cache) == expected
+    assert decode_request_body(body, cache) == expected  # from the cache
+
+
+def test_a_grown_history_decodes_only_its_new_messages() -> None:
+    cache = DecodeCache()
+    first = orjson.dumps(claude_code_request(turns=10))
+    decode_request_body(first, cache)
+    misses = cache.misses
+    grown = claude_code_request(turns=11)
+    decoded = decode_request_body(orjson.dumps(grown), cache)
+    assert decoded == codec.decode_request(grown)
+    # The new assistant turn and tool result, and the previous last message, which lost its
+    # cache_control marker (Claude Code moves it to the end each turn); system and tools were cached.
+    assert cache.misses - misses == 3
+    assert decoded.raw == grown
+
+
+def test_cached_parts_are_not_changed_by_a_later_edit() -> None:
+    cache = DecodeCache()
+    body = orjson.dumps(claude_code_request())
+    first = decode_request_body(body, cache)
+    # Edits downstream are copy-on-write; a request's own lists are its own.
+    first.messages.pop()
+    first.tools.pop()
+    second = decode_request_body(body, cache)
+    assert second == codec.decode_request(orjson.loads(body))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "request body is empty"),
+        (b'{"model": "m", "messages": [}', "request body is not valid JSON"),
+        (b'{"model": "m"} trailing', "request body is not valid JSON"),
+        (b"[1, 2]", "request body must be a JSON object, got list"),
+        (b'{"model": "m", "max_tokens": 5, "messages": {}}', "messages: Input should be a valid list"),
+        (b'{"model": "m", "max_tokens": 5, "messages": [{"role": "x"}]}', "messages.0.role"),
+        (
+            b'{"model": "m", "max_tokens": 5, "messages": [], "tools": 3}',
+            "tools: Input should be a valid list",
+        ),
+    ],
+)
+def test_bad_bodies_fail_as_the_dict_decoder_does(body: bytes, message: str) -> None:
+    with pytest.raises(RequestError, match=message):
+        decode_request_body(body, DecodeCache())
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = DecodeCache(max_bytes=60_000)
+    for turns in range(1, 30):
+        decode_request_body(orjson.dumps(claude_code_request(turns=turns, model=f"m{turns}")), cache)
+    held = sum(len(generation) for generation in (cache._young, cache._old))
+    assert held < 60
