@@ -218,3 +218,15 @@ async def test_warm_loads_the_encoding_once() -> None:
     await counter.warm()
     await counter.warm()
     assert counter.count_text("hello world") == 2
+
+
+def test_shared_messages_and_tools_are_counted_once_by_identity() -> None:
+    # The decode cache hands the same Message and Tool objects to every turn that resends them.
+    counter = TokenCounter()
+    first = claude_code_request(turns=20)
+    counter.count_request(first)
+    grown = claude_code_request(turns=21)
+    shared = dataclasses.replace(grown, messages=[*first.messages, *grown.messages[41:]], tools=first.tools)
+    hits = counter.hits
+    assert counter.count_request(shared) == TokenCounter().count_request(grown)
+    assert counter.hits - hits < 20  # the shared messages and tools were not looked up piece by piece

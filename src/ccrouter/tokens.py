@@ -20,6 +20,7 @@ from xxhash import xxh3_64_intdigest
 from ccrouter.messages import (
     ContentBlock,
     ImageBlock,
+    Message,
     MessagesRequest,
     OtherBlock,
     TextBlock,
@@ -58,6 +59,8 @@ class TokenCounter:
         self._generation = max(1, max_entries // 2)
         self._young: dict[int, int] = {}
         self._old: dict[int, int] = {}
+        # Whole messages and tools by identity, holding the object so its id cannot be reused.
+        self._objects: dict[int, tuple[Message | Tool, int]] = {}
         self._encoding: Any = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -69,7 +72,10 @@ class TokenCounter:
 
     def count_request(self, request: MessagesRequest) -> int:
         """Estimated input tokens of ``request``: system, messages, tools (see module docstring)."""
-        return self._count_pieces(_pieces(request))
+        known, fresh, pieces = self._split(request)
+        total = known + self._count_pieces(pieces)
+        self._remember(fresh)
+        return total
 
     async def warm(self) -> None:
         """Load the encoding in a worker thread (~0.3 s once), e.g. from the app's startup."""
@@ -80,15 +86,42 @@ class TokenCounter:
         """``count_request`` for the event loop: loading the encoding (~0.3 s, once) and encoding
         a large uncached remainder run in a worker thread; cached pieces are summed inline."""
         await self.warm()
-        total, pending = self._lookup(_pieces(request))
+        known, fresh, pieces = self._split(request)
+        total, pending = self._lookup(pieces)
         texts = [text for text, _ in pending.values()]
         if sum(len(text) for text in texts) >= _OFFLOAD_CHARS:
             counts = await asyncio.to_thread(self._encode_all, texts)
         else:
             counts = self._encode_all(texts)
-        return total + self._store(pending, counts)
+        total += known + self._store(pending, counts)
+        self._remember(fresh)
+        return total
 
     # ------------------------------------------------------------------ internals
+
+    def _split(self, request: MessagesRequest) -> tuple[int, list[Message | Tool], list[Piece]]:
+        """The summed counts of the messages and tools counted before (by identity: the decode
+        cache hands out the same objects for the same bytes), the others, and the pieces to count."""
+        known = 0
+        fresh: list[Message | Tool] = []
+        pieces: list[Piece] = [block.text for block in request.system]
+        objects = self._objects
+        items: list[Message | Tool] = [*request.messages, *request.tools]
+        for item in items:
+            hit = objects.get(id(item))
+            if hit is not None and hit[0] is item:
+                known += hit[1]
+            else:
+                fresh.append(item)
+                pieces.extend(_item_pieces(item))
+        return known, fresh, pieces
+
+    def _remember(self, fresh: list[Message | Tool]) -> None:
+        """Cache each fresh message's and tool's count; their pieces are all cached by now."""
+        for item in fresh:
+            if len(self._objects) >= self._generation:
+                self._objects = {}
+            self._objects[id(item)] = (item, self._count_pieces(list(_item_pieces(item))))
 
     def _count_pieces(self, pieces: list[Piece]) -> int:
         total, pending = self._lookup(pieces)
@@ -167,16 +200,14 @@ def _key(piece: str | Tool) -> int:
     return xxh3_64_intdigest(piece.encode("utf-8", "surrogatepass"))
 
 
-def _pieces(request: MessagesRequest) -> list[Piece]:
-    pieces: list[Piece] = [block.text for block in request.system]
-    for message in request.messages:
-        pieces.append(MESSAGE_OVERHEAD)
-        for block in message.content:
-            pieces.extend(_block_pieces(block))
-    for tool in request.tools:
-        pieces.append(TOOL_OVERHEAD)
-        pieces.append(tool)
-    return pieces
+def _item_pieces(item: Message | Tool) -> Iterator[Piece]:
+    if isinstance(item, Tool):
+        yield TOOL_OVERHEAD
+        yield item
+        return
+    yield MESSAGE_OVERHEAD
+    for block in item.content:
+        yield from _block_pieces(block)
 
 
 def _block_pieces(block: ContentBlock) -> Iterator[Piece]:
