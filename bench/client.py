@@ -13,6 +13,7 @@ Then the RSS of every server. All loops are bounded by the knobs below.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,10 @@ def _headers(wire: str) -> dict[str, str]:
     }
 
 
+# One number per request, never repeated in a run: each body is new to every gateway (payloads.NONCE).
+_NUMBERS = itertools.count(1)
+
+
 class Probe:
     """Sends one target's requests and checks every answer."""
 
@@ -107,8 +112,9 @@ class Probe:
         self.stream_end = b"[DONE]" if wire == "openai" else b"message_stop"
 
     async def once(self) -> float:
+        body = self.body.fill(next(_NUMBERS))
         started = time.perf_counter()
-        async with self.session.post(self.url, data=self.body, headers=self.headers) as response:
+        async with self.session.post(self.url, data=body, headers=self.headers) as response:
             data = await response.read()
         elapsed = (time.perf_counter() - started) * 1000
         if response.status != 200 or len(data) < 300:
@@ -116,10 +122,11 @@ class Probe:
         return elapsed
 
     async def stream(self) -> tuple[float, float]:
-        started = time.perf_counter()
         first = 0.0
         tail = b""
-        async with self.session.post(self.url, data=self.stream_body, headers=self.headers) as response:
+        body = self.stream_body.fill(next(_NUMBERS))
+        started = time.perf_counter()
+        async with self.session.post(self.url, data=body, headers=self.headers) as response:
             async for chunk in response.content.iter_any():
                 if not first:
                     first = time.perf_counter()

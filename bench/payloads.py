@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -33,25 +34,59 @@ OUTPUT_TOKENS = 240
 HEAD_FRAMES = 2
 
 
+# Every request ends with a new user text, "turn <n>", as each Claude Code turn adds to the history:
+# a gateway that caches what it decoded before still meets something new every time. The client
+# puts a fresh 10-digit number in place of NONCE (see ``Template``).
+NONCE = b"@NONCE@@@@"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A body with ``NONCE`` in it once, split around it."""
+
+    head: bytes
+    tail: bytes
+
+    @classmethod
+    def of(cls, body: bytes) -> Template:
+        head, marker, tail = body.partition(NONCE)
+        if not marker or NONCE in tail:
+            raise ValueError("a request template needs exactly one nonce")
+        return cls(head, tail)
+
+    def fill(self, number: int) -> bytes:
+        return b"%s%010d%s" % (self.head, number % 10**10, self.tail)
+
+    def __len__(self) -> int:
+        return len(self.head) + len(NONCE) + len(self.tail)
+
+
 @dataclass(frozen=True, slots=True)
 class Bodies:
-    anthropic: bytes
-    anthropic_stream: bytes
-    openai: bytes
-    openai_stream: bytes
+    anthropic: Template
+    anthropic_stream: Template
+    openai: Template
+    openai_stream: Template
+
+
+def _request(stream: bool) -> dict[str, Any]:
+    body = claude_code_request(model=CLIENT_MODEL, stream=stream)
+    last = body["messages"][-1]
+    last["content"].append({"type": "text", "text": f"turn {NONCE.decode()}"})
+    return body
 
 
 def request_bodies() -> Bodies:
     def openai_body(stream: bool) -> bytes:
-        canonical = anthropic_codec.decode_request(claude_code_request(model=CLIENT_MODEL, stream=stream))
+        canonical = anthropic_codec.decode_request(_request(stream))
         body, _ = encode_request(canonical, UPSTREAM_MODEL, stream=stream, dialect=Dialect())
         return orjson.dumps(body)
 
     return Bodies(
-        anthropic=orjson.dumps(claude_code_request(model=CLIENT_MODEL, stream=False)),
-        anthropic_stream=orjson.dumps(claude_code_request(model=CLIENT_MODEL, stream=True)),
-        openai=openai_body(False),
-        openai_stream=openai_body(True),
+        anthropic=Template.of(orjson.dumps(_request(False))),
+        anthropic_stream=Template.of(orjson.dumps(_request(True))),
+        openai=Template.of(openai_body(False)),
+        openai_stream=Template.of(openai_body(True)),
     )
 
 

@@ -223,10 +223,18 @@ async def test_warm_loads_the_encoding_once() -> None:
 def test_shared_messages_and_tools_are_counted_once_by_identity() -> None:
     # The decode cache hands the same Message and Tool objects to every turn that resends them.
     counter = TokenCounter()
-    first = claude_code_request(turns=20)
+    first = dataclasses.replace(claude_code_request(turns=20), shared_parts=True)
     counter.count_request(first)
     grown = claude_code_request(turns=21)
-    shared = dataclasses.replace(grown, messages=[*first.messages, *grown.messages[41:]], tools=first.tools)
+    shared = dataclasses.replace(
+        grown, messages=[*first.messages, *grown.messages[41:]], tools=first.tools, shared_parts=True
+    )
     hits = counter.hits
     assert counter.count_request(shared) == TokenCounter().count_request(grown)
     assert counter.hits - hits < 20  # the shared messages and tools were not looked up piece by piece
+
+
+def test_objects_of_requests_that_do_not_share_them_are_not_kept() -> None:
+    counter = TokenCounter()
+    counter.count_request(claude_code_request())
+    assert not counter._objects

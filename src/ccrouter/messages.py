@@ -202,6 +202,9 @@ class MessagesRequest:
     # request must make the same change in ``raw`` or set ``raw`` to None.
     raw: JSON | None = None
     raw_format: str | None = None
+    # True when the messages and tools are objects shared with earlier requests that resent the same
+    # bytes (``ccrouter.codecs.anthropic_body``): caches keyed by object identity may use them.
+    shared_parts: bool = field(default=False, compare=False)
 
 
 # --------------------------------------------------------------------------- response

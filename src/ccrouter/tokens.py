@@ -45,6 +45,8 @@ _OFFLOAD_CHARS = 32_768
 
 # Text to encode, a tool definition (keyed without serialising its schema), or a count already known.
 Piece = str | int | Tool
+# A message or tool and the range of its pieces in a request's list of pieces.
+Span = tuple[Message | Tool, int, int]
 
 
 class TokenCounter:
@@ -59,8 +61,11 @@ class TokenCounter:
         self._generation = max(1, max_entries // 2)
         self._young: dict[int, int] = {}
         self._old: dict[int, int] = {}
-        # Whole messages and tools by identity, holding the object so its id cannot be reused.
+        # Whole messages and tools by identity, holding the object so its id cannot be reused. Only
+        # objects the decode cache shares recur; others (OpenAI-format requests) just pass through,
+        # so this is kept small.
         self._objects: dict[int, tuple[Message | Tool, int]] = {}
+        self._object_entries = max(1, min(max_entries // 4, 2048))
         self._encoding: Any = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -68,14 +73,17 @@ class TokenCounter:
 
     def count_text(self, text: str) -> int:
         """Exact cl100k token count of ``text`` (special-token markers count as plain text)."""
-        return self._count_pieces([text])
+        counts, pending = self._resolve([text])
+        self._fill(counts, pending, self._encode_all([text for text, _ in pending.values()]))
+        return sum(counts)
 
     def count_request(self, request: MessagesRequest) -> int:
         """Estimated input tokens of ``request``: system, messages, tools (see module docstring)."""
-        known, fresh, pieces = self._split(request)
-        total = known + self._count_pieces(pieces)
-        self._remember(fresh)
-        return total
+        known, pieces, spans = self._split(request)
+        counts, pending = self._resolve(pieces)
+        self._fill(counts, pending, self._encode_all([text for text, _ in pending.values()]))
+        self._remember(spans, counts)
+        return known + sum(counts)
 
     async def warm(self) -> None:
         """Load the encoding in a worker thread (~0.3 s once), e.g. from the app's startup."""
@@ -86,25 +94,28 @@ class TokenCounter:
         """``count_request`` for the event loop: loading the encoding (~0.3 s, once) and encoding
         a large uncached remainder run in a worker thread; cached pieces are summed inline."""
         await self.warm()
-        known, fresh, pieces = self._split(request)
-        total, pending = self._lookup(pieces)
+        known, pieces, spans = self._split(request)
+        counts, pending = self._resolve(pieces)
         texts = [text for text, _ in pending.values()]
         if sum(len(text) for text in texts) >= _OFFLOAD_CHARS:
-            counts = await asyncio.to_thread(self._encode_all, texts)
+            encoded = await asyncio.to_thread(self._encode_all, texts)
         else:
-            counts = self._encode_all(texts)
-        total += known + self._store(pending, counts)
-        self._remember(fresh)
-        return total
+            encoded = self._encode_all(texts)
+        self._fill(counts, pending, encoded)
+        self._remember(spans, counts)
+        return known + sum(counts)
 
     # ------------------------------------------------------------------ internals
 
-    def _split(self, request: MessagesRequest) -> tuple[int, list[Message | Tool], list[Piece]]:
+    def _split(self, request: MessagesRequest) -> tuple[int, list[Piece], list[Span]]:
         """The summed counts of the messages and tools counted before (by identity: the decode
-        cache hands out the same objects for the same bytes), the others, and the pieces to count."""
+        cache hands out the same objects for the same bytes), the pieces still to count, and where
+        each other message's or tool's pieces end among them."""
+        if not request.shared_parts:
+            return 0, _pieces(request), []  # new objects every time: nothing to remember
         known = 0
-        fresh: list[Message | Tool] = []
         pieces: list[Piece] = [block.text for block in request.system]
+        spans: list[Span] = []
         objects = self._objects
         items: list[Message | Tool] = [*request.messages, *request.tools]
         for item in items:
@@ -112,31 +123,30 @@ class TokenCounter:
             if hit is not None and hit[0] is item:
                 known += hit[1]
             else:
-                fresh.append(item)
+                start = len(pieces)
                 pieces.extend(_item_pieces(item))
-        return known, fresh, pieces
+                spans.append((item, start, len(pieces)))
+        return known, pieces, spans
 
-    def _remember(self, fresh: list[Message | Tool]) -> None:
-        """Cache each fresh message's and tool's count; their pieces are all cached by now."""
-        for item in fresh:
-            if len(self._objects) >= self._generation:
+    def _remember(self, spans: list[Span], counts: list[int]) -> None:
+        """Cache the count of each message and tool just counted, holding the object so its id cannot
+        be reused while cached."""
+        for item, start, end in spans:
+            if len(self._objects) >= self._object_entries:
                 self._objects = {}
-            self._objects[id(item)] = (item, self._count_pieces(list(_item_pieces(item))))
+            self._objects[id(item)] = (item, sum(counts[start:end]))
 
-    def _count_pieces(self, pieces: list[Piece]) -> int:
-        total, pending = self._lookup(pieces)
-        return total + self._store(pending, self._encode_all([text for text, _ in pending.values()]))
-
-    def _lookup(self, pieces: list[Piece]) -> tuple[int, dict[int, list[Any]]]:
-        """Sum the known counts; return the texts still to encode (by key) with their number of uses."""
-        total = 0
-        pending: dict[int, list[Any]] = {}
+    def _resolve(self, pieces: list[Piece]) -> tuple[list[int], dict[int, tuple[str, list[int]]]]:
+        """Each piece's count where known (0 where not yet), and the texts still to encode by key,
+        with the positions of the pieces they count for."""
+        counts = [0] * len(pieces)
+        pending: dict[int, tuple[str, list[int]]] = {}
         young, old = self._young, self._old
         hits = 0
         digest = xxh3_64_intdigest
-        for piece in pieces:
+        for index, piece in enumerate(pieces):
             if isinstance(piece, int):
-                total += piece
+                counts[index] = piece
                 continue
             # The common case inline: this loop runs for every block of every request.
             key = digest(piece.encode()) if isinstance(piece, str) and piece.isascii() else _key(piece)
@@ -146,15 +156,22 @@ class TokenCounter:
                 if count is not None:
                     self._keep(key, count)
             if count is not None:
-                total += count
+                counts[index] = count
                 hits += 1
             elif key in pending:
-                pending[key][1] += 1
+                pending[key][1].append(index)
             else:
-                pending[key] = [piece if isinstance(piece, str) else _tool_text(piece), 1]
+                pending[key] = (piece if isinstance(piece, str) else _tool_text(piece), [index])
         self.hits += hits
         self.misses += len(pending)
-        return total, pending
+        return counts, pending
+
+    def _fill(self, counts: list[int], pending: dict[int, tuple[str, list[int]]], encoded: list[int]) -> None:
+        """Cache the new counts and put them in their pieces' places."""
+        for (key, (_, where)), count in zip(pending.items(), encoded, strict=True):
+            self._keep(key, count)
+            for index in where:
+                counts[index] = count
 
     def _keep(self, key: int, count: int) -> None:
         young = self._young
@@ -162,14 +179,6 @@ class TokenCounter:
             self._old = young
             young = self._young = {}
         young[key] = count
-
-    def _store(self, pending: dict[int, list[Any]], counts: list[int]) -> int:
-        """Cache the new counts; return their total weighted by uses."""
-        total = 0
-        for (key, (_, uses)), count in zip(pending.items(), counts, strict=True):
-            self._keep(key, count)
-            total += count * uses
-        return total
 
     def _encode_all(self, texts: list[str]) -> list[int]:
         if not texts:
@@ -198,6 +207,18 @@ def _key(piece: str | Tool) -> int:
     if piece.isascii():
         return xxh3_64_intdigest(piece.encode())
     return xxh3_64_intdigest(piece.encode("utf-8", "surrogatepass"))
+
+
+def _pieces(request: MessagesRequest) -> list[Piece]:
+    pieces: list[Piece] = [block.text for block in request.system]
+    for message in request.messages:
+        pieces.append(MESSAGE_OVERHEAD)
+        for block in message.content:
+            pieces.extend(_block_pieces(block))
+    for tool in request.tools:
+        pieces.append(TOOL_OVERHEAD)
+        pieces.append(tool)
+    return pieces
 
 
 def _item_pieces(item: Message | Tool) -> Iterator[Piece]:

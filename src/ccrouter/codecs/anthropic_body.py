@@ -89,7 +89,9 @@ def decode_request_body(
             raw[name], tools = _tools(value, cache)
         else:
             raw[name] = orjson.loads(memoryview(value))
-    return build_request(raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools)
+    request = build_request(raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools)
+    request.shared_parts = cache is not None
+    return request
 
 
 def _messages(value: msgspec.Raw, cache: DecodeCache | None) -> tuple[Any, list[Message] | None]:
