@@ -34,9 +34,10 @@ def test_a_grown_history_decodes_only_its_new_messages() -> None:
     grown = claude_code_request(turns=11)
     decoded = decode_request_body(orjson.dumps(grown), cache)
     assert decoded == codec.decode_request(grown)
-    # The new assistant turn and tool result, and the previous last message, which lost its
-    # cache_control marker (Claude Code moves it to the end each turn); system and tools were cached.
-    assert cache.misses - misses == 3
+    # Looked up and missed: the new assistant turn, and the previous last message, which was not
+    # cached (it had Claude Code's moving cache_control marker). The new last message is not looked
+    # up at all; the rest of the history and the tools were cached.
+    assert cache.misses - misses == 2
     assert decoded.raw == grown
 
 
@@ -77,3 +78,13 @@ def test_the_cache_is_bounded() -> None:
         decode_request_body(orjson.dumps(claude_code_request(turns=turns, model=f"m{turns}")), cache)
     held = sum(len(generation) for generation in (cache._young, cache._old))
     assert held < 60
+
+
+def test_the_last_message_is_not_cached() -> None:
+    cache = DecodeCache()
+    for turn in range(50):
+        body = claude_code_request(turns=3)
+        body["messages"][-1]["content"] = f"turn {turn}"
+        decode_request_body(orjson.dumps(body), cache)
+    # The 7 messages before the last one, and the tools: nothing per turn.
+    assert len(cache._young) + len(cache._old) == 8

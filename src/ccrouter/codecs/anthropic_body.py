@@ -37,7 +37,7 @@ class DecodeCache:
     the budget it becomes the old one and the previous old one is dropped.
     """
 
-    def __init__(self, *, max_bytes: int = 24 * 1024 * 1024) -> None:
+    def __init__(self, *, max_bytes: int = 16 * 1024 * 1024) -> None:
         self._half = max(1, max_bytes // 2)
         self._young: dict[int, Any] = {}
         self._old: dict[int, Any] = {}
@@ -103,14 +103,18 @@ def _messages(value: msgspec.Raw, cache: DecodeCache | None) -> tuple[Any, list[
         return orjson.loads(memoryview(value)), None
     parsed: list[Any] = []
     canonical: list[Message] = []
+    last = len(parts) - 1
     for index, part in enumerate(parts):
         view = memoryview(part)
-        key = xxh3_64_intdigest(view) if cache is not None else 0
-        hit = cache.get(key, len(view)) if cache is not None else None
+        # The last message is the new one, and Claude Code's cache_control marker sits on it: next
+        # turn it comes back without the marker, as other bytes. Caching it would only evict.
+        cached = cache is not None and index != last
+        key = xxh3_64_intdigest(view) if cached else 0
+        hit = cache.get(key, len(view)) if cache is not None and cached else None
         if hit is None:
             item = orjson.loads(view)
             hit = (item, decode_message(item, f"messages.{index}"))
-            if cache is not None:
+            if cache is not None and cached:
                 cache.put(key, hit, len(view))
         parsed.append(hit[0])
         canonical.append(hit[1])
