@@ -16,7 +16,7 @@ from gateway_support import GatewayFactory
 
 from ccrouter.config import Settings
 from ccrouter.resilience.ratelimits import ConfiguredLimits
-from ccrouter.resilience.windows import RedisWindows
+from ccrouter.resilience.windows import DAY, RedisWindows
 from ccrouter.testing import FakeUpstream, Fault
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -84,6 +84,35 @@ async def test_reserve_is_atomic_across_clients(prefix: str) -> None:
         assert (usage.requests_minute, usage.tokens_minute) == (7, 150)
         # A minute later the window is empty again.
         assert await first.reserve("a/m/k0", limits, 1062.0)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_day_window_is_bucketed_and_conservative(prefix: str) -> None:
+    # The same rules as the in-memory ring (tests/resilience/test_buckets.py), across two clients.
+    first = RedisWindows.connect(REDIS_URL, prefix)
+    second = RedisWindows.connect(REDIS_URL, prefix)
+    limits = ConfiguredLimits(rpd=3)
+    start = 1_000_200.0  # on a 5-minute boundary
+    try:
+        for offset, windows in ((0.0, first), (100.0, second), (200.0, first)):
+            assert await windows.reserve("a/m/k0", limits, start + offset)
+        assert not await second.reserve("a/m/k0", limits, start + 250.0)
+        # A day after the first request its bucket still holds the younger two: no slot yet.
+        assert not await first.reserve("a/m/k0", limits, start + DAY + 1)
+        (usage,) = await second.usage(["a/m/k0"], start + DAY + 1)
+        assert usage.requests_day == 3
+        # Once the whole bucket is a day old, the limit frees up and the old bucket is gone.
+        assert await second.reserve("a/m/k0", limits, start + DAY + 300)
+        (usage,) = await first.usage(["a/m/k0"], start + DAY + 300)
+        assert usage.requests_day == 1
+        day_key = first._keys("a/m/k0")[1]
+        assert len(await first._redis.hgetall(day_key)) == 1
+        # One hash field per 5 minutes, not one member per request.
+        for i in range(200):
+            assert await first.reserve("a/m/k1", ConfiguredLimits(), start + i)
+        assert len(await first._redis.hgetall(first._keys("a/m/k1")[1])) == 1
     finally:
         await first.aclose()
         await second.aclose()

@@ -120,15 +120,29 @@ class MemoryWindows:
         self._windows.clear()
 
 
-# KEYS: requests zset, day zset, tokens zset. ARGV: now, rpm, rpd, tpm, member (0: no limit).
+# KEYS: requests zset, day hash, tokens zset. ARGV: now, rpm, rpd, tpm, member (0: no limit).
+# The day window is a hash of 5-minute buckets (field: bucket number, value: requests), like the
+# in-memory ring: one member per request for 24 h would hold millions of members on a busy team
+# gateway. A bucket counts in full until it is wholly more than a day old (conservative).
 _RESERVE = """
 local now = tonumber(ARGV[1])
 local rpm, rpd, tpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60)
 if rpm > 0 and redis.call('ZCARD', KEYS[1]) >= rpm then return 0 end
-if rpd > 0 and redis.call('ZCARD', KEYS[2]) >= rpd then return 0 end
+if rpd > 0 or redis.call('HLEN', KEYS[2]) > 300 then
+  local oldest = math.floor((now - 86400) / 300)
+  local fields = redis.call('HGETALL', KEYS[2])
+  local used = 0
+  for i = 1, #fields, 2 do
+    if tonumber(fields[i]) < oldest then
+      redis.call('HDEL', KEYS[2], fields[i])
+    else
+      used = used + tonumber(fields[i + 1])
+    end
+  end
+  if rpd > 0 and used >= rpd then return 0 end
+end
 if tpm > 0 then
   local used = 0
   for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
@@ -137,7 +151,7 @@ if tpm > 0 then
   if used >= tpm then return 0 end
 end
 redis.call('ZADD', KEYS[1], now, ARGV[5])
-redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('HINCRBY', KEYS[2], math.floor(now / 300), 1)
 redis.call('EXPIRE', KEYS[1], 120)
 redis.call('EXPIRE', KEYS[2], 172800)
 return 1
@@ -170,7 +184,7 @@ class RedisWindows:
 
     def _keys(self, key: str) -> tuple[str, str, str, str]:
         base = f"{self._prefix}:rl:{key}"
-        return f"{base}:req", f"{base}:day", f"{base}:tok", f"{base}:cool"
+        return f"{base}:req", f"{base}:days", f"{base}:tok", f"{base}:cool"
 
     def _member(self, now: float, tokens: int | None = None) -> str:
         member = f"{now:.6f}-{self._tag}-{next(self._ids)}"
@@ -218,14 +232,16 @@ class RedisWindows:
                 req, day, tok, cool = self._keys(key)
                 pipe.zcount(req, now - MINUTE, "+inf")
                 pipe.zrangebyscore(tok, now - MINUTE, "+inf")
-                pipe.zcount(day, now - DAY, "+inf")
+                pipe.hgetall(day)
                 pipe.get(cool)
             replies = await pipe.execute()
         result = []
         for i in range(len(keys)):
-            requests, members, day_count, cooldown = replies[4 * i : 4 * i + 4]
+            requests, members, day_buckets, cooldown = replies[4 * i : 4 * i + 4]
             tokens = sum(int(m.rsplit(b":", 1)[1]) for m in members)
-            result.append(WindowUsage(int(requests), tokens, int(day_count), float(cooldown or 0.0)))
+            oldest = (now - DAY) // DAY_BUCKET_S
+            day = sum(int(count) for bucket, count in day_buckets.items() if int(bucket) >= oldest)
+            result.append(WindowUsage(int(requests), tokens, day, float(cooldown or 0.0)))
         return result
 
     async def set_cooldown(self, key: str, until: float) -> None:
