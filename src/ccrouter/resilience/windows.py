@@ -240,8 +240,8 @@ class RedisWindows:
             requests, members, day_buckets, cooldown = replies[4 * i : 4 * i + 4]
             tokens = sum(int(m.rsplit(b":", 1)[1]) for m in members)
             oldest = (now - DAY) // DAY_BUCKET_S
-            day = sum(int(count) for bucket, count in day_buckets.items() if int(bucket) >= oldest)
-            result.append(WindowUsage(int(requests), tokens, day, float(cooldown or 0.0)))
+            in_day = sum(int(count) for bucket, count in day_buckets.items() if int(bucket) >= oldest)
+            result.append(WindowUsage(int(requests), tokens, in_day, float(cooldown or 0.0)))
         return result
 
     async def set_cooldown(self, key: str, until: float) -> None:
