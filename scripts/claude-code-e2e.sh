@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Real Claude Code through ccrouter to an OpenAI-format upstream, offline.
+# Real Claude Code through ccrouter to an OpenAI-format upstream (or, with WIRE=anthropic, an
+# Anthropic-format one: the passthrough), offline.
 #
 # Starts the shipped fake OpenAI-compatible upstream (whose default behaviour answers "Run: <cmd>" with a
 # Bash tool call), a gateway pointed at it, then `claude -p` asking for a command. Passes when the tool
 # ran and its output came back in the final answer. Needs the CLI: `npm install @anthropic-ai/claude-code`
-# (local or global). Usage: scripts/claude-code-e2e.sh [path/to/claude]
+# (local or global). Usage: [WIRE=openai|anthropic] scripts/claude-code-e2e.sh [path/to/claude]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLAUDE=${1:-$(command -v claude || echo node_modules/.bin/claude)}
@@ -13,11 +14,17 @@ PY=.venv/bin/python
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 fake_port=19100 gw_port=19101
+case "${WIRE:-openai}" in
+  openai) upstream="type: openai
+    base_url: http://127.0.0.1:$fake_port/v1" ;;
+  anthropic) upstream="type: anthropic
+    base_url: http://127.0.0.1:$fake_port" ;;
+  *) echo "WIRE must be openai or anthropic" >&2; exit 2 ;;
+esac
 cat > "$work/config.yaml" <<YAML
 providers:
   - name: fake
-    type: openai
-    base_url: http://127.0.0.1:$fake_port/v1
+    $upstream
     api_key: sk-e2e-upstream
     models: [gpt-e2e]
 router:
