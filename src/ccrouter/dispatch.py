@@ -250,7 +250,9 @@ class Dispatcher:
             return response
         raise cascade.final_error()
 
-    async def stream(self, plan: Plan) -> AsyncIterator[StreamEvent]:
+    async def stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
+        """The events of the first candidate that starts a stream, as the provider reads them
+        (``Provider.stream``); usage and output are accounted per event on the way through."""
         cascade = _Cascade(self, plan)
         while (step := await cascade.next()) is not None:
             events = aiter(step.provider.stream(step.request, step.model))
@@ -268,24 +270,25 @@ class Dispatcher:
                 await _close(events)
                 await cascade.failed(step, exc)
                 continue
-            # Committed: the first event goes to the client; a later failure cannot fail over.
+            # Committed: the first events go to the client; a later failure cannot fail over.
             cascade.commit(step)
             ttft = time.perf_counter() - step.started
             usage = Usage()
             done = False
             try:
-                event: StreamEvent | None = first
-                while event is not None:
-                    if isinstance(event, MessageStart):
-                        usage = event.usage
-                        plan.exchange.usage = usage
-                    elif isinstance(event, MessageDelta):
-                        usage = _merge_usage(usage, event.usage)
-                        plan.exchange.usage = usage
-                    elif isinstance(event, BlockDelta):
-                        plan.exchange.output_chars += _delta_chars(event.delta)
-                    yield event
-                    event = await anext(events, None)
+                batch: list[StreamEvent] | None = first
+                while batch is not None:
+                    for event in batch:
+                        if isinstance(event, MessageStart):
+                            usage = event.usage
+                            plan.exchange.usage = usage
+                        elif isinstance(event, MessageDelta):
+                            usage = _merge_usage(usage, event.usage)
+                            plan.exchange.usage = usage
+                        elif isinstance(event, BlockDelta):
+                            plan.exchange.output_chars += _delta_chars(event.delta)
+                    yield batch
+                    batch = await anext(events, None)
                 done = True
             except CCRouterError as exc:
                 done = True
@@ -477,7 +480,7 @@ def header_value(text: str, limit: int = 1024) -> str:
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
+async def _close(events: AsyncIterator[list[StreamEvent]]) -> None:
     close = getattr(events, "aclose", None)
     if close is not None:
         with contextlib.suppress(CCRouterError):

@@ -186,7 +186,7 @@ async def test_http_stream_and_complete(upstream: tuple[str, list[dict[str, Any]
     config = _config(base_url=base_url, api_key="AIza-k")
     provider = HttpProvider(config, GeminiAdapter(config), new_session())
     try:
-        events = [event async for event in provider.stream(_request(), "gemini-2.5-flash")]
+        events = [event async for batch in provider.stream(_request(), "gemini-2.5-flash") for event in batch]
         whole = await provider.complete(_request(), "gemini-2.5-flash")
         with pytest.raises(
             UpstreamRateLimitError, match=r"gem: RESOURCE_EXHAUSTED: Quota exceeded\."

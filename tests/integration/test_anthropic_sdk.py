@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Callable
 
 import anthropic
@@ -117,3 +119,23 @@ async def test_streamed_tool_call_then_result(
         assert last["functionResponse"]["name"] == "Bash"
     else:
         assert sent["messages"][-1]["content"][0]["tool_use_id"] == tool_uses[0].id
+
+
+async def test_streamed_events_are_not_held_back(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt, wire: str
+) -> None:
+    # The upstream paces its frames 50 ms apart; the gateway writes each upstream read's events at
+    # once, so every text delta reaches the client about when the upstream sent it.
+    fake.script(Reply(text="abcdefgh" * 4, chunk_size=8, chunk_delay=0.05))
+    client = anthropic_at(await gateway(settings_for(fake.url, wire)))
+    arrivals: list[float] = []
+    loop = asyncio.get_running_loop()
+    async with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        async for event in stream:
+            if event.type == "content_block_delta":
+                arrivals.append(loop.time())
+    assert len(arrivals) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert min(gaps) > 0.02, gaps  # none was buffered behind the next one

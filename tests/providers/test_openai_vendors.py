@@ -257,7 +257,7 @@ async def provider(fake: FakeUpstream) -> AsyncIterator[HttpProvider]:
 
 
 async def collect(provider: HttpProvider, req: MessagesRequest) -> list[StreamEvent]:
-    return [event async for event in provider.stream(req, "fake-model")]
+    return [event async for batch in provider.stream(req, "fake-model") for event in batch]
 
 
 async def test_fake_upstream_complete_and_stream_tool_call(

@@ -67,15 +67,16 @@ def decision_headers(plan: Plan, simulated: bool) -> dict[str, str]:
 async def stream_events(
     request: web.Request,
     plan: Plan,
-    events: AsyncIterator[StreamEvent],
+    batches: AsyncIterator[list[StreamEvent]],
     encode: Callable[[StreamEvent], bytes],
     headers: dict[str, str],
     *,
     closing: bytes = b"",
 ) -> web.StreamResponse:
-    """Send ``events`` as SSE. Errors before the first event become a normal HTTP error (so clients
-    retry 429/529 as usual); errors after it become an SSE ``error`` event, never a silent cut."""
-    iterator = aiter(events)
+    """Send the events as SSE, each upstream read's events in one write. Errors before the first event
+    become a normal HTTP error (so clients retry 429/529 as usual); errors after it become an SSE
+    ``error`` event, never a silent cut."""
+    iterator = aiter(batches)
     try:
         # Raises before any byte is sent: the error middleware renders it as a plain HTTP error.
         first = await anext(iterator)
@@ -94,8 +95,8 @@ async def stream_events(
 async def _relay(
     request: web.Request,
     plan: Plan,
-    first: StreamEvent,
-    iterator: AsyncIterator[StreamEvent],
+    first: list[StreamEvent],
+    iterator: AsyncIterator[list[StreamEvent]],
     encode: Callable[[StreamEvent], bytes],
     headers: dict[str, str],
     closing: bytes,
@@ -114,14 +115,15 @@ async def _relay(
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
-    await response.write(encode(first))
-    exchange.first_byte_s = exchange.elapsed()
-    if isinstance(first, MessageStart) and first.raw is None:
+    head = [encode(event) for event in first]
+    if isinstance(first[0], MessageStart) and first[0].raw is None:
         # Anthropic sends a ping right after message_start; translated streams get one too.
-        await response.write(encode(Ping()))
+        head.insert(1, encode(Ping()))
+    await response.write(b"".join(head))
+    exchange.first_byte_s = exchange.elapsed()
     try:
-        async for event in iterator:
-            await response.write(encode(event))
+        async for batch in iterator:
+            await response.write(b"".join([encode(event) for event in batch]))
     except CCRouterError as exc:
         exchange.error_type = exc.error_type
         exchange.error_message = exc.message

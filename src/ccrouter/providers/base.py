@@ -27,8 +27,10 @@ class Provider(Protocol):
         """One non-streamed call."""
         ...
 
-    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
-        """A streamed call. Errors before the first event raise; later ones end the iteration by
+    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
+        """A streamed call, as the events of each upstream read in order (never an empty list): the
+        client side writes each list at once, one socket write instead of one per event, and no event
+        waits for a later read. Errors before the first event raise; later ones end the iteration by
         raising too (the caller turns them into an SSE ``error`` event)."""
         ...
 

@@ -108,20 +108,25 @@ class HttpProvider:
             raise self._connection_error(exc) from exc
         return self._adapter.parse_response(body, call)
 
-    async def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         try:
-            async for event in self._stream(request, model):
-                if isinstance(event, StreamError) and self._secrets:
-                    clean = self._scrub(event.message)
-                    if clean != event.message:
-                        event = StreamError(error_type=event.error_type, message=clean)
-                yield event
+            async for events in self._stream(request, model):
+                if self._secrets:
+                    events = [self._scrub_event(event) for event in events]
+                yield events
         except CCRouterError as exc:
             exc.message = self._scrub(exc.message)
             exc.args = (exc.message,)
             raise
 
-    async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+    def _scrub_event(self, event: StreamEvent) -> StreamEvent:
+        if isinstance(event, StreamError):
+            clean = self._scrub(event.message)
+            if clean != event.message:
+                return StreamError(error_type=event.error_type, message=clean)
+        return event
+
+    async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         call = self._adapter.build(request, model, stream=True)
         decoder = self._adapter.stream_decoder(call)
         parser = SSEParser()
@@ -141,14 +146,27 @@ class HttpProvider:
                     raise self._connection_error(exc) from exc
                 if not chunk:
                     break
-                for frame in parser.feed(chunk):
-                    for event in decoder.feed(frame):
-                        yield event
-            for frame in parser.flush():
-                for event in decoder.feed(frame):
-                    yield event
-        for event in decoder.finish():
-            yield event
+                events: list[StreamEvent] = []
+                try:
+                    for frame in parser.feed(chunk):
+                        events.extend(decoder.feed(frame))
+                except CCRouterError:
+                    if events:  # what was decoded before the bad frame still goes out first
+                        yield events
+                    raise
+                if events:
+                    yield events
+            events = []
+            try:
+                for frame in parser.flush():
+                    events.extend(decoder.feed(frame))
+                events.extend(decoder.finish())
+            except CCRouterError:
+                if events:
+                    yield events
+                raise
+            if events:
+                yield events
 
     async def aclose(self) -> None:
         await self._session.close()

@@ -28,7 +28,7 @@ class SimulatedProvider:
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         return await self._inner.complete(request, model)
 
-    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         return self._inner.stream(request, model)
 
     async def aclose(self) -> None:
