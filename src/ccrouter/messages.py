@@ -24,8 +24,12 @@ the hot path. Things a codec does not understand are kept, not dropped:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 __all__ = [
     "Block",
@@ -205,6 +209,10 @@ class MessagesRequest:
     # True when the messages and tools are objects shared with earlier requests that resent the same
     # bytes (``ccrouter.codecs.anthropic_body``): caches keyed by object identity may use them.
     shared_parts: bool = field(default=False, compare=False)
+    # The client's own bytes of each top-level field of ``raw``, with the value parsed from them
+    # (``ccrouter.codecs.anthropic_body``): an encoder may send a field's bytes unchanged while ``raw``
+    # still holds that very value object, rather than serialise it again.
+    raw_parts: Mapping[str, tuple[Any, Buffer]] | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- response

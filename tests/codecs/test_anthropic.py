@@ -47,9 +47,9 @@ RESPONSE_CASES = sorted(
 
 
 def canonical(obj: Any) -> Any:
-    """A dataclass as plain JSON data, without the raw copies (those are checked separately)."""
+    """A dataclass as plain JSON data, without the raw copies (checked separately) and caching hints."""
     data = dataclasses.asdict(obj)
-    for key in ("raw", "raw_body"):
+    for key in ("raw", "raw_body", "raw_parts", "shared_parts"):
         data.pop(key, None)
     return data
 

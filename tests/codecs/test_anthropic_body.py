@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -88,3 +89,27 @@ def test_the_last_message_is_not_cached() -> None:
         decode_request_body(orjson.dumps(body), cache)
     # The 7 messages before the last one, and the tools: nothing per turn.
     assert len(cache._young) + len(cache._old) == 8
+
+
+@pytest.mark.parametrize("path", BODIES, ids=lambda p: p.stem)
+def test_passthrough_bytes_reuse_the_clients_fields(path: Path) -> None:
+    request = decode_request_body(path.read_bytes(), DecodeCache())
+    for stream in (False, True):
+        sent = codec.encode_request_json(request, "upstream-model", stream=stream)
+        assert orjson.loads(sent) == codec.encode_request(request, "upstream-model", stream=stream)
+
+
+def test_passthrough_bytes_are_the_clients_where_nothing_changed() -> None:
+    body = (
+        b'{"model":"claude-x","max_tokens":64,  "messages":[{"role":"user","content":"hi" }],"z":[1, 2.50]}'
+    )
+    request = decode_request_body(body, DecodeCache())
+    sent = codec.encode_request_json(request, "upstream-model", stream=False)
+    # model and stream are ours; the rest is the client's bytes, spacing and number spelling included.
+    assert sent == (
+        b'{"model":"upstream-model","max_tokens":64,"messages":[{"role":"user","content":"hi" }],'
+        b'"z":[1, 2.50],"stream":false}'
+    )
+    # An edited field is serialised anew; the others stay the client's.
+    edited = dataclasses.replace(request, raw={**request.raw, "z": [3]})
+    assert codec.encode_request_json(edited, "m", stream=True).endswith(b'"z":[3],"stream":true}')

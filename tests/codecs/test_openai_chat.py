@@ -55,7 +55,7 @@ def dialect_from(data: dict[str, Any]) -> Dialect:
 
 def canonical(obj: Any) -> Any:
     data = dataclasses.asdict(obj)
-    for key in ("raw", "raw_body"):
+    for key in ("raw", "raw_body", "raw_parts", "shared_parts"):
         data.pop(key, None)
     return data
 

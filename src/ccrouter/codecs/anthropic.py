@@ -51,6 +51,7 @@ __all__ = [
     "decode_tools",
     "encode_event",
     "encode_request",
+    "encode_request_json",
     "encode_response",
     "error_body",
 ]
@@ -332,6 +333,24 @@ def encode_request(request: MessagesRequest, model: str, *, stream: bool) -> dic
     if request.raw_format == "anthropic" and request.raw is not None:
         return _passthrough(request, request.raw, model, stream)
     return _build(request, model, stream)
+
+
+def encode_request_json(request: MessagesRequest, model: str, *, stream: bool) -> bytes:
+    """``encode_request`` serialised. A passthrough sends the client's own bytes for every top-level
+    field left as it came (``MessagesRequest.raw_parts``) and serialises only what changed."""
+    body = encode_request(request, model, stream=stream)
+    parts = request.raw_parts
+    if parts is None or request.raw_format != "anthropic":
+        return orjson.dumps(body)
+    out: list[Any] = []
+    for key, value in body.items():
+        part = parts.get(key)
+        out.append(b"," if out else b"{")
+        out.append(orjson.dumps(key))
+        out.append(b":")
+        out.append(part[1] if part is not None and part[0] is value else orjson.dumps(value))
+    out.append(b"}" if out else b"{}")
+    return b"".join(out)
 
 
 def _is_unverifiable(block: Any) -> bool:

@@ -91,6 +91,7 @@ def decode_request_body(
             raw[name] = orjson.loads(memoryview(value))
     request = build_request(raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools)
     request.shared_parts = cache is not None
+    request.raw_parts = {name: (raw[name], value) for name, value in fields.items()}
     return request
 
 

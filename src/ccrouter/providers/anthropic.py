@@ -51,7 +51,7 @@ class AnthropicAdapter:
             headers["anthropic-beta"] = request.betas
         # Configured headers come last so an operator can override anything above.
         headers.update(self._extra_headers)
-        body = orjson.dumps(codec.encode_request(request, model, stream=stream))
+        body = codec.encode_request_json(request, model, stream=stream)
         return HttpCall(url=self._url, headers=headers, body=body)
 
     def parse_response(self, body: bytes, call: HttpCall) -> MessagesResponse:
