@@ -192,14 +192,17 @@ def bench(args: argparse.Namespace) -> int:
 def soak_or_profile(args: argparse.Namespace) -> int:
     import spy
     from soak import soak_text
-    from targets import Launcher, start_ccrouter, start_upstream
+    from targets import Launcher, start_ccrouter, start_floor, start_upstream
 
     workdir = Path(tempfile.mkdtemp(prefix="ccrouter-bench-"))
     launcher = Launcher(workdir)
     try:
         upstream, _, _ = start_upstream(launcher)
         variant = Path(args.variant[0]) if args.variant else None
-        target = start_ccrouter(launcher, args.mode, upstream, args.workers, variant).as_dict()
+        if args.mode == "floor":  # to compare a profile with the least a gateway does
+            target = start_floor(launcher, upstream).as_dict()
+        else:
+            target = start_ccrouter(launcher, args.mode, upstream, args.workers, variant).as_dict()
         if args.soak:
             spec = {
                 "mode": "soak",
@@ -291,7 +294,7 @@ def main() -> int:
         "--soak", type=int, default=0, metavar="N", help="N requests to ccrouter, RSS along the way"
     )
     parser.add_argument("--profile", type=float, default=0, metavar="S", help="py-spy ccrouter for S seconds")
-    parser.add_argument("--mode", default="a2o", help="ccrouter mode for --soak / --profile")
+    parser.add_argument("--mode", default="a2o", help="ccrouter mode for --soak / --profile, or floor")
     parser.add_argument("--concurrency", type=int, default=8, help="clients for --soak")
     parser.add_argument(
         "--stream-every",

@@ -373,7 +373,13 @@ def _passthrough(request: MessagesRequest, raw: JSON, model: str, stream: bool) 
     rebuilt: list[Any] | None = None
     for i, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, list) or not any(_is_unverifiable(block) for block in content):
+        if not isinstance(content, list):
+            continue
+        # Runs over every block of every request: a plain loop, the common "no thinking" case first.
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "thinking" and _is_unverifiable(block):
+                break
+        else:
             continue
         if rebuilt is None:
             rebuilt = list(messages)  # copy the list only; untouched messages stay shared

@@ -55,7 +55,7 @@ def _automatic(
     mode = settings.routing.auto_fallback
     if mode == "off":
         return []
-    tools, vision = needs(request)
+    wanted: tuple[bool, bool] | None = None  # needs(request), worked out only if a candidate asks
     same: list[Candidate] = []
     other: list[Candidate] = []
     for config in settings.providers:
@@ -71,6 +71,9 @@ def _automatic(
             if mode != "capable":
                 continue
             info = catalog.info(config, spec.name)
+            if wanted is None:
+                wanted = needs(request)
+            tools, vision = wanted
             if (tools and not info.tools) or (vision and not info.vision):
                 continue
             if request.thinking.on and not info.thinking:
