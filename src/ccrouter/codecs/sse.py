@@ -55,6 +55,22 @@ class SSEParser:
 
 
 def _parse(raw: bytes) -> SSEFrame | None:
+    # The two shapes providers send, without the general line loop: "data: X" (OpenAI, Gemini) and
+    # "event: E" + "data: X" (Anthropic); X is one line of JSON. ``raw`` ends with the blank line.
+    last = len(raw) - 2
+    if raw.startswith(b"data: "):
+        if raw.find(b"\n", 6) == last:
+            return SSEFrame(event=None, data=raw[6:last], raw=raw)
+    elif raw.startswith(b"event: "):
+        newline = raw.find(b"\n", 7)
+        if raw.startswith(b"data: ", newline + 1) and raw.find(b"\n", newline + 7) == last:
+            return SSEFrame(
+                event=raw[7:newline].decode("utf-8", "replace"), data=raw[newline + 7 : last], raw=raw
+            )
+    return _parse_lines(raw)
+
+
+def _parse_lines(raw: bytes) -> SSEFrame | None:
     event: str | None = None
     data_lines: list[bytes] = []
     for line in raw.split(b"\n"):
