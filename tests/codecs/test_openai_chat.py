@@ -19,11 +19,9 @@ import pytest
 from ccrouter.codecs import anthropic
 from ccrouter.codecs.openai_chat import (
     Dialect,
-    ToolCache,
     decode_request,
     decode_response,
     encode_request,
-    encode_request_json,
     encode_response,
     error_body,
 )
@@ -38,7 +36,6 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
-from ccrouter.testing.claude_code import claude_code_request
 from golden import GoldenDir, names_for, with_wire_names
 
 OPENAI = GoldenDir("openai")
@@ -323,30 +320,3 @@ def test_message_content_order_is_kept_for_system_messages() -> None:
     )
     body, _ = encode_request(request, "m", stream=False, dialect=Dialect())
     assert body["messages"] == [{"role": "user", "content": "a"}, {"role": "system", "content": "keep"}]
-
-
-def test_tool_cache_gives_the_same_body_and_names() -> None:
-    body = claude_code_request()
-    body["tools"].append({"name": "mcp__my server__look.up", "description": "x", "input_schema": {}})
-    request = anthropic.decode_request(body)
-    cache = ToolCache()
-    strict = Dialect(strip_schema_keys=frozenset({"$schema", "additionalProperties"}))
-    for dialect in (Dialect(), strict, Dialect(), strict):  # each twice: built, then from the cache
-        expected, expected_names = encode_request(request, "m", stream=True, dialect=dialect)
-        sent, names = encode_request_json(request, "m", stream=True, dialect=dialect, tools=cache)
-        assert orjson.loads(sent) == expected
-        wire = "mcp__my_server__look_up"
-        assert names.from_wire_name(wire) == expected_names.from_wire_name(wire) == "mcp__my server__look.up"
-    assert len(cache._entries) == 2  # one per schema cleaning, each reused
-
-
-def test_tool_cache_follows_the_tool_objects() -> None:
-    cache = ToolCache()
-    first = anthropic.decode_request(claude_code_request())
-    sent, _ = encode_request_json(first, "m", stream=False, dialect=Dialect(), tools=cache)
-    changed = claude_code_request()
-    changed["tools"][0]["description"] = "another description"
-    second = anthropic.decode_request(changed)
-    resent, _ = encode_request_json(second, "m", stream=False, dialect=Dialect(), tools=cache)
-    assert orjson.loads(resent)["tools"][0]["function"]["description"] == "another description"
-    assert orjson.loads(sent)["tools"][0]["function"]["description"] != "another description"

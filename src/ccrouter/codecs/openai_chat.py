@@ -7,7 +7,6 @@ shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): 
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,12 +41,10 @@ from ccrouter.messages import (
 __all__ = [
     "THINKING_SIGNATURE",
     "Dialect",
-    "ToolCache",
     "clean_schema",
     "decode_request",
     "decode_response",
     "encode_request",
-    "encode_request_json",
     "encode_response",
     "error_body",
     "error_status",
@@ -90,72 +87,15 @@ class Dialect:
 # =========================================================================== upstream: request
 
 
-class ToolCache:
-    """OpenAI ``tools`` already translated and serialised, by the identity of the canonical tools:
-    the decode cache (``ccrouter.codecs.anthropic_body``) hands every turn of a conversation the
-    same ``Tool`` objects, and ~25 tool schemas are half of a Claude Code request. Entries hold their
-    tools, so an id cannot be reused while its entry lives."""
-
-    def __init__(self, *, max_entries: int = 32) -> None:
-        self._max_entries = max_entries
-        self._entries: dict[tuple[object, ...], _EncodedTools] = {}
-
-    def encode(self, tools: list[Tool], names: ToolNames, dialect: Dialect) -> _EncodedTools:
-        client = [tool for tool in tools if tool.server_type is None]
-        # Registering the names first keeps ``names`` exactly as the uncached path leaves it.
-        wire_names = tuple(names.to_wire_name(tool.name) for tool in client)
-        key = (*map(id, client), dialect.strip_schema_keys)
-        hit = self._entries.get(key)
-        if hit is not None and hit.wire_names == wire_names and all(map(operator.is_, hit.tools, client)):
-            return hit
-        value = [_tool(tool, names, dialect) for tool in client]
-        encoded = _EncodedTools(tuple(client), wire_names, value, orjson.dumps(value))
-        if len(self._entries) >= self._max_entries:
-            self._entries.clear()
-        self._entries[key] = encoded
-        return encoded
-
-
-@dataclass(frozen=True, slots=True)
-class _EncodedTools:
-    tools: tuple[Tool, ...]
-    wire_names: tuple[str, ...]
-    value: list[JSON]
-    json: bytes
-
-
 def encode_request(
     request: MessagesRequest, model: str, *, stream: bool, dialect: Dialect
 ) -> tuple[JSON, ToolNames]:
     """The chat-completions body for ``request``, and the tool name/id map to read the answer."""
-    body, names, _ = _encode(request, model, stream, dialect, None)
-    return body, names
-
-
-def encode_request_json(
-    request: MessagesRequest, model: str, *, stream: bool, dialect: Dialect, tools: ToolCache | None = None
-) -> tuple[bytes, ToolNames]:
-    """``encode_request`` serialised; with a ``ToolCache``, tools seen before are neither translated
-    nor serialised again (their JSON goes in as it was made, as the body's last member)."""
-    body, names, encoded = _encode(request, model, stream, dialect, tools)
-    if encoded is None or body.get("tools") is not encoded.value:
-        return orjson.dumps(body), names
-    del body["tools"]
-    return orjson.dumps(body)[:-1] + b',"tools":' + encoded.json + b"}", names
-
-
-def _encode(
-    request: MessagesRequest, model: str, stream: bool, dialect: Dialect, cache: ToolCache | None
-) -> tuple[JSON, ToolNames, _EncodedTools | None]:
     names = ToolNames()
     if request.raw_format == "openai" and request.raw is not None:
-        return _passthrough(request, model, stream, dialect), names, None
+        return _passthrough(request, model, stream, dialect), names
     body: JSON = {"model": model, "messages": _messages(request, names, dialect)}
-    encoded = cache.encode(request.tools, names, dialect) if cache is not None else None
-    if encoded is not None:
-        tools = encoded.value
-    else:
-        tools = [_tool(tool, names, dialect) for tool in request.tools if tool.server_type is None]
+    tools = [_tool(tool, names, dialect) for tool in request.tools if tool.server_type is None]
     if tools:
         body["tools"] = tools
         choice = request.tool_choice
@@ -180,7 +120,7 @@ def _encode(
     # Claude Code's user_id is a JSON document (device and session ids), useless as ``user``.
     if isinstance(user, str) and user and not user.startswith("{"):
         body["user"] = user[:_MAX_USER]
-    return body, names, encoded
+    return body, names
 
 
 def _passthrough(request: MessagesRequest, model: str, stream: bool, dialect: Dialect) -> JSON:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ccrouter.codecs.openai_chat import Dialect, ToolCache, decode_response, encode_request_json
+from ccrouter.codecs.openai_chat import Dialect, decode_response, encode_request
 from ccrouter.codecs.openai_stream import OpenAIStreamDecoder
 from ccrouter.codecs.toolnames import ToolNames
 from ccrouter.config import ProviderConfig
@@ -47,7 +47,6 @@ class OpenAIAdapter:
             **self._vendor.headers(self._api_key),
             **config.headers,
         }
-        self._tools = ToolCache()
 
     @property
     def vendor(self) -> str:
@@ -55,14 +54,14 @@ class OpenAIAdapter:
 
     def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall:
         dialect = self._vendor.dialect(model)
-        body, names = encode_request_json(request, model, stream=stream, dialect=dialect, tools=self._tools)
+        body, names = encode_request(request, model, stream=stream, dialect=dialect)
         headers = dict(self._headers)
         if stream:
             headers["Accept"] = "text/event-stream"
         return HttpCall(
             url=self._url,
             headers=headers,
-            body=body,
+            body=orjson.dumps(body),
             context=OpenAICallContext(names=names, dialect=dialect, model=model),
         )
 
