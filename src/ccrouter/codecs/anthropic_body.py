@@ -3,7 +3,7 @@
 Claude Code resends the whole conversation every turn: the same ~25 tool definitions (about half of
 an 80-130 KB body) and the same history, plus one new exchange. ``decode_request_body`` splits the
 body at the top level and the messages list without building them (msgspec's ``Raw``), hashes each
-message's bytes and the tools' bytes (xxh3), and parses and decodes only what ``DecodeCache`` has
+message's bytes and the tools' bytes (xxh3, 128 bits), and parses and decodes only what ``DecodeCache`` has
 not seen. The result is exactly what ``anthropic.decode_request(orjson.loads(body))`` gives; the
 cached parts (the parsed dicts in ``raw`` and the canonical messages and tools) are shared between
 requests, which is safe because every edit downstream is copy-on-write (``ccrouter.routing.prepare``,
@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import orjson
-from xxhash import xxh3_64_intdigest
+from xxhash import xxh3_128_intdigest
 
 from ccrouter.codecs.anthropic import build_request, decode_message, decode_tools
 from ccrouter.errors import RequestError
@@ -31,7 +31,8 @@ _OBJECT_OVERHEAD = 3
 
 
 class DecodeCache:
-    """Decoded messages and tool lists by a 64-bit hash of their raw JSON, bounded by size.
+    """Decoded messages and tool lists by a 128-bit hash of their raw JSON, bounded by size. (A
+    collision would hand a request someone else's message, so the hash is wide enough never to.)
 
     Two generations approximate LRU: hits and new entries go to the young one; when it holds half
     the budget it becomes the old one and the previous old one is dropped.
@@ -109,14 +110,14 @@ def _messages(value: msgspec.Raw, cache: DecodeCache | None) -> tuple[Any, list[
         view = memoryview(part)
         # The last message is the new one, and Claude Code's cache_control marker sits on it: next
         # turn it comes back without the marker, as other bytes. Caching it would only evict.
-        cached = cache is not None and index != last
-        key = xxh3_64_intdigest(view) if cached else 0
-        hit = cache.get(key, len(view)) if cache is not None and cached else None
+        store = cache if index != last else None
+        key = xxh3_128_intdigest(view) if store is not None else 0
+        hit = store.get(key, len(view)) if store is not None else None
         if hit is None:
             item = orjson.loads(view)
             hit = (item, decode_message(item, f"messages.{index}"))
-            if cache is not None and cached:
-                cache.put(key, hit, len(view))
+            if store is not None:
+                store.put(key, hit, len(view))
         parsed.append(hit[0])
         canonical.append(hit[1])
     return parsed, canonical
@@ -124,7 +125,7 @@ def _messages(value: msgspec.Raw, cache: DecodeCache | None) -> tuple[Any, list[
 
 def _tools(value: msgspec.Raw, cache: DecodeCache) -> tuple[Any, list[Tool]]:
     view = memoryview(value)
-    key = xxh3_64_intdigest(view)
+    key = xxh3_128_intdigest(view)
     hit = cache.get(key, len(view))
     if hit is None:
         item = orjson.loads(view)
