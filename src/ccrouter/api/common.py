@@ -116,7 +116,7 @@ async def _relay(
     response.enable_chunked_encoding()
     await response.prepare(request)
     head = [encode(event) for event in first]
-    if isinstance(first[0], MessageStart) and first[0].raw is None:
+    if first and isinstance(first[0], MessageStart) and first[0].raw is None:
         # Anthropic sends a ping right after message_start; translated streams get one too.
         head.insert(1, encode(Ping()))
     await response.write(b"".join(head))
