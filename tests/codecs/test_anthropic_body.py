@@ -113,3 +113,13 @@ def test_passthrough_bytes_are_the_clients_where_nothing_changed() -> None:
     # An edited field is serialised anew; the others stay the client's.
     edited = dataclasses.replace(request, raw={**request.raw, "z": [3]})
     assert codec.encode_request_json(edited, "m", stream=True).endswith(b'"z":[3],"stream":true}')
+
+
+def test_many_tiny_messages_stay_within_the_budget() -> None:
+    cache = DecodeCache(max_bytes=100_000)
+    for turn in range(2_000):
+        messages = [{"role": "user", "content": f"m{turn}.{i}"} for i in range(10)]
+        body = {"model": "m", "max_tokens": 5, "messages": messages}
+        decode_request_body(orjson.dumps(body), cache)
+    # Each entry is charged at least its fixed overhead, so a 100 KB budget holds at most ~200.
+    assert len(cache._young) + len(cache._old) <= 100_000 // 512 + 1

@@ -26,8 +26,10 @@ __all__ = ["DecodeCache", "decode_request_body"]
 
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _LIST = msgspec.json.Decoder(list[msgspec.Raw])
-# What a cached part costs beyond its raw bytes (parsed dicts plus canonical objects), roughly.
+# What a cached part costs for its raw bytes (parsed dicts plus canonical objects), roughly, and per
+# entry whatever its size (the entry, its tuple, a message's smallest dict and objects).
 _OBJECT_OVERHEAD = 3
+_ENTRY_OVERHEAD = 512
 
 
 class DecodeCache:
@@ -59,7 +61,7 @@ class DecodeCache:
         return value
 
     def put(self, key: int, value: Any, size: int) -> None:
-        cost = size * _OBJECT_OVERHEAD
+        cost = size * _OBJECT_OVERHEAD + _ENTRY_OVERHEAD
         if self._young_bytes + cost > self._half:
             self._old = self._young
             self._young = {}
