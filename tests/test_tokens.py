@@ -238,3 +238,14 @@ def test_objects_of_requests_that_do_not_share_them_are_not_kept() -> None:
     counter = TokenCounter()
     counter.count_request(claude_code_request())
     assert not counter._objects
+
+
+def test_objects_held_for_their_counts_are_bounded_by_weight() -> None:
+    counter = TokenCounter()
+    big = "lorem ipsum " * 50_000  # ~100k tokens
+    for turn in range(40):
+        message = Message("user", [TextBlock(f"{turn} {big}")])
+        request = MessagesRequest(model="m", max_tokens=10, messages=[message], shared_parts=True)
+        counter.count_request(request)
+    assert counter._object_tokens <= 2_000_000
+    assert len(counter._objects) < 40

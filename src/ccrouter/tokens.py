@@ -43,6 +43,10 @@ IMAGE_TOKENS = 1600
 MESSAGE_OVERHEAD = 3
 # Framing of a tool definition beyond its name, description and schema.
 TOOL_OVERHEAD = 8
+# The messages and tools held for their counts by identity weigh at most this many tokens (about
+# 8 MB of text): one huge tool result must not keep megabytes alive after the decode cache let go.
+_MAX_OBJECT_TOKENS = 2_000_000
+_MIN_OBJECT_WEIGHT = 64
 # Below this many uncached characters, encoding inline is cheaper than a thread hop (~1 ms).
 _OFFLOAD_CHARS = 32_768
 
@@ -69,6 +73,7 @@ class TokenCounter:
         # so this is kept small.
         self._objects: dict[int, tuple[Message | Tool, int]] = {}
         self._object_entries = max(1, min(max_entries // 4, 2048))
+        self._object_tokens = 0  # what the held objects weigh: their counts (about 4 bytes a token)
         self._encoding: Any = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -135,9 +140,16 @@ class TokenCounter:
         """Cache the count of each message and tool just counted, holding the object so its id cannot
         be reused while cached."""
         for item, start, end in spans:
-            if len(self._objects) >= self._object_entries:
+            count = sum(counts[start:end])
+            weight = max(count, _MIN_OBJECT_WEIGHT)
+            if (
+                len(self._objects) >= self._object_entries
+                or self._object_tokens + weight > _MAX_OBJECT_TOKENS
+            ):
                 self._objects = {}
-            self._objects[id(item)] = (item, sum(counts[start:end]))
+                self._object_tokens = 0
+            self._objects[id(item)] = (item, count)
+            self._object_tokens += weight
 
     def _resolve(self, pieces: list[Piece]) -> tuple[list[int], dict[int, tuple[str, list[int]]]]:
         """Each piece's count where known (0 where not yet), and the texts still to encode by key,
