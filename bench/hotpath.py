@@ -26,8 +26,9 @@ from payloads import UPSTREAM_MODEL, answers, request_bodies
 
 from ccrouter.codecs import anthropic as anthropic_codec
 from ccrouter.codecs import openai_chat
-from ccrouter.codecs.anthropic_body import DecodeCache, decode_request_body
+from ccrouter.codecs.anthropic_body import decode_request_body
 from ccrouter.codecs.anthropic_stream import AnthropicStreamDecoder
+from ccrouter.codecs.body import DecodeCache
 from ccrouter.codecs.openai_stream import OpenAIStreamEncoder
 from ccrouter.codecs.sse import SSEParser
 from ccrouter.config import ProviderConfig

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE
 from ccrouter.dispatch import Plan, header_value
-from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
+from ccrouter.errors import CCRouterError, RequestTooLargeError, UpstreamProtocolError
 from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
 
-__all__ = ["decision_headers", "read_body", "read_json", "stream_events"]
+__all__ = ["decision_headers", "read_body", "stream_events"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -32,20 +30,6 @@ async def read_body(request: web.Request) -> bytes:
         raise RequestTooLargeError(
             f"request body is larger than the gateway's limit of {limit} bytes (server.max_body_bytes)"
         ) from exc
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a RequestError saying what is wrong with it."""
-    body = await read_body(request)
-    if not body:
-        raise RequestError("request body is empty: expected a JSON object")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RequestError(f"request body must be a JSON object, got {type(data).__name__}")
-    return data
 
 
 def decision_headers(plan: Plan, simulated: bool) -> dict[str, str]:

@@ -6,10 +6,11 @@ import logging
 
 from aiohttp import web
 
-from ccrouter.api.common import decision_headers, read_json, stream_events
+from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import openai_chat, openai_stream
+from ccrouter.codecs.openai_body import decode_openai_body
 
 __all__ = ["routes"]
 
@@ -18,8 +19,8 @@ log = logging.getLogger("ccrouter.api")
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    body = await read_json(request)
-    canonical = openai_chat.decode_request(body)
+    canonical = decode_openai_body(await read_body(request), state.openai_decode_cache)
+    body = canonical.raw or {}
     exchange = exchange_for(request)
     plan = await state.dispatcher.plan(canonical, request.headers, exchange)
     headers = decision_headers(plan, state.simulated)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ccrouter.budgets import BudgetAdmission
-from ccrouter.codecs.anthropic_body import DecodeCache
+from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
 from ccrouter.exchange import Observer
@@ -29,8 +29,10 @@ class AppState:
     counter: TokenCounter
     simulated: bool
     started_at: float
-    # Decoded messages and tools of recent requests (Claude Code resends its history every turn).
+    # Decoded messages and tools of recent requests (agents resend their history every turn), one
+    # cache per body format.
     decode_cache: DecodeCache = field(default_factory=DecodeCache)
+    openai_decode_cache: DecodeCache = field(default_factory=DecodeCache)
     observers: list[Observer] = field(default_factory=list)
     # -- usage ledger and budgets (issue 4)
     ledger: Store | None = None

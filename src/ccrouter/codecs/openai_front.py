@@ -34,7 +34,10 @@ from ccrouter.messages import (
 
 __all__ = [
     "THINKING_SIGNATURE",
+    "DecodedItem",
+    "decode_item",
     "decode_request",
+    "decode_tools",
     "encode_response",
     "error_body",
     "finish_reason_for",
@@ -61,15 +64,19 @@ _EFFORTS = {
 # =========================================================================== request
 
 
-def decode_request(body: JSON) -> MessagesRequest:
-    """A canonical request from an OpenAI client's chat-completions body (kept as ``raw``)."""
+def decode_request(
+    body: JSON, *, items: list[DecodedItem] | None = None, tools: list[Tool] | None = None
+) -> MessagesRequest:
+    """A canonical request from an OpenAI client's chat-completions body (kept as ``raw``).
+    ``items`` and ``tools`` are ``body["messages"]`` and ``body["tools"]`` when the caller already
+    decoded them (``ccrouter.codecs.openai_body``)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise RequestError("model: required, a non-empty string")
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise RequestError("messages: required, a non-empty array of message objects")
-    system, messages = _messages(raw_messages)
+    system, messages = _assemble(items) if items is not None else _messages(raw_messages)
     thinking, effort = _reasoning(body.get("reasoning_effort"))
     user = body.get("user")
     return MessagesRequest(
@@ -81,7 +88,7 @@ def decode_request(body: JSON) -> MessagesRequest:
         temperature=_number(body, "temperature"),
         top_p=_number(body, "top_p"),
         stop_sequences=_stop(body.get("stop")),
-        tools=_tools(body.get("tools")),
+        tools=decode_tools(body.get("tools")) if tools is None else tools,
         tool_choice=_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")),
         thinking=thinking,
         effort=effort,
@@ -131,7 +138,8 @@ def _reasoning(value: object) -> tuple[ThinkingConfig, str | None]:
     return ThinkingConfig(type="enabled", budget_tokens=budget), effort
 
 
-def _tools(value: object) -> list[Tool]:
+def decode_tools(value: object) -> list[Tool]:
+    """The body's ``tools`` value."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -180,43 +188,61 @@ def _tool_choice(value: object, parallel: object) -> ToolChoice | None:
 # --------------------------------------------------------------------------- messages
 
 
+# One client message decoded on its own: the system prompt's blocks, a tool result, or a user or
+# assistant message's blocks. ``decode_item`` is pure, so a body decoder may cache it by the item's
+# bytes (``ccrouter.codecs.openai_body``); ``_assemble`` joins the items into canonical messages.
+DecodedItem = tuple[str, list[ContentBlock] | ToolResultBlock]
+
+
+def decode_item(item: Any, index: int) -> DecodedItem:
+    """The ``messages[index]`` item of a client's body."""
+    path = f"messages[{index}]"
+    if not isinstance(item, dict):
+        raise RequestError(f"{path}: expected an object")
+    role = item.get("role")
+    if role in ("system", "developer"):
+        return "system", [TextBlock(text=text) for text in _texts(item.get("content"), path) if text]
+    if role == "tool":
+        return "tool", _tool_result(item, path)
+    if role == "user":
+        return "user", _user_content(item.get("content"), path)
+    if role == "assistant":
+        return "assistant", _assistant_content(item, path)
+    raise RequestError(f"{path}.role: expected one of {_ROLES}; got {role!r}")
+
+
 def _messages(items: list[Any]) -> tuple[list[TextBlock], list[Message]]:
+    return _assemble([decode_item(item, index) for index, item in enumerate(items)])
+
+
+def _assemble(items: list[DecodedItem]) -> tuple[list[TextBlock], list[Message]]:
     """Leading system/developer messages become the system prompt, later ones stay in place; tool
-    messages (and a user message right after them) join one user message, as Anthropic expects."""
+    messages (and a user message right after them) join one user message, as Anthropic expects.
+    Every message gets lists of its own: decoded items may be shared with other requests."""
     system: list[TextBlock] = []
     out: list[Message] = []
     after_tool = False
-    for index, item in enumerate(items):
-        path = f"messages[{index}]"
-        if not isinstance(item, dict):
-            raise RequestError(f"{path}: expected an object")
-        role = item.get("role")
-        if role in ("system", "developer"):
-            blocks = [TextBlock(text=text) for text in _texts(item.get("content"), path) if text]
+    for role, decoded in items:
+        if isinstance(decoded, ToolResultBlock):  # role "tool"
+            if after_tool:
+                out[-1].content.append(decoded)
+            else:
+                out.append(Message(role="user", content=[decoded]))
+            after_tool = True
+            continue
+        if role == "system":
+            blocks = [block for block in decoded if isinstance(block, TextBlock)]
             if out:
                 out.append(Message(role="system", content=list(blocks)))
             else:
                 system.extend(blocks)
-        elif role == "tool":
-            result = _tool_result(item, path)
-            if after_tool:
-                out[-1].content.append(result)
-            else:
-                out.append(Message(role="user", content=[result]))
-            after_tool = True
-            continue
         elif role == "user":
-            content = _user_content(item.get("content"), path)
             if after_tool:
-                out[-1].content.extend(content)
-            elif content:
-                out.append(Message(role="user", content=content))
-        elif role == "assistant":
-            content = _assistant_content(item, path)
-            if content:
-                out.append(Message(role="assistant", content=content))
-        else:
-            raise RequestError(f"{path}.role: expected one of {_ROLES}; got {role!r}")
+                out[-1].content.extend(decoded)
+            elif decoded:
+                out.append(Message(role="user", content=list(decoded)))
+        elif decoded:  # assistant
+            out.append(Message(role="assistant", content=list(decoded)))
         after_tool = False
     return system, out
 

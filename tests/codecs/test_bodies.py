@@ -1,4 +1,4 @@
-"""Decoding from bytes with the history cache gives exactly what the dict decoder gives."""
+"""Decoding bodies from bytes with the history cache gives exactly what the dict decoders give."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ import orjson
 import pytest
 
 from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import DecodeCache, decode_request_body
+from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.body import DecodeCache
+from ccrouter.codecs.openai_body import decode_openai_body
+from ccrouter.codecs.openai_front import decode_request as decode_openai
 from ccrouter.errors import RequestError
 from ccrouter.testing.claude_code import claude_code_request
 
-REQUESTS = Path(__file__).parent.parent / "golden" / "anthropic" / "requests"
-BODIES = sorted(p for p in REQUESTS.glob("*.json") if not p.name.endswith(".expected.json"))
+GOLDEN = Path(__file__).parent.parent / "golden"
+BODIES = sorted(p for p in (GOLDEN / "anthropic" / "requests").glob("*.json") if ".expected." not in p.name)
+OPENAI_BODIES = sorted(
+    p for p in (GOLDEN / "openai" / "front_requests").glob("*.json") if ".expected." not in p.name
+)
 
 
 @pytest.mark.parametrize("path", BODIES, ids=lambda p: p.stem)
@@ -123,3 +129,60 @@ def test_many_tiny_messages_stay_within_the_budget() -> None:
         decode_request_body(orjson.dumps(body), cache)
     # Each entry is charged at least its fixed overhead, so a 100 KB budget holds at most ~200.
     assert len(cache._young) + len(cache._old) <= 100_000 // 512 + 1
+
+
+# --------------------------------------------------------------------------- OpenAI front
+
+
+@pytest.mark.parametrize("path", OPENAI_BODIES, ids=lambda p: p.stem)
+def test_openai_golden_bodies_decode_as_the_dict_decoder_does(path: Path) -> None:
+    body = path.read_bytes()
+    expected = decode_openai(orjson.loads(body))
+    cache = DecodeCache()
+    for _ in range(3):  # uncached, then from the cache
+        assert decode_openai_body(body, cache) == expected
+    assert decode_openai_body(body) == expected
+
+
+def test_openai_tool_results_join_fresh_messages_not_the_cached_ones() -> None:
+    # A tool result joins the user message before it; that must not grow a cached item.
+    cache = DecodeCache()
+    history = [
+        {"role": "user", "content": "list files"},
+        {"role": "assistant", "content": None, "tool_calls": [_call("c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "a.txt"},
+        {"role": "user", "content": "thanks"},
+        {"role": "assistant", "content": "ok"},
+    ]
+    for turn in range(3):
+        messages = [*history, {"role": "user", "content": f"turn {turn}"}]
+        body = orjson.dumps({"model": "m", "messages": messages, "tools": [_tool()]})
+        assert decode_openai_body(body, cache) == decode_openai(orjson.loads(body))
+    assert cache.hits >= 2 * 6
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "request body is empty"),
+        (b'{"model": "m", "messages": [}', "request body is not valid JSON"),
+        (b"[1]", "request body must be a JSON object, got list"),
+        (b'{"model": "m", "messages": []}', "messages: required"),
+        (b'{"model": "m", "messages": {}}', "messages: required"),
+        (
+            b'{"model": "m", "messages": [{"role": "x"}, {"role": "user", "content": "hi"}]}',
+            "messages\\[0\\].role",
+        ),
+    ],
+)
+def test_openai_bad_bodies_fail_as_the_dict_decoder_does(body: bytes, message: str) -> None:
+    with pytest.raises(RequestError, match=message):
+        decode_openai_body(body, DecodeCache())
+
+
+def _call(call_id: str) -> dict[str, object]:
+    return {"id": call_id, "type": "function", "function": {"name": "ls", "arguments": "{}"}}
+
+
+def _tool() -> dict[str, object]:
+    return {"type": "function", "function": {"name": "ls", "parameters": {"type": "object"}}}

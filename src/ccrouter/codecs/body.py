@@ -1,0 +1,122 @@
+"""Request bodies as raw parts, and the cache of what earlier requests decoded from the same bytes.
+
+Agents resend the whole conversation every turn: the same tool definitions (about half of a Claude
+Code request) and the same history, plus one new exchange. A format's body decoder
+(``anthropic_body``, ``openai_body``) splits the body at the top level and its messages list without
+building them (msgspec's ``Raw``), and looks each message and the tools up here by a hash of their
+bytes, so only what was not seen before is parsed and decoded. Cached values are shared between
+requests, which is safe because every edit downstream is copy-on-write (``ccrouter.routing.prepare``,
+``ccrouter.routing.fit``, the passthrough encoders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+from xxhash import xxh3_128_intdigest
+
+from ccrouter.errors import RequestError
+
+__all__ = ["DecodeCache", "decoded", "split_list", "split_object"]
+
+T = TypeVar("T")
+
+_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+# What a cached part costs for its raw bytes (parsed dicts plus canonical objects), roughly, and per
+# entry whatever its size (the entry, its tuple, a message's smallest dict and objects).
+_OBJECT_OVERHEAD = 3
+_ENTRY_OVERHEAD = 512
+
+
+class DecodeCache:
+    """Decoded parts by a 128-bit hash of their raw JSON, bounded by size. (A collision would hand a
+    request someone else's message, so the hash is wide enough never to.) One cache per body format:
+    the same bytes decode to different things in different formats.
+
+    Two generations approximate LRU: hits and new entries go to the young one; when it holds half
+    the budget it becomes the old one and the previous old one is dropped.
+    """
+
+    def __init__(self, *, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self._half = max(1, max_bytes // 2)
+        self._young: dict[int, Any] = {}
+        self._old: dict[int, Any] = {}
+        self._young_bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: int, size: int) -> Any:
+        value = self._young.get(key)
+        if value is None:
+            value = self._old.get(key)
+            if value is not None:
+                self.put(key, value, size)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def put(self, key: int, value: Any, size: int) -> None:
+        cost = size * _OBJECT_OVERHEAD + _ENTRY_OVERHEAD
+        if self._young_bytes + cost > self._half:
+            self._old = self._young
+            self._young = {}
+            self._young_bytes = 0
+        self._young[key] = value
+        self._young_bytes += cost
+
+
+def split_object(body: bytes) -> dict[str, msgspec.Raw]:
+    """The body's top-level members, each as its raw JSON; the whole body is validated."""
+    if not body:
+        raise RequestError("request body is empty: expected a JSON object")
+    try:
+        return _OBJECT.decode(body)
+    except msgspec.ValidationError:
+        raise RequestError(f"request body must be a JSON object, got {_json_type(body)}") from None
+    except msgspec.DecodeError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def split_list(value: msgspec.Raw) -> list[msgspec.Raw] | None:
+    """The items of a raw JSON array, or None when it is not an array."""
+    try:
+        return _LIST.decode(value)
+    except msgspec.ValidationError:
+        return None
+
+
+def parse(value: msgspec.Raw) -> Any:
+    return orjson.loads(memoryview(value))
+
+
+def decoded(
+    cache: DecodeCache | None, value: msgspec.Raw, decode: Callable[[Any, int], T], index: int = 0
+) -> tuple[Any, T]:
+    """(the parsed JSON, ``decode(parsed, index)``) for ``value``, from ``cache`` when these bytes
+    were seen. ``index`` (the item's place, for error messages) is passed through so that a hit
+    builds nothing. A ``decode`` that raises caches nothing."""
+    view = memoryview(value)
+    if cache is None:
+        item = orjson.loads(view)
+        return item, decode(item, index)
+    key = xxh3_128_intdigest(view)
+    hit = cache.get(key, len(view))
+    if hit is None:
+        item = orjson.loads(view)
+        hit = (item, decode(item, index))
+        cache.put(key, hit, len(view))
+    return hit  # type: ignore[no-any-return]
+
+
+def _json_type(body: bytes) -> str:
+    """The Python name of what a valid JSON document that is not an object holds (``list``...)."""
+    try:
+        return type(orjson.loads(body)).__name__
+    except orjson.JSONDecodeError:
+        return "invalid JSON"
