@@ -51,6 +51,34 @@ async def test_rows_round_trip_and_close_flushes(make_store: Factory) -> None:
         await again.close()
 
 
+async def test_a_large_batch_keeps_every_value_exactly(make_store: Factory) -> None:
+    # SQLite takes a whole batch as one JSON array: floats, 64-bit integers, None, booleans and
+    # non-ASCII text must come back as they went in, in order.
+    store = make_store()
+    await store.open()
+    rows = [
+        record(
+            n,
+            ts=DAY1 + n / 7,
+            cost_picos=None if n % 5 == 0 else 9_007_199_254_740_993 + n,
+            session_id="sitzung-é✓" if n % 3 == 0 else None,
+            estimated=n % 2 == 0,
+            latency_ms=n * 0.1,
+            fallbacks='[{"provider": "a", "error_type": "rate_limit_error"}]' if n % 4 == 0 else None,
+        )
+        for n in range(1, 3001)
+    ]
+    for row in rows:
+        store.add(row)
+    await store.close()
+    again = make_store()
+    await again.open()
+    try:
+        assert await again.records() == rows
+    finally:
+        await again.close()
+
+
 async def test_migrations_are_recorded_once(make_store: Factory) -> None:
     first, second = make_store(), make_store()
     await asyncio.gather(first.open(), second.open())  # two instances starting together

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import itertools
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
@@ -173,15 +174,15 @@ class SQLiteStore(Store):
         for attempt in itertools.count(1):
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                # One multi-row INSERT per chunk rather than executemany: the sqlite3 module drops
-                # and retakes the GIL around every statement step, and under a busy event loop each
-                # retake can wait a whole switch interval (5 ms), so row-by-row inserts fell seconds
-                # behind under load. A few steps per batch keep the ledger within its flush interval.
-                for start, size in _chunks(len(rows), _INSERT_SIZES):
-                    chunk_rows = rows[start : start + size]
-                    conn.execute(_multi_insert(size), [v for row in chunk_rows for v in row])
-                for start, size in _chunks(len(tokens), _DELETE_SIZES):
-                    conn.execute(self._sql.delete_reservations(size), tokens[start : start + size])
+                # The whole batch in one statement step, its rows passed as one JSON array. The
+                # sqlite3 module drops and retakes the GIL around every step, and under a busy event
+                # loop each retake can wait a whole switch interval (5 ms): row-by-row inserts fell
+                # seconds behind under load. And the SQL text is the same for every batch: one
+                # multi-row INSERT per batch size filled the module's statement cache with ~30 MB of
+                # programs after 50,000 requests (bench/run.py --soak).
+                conn.execute(_INSERT_ROWS, (orjson.dumps(rows),))
+                if tokens:
+                    conn.execute(_DELETE_RESERVATIONS, (orjson.dumps(tokens),))
                 conn.execute(self._sql.purge_reservations(), (time.time() - RESERVATION_TTL_S,))
                 conn.execute("COMMIT")
                 return
@@ -261,27 +262,11 @@ class SQLiteStore(Store):
         return [record_from_row(row) for row in rows]
 
 
-# Bound parameters per statement: 32,766 since SQLite 3.32, 999 before.
-_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-_ROWS_PER_INSERT = max(1, _MAX_PARAMS // len(COLUMNS))
-# Statements come in these sizes only. The sqlite3 module keeps up to 128 prepared statements per
-# connection, and a multi-row INSERT's program grows with its rows: one statement per batch size
-# kept ~30 MB of them after 50,000 requests (bench/run.py --soak). A few fixed sizes bound that,
-# and a batch still takes few statement steps (see ``_commit``).
-_INSERT_SIZES = tuple(sorted({min(n, _ROWS_PER_INSERT) for n in (256, 32, 4, 1)}, reverse=True))
-_DELETE_SIZES = (256, 32, 4, 1)
-
-
-def _chunks(total: int, sizes: tuple[int, ...]) -> Iterator[tuple[int, int]]:
-    """(start, size) pieces covering ``total`` items, greedily from the largest allowed size."""
-    start = 0
-    for size in sizes:
-        while total - start >= size:
-            yield start, size
-            start += size
-
-
-@functools.lru_cache(maxsize=len(_INSERT_SIZES))
-def _multi_insert(count: int) -> str:
-    row = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * count)
+# One statement for any number of rows: the rows arrive as a JSON array of arrays (SQLite's JSON
+# functions, built in since 3.38 and compiled in by most builds before).
+_INSERT_ROWS = (
+    f"INSERT INTO usage ({', '.join(COLUMNS)}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(COLUMNS)))
+    + " FROM json_each(?1) ORDER BY key"
+)
+_DELETE_RESERVATIONS = "DELETE FROM budget_reservations WHERE token IN (SELECT value FROM json_each(?1))"
