@@ -53,10 +53,6 @@ class SqlBuilder:
             return tuple(int(v) if isinstance(v, bool) else v for v in values)
         return values
 
-    def delete_reservations(self, count: int) -> str:
-        marks = ", ".join(self.mark(i + 1) for i in range(count))
-        return f"DELETE FROM budget_reservations WHERE token IN ({marks})"
-
     def purge_reservations(self) -> str:
         return f"DELETE FROM budget_reservations WHERE ts < {self.mark(1)}"
 
