@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ccrouter.codecs.anthropic import build_request, decode_message, decode_tools
-from ccrouter.codecs.body import DecodeCache, decoded, parse, split_list, split_object
+from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_list, split_object
 from ccrouter.messages import Message, MessagesRequest, Tool
 
 __all__ = ["decode_request_body"]
@@ -44,16 +44,9 @@ def _messages(value: msgspec.Raw, cache: DecodeCache | None) -> tuple[Any, list[
     parts = split_list(value)
     if parts is None:
         return parse(value), None
-    parsed: list[Any] = []
-    canonical: list[Message] = []
-    last = len(parts) - 1
-    for index, part in enumerate(parts):
-        # The last message is the new one, and Claude Code's cache_control marker sits on it: next
-        # turn it comes back without the marker, as other bytes. Caching it would only evict.
-        item, message = decoded(cache if index != last else None, part, _decode_message, index)
-        parsed.append(item)
-        canonical.append(message)
-    return parsed, canonical
+    # The last message is the new one, and Claude Code's cache_control marker sits on it: next turn
+    # it comes back without the marker, as other bytes. ``decoded_items`` never caches it.
+    return decoded_items(cache, parts, _decode_message)
 
 
 def _decode_message(item: Any, index: int) -> Message:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccrouter.codecs.body import DecodeCache, decoded, parse, split_list, split_object
+from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_list, split_object
 from ccrouter.codecs.openai_front import DecodedItem, decode_item, decode_request, decode_tools
 from ccrouter.messages import MessagesRequest, Tool
 
@@ -24,12 +24,7 @@ def decode_openai_body(body: bytes, cache: DecodeCache | None = None) -> Message
         parts = split_list(value) if name == "messages" and cache is not None else None
         if parts is not None:
             # Every message but the last, which is the new one (see anthropic_body).
-            last = len(parts) - 1
-            pairs = [
-                decoded(cache if i != last else None, part, decode_item, i) for i, part in enumerate(parts)
-            ]
-            raw[name] = [item for item, _ in pairs]
-            items = [item for _, item in pairs]
+            raw[name], items = decoded_items(cache, parts, decode_item)
         elif name == "tools" and cache is not None:
             raw[name], shared = decoded(cache, value, _decode_tools)
             tools = list(shared)
