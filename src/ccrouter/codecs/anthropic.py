@@ -361,6 +361,20 @@ def _is_unverifiable(block: Any) -> bool:
     return not signature or thinking_origin(signature) != "anthropic"
 
 
+def _has_unverifiable(messages: list[Message]) -> bool:
+    """``_is_unverifiable`` over the canonical blocks, which mirror ``raw`` (a cheaper walk than the
+    raw dicts; this runs over every block of every passthrough request)."""
+    for message in messages:
+        for block in message.content:
+            if (
+                type(block) is ThinkingBlock
+                and not block.redacted
+                and (not block.signature or block.origin != "anthropic")
+            ):
+                return True
+    return False
+
+
 def _passthrough(request: MessagesRequest, raw: JSON, model: str, stream: bool) -> JSON:
     body = dict(raw)
     body["model"] = model
@@ -368,7 +382,7 @@ def _passthrough(request: MessagesRequest, raw: JSON, model: str, stream: bool) 
         body["max_tokens"] = request.max_tokens
     body["stream"] = stream
     messages = raw.get("messages")
-    if not isinstance(messages, list):
+    if not isinstance(messages, list) or not _has_unverifiable(request.messages):
         return body
     rebuilt: list[Any] | None = None
     for i, message in enumerate(messages):
