@@ -37,6 +37,8 @@ log = logging.getLogger("ccrouter.resilience")
 
 # Outcomes that say the provider is unwell (rate limits and client errors do not).
 _BREAKER_CLASSES = frozenset({"overloaded", "timeout", "connection", "5xx"})
+# Memoised per-target lookups are cleared past this many targets.
+_MAX_MEMO = 4096
 
 
 def credential_id(index: int, key: SecretStr | None) -> str:
@@ -86,6 +88,7 @@ class LiveState:
         }
         self._rotation: dict[str, itertools.count[int]] = {}
         self._usage: dict[str, WindowUsage] = {}
+        self._limits: dict[tuple[str, str], ConfiguredLimits] = {}
         self.last_scores: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lookups
@@ -108,8 +111,16 @@ class LiveState:
         return found
 
     def limits(self, provider: str, model: str) -> ConfiguredLimits:
-        config = self._settings.provider(provider)
-        return configured_limits(config, model) if config is not None else ConfiguredLimits()
+        # The settings are frozen, so each target's limits are worked out once.
+        key = (provider, model)
+        found = self._limits.get(key)
+        if found is None:
+            config = self._settings.provider(provider)
+            found = configured_limits(config, model) if config is not None else ConfiguredLimits()
+            if len(self._limits) >= _MAX_MEMO:  # clients may name any model: stay bounded
+                self._limits.clear()
+            self._limits[key] = found
+        return found
 
     # ------------------------------------------------------------------ before the call
 
