@@ -51,6 +51,8 @@ class GatewayMetrics:
         self._in_flight: dict[str, Gauge] = {}
         self._series: dict[tuple[str, str, str, int], tuple[Counter, Histogram, Histogram]] = {}
         self._tokens: dict[tuple[str, str, str], Counter] = {}
+        self._latency: dict[tuple[str, str, str], Histogram] = {}
+        self._cost: dict[tuple[str, str], Counter] = {}
         self._live = _LiveCollector(status_sources)
         reg = self.registry
         self.requests = Counter(
@@ -133,7 +135,11 @@ class GatewayMetrics:
             first_byte.observe(exchange.first_byte_s)
         for attempt in exchange.attempts:
             outcome = attempt.error_type or "ok"
-            self.provider_latency.labels(attempt.provider, attempt.model, outcome).observe(attempt.duration_s)
+            key3 = (attempt.provider, attempt.model, outcome)
+            latency = self._latency.get(key3)
+            if latency is None:
+                latency = self._latency[key3] = self.provider_latency.labels(*key3)
+            latency.observe(attempt.duration_s)
             if attempt.error_type is not None:
                 self.provider_errors.labels(attempt.provider, attempt.model, attempt.error_type).inc()
         if len(exchange.attempts) > 1:
@@ -156,7 +162,10 @@ class GatewayMetrics:
                         child = self._tokens[key3] = self.tokens.labels(provider, model, kind)
                     child.inc(count)
         if exchange.cost_usd:
-            self.cost.labels(provider, model).inc(exchange.cost_usd)
+            cost = self._cost.get((provider, model))
+            if cost is None:
+                cost = self._cost[(provider, model)] = self.cost.labels(provider, model)
+            cost.inc(exchange.cost_usd)
 
     async def render(self) -> bytes:
         """The exposition text. Budgets are read first (their source is async); a failing source
