@@ -168,9 +168,9 @@ class Dispatcher:
             raise RoutingError(f"provider {decision.provider!r} is not configured")
         ranked, why = await self._rank(request, decision, session)
         first = ranked[0].candidate
-        if (first.provider, first.model) != (decision.provider, decision.model):
-            decision = dataclasses.replace(decision, provider=first.provider, model=first.model)
-        decision = dataclasses.replace(decision, reason=f"{decision.reason}; {why}")
+        decision = RouteDecision(
+            decision.scenario, first.provider, first.model, f"{decision.reason}; {why}", decision.tokens
+        )
         exchange.scenario = decision.scenario
         exchange.provider = decision.provider
         exchange.model = decision.model
