@@ -22,6 +22,7 @@ from ccrouter.messages import ContentBlock, Message, MessagesRequest, TextBlock
 __all__ = ["BILLING_HEADER_PREFIX", "SUBAGENT_TAG", "extract_subagent_model", "strip_billing_header"]
 
 SUBAGENT_TAG = "CCR-SUBAGENT-MODEL"
+_SUBAGENT_OPEN = f"<{SUBAGENT_TAG}>"
 _SUBAGENT = re.compile(rf"<{SUBAGENT_TAG}>(.*?)</{SUBAGENT_TAG}>", re.DOTALL)
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 _SYSTEM_ROLES = ("system", "developer")
@@ -36,7 +37,7 @@ def extract_subagent_model(request: MessagesRequest) -> str | None:
     found: list[str] = []
 
     def edit(text: str) -> str | None:
-        if f"<{SUBAGENT_TAG}>" not in text:
+        if _SUBAGENT_OPEN not in text:
             return None
         routes = [match.strip() for match in _SUBAGENT.findall(text)]
         if not routes:
@@ -53,8 +54,15 @@ def strip_billing_header(request: MessagesRequest) -> None:
     prompt (dropping its block when nothing else is left). The line changes on every request, so
     left in it defeats the prefix caches of providers other than Anthropic's own API."""
 
+    # The decoder shares each text between the canonical blocks and ``raw``: the raw pass finds the
+    # long system prompt's answer here instead of scanning it again.
+    clean: dict[int, str] = {}
+
     def edit(text: str) -> str | None:
+        if clean.get(id(text)) is text:
+            return None
         if BILLING_HEADER_PREFIX not in text:
+            clean[id(text)] = text
             return None
         lines = text.split("\n")
         kept = [line for line in lines if not line.lstrip().startswith(BILLING_HEADER_PREFIX)]
