@@ -93,8 +93,28 @@ def test_the_last_message_is_not_cached() -> None:
         body = claude_code_request(turns=3)
         body["messages"][-1]["content"] = f"turn {turn}"
         decode_request_body(orjson.dumps(body), cache)
-    # The 7 messages before the last one, and the tools: nothing per turn.
-    assert len(cache._young) + len(cache._old) == 8
+    # The 7 messages before the last one, the tools and the 3 system blocks: nothing per turn.
+    assert len(cache._young) + len(cache._old) == 11
+
+
+def test_system_blocks_are_cached_block_by_block() -> None:
+    cache = DecodeCache()
+    first = claude_code_request(turns=2)
+    second = claude_code_request(turns=2)
+    second["system"][0]["text"] = "x-anthropic-billing-header: cc_version=2.1.197.zzz; cch=other;"
+    one = decode_request_body(orjson.dumps(first), cache)
+    two = decode_request_body(orjson.dumps(second), cache)
+    assert one.system[0] != two.system[0]
+    # The unchanged blocks are the same objects: the token counter and the encoders reuse them.
+    assert all(a is b for a, b in zip(one.system[1:], two.system[1:], strict=True))
+    assert two == codec.decode_request(orjson.loads(orjson.dumps(second)))
+
+
+def test_a_bad_system_block_is_reported_with_its_place() -> None:
+    body = claude_code_request(turns=1)
+    body["system"].append({"type": "image"})
+    with pytest.raises(RequestError, match=r"system\.3"):
+        decode_request_body(orjson.dumps(body), DecodeCache())
 
 
 @pytest.mark.parametrize("path", BODIES, ids=lambda p: p.stem)

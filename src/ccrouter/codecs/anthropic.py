@@ -48,6 +48,7 @@ __all__ = [
     "decode_message",
     "decode_request",
     "decode_response",
+    "decode_system_block",
     "decode_tools",
     "encode_event",
     "encode_request",
@@ -91,9 +92,10 @@ def build_request(
     require_max_tokens: bool = True,
     messages: list[Message] | None = None,
     tools: list[Tool] | None = None,
+    system: list[TextBlock] | None = None,
 ) -> MessagesRequest:
-    """``decode_request``, given the messages and tools when the caller already decoded them from
-    ``body["messages"]`` and ``body["tools"]`` (``ccrouter.codecs.anthropic_body``)."""
+    """``decode_request``, given the messages, tools and system blocks when the caller already
+    decoded them from ``body`` (``ccrouter.codecs.anthropic_body``)."""
     model = body.get("model")
     if model is None:
         raise _fail("model", "Field required")
@@ -110,7 +112,7 @@ def build_request(
         model=model,
         messages=messages,
         max_tokens=_decode_max_tokens(body.get("max_tokens"), require_max_tokens),
-        system=_decode_system(body.get("system")),
+        system=_decode_system(body.get("system")) if system is None else system,
         stream=body.get("stream") is True,
         temperature=body.get("temperature"),
         top_p=body.get("top_p"),
@@ -149,12 +151,14 @@ def _decode_system(value: Any) -> list[TextBlock]:
         return [TextBlock(text=value)]
     if not isinstance(value, list):
         raise _fail("system", "Input should be a valid string or list of text blocks")
-    blocks = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict) or item.get("type") != "text" or not isinstance(item.get("text"), str):
-            raise _fail(f"system.{i}", "Input should be a text block")
-        blocks.append(TextBlock(text=item["text"], cache_control=item.get("cache_control")))
-    return blocks
+    return [decode_system_block(item, i) for i, item in enumerate(value)]
+
+
+def decode_system_block(item: Any, index: int) -> TextBlock:
+    """One block of a list ``system``."""
+    if not isinstance(item, dict) or item.get("type") != "text" or not isinstance(item.get("text"), str):
+        raise _fail(f"system.{index}", "Input should be a text block")
+    return TextBlock(text=item["text"], cache_control=item.get("cache_control"))
 
 
 def decode_message(item: Any, path: str) -> Message:

@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from ccrouter.codecs.anthropic import build_request, decode_message, decode_tools
+from ccrouter.codecs.anthropic import build_request, decode_message, decode_system_block, decode_tools
 from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_list, split_object
-from ccrouter.messages import Message, MessagesRequest, Tool
+from ccrouter.messages import Message, MessagesRequest, TextBlock, Tool
 
 __all__ = ["decode_request_body"]
 
@@ -24,15 +24,22 @@ def decode_request_body(
     raw: dict[str, Any] = {}
     messages: list[Message] | None = None
     tools: list[Tool] | None = None
+    system: list[TextBlock] | None = None
     for name, value in fields.items():
         if name == "messages":
             raw[name], messages = _messages(value, cache)
         elif name == "tools" and cache is not None:
             raw[name], shared = decoded(cache, value, _decode_tools)
             tools = list(shared)
+        elif name == "system" and cache is not None and (blocks := split_list(value)) is not None:
+            # Block by block: Claude Code's first block (a billing line) changes every request, the
+            # long prompt after it does not.
+            raw[name], system = decoded_items(cache, blocks, decode_system_block, cache_last=True)
         else:
             raw[name] = parse(value)
-    request = build_request(raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools)
+    request = build_request(
+        raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools, system=system
+    )
     request.shared_parts = cache is not None
     request.raw_parts = {name: (raw[name], value) for name, value in fields.items()}
     return request

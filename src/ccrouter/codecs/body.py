@@ -115,15 +115,19 @@ def decoded(
 
 
 def decoded_items(
-    cache: DecodeCache | None, parts: list[msgspec.Raw], decode: Callable[[Any, int], T]
+    cache: DecodeCache | None,
+    parts: list[msgspec.Raw],
+    decode: Callable[[Any, int], T],
+    *,
+    cache_last: bool = False,
 ) -> tuple[list[Any], list[T]]:
     """``decoded`` for every item of a split list, in one pass (it runs for every message of every
-    request): the parsed items and their decoded values. The last item is never cached: it is the
-    new one (a turn's new message, which may carry a moving cache marker), and next turn it comes
-    back as other bytes."""
+    request): the parsed items and their decoded values. The last item is cached only with
+    ``cache_last``: in a messages list it is the new one (a turn's new message, which may carry a
+    moving cache marker), and next turn it comes back as other bytes."""
     parsed: list[Any] = []
     values: list[T] = []
-    last = len(parts) - 1
+    last = len(parts) - 1 if not cache_last else -1
     if cache is None:
         for index, part in enumerate(parts):
             item = orjson.loads(memoryview(part))
