@@ -249,3 +249,84 @@ def test_objects_held_for_their_counts_are_bounded_by_weight() -> None:
         counter.count_request(request)
     assert counter._object_tokens <= 2_000_000
     assert len(counter._objects) < 40
+
+
+# ---------------------------------------------------------------------- bounds without encoding
+
+_ALPHABET = [
+    "a", "Z", "7", " ", "  ", "\n", "\t", "\r\n", "é", "ß", "東京", "😀", "👩‍👩‍👧", "\u200b",
+    "def ", "return", "<|endoftext|>", "{\"k\": [1, 2]}", "...", "—", "\ud800",
+]  # fmt: skip
+
+
+def _varied_texts(rng: random.Random, count: int) -> list[str]:
+    texts = ["", " ", " " * 300, "x" * 1000, "🚀" * 200, "\n" * 500, "ab" * 700, "\t \n" * 90]
+    while len(texts) < count:
+        parts = [rng.choice(_ALPHABET) * rng.choice((1, 1, 2, 5, 40, 129)) for _ in range(rng.randint(1, 30))]
+        texts.append("".join(parts))
+    return texts
+
+
+def test_estimate_bounds_hold_for_varied_texts() -> None:
+    rng = random.Random(11)
+    for text in _varied_texts(rng, 300):
+        counter = TokenCounter()
+        estimate = counter.estimate_request(MessagesRequest("m", [Message("user", [TextBlock(text)])], 10))
+        exact = MESSAGE_OVERHEAD + n(text)
+        assert estimate.low <= exact <= estimate.high, repr(text)
+        assert estimate.low <= estimate.guess <= estimate.high
+        assert counter.encoded == 0
+        assert counter.resolve(estimate) == exact
+
+
+def test_estimate_of_a_whole_request_bounds_its_exact_count() -> None:
+    counter = TokenCounter()
+    request = dataclasses.replace(claude_code_request(turns=20), shared_parts=True)
+    estimate = counter.estimate_request(request)
+    exact = TokenCounter().count_request(request)
+    assert estimate.low <= estimate.guess <= estimate.high
+    assert estimate.low <= exact <= estimate.high
+    assert not estimate.is_exact
+    assert counter.encoded == 0  # bounded from the text sizes alone
+    assert counter.resolve(estimate) == exact
+    assert counter.resolve(estimate) == exact  # resolving again encodes nothing more
+    encoded = counter.encoded
+    again = counter.estimate_request(request)  # every piece and object is cached now
+    assert (again.low, again.high, again.guess) == (exact, exact, exact)
+    assert again.is_exact
+    assert counter.encoded == encoded
+
+
+def test_cached_history_keeps_the_bounds_tight_around_a_new_text() -> None:
+    counter = TokenCounter()
+    history = claude_code_request(turns=20)
+    counter.count_request(history)
+    new = "please run the tests again"
+    grown = dataclasses.replace(history, messages=[*history.messages, Message("user", [TextBlock(new)])])
+    estimate = counter.estimate_request(grown)
+    exact = TokenCounter().count_request(grown)
+    assert estimate.high - estimate.low == len(new) - 1  # only the new text is uncertain
+    assert estimate.low <= exact <= estimate.high
+    assert counter.encoded == counter.misses - 1  # the new text was looked up, not encoded
+
+
+async def test_async_resolve_matches_sync_including_a_large_remainder() -> None:
+    request = claude_code_request(turns=20)  # well over the offload size, all uncached
+    counter = TokenCounter()
+    estimate = counter.estimate_request(request)
+    assert await counter.resolve_async(estimate) == TokenCounter().count_request(request)
+    assert counter.estimate_request(request).is_exact
+
+
+def test_above_and_decides() -> None:
+    counter = TokenCounter()
+    estimate = counter.estimate_request(MessagesRequest("m", [Message("user", [TextBlock("x" * 40)])], 10))
+    low, high = estimate.low, estimate.high
+    assert (low, high) == (MESSAGE_OVERHEAD + 1, MESSAGE_OVERHEAD + 40)
+    assert estimate.above(low - 1) is True
+    assert estimate.above(low) is None
+    assert estimate.above(high - 1) is None
+    assert estimate.above(high) is False
+    assert estimate.decides(low - 1, high, high + 100)
+    assert not estimate.decides(low - 1, high - 1)
+    assert estimate.decides()

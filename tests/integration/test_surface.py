@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import anthropic
@@ -10,8 +11,10 @@ import orjson
 import pytest
 from gateway_support import GatewayFactory, settings_for
 
+from ccrouter.codecs.anthropic_body import decode_request_body
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream
+from ccrouter.tokens import TokenCounter
 
 AnthropicAt = Callable[[str], anthropic.AsyncAnthropic]
 
@@ -53,6 +56,20 @@ async def test_count_tokens(fake: FakeUpstream, gateway: GatewayFactory, anthrop
     )
     assert 0 < small.input_tokens < 20
     assert big.input_tokens > 400
+
+
+async def test_count_tokens_is_exact_after_routing_only_estimated_the_request(
+    fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt
+) -> None:
+    # Far below the long-context threshold, routing bounds the count without encoding the text.
+    client = anthropic_at(await gateway(settings_for(fake.url, "openai", long_context="up,other-model")))
+    messages: list[Any] = [{"role": "user", "content": "hello " * 500 + "naïve café 🚀 " * 20}]
+    await client.messages.create(model="m", max_tokens=5, messages=messages)
+    counted = await client.messages.count_tokens(model="m", messages=messages)
+    body = orjson.dumps({"model": "m", "messages": messages})
+    assert counted.input_tokens == TokenCounter().count_request(
+        decode_request_body(body, require_max_tokens=False)
+    )
 
 
 async def test_client_auth_required_when_configured(fake: FakeUpstream, gateway: GatewayFactory) -> None:

@@ -8,13 +8,17 @@ with ``same_model`` only the same model served elsewhere.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
-from ccrouter.routing.scenarios import RouteDecision
 from ccrouter.routing.strategies import Candidate
 
-__all__ = ["candidates_for", "needs"]
+if TYPE_CHECKING:  # the router imports ``compared_windows`` from here
+    from ccrouter.routing.scenarios import RouteDecision
+
+__all__ = ["candidates_for", "compared_windows", "needs"]
 
 
 def needs(request: MessagesRequest) -> tuple[bool, bool]:
@@ -43,6 +47,19 @@ def candidates_for(
             seen.add(f"{provider},{model}")
             chosen.append(Candidate(provider, model, "fallback"))
     return chosen, _automatic(settings, catalog, request, decision, seen)
+
+
+def compared_windows(settings: Settings, catalog: Catalog) -> frozenset[int]:
+    """Every context window ``candidates_for`` may compare ``RouteDecision.tokens`` with (a superset:
+    the decision's own provider is not known yet), so the router can count exactly near one."""
+    if settings.routing.auto_fallback != "capable":
+        return frozenset()
+    return frozenset(
+        catalog.info(config, spec.name).context_window
+        for config in settings.providers
+        if config.type != "simulated"
+        for spec in config.models
+    )
 
 
 def _automatic(

@@ -6,7 +6,8 @@ The first rule that applies decides, in claude-code-router's order (``src/utils/
 2. an explicit ``provider,model`` in the request's model (or, with ``router.match_model_names``, a bare
    model name a provider lists);
 3. long context: the request's token count, or the session's last reported input, over
-   ``router.long_context_threshold``;
+   ``router.long_context_threshold`` (counted exactly only where the cache's bounds on the count
+   cannot decide a comparison: see ``Router._tokens``);
 4. the subagent tag ``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>``;
 5. background: a Haiku model (Claude Code's small/fast model for titles and summaries);
 6. web search: a web search tool is offered;
@@ -25,6 +26,7 @@ from ccrouter.catalog import Catalog
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
+from ccrouter.routing.candidates import compared_windows
 from ccrouter.routing.custom import CustomRouter, RouteContext
 from ccrouter.routing.prepare import extract_subagent_model
 from ccrouter.routing.session import SessionUsage
@@ -43,7 +45,10 @@ class RouteDecision:
     provider: str
     model: str
     reason: str
-    # The request's token count, when a long-context route made counting worthwhile.
+    # The request's token count, when a long-context route made counting worthwhile: exact when the
+    # count itself made the route long context, else perhaps an estimate, but one that compares with
+    # the long-context threshold, SESSION_MIN_TOKENS and every automatic candidate's context window
+    # as the exact count would (see ``Router._tokens``).
     tokens: int | None = None
 
 
@@ -63,6 +68,8 @@ class Router:
         self._counter = counter
         self._sessions = sessions
         self._custom = custom
+        # ``candidates_for`` drops a model when ``tokens >= context_window``: as ``tokens > w - 1``.
+        self._window_limits = tuple(sorted(w - 1 for w in compared_windows(settings, catalog)))
 
     async def route(self, request: MessagesRequest, *, session_id: str | None) -> RouteDecision:
         custom = await self._custom_route(request, session_id)
@@ -75,8 +82,9 @@ class Router:
         tokens: int | None = None
         long_route = self._settings.router.long_context
         if long_route is not None:
-            tokens = await self._counter.count_request_async(request)
-            long_context = self._long_context(long_route, tokens, session_id)
+            last = self._sessions.last_input(session_id) if session_id else None
+            tokens = await self._tokens(request, last)
+            long_context = self._long_context(long_route, tokens, last)
             if long_context is not None:
                 return long_context
         if subagent is not None:
@@ -118,12 +126,27 @@ class Router:
                 return RouteDecision("explicit", provider.name, model, reason)
         return None
 
-    def _long_context(self, route: str, tokens: int, session_id: str | None) -> RouteDecision | None:
+    async def _tokens(self, request: MessagesRequest, last: int | None) -> int:
+        """The request's token count, exact only where it matters: when the bounds from the counter's
+        cache straddle a threshold the count is compared with (the long-context threshold, the
+        session rule's minimum, an automatic candidate's context window), or when long context
+        applies (its reason shows the count). Otherwise a guess within the bounds: it compares
+        with each threshold as the exact count does, and no new text is tokenized."""
+        estimate = self._counter.estimate_request(request)
+        threshold = self._settings.router.long_context_threshold
+        if (
+            estimate.above(threshold) is False
+            and (last is None or last <= threshold or estimate.decides(SESSION_MIN_TOKENS))
+            and estimate.decides(*self._window_limits)
+        ):
+            return estimate.guess
+        return await self._counter.resolve_async(estimate)
+
+    def _long_context(self, route: str, tokens: int, last: int | None) -> RouteDecision | None:
         threshold = self._settings.router.long_context_threshold
         if tokens > threshold:
             reason = f"long context: {tokens:,} tokens > {threshold:,}"
             return self._decide("long_context", route, reason, tokens)
-        last = self._sessions.last_input(session_id) if session_id else None
         if last is not None and last > threshold and tokens > SESSION_MIN_TOKENS:
             reason = f"long context: the session's last turn used {last:,} input tokens > {threshold:,}"
             return self._decide("long_context", route, reason, tokens)
