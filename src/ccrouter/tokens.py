@@ -64,7 +64,7 @@ _BYTES_PER_TOKEN_GUESS = 4
 # Text to encode, a tool definition (keyed without serialising its schema), or a count already known.
 Piece = str | int | Tool
 # A message or tool and the range of its pieces in a request's list of pieces.
-Span = tuple[Message | Tool, int, int]
+Span = tuple[TextBlock | Message | Tool, int, int]
 # Texts still to encode by cache key, with the positions of the pieces each one counts for.
 Pending = dict[int, tuple[str, list[int]]]
 
@@ -127,7 +127,7 @@ class TokenCounter:
         # Whole messages and tools by identity, holding the object so its id cannot be reused. Only
         # objects the decode cache shares recur; others (OpenAI-format requests) just pass through,
         # so this is kept small.
-        self._objects: dict[int, tuple[Message | Tool, int]] = {}
+        self._objects: dict[int, tuple[TextBlock | Message | Tool, int]] = {}
         self._object_entries = max(1, min(max_entries // 4, 2048))
         self._object_tokens = 0  # what the held objects weigh: their counts (about 4 bytes a token)
         self._encoding: Any = None
@@ -210,17 +210,22 @@ class TokenCounter:
         if not request.shared_parts:
             return 0, _pieces(request), []  # new objects every time: nothing to remember
         known = 0
-        pieces: list[Piece] = [block.text for block in request.system]
+        pieces: list[Piece] = []
         spans: list[Span] = []
         objects = self._objects
-        items: list[Message | Tool] = [*request.messages, *request.tools]
+        # System blocks too: the decode cache shares them block by block (the long prompt recurs,
+        # Claude Code's billing line before it does not).
+        items: list[TextBlock | Message | Tool] = [*request.system, *request.messages, *request.tools]
         for item in items:
             hit = objects.get(id(item))
             if hit is not None and hit[0] is item:
                 known += hit[1]
             else:
                 start = len(pieces)
-                pieces.extend(_item_pieces(item))
+                if isinstance(item, TextBlock):
+                    pieces.append(item.text)
+                else:
+                    pieces.extend(_item_pieces(item))
                 spans.append((item, start, len(pieces)))
         return known, pieces, spans
 
