@@ -169,7 +169,8 @@ def test_rewritten_names_and_ids_and_a_clash_that_changes_them(dialect: Dialect)
     for body in (first, second, first, second, with_next_turn(second, 1)):
         checker.check(body, dialect)
     request = decode_request_body(orjson.dumps(second), checker.cache)
-    out, names = encode_request(request, "m", stream=False, dialect=dialect, memo=checker.memo)
+    body, names = encode_request(request, "m", stream=False, dialect=dialect, memo=checker.memo)
+    out = orjson.loads(orjson.dumps(body))
     wire = {call["function"]["name"] for m in out["messages"] for call in m.get("tool_calls", ())}
     assert len(wire) == 3
     assert {names.from_wire_name(name) for name in wire} == {_CLASH, _DOTTED, _LONG}
@@ -195,6 +196,24 @@ def test_pending_calls_are_part_of_the_key() -> None:
         body = {"model": "m", "max_tokens": 10, "messages": [*head, assistant, results, *head]}
         checker.check(body, Dialect())
         checker.check(body, Dialect())
+
+
+def test_system_prompts_are_kept_by_value() -> None:
+    body = claude_code_request()
+    system = body["system"]
+    checker = Checker()
+    variants = [
+        system,
+        [{**system[0], "text": "x-anthropic-billing-header: cc_version=2"}, *system[1:]],  # stripped
+        [*system[:2], {**system[2], "text": system[2]["text"] + "."}],
+        [*system[:2], {"type": "text", "text": system[2]["text"]}],  # no cache_control
+        [],
+        "a plain string",
+        system[:1],  # only the billing line: no system message
+    ]
+    for dialect in (Dialect(), DIALECTS["openrouter_claude"]):
+        for variant in [*variants, *variants]:
+            checker.check({**body, "system": variant}, dialect)
 
 
 def test_unshared_requests_do_not_use_the_memo() -> None:

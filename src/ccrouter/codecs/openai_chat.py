@@ -102,21 +102,21 @@ def encode_request(
 ) -> tuple[JSON, ToolNames]:
     """The chat-completions body for ``request``, and the tool name/id map to read the answer.
 
-    With a ``memo``, history messages and tools that earlier requests shared (``shared_parts``) are
-    taken from it: the same body, whose parts may then be shared with other bodies (read-only).
+    With a ``memo``, when the request's parts are shared with earlier requests (``shared_parts``),
+    the system prompt, history messages and tools may be ``orjson.Fragment``s: the body is then only
+    for ``orjson.dumps`` (default options), which gives the bytes it gives without the memo.
     """
     names = ToolNames()
     if request.raw_format == "openai" and request.raw is not None:
         return _passthrough(request, model, stream, dialect), names
+    tools: list[JSON] | orjson.Fragment | None
     if memo is not None and request.shared_parts:
         dialect = memo.intern(dialect)
-    else:
-        memo = None
-    body: JSON = {"model": model, "messages": _messages(request, names, dialect, memo)}
-    if memo is None:
-        tools = _tools(request.tools, names, dialect)
-    else:
+        body: JSON = {"model": model, "messages": _memo_messages(request, names, dialect, memo)}
         tools = memo.tools(request.tools, names, dialect, _tools)
+    else:
+        body = {"model": model, "messages": _messages(request, names, dialect)}
+        tools = _tools(request.tools, names, dialect)
     if tools:
         body["tools"] = tools
         choice = request.tool_choice
@@ -236,22 +236,36 @@ def _tool_choice(choice: ToolChoice, names: ToolNames) -> Any:
 # --------------------------------------------------------------------------- messages
 
 
-def _messages(
-    request: MessagesRequest, names: ToolNames, dialect: Dialect, memo: EncodeMemo | None
-) -> list[JSON]:
+def _messages(request: MessagesRequest, names: ToolNames, dialect: Dialect) -> list[JSON]:
     out: list[JSON] = []
     system = _system_message(request.system, dialect)
     if system is not None:
         out.append(system)
     pending: Pending = ()
-    last = len(request.messages) - 1
-    for index, message in enumerate(request.messages):
-        # The last message is decoded anew for every request (``anthropic_body``): never shared.
-        if memo is None or index == last:
-            pending = _message(message, pending, names, dialect, out)
-        else:
-            pending = memo.message(message, pending, names, dialect, _message, out)
+    for message in request.messages:
+        pending = _message(message, pending, names, dialect, out)
     _answer_missing(pending, out)
+    return out
+
+
+def _memo_messages(
+    request: MessagesRequest, names: ToolNames, dialect: Dialect, memo: EncodeMemo
+) -> list[JSON | orjson.Fragment]:
+    """``_messages``, with the system prompt and the history from ``memo``, serialised."""
+    out: list[JSON | orjson.Fragment] = []
+    system = memo.system(request.system, dialect, _system_message)
+    if system is not None:
+        out.append(system)
+    pending: Pending = ()
+    for message in request.messages[:-1]:
+        parts, pending = memo.message(message, pending, names, dialect, _message)
+        out.extend(parts)
+    # The last message is decoded anew for every request (``anthropic_body``): never shared.
+    tail: list[JSON] = []
+    for message in request.messages[-1:]:
+        pending = _message(message, pending, names, dialect, tail)
+    _answer_missing(pending, tail)
+    out.extend(tail)
     return out
 
 

@@ -48,7 +48,8 @@ class OpenAIAdapter:
             **self._vendor.headers(self._api_key),
             **config.headers,
         }
-        # Claude Code resends the same history and tools every turn: translate only what is new.
+        # Claude Code resends the same history and tools every turn: translate only what is new. (The
+        # body then holds serialised parts, which orjson.dumps with default options copies as they are.)
         self._memo = EncodeMemo()
 
     @property
