@@ -43,8 +43,11 @@ _MAX_TOOL_SETS = 16
 # A few system prompts (Claude Code's main agent and its subagents), compared one by one.
 _MAX_SYSTEMS = 4
 
+# Entries are never changed once made. They are not frozen dataclasses because building one of those
+# costs about 1 us (object.__setattr__ per field), once for every new message.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class _Translated:
     """A message's OpenAI messages, for one dialect and one set of pending calls."""
 
@@ -57,7 +60,7 @@ class _Translated:
     weight: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ToolSet:
     tools: tuple[Tool, ...]
     dialect: Dialect
@@ -66,7 +69,7 @@ class _ToolSet:
     weight: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _System:
     blocks: list[TextBlock]
     dialect: Dialect
