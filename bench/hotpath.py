@@ -5,7 +5,8 @@
 Each step runs ``REPEAT`` times after a warm-up; the table shows the median microseconds per call.
 The steps are the ones every request takes through codecs, token counting and the provider
 adapters, so a change in any of them shows here before it shows in ``make bench``. The token count
-is measured warm (Claude Code resends the same history every turn) and cold (a new conversation).
+is measured warm (Claude Code resends the same history every turn) and cold (a new conversation);
+so is the OpenAI build, on requests decoded as the server does (one DecodeCache, a new last turn each).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def steps() -> list[tuple[str, float]]:
     counter.count_request(request)
     decode_cache = DecodeCache()
     numbers = itertools.count(2)
+    # Turns of one conversation decoded as the server does: shared history objects, a new last turn.
+    turn_cache = DecodeCache()
+    turns = itertools.cycle([decode_request_body(bodies.anthropic.fill(n), turn_cache) for n in range(50)])
     oai_call = openai_adapter.build(request, UPSTREAM_MODEL, stream=False)
     oai_response = openai_adapter.parse_response(upstream["openai"].json, oai_call)
     ant_call = anthropic_adapter.build(request, UPSTREAM_MODEL, stream=False)
@@ -111,6 +115,10 @@ def steps() -> list[tuple[str, float]]:
         (
             "OpenAIAdapter.build (encode + dumps)",
             timed(lambda: openai_adapter.build(request, UPSTREAM_MODEL, stream=False)),
+        ),
+        (
+            "OpenAIAdapter.build, history shared, new last turn",
+            timed(lambda: openai_adapter.build(next(turns), UPSTREAM_MODEL, stream=False)),
         ),
         (
             "OpenAIAdapter.parse_response",

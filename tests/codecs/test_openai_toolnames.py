@@ -56,6 +56,37 @@ def test_tool_names_are_stable_across_calls_and_distinct() -> None:
     assert names.from_wire_name("a_b") == "a_b"
 
 
+def _calls(names: ToolNames, items: list[tuple[bool, str]]) -> list[tuple[bool, str, str]]:
+    return [
+        (is_name, item, names.to_wire_name(item) if is_name else names.to_wire_id(item))
+        for is_name, item in items
+    ]
+
+
+def _maps(names: ToolNames) -> tuple[dict[str, str], ...]:
+    return names._names_out, names._names_in, names._ids_out, names._ids_in
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_replay_has_the_effect_of_the_calls(seed: int) -> None:
+    """Replaying recorded calls after other calls: True and the same maps when every answer is the
+    recorded one; False (and still the maps the calls give, once they are made) when one differs."""
+    rng = random.Random(seed)
+    pool = ["a_b", "a.b", "Read", "x" * 70, "x" * 70 + ".", "call:1", "call_1", "toolu_" + "7" * 50, ""]
+    items = [(rng.random() < 0.5, rng.choice(pool)) for _ in range(8)]
+    before = [(rng.random() < 0.5, rng.choice(pool)) for _ in range(3)]
+    calls = _calls(ToolNames(), items)
+    direct, replayed = ToolNames(), ToolNames()
+    _calls(direct, before)
+    _calls(replayed, before)
+    expected = _calls(direct, items)
+    same = replayed.replay(calls)
+    assert same == (expected == calls)
+    if not same:
+        _calls(replayed, items)
+    assert _maps(replayed) == _maps(direct)
+
+
 def test_unknown_wire_names_pass_through() -> None:
     assert ToolNames().from_wire_name("Read") == "Read"
 

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.body import DecodeCache
 from ccrouter.codecs.openai_chat import Dialect
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import (
@@ -32,6 +34,7 @@ from ccrouter.providers.http import HttpProvider, new_session
 from ccrouter.providers.openai import OpenAIAdapter, OpenAICallContext
 from ccrouter.providers.openai_vendors import VENDORS, vendor_for
 from ccrouter.testing import FakeUpstream, Fault, Reply, ToolCall
+from ccrouter.testing.claude_code import claude_code_request
 
 
 def config(**fields: Any) -> ProviderConfig:
@@ -181,6 +184,23 @@ def test_build_uses_vendor_url_headers_and_dialect() -> None:
     assert body["stream"] is True
     assert isinstance(call.context, OpenAICallContext)
     assert call.context.dialect.echo_reasoning_content
+
+
+@pytest.mark.parametrize("vendor", ["openai", "deepseek", "groq", "openrouter"])
+def test_build_from_shared_history_is_the_uncached_build(vendor: str) -> None:
+    """Claude Code's turns decoded through one DecodeCache: later builds take history and tools from
+    the adapter's memo, and send the bytes a build without it sends."""
+    adapter, fresh = OpenAIAdapter(config(vendor=vendor, api_key="k")), OpenAIAdapter(config(vendor=vendor))
+    cache = DecodeCache()
+    body = claude_code_request()
+    for number in range(4):
+        raw = orjson.dumps(body)
+        for _ in range(2):
+            call = adapter.build(decode_request_body(raw, cache), "anthropic/claude-x", stream=True)
+            uncached = fresh.build(decode_request_body(raw), "anthropic/claude-x", stream=True)
+            assert call.body == uncached.body
+        next_turn = {"role": "assistant", "content": [{"type": "text", "text": f"done {number}"}]}
+        body = {**body, "messages": [*body["messages"], next_turn, {"role": "user", "content": "more"}]}
 
 
 def test_build_for_o3_and_parse_maps_names_back() -> None:

@@ -8,7 +8,7 @@ shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -20,7 +20,7 @@ from ccrouter.codecs.openai_front import (
     finish_reason_for,
     usage_to_openai,
 )
-from ccrouter.codecs.toolnames import ToolNames, clean_schema, parse_arguments
+from ccrouter.codecs.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
 from ccrouter.errors import UpstreamProtocolError, upstream_error_for_status
 from ccrouter.messages import (
     ContentBlock,
@@ -37,6 +37,9 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from ccrouter.codecs.openai_memo import EncodeMemo
 
 __all__ = [
     "THINKING_SIGNATURE",
@@ -57,6 +60,8 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+# The wire ids of the calls the last assistant message made, still to be answered.
+Pending = tuple[str, ...]
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
@@ -88,14 +93,30 @@ class Dialect:
 
 
 def encode_request(
-    request: MessagesRequest, model: str, *, stream: bool, dialect: Dialect
+    request: MessagesRequest,
+    model: str,
+    *,
+    stream: bool,
+    dialect: Dialect,
+    memo: EncodeMemo | None = None,
 ) -> tuple[JSON, ToolNames]:
-    """The chat-completions body for ``request``, and the tool name/id map to read the answer."""
+    """The chat-completions body for ``request``, and the tool name/id map to read the answer.
+
+    With a ``memo``, when the request's parts are shared with earlier requests (``shared_parts``),
+    the system prompt, history messages and tools may be ``orjson.Fragment``s: the body is then only
+    for ``orjson.dumps`` (default options), which gives the bytes it gives without the memo.
+    """
     names = ToolNames()
     if request.raw_format == "openai" and request.raw is not None:
         return _passthrough(request, model, stream, dialect), names
-    body: JSON = {"model": model, "messages": _messages(request, names, dialect)}
-    tools = [_tool(tool, names, dialect) for tool in request.tools if tool.server_type is None]
+    tools: list[JSON] | orjson.Fragment | None
+    if memo is not None and request.shared_parts:
+        dialect = memo.intern(dialect)
+        body: JSON = {"model": model, "messages": _memo_messages(request, names, dialect, memo)}
+        tools = memo.tools(request.tools, names, dialect, _tools)
+    else:
+        body = {"model": model, "messages": _messages(request, names, dialect)}
+        tools = _tools(request.tools, names, dialect)
     if tools:
         body["tools"] = tools
         choice = request.tool_choice
@@ -179,7 +200,11 @@ def _set_reasoning(body: JSON, request: MessagesRequest, dialect: Dialect) -> No
         body["reasoning_effort"] = effort
 
 
-def _tool(tool: Tool, names: ToolNames, dialect: Dialect) -> JSON:
+def _tools(tools: list[Tool], names: WireNames, dialect: Dialect) -> list[JSON]:
+    return [_tool(tool, names, dialect) for tool in tools if tool.server_type is None]
+
+
+def _tool(tool: Tool, names: WireNames, dialect: Dialect) -> JSON:
     schema = tool.input_schema or _EMPTY_SCHEMA
     if "type" not in schema:
         schema = {"type": "object", **schema}
@@ -216,26 +241,56 @@ def _messages(request: MessagesRequest, names: ToolNames, dialect: Dialect) -> l
     system = _system_message(request.system, dialect)
     if system is not None:
         out.append(system)
-    pending: list[str] = []  # wire ids of the calls the last assistant message made
+    pending: Pending = ()
     for message in request.messages:
-        if message.role == "user":
-            _user_messages(message, pending, names, dialect, out)
-            pending = []
-            continue
-        _answer_missing(pending, out)
-        pending = []
-        if message.role == "assistant":
-            assistant = _assistant_message(message, names, dialect)
-            if assistant is not None:
-                out.append(assistant)
-                pending = [call["id"] for call in assistant.get("tool_calls", ())]
-        else:
-            text_blocks = [b for b in message.content if isinstance(b, TextBlock)]
-            system = _system_message(text_blocks, dialect)
-            if system is not None:
-                out.append(system)
+        pending = _message(message, pending, names, dialect, out)
     _answer_missing(pending, out)
     return out
+
+
+def _memo_messages(
+    request: MessagesRequest, names: ToolNames, dialect: Dialect, memo: EncodeMemo
+) -> list[JSON | orjson.Fragment]:
+    """``_messages``, with the system prompt and the history from ``memo``, serialised."""
+    out: list[JSON | orjson.Fragment] = []
+    system = memo.system(request.system, dialect, _system_message)
+    if system is not None:
+        out.append(system)
+    pending: Pending = ()
+    for message in request.messages[:-1]:
+        parts, pending = memo.message(message, pending, names, dialect, _message)
+        out.extend(parts)
+    # The last message is decoded anew for every request (``anthropic_body``): never shared.
+    tail: list[JSON] = []
+    for message in request.messages[-1:]:
+        pending = _message(message, pending, names, dialect, tail)
+    _answer_missing(pending, tail)
+    out.extend(tail)
+    return out
+
+
+def _message(
+    message: Message, pending: Pending, names: WireNames, dialect: Dialect, out: list[JSON]
+) -> Pending:
+    """Appends the OpenAI messages for ``message`` to ``out``; returns the calls it leaves pending.
+
+    What it appends depends only on its arguments and on what ``names`` answers (``EncodeMemo``
+    relies on it)."""
+    if message.role == "user":
+        _user_messages(message, pending, names, dialect, out)
+        return ()
+    _answer_missing(pending, out)
+    if message.role == "assistant":
+        assistant = _assistant_message(message, names, dialect)
+        if assistant is None:
+            return ()
+        out.append(assistant)
+        return tuple(call["id"] for call in assistant.get("tool_calls", ()))
+    text_blocks = [b for b in message.content if isinstance(b, TextBlock)]
+    system = _system_message(text_blocks, dialect)
+    if system is not None:
+        out.append(system)
+    return ()
 
 
 def _strip_billing(text: str) -> str:
@@ -272,7 +327,7 @@ def _content(parts: list[JSON]) -> str | list[JSON]:
     return parts
 
 
-def _assistant_message(message: Message, names: ToolNames, dialect: Dialect) -> JSON | None:
+def _assistant_message(message: Message, names: WireNames, dialect: Dialect) -> JSON | None:
     parts: list[JSON] = []
     calls: list[JSON] = []
     thinking: list[str] = []
@@ -303,7 +358,7 @@ def _assistant_message(message: Message, names: ToolNames, dialect: Dialect) -> 
 
 
 def _user_messages(
-    message: Message, pending: list[str], names: ToolNames, dialect: Dialect, out: list[JSON]
+    message: Message, pending: Pending, names: WireNames, dialect: Dialect, out: list[JSON]
 ) -> None:
     """Tool results first, as ``tool`` messages in the order of the calls (OpenAI requires one per call
     right after the assistant message), then the rest of the user content."""
@@ -354,7 +409,7 @@ def _tool_message(wire_id: str, block: ToolResultBlock | None, dialect: Dialect,
     return {"role": "tool", "tool_call_id": wire_id, "content": _content([part])}
 
 
-def _answer_missing(pending: list[str], out: list[JSON]) -> None:
+def _answer_missing(pending: Pending, out: list[JSON]) -> None:
     """Calls left without a result (a trimmed history): OpenAI rejects the request otherwise."""
     for wire_id in pending:
         out.append({"role": "tool", "tool_call_id": wire_id, "content": "(no result)"})

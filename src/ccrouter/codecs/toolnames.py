@@ -14,18 +14,21 @@ import hashlib
 import json
 import re
 import secrets
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import json_repair
 import orjson
 
-__all__ = ["ArgumentStream", "ToolNames", "clean_schema", "parse_arguments"]
+__all__ = ["ArgumentStream", "NameCall", "ToolNames", "WireNames", "clean_schema", "parse_arguments"]
 
 _VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _MAX_NAME = 64
 _MAX_ID = 40
+# One call an encoder made: (a name rather than a call id, the canonical form, the wire form answered).
+NameCall = tuple[bool, str, str]
 
 
 def _digest(text: str) -> str:
@@ -36,6 +39,14 @@ def _shorten(text: str, limit: int, original: str) -> str:
     """``text`` cut to ``limit`` with a stable hash of ``original`` so distinct inputs stay distinct."""
     suffix = "_" + _digest(original)
     return text[: limit - len(suffix)] + suffix
+
+
+class WireNames(Protocol):
+    """What an encoder asks of a ``ToolNames``: the wire form of each name and id it writes."""
+
+    def to_wire_name(self, name: str) -> str: ...
+
+    def to_wire_id(self, call_id: str) -> str: ...
 
 
 class ToolNames:
@@ -86,6 +97,31 @@ class ToolNames:
         self._ids_out[call_id] = wire
         self._ids_in[wire] = call_id
         return wire
+
+    def replay(self, calls: Iterable[NameCall]) -> bool:
+        """Makes recorded ``to_wire_name``/``to_wire_id`` calls again, with the same effect; False at
+        the first whose answer differs from the recorded one (the calls before it are made)."""
+        names_out, names_in, ids_out, ids_in = self._names_out, self._names_in, self._ids_out, self._ids_in
+        for is_name, canonical, wire in calls:
+            if not is_name:
+                # An id's wire form depends on the id alone: no need to compute it again.
+                known = ids_out.get(canonical)
+                if known is None:
+                    ids_out[canonical] = wire
+                    ids_in[wire] = canonical
+                elif known != wire:
+                    return False
+                continue
+            known = names_out.get(canonical)
+            if known is None:
+                # Only a valid name is ever answered unchanged; it still is when no wire name took it.
+                if wire == canonical and canonical not in names_in:
+                    names_out[canonical] = names_in[canonical] = canonical
+                    continue
+                known = self.to_wire_name(canonical)
+            if known != wire:
+                return False
+        return True
 
     def fresh_id(self, kind: str) -> str:
         """A new id (``<kind>_<random prefix><n>``) for something the provider left unnamed."""

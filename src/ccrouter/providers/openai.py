@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from ccrouter.codecs.openai_chat import Dialect, decode_response, encode_request
+from ccrouter.codecs.openai_memo import EncodeMemo
 from ccrouter.codecs.openai_stream import OpenAIStreamDecoder
 from ccrouter.codecs.toolnames import ToolNames
 from ccrouter.config import ProviderConfig
@@ -47,6 +48,9 @@ class OpenAIAdapter:
             **self._vendor.headers(self._api_key),
             **config.headers,
         }
+        # Claude Code resends the same history and tools every turn: translate only what is new. (The
+        # body then holds serialised parts, which orjson.dumps with default options copies as they are.)
+        self._memo = EncodeMemo()
 
     @property
     def vendor(self) -> str:
@@ -54,7 +58,7 @@ class OpenAIAdapter:
 
     def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall:
         dialect = self._vendor.dialect(model)
-        body, names = encode_request(request, model, stream=stream, dialect=dialect)
+        body, names = encode_request(request, model, stream=stream, dialect=dialect, memo=self._memo)
         headers = dict(self._headers)
         if stream:
             headers["Accept"] = "text/event-stream"
