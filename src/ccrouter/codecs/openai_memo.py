@@ -16,8 +16,9 @@ rewritten to avoid a clash may differ with the names registered before it). The 
 as without the memo; after a mismatch the message is translated, which makes the replayed calls
 once more, answered the same and changing nothing. The same holds for the tools list. Canonical
 objects are never changed in place (copy-on-write), and an entry holds its objects so their ids
-cannot be reused while it lives. The system prompt is parsed anew for every request: it is kept by
-value (``TextBlock`` equality: a few string comparisons) and touches no names.
+cannot be reused while it lives. The system prompt is kept by value (``TextBlock`` equality: a few
+string comparisons, each an identity check when the decode cache shared the block) and touches no
+names: Claude Code's billing block before it differs every request.
 """
 
 from __future__ import annotations
