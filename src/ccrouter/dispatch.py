@@ -199,7 +199,8 @@ class Dispatcher:
             strategy = self._priority
         # The scenario's class before automatic candidates, but usable ones before blocked ones;
         # blocked ones stay listed (skipped, they explain the answer and give the Retry-After).
-        ordered = sorted(strategy.rank(head) + self._strategy.rank(tail), key=lambda s: s.assessment.tier)
+        ranked = strategy.rank(head) + self._strategy.rank(tail) if tail else strategy.rank(head)
+        ordered = sorted(ranked, key=lambda s: s.assessment.tier)
         usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
         ordered = usable + [s for s in ordered if s.assessment.tier == 2]
         sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None

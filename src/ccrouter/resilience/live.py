@@ -89,6 +89,7 @@ class LiveState:
         self._rotation: dict[str, itertools.count[int]] = {}
         self._usage: dict[str, WindowUsage] = {}
         self._limits: dict[tuple[str, str], ConfiguredLimits] = {}
+        self._keys: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         self.last_scores: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lookups
@@ -127,34 +128,52 @@ class LiveState:
     async def assess(self, targets: Sequence[tuple[str, str]]) -> list[Assessment]:
         """One window read for every credential of every target, then each target's verdict."""
         now = self.clock()
-        keys: list[str] = []
-        for provider, model in targets:
-            for cred in self.credentials(provider):
-                keys += [f"{provider}/{model}/{cred}", f"{provider}/{cred}/auth"]
+        per_target = [self._target_keys(provider, model) for provider, model in targets]
+        keys = [key for creds in per_target for _, window, auth in creds for key in (window, auth)]
         usage = dict(zip(keys, await self.windows.usage(keys, now), strict=True))
         self._usage.update(usage)
-        return [self._assess_one(provider, model, usage, now) for provider, model in targets]
+        return [
+            self._assess_one(provider, model, creds, usage, now)
+            for (provider, model), creds in zip(targets, per_target, strict=True)
+        ]
+
+    def _target_keys(self, provider: str, model: str) -> list[tuple[str, str, str]]:
+        """(credential, its window key, its auth key) for each credential of the target."""
+        found = self._keys.get((provider, model))
+        if found is None:
+            found = [
+                (cred, f"{provider}/{model}/{cred}", f"{provider}/{cred}/auth")
+                for cred in self.credentials(provider)
+            ]
+            if len(self._keys) >= _MAX_MEMO:  # clients may name any model: stay bounded
+                self._keys.clear()
+            self._keys[(provider, model)] = found
+        return found
 
     def _assess_one(
-        self, provider: str, model: str, usage: Mapping[str, WindowUsage], now: float
+        self,
+        provider: str,
+        model: str,
+        creds: list[tuple[str, str, str]],
+        usage: Mapping[str, WindowUsage],
+        now: float,
     ) -> Assessment:
         limits = self.limits(provider, model)
-        creds = self.credentials(provider)
-        turn = next(self._rotation.setdefault(provider, itertools.count()))
         threshold = self._config.headroom_threshold
         ranked = []
-        for index, cred in enumerate(creds):
-            window = usage[f"{provider}/{model}/{cred}"]
-            auth = usage[f"{provider}/{cred}/auth"]
-            cooldown = max(window.cooldown_until, auth.cooldown_until) - now
+        # Rotate among equals so every key of a pool carries its share.
+        turn = next(self._rotation.setdefault(provider, itertools.count())) if len(creds) > 1 else 0
+        for index, (cred, window_key, auth_key) in enumerate(creds):
+            window = usage[window_key]
+            cooldown = max(window.cooldown_until, usage[auth_key].cooldown_until) - now
             headroom = self._headroom(window, limits, self.stats(provider, model, cred), now)
             # At or above the threshold share of a limit (with float slack: 4/5 is "at 80%").
             near = 1.0 - headroom >= threshold - 1e-9
             held = self._held(window.cooldown_until, now)
-            # Rotate among equals so every key of a pool carries its share.
             order = (cooldown > 0, near, held, -round(headroom, 1), (index - turn) % len(creds))
             ranked.append((order, cred, cooldown, headroom))
-        ranked.sort(key=lambda item: item[0])
+        if len(ranked) > 1:
+            ranked.sort(key=lambda item: item[0])
         (blocked, near, held, *_), cred, cooldown, headroom = ranked[0]
         breaker = self.breaker(provider, model)
         stats = self.stats(provider, model, cred)
