@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ccrouter.codecs.anthropic import build_request, decode_message, decode_system_block, decode_tools
-from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_list, split_object
+from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_body, split_list
 from ccrouter.messages import Message, MessagesRequest, TextBlock, Tool
 
 __all__ = ["decode_request_body"]
@@ -20,7 +20,7 @@ def decode_request_body(
     body: bytes, cache: DecodeCache | None = None, *, require_max_tokens: bool = True
 ) -> MessagesRequest:
     """A client's Messages body (bytes) -> canonical, as ``decode_request`` would decode it."""
-    fields = split_object(body)
+    fields = split_body(body, cache)
     raw: dict[str, Any] = {}
     messages: list[Message] | None = None
     tools: list[Tool] | None = None

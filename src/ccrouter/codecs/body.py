@@ -18,9 +18,10 @@ import msgspec
 import orjson
 from xxhash import xxh3_128_intdigest
 
+from ccrouter.codecs.tails import TailMemory
 from ccrouter.errors import RequestError
 
-__all__ = ["DecodeCache", "decoded", "decoded_items", "split_list", "split_object"]
+__all__ = ["DecodeCache", "decoded", "decoded_items", "split_body", "split_list", "split_object"]
 
 T = TypeVar("T")
 
@@ -48,6 +49,8 @@ class DecodeCache:
         self._young_bytes = 0
         self.hits = 0
         self.misses = 0
+        # What follows the messages, as the last bodies ended (``split_body``).
+        self.tails = TailMemory()
 
     def get(self, key: int, size: int) -> Any:
         value = self._young.get(key)
@@ -69,6 +72,14 @@ class DecodeCache:
             self._young_bytes = 0
         self._young[key] = value
         self._young_bytes += cost
+
+
+def split_body(body: bytes, cache: DecodeCache | None, *, after: str = "messages") -> dict[str, msgspec.Raw]:
+    """``split_object``, scanning only the bytes before the fields after ``after`` when an earlier
+    body ended with the same bytes (``ccrouter.codecs.tails``)."""
+    if cache is None:
+        return split_object(body)
+    return cache.tails.split(body, after, split_object)
 
 
 def split_object(body: bytes) -> dict[str, msgspec.Raw]:

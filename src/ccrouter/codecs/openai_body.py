@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_list, split_object
+from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_body, split_list
 from ccrouter.codecs.openai_front import DecodedItem, decode_item, decode_request, decode_tools
 from ccrouter.messages import MessagesRequest, Tool
 
@@ -16,7 +16,7 @@ __all__ = ["decode_openai_body"]
 
 def decode_openai_body(body: bytes, cache: DecodeCache | None = None) -> MessagesRequest:
     """An OpenAI client's chat-completions body (bytes) -> canonical."""
-    fields = split_object(body)
+    fields = split_body(body, cache)
     raw: dict[str, Any] = {}
     items: list[DecodedItem] | None = None
     tools: list[Tool] | None = None
