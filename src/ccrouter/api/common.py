@@ -76,6 +76,14 @@ async def stream_events(
             await close()
 
 
+class _EventStream(web.StreamResponse):
+    """An SSE response whose head goes out with its first events, in one write (aiohttp sends a
+    ``StreamResponse``'s head at ``prepare`` unless told otherwise; ``web.Response`` coalesces).
+    ``_relay`` writes the first events right after ``prepare``, so nothing waits for them."""
+
+    _send_headers_immediately = False
+
+
 async def _relay(
     request: web.Request,
     plan: Plan,
@@ -86,7 +94,7 @@ async def _relay(
     closing: bytes,
 ) -> web.StreamResponse:
     exchange = exchange_for(request)
-    response = web.StreamResponse(
+    response = _EventStream(
         status=200,
         headers={
             "content-type": "text/event-stream; charset=utf-8",
