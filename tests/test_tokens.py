@@ -234,6 +234,20 @@ def test_shared_messages_and_tools_are_counted_once_by_identity() -> None:
     assert counter.hits - hits < 20  # the shared messages and tools were not looked up piece by piece
 
 
+def test_a_resent_tool_list_is_counted_whole_and_only_for_the_same_objects() -> None:
+    counter = TokenCounter()
+    first = dataclasses.replace(claude_code_request(turns=2), shared_parts=True)
+    exact = TokenCounter().count_request(first)
+    for _ in range(3):  # counted, then remembered as a list, then counted from that list
+        again = dataclasses.replace(first, tools=list(first.tools))
+        assert counter.count_request(again) == exact
+    assert counter._toolsets
+    # The same length, one tool different: counted as itself.
+    other = dataclasses.replace(first.tools[0], description="something else entirely, and longer")
+    changed = dataclasses.replace(first, tools=[other, *first.tools[1:]])
+    assert counter.count_request(changed) == TokenCounter().count_request(changed)
+
+
 def test_objects_of_requests_that_do_not_share_them_are_not_kept() -> None:
     counter = TokenCounter()
     counter.count_request(claude_code_request())

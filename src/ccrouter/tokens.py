@@ -17,6 +17,7 @@ token and its UTF-8 length. ``resolve`` makes an estimate exact, encoding and ca
 from __future__ import annotations
 
 import asyncio
+import operator
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ TOOL_OVERHEAD = 8
 # 8 MB of text): one huge tool result must not keep megabytes alive after the decode cache let go.
 _MAX_OBJECT_TOKENS = 2_000_000
 _MIN_OBJECT_WEIGHT = 64
+# Tool lists remembered whole (one per length: an agent and its subagents' sets).
+_MAX_TOOLSETS = 16
 # Below this many uncached characters, encoding inline is cheaper than a thread hop (~1 ms).
 _OFFLOAD_CHARS = 32_768
 # The longest cl100k token is 128 bytes (rank 58040, 128 spaces; the maximum of len() over the
@@ -130,6 +133,8 @@ class TokenCounter:
         self._objects: dict[int, tuple[TextBlock | Message | Tool, int]] = {}
         self._object_entries = max(1, min(max_entries // 4, 2048))
         self._object_tokens = 0  # what the held objects weigh: their counts (about 4 bytes a token)
+        # The last tool list of each length whose tools were all known, with their summed count.
+        self._toolsets: dict[int, tuple[list[Tool], int]] = {}
         self._encoding: Any = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -213,13 +218,26 @@ class TokenCounter:
         pieces: list[Piece] = []
         spans: list[Span] = []
         objects = self._objects
+        tools = request.tools
+        # The same tool objects as a recent request (an agent resends its tools every turn): their
+        # sum at once, compared by identity in one C-level pass.
+        toolset = self._toolsets.get(len(tools)) if tools else None
+        same_tools = toolset is not None and all(map(operator.is_, toolset[0], tools))
         # System blocks too: the decode cache shares them block by block (the long prompt recurs,
         # Claude Code's billing line before it does not).
-        items: list[TextBlock | Message | Tool] = [*request.system, *request.messages, *request.tools]
+        items: list[TextBlock | Message | Tool] = [*request.system, *request.messages]
+        if same_tools:
+            assert toolset is not None
+            known += toolset[1]
+        else:
+            items += tools
+        tools_known = 0
         for item in items:
             hit = objects.get(id(item))
             if hit is not None and hit[0] is item:
                 known += hit[1]
+                if type(item) is Tool:
+                    tools_known += 1
             else:
                 start = len(pieces)
                 if isinstance(item, TextBlock):
@@ -227,6 +245,10 @@ class TokenCounter:
                 else:
                     pieces.extend(_item_pieces(item))
                 spans.append((item, start, len(pieces)))
+        if tools and not same_tools and tools_known == len(tools):
+            if len(self._toolsets) >= _MAX_TOOLSETS:
+                self._toolsets.clear()
+            self._toolsets[len(tools)] = (list(tools), sum(objects[id(tool)][1] for tool in tools))
         return known, pieces, spans
 
     def _finish(self, work: _Unresolved, encoded: list[int]) -> None:
