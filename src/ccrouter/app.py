@@ -46,6 +46,11 @@ log = logging.getLogger("ccrouter")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _report_warm_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("loading the token encoding failed: %s", task.exception())
+
+
 def create_app(
     settings: Settings, *, simulated: bool = False, config_dir: Path | None = None
 ) -> web.Application:
@@ -67,7 +72,10 @@ def create_app(
         health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
         catalog = Catalog.load()
         counter = TokenCounter()
-        await counter.warm()  # loads the encoding (~0.3 s) in a thread, before the first request
+        # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
+        # exactly only near a threshold, and whatever needs it first waits for the same load.
+        warming = asyncio.create_task(counter.warm())
+        warming.add_done_callback(_report_warm_failure)
         sessions = SessionUsage()
         custom = load_custom_router(settings.router.custom) if settings.router.custom else None
         router = Router(settings, catalog, counter, sessions, custom)
@@ -115,6 +123,7 @@ def create_app(
                 )
                 await live.windows.aclose()
                 await ledger.close()  # flushes every queued row
+                await asyncio.gather(warming, return_exceptions=True)
 
     app.cleanup_ctx.append(lifespan)
     # -- telemetry (issue 4): metrics, request log and alerts over the state the lifespan built;
