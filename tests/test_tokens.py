@@ -241,11 +241,30 @@ def test_a_resent_tool_list_is_counted_whole_and_only_for_the_same_objects() -> 
     for _ in range(3):  # counted, then remembered as a list, then counted from that list
         again = dataclasses.replace(first, tools=list(first.tools))
         assert counter.count_request(again) == exact
-    assert counter._toolsets
+    assert counter._runs._by_first
     # The same length, one tool different: counted as itself.
     other = dataclasses.replace(first.tools[0], description="something else entirely, and longer")
     changed = dataclasses.replace(first, tools=[other, *first.tools[1:]])
     assert counter.count_request(changed) == TokenCounter().count_request(changed)
+
+
+def test_a_history_resent_with_new_turns_is_counted_from_its_run() -> None:
+    counter = TokenCounter()
+    grown = claude_code_request(turns=12)
+    first = dataclasses.replace(grown, messages=grown.messages[:17], shared_parts=True)
+    counter.count_request(first)
+    counter.count_request(dataclasses.replace(first, messages=list(first.messages)))  # run remembered
+    lookups = counter.hits + counter.misses
+    for end in (19, 21, 23):  # the history grows by one exchange a turn
+        turn = dataclasses.replace(first, messages=[*first.messages, *grown.messages[17:end]])
+        assert counter.count_request(turn) == TokenCounter().count_request(turn)
+    # Only the new messages were looked at piece by piece.
+    assert counter.hits + counter.misses - lookups < 40
+    # A history that starts the same but differs later is counted as itself.
+    other = Message(role=first.messages[5].role, content=[TextBlock(text="a different turn " * 50)])
+    edited = [*first.messages[:5], other, *first.messages[6:]]
+    rewound = dataclasses.replace(first, messages=edited)
+    assert counter.count_request(rewound) == TokenCounter().count_request(rewound)
 
 
 def test_objects_of_requests_that_do_not_share_them_are_not_kept() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +53,9 @@ TOOL_OVERHEAD = 8
 # 8 MB of text): one huge tool result must not keep megabytes alive after the decode cache let go.
 _MAX_OBJECT_TOKENS = 2_000_000
 _MIN_OBJECT_WEIGHT = 64
-# Tool lists remembered whole (one per length: an agent and its subagents' sets).
-_MAX_TOOLSETS = 16
+# Runs (tool lists, histories) remembered whole, and what they may weigh together in tokens.
+_MAX_RUNS = 32
+_MAX_RUN_TOKENS = 2_000_000
 # Below this many uncached characters, encoding inline is cheaper than a thread hop (~1 ms).
 _OFFLOAD_CHARS = 32_768
 # The longest cl100k token is 128 bytes (rank 58040, 128 spaces; the maximum of len() over the
@@ -133,8 +134,7 @@ class TokenCounter:
         self._objects: dict[int, tuple[TextBlock | Message | Tool, int]] = {}
         self._object_entries = max(1, min(max_entries // 4, 2048))
         self._object_tokens = 0  # what the held objects weigh: their counts (about 4 bytes a token)
-        # The last tool list of each length whose tools were all known, with their summed count.
-        self._toolsets: dict[int, tuple[list[Tool], int]] = {}
+        self._runs = _Runs()
         self._encoding: Any = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -214,42 +214,42 @@ class TokenCounter:
         each other message's or tool's pieces end among them."""
         if not request.shared_parts:
             return 0, _pieces(request), []  # new objects every time: nothing to remember
-        known = 0
         pieces: list[Piece] = []
         spans: list[Span] = []
-        objects = self._objects
-        tools = request.tools
-        # The same tool objects as a recent request (an agent resends its tools every turn): their
-        # sum at once, compared by identity in one C-level pass.
-        toolset = self._toolsets.get(len(tools)) if tools else None
-        same_tools = toolset is not None and all(map(operator.is_, toolset[0], tools))
         # System blocks too: the decode cache shares them block by block (the long prompt recurs,
         # Claude Code's billing line before it does not).
-        items: list[TextBlock | Message | Tool] = [*request.system, *request.messages]
-        if same_tools:
-            assert toolset is not None
-            known += toolset[1]
-        else:
-            items += tools
-        tools_known = 0
+        known, _ = self._take(request.system, pieces, spans)
+        # An agent resends its whole tool list, and its history up to the new message, every turn.
+        for items in (request.tools, request.messages[:-1]):
+            done, total = self._runs.match(items)
+            counted, complete = self._take(items[done:], pieces, spans)
+            known += total + counted
+            if complete and len(items) > done:
+                self._runs.remember(items, total + counted)
+        counted, _ = self._take(request.messages[-1:], pieces, spans)
+        return known + counted, pieces, spans
+
+    def _take(
+        self, items: Sequence[TextBlock | Message | Tool], pieces: list[Piece], spans: list[Span]
+    ) -> tuple[int, bool]:
+        """The summed counts of the ``items`` known by identity, and whether all were; the pieces
+        of the others go to ``pieces``, their places to ``spans``."""
+        objects = self._objects
+        known = 0
+        complete = True
         for item in items:
             hit = objects.get(id(item))
             if hit is not None and hit[0] is item:
                 known += hit[1]
-                if type(item) is Tool:
-                    tools_known += 1
+                continue
+            complete = False
+            start = len(pieces)
+            if isinstance(item, TextBlock):
+                pieces.append(item.text)
             else:
-                start = len(pieces)
-                if isinstance(item, TextBlock):
-                    pieces.append(item.text)
-                else:
-                    pieces.extend(_item_pieces(item))
-                spans.append((item, start, len(pieces)))
-        if tools and not same_tools and tools_known == len(tools):
-            if len(self._toolsets) >= _MAX_TOOLSETS:
-                self._toolsets.clear()
-            self._toolsets[len(tools)] = (list(tools), sum(objects[id(tool)][1] for tool in tools))
-        return known, pieces, spans
+                pieces.extend(_item_pieces(item))
+            spans.append((item, start, len(pieces)))
+        return known, complete
 
     def _finish(self, work: _Unresolved, encoded: list[int]) -> None:
         counts = work.counts
@@ -330,6 +330,37 @@ class TokenCounter:
 
                 self._encoding = tiktoken.get_encoding(ENCODING)
             return self._encoding
+
+
+class _Runs:
+    """Recent lists of shared objects (an agent's tool list, a conversation's history) with their
+    summed counts, found again as the start of a later list in one C-level identity pass: next turn
+    the history is this turn's plus the new messages. One run per first object; each holds its
+    objects (so their ids stay theirs), and all together weigh at most ``_MAX_RUN_TOKENS``."""
+
+    def __init__(self) -> None:
+        self._by_first: dict[int, tuple[list[Message | Tool], int]] = {}
+        self._tokens = 0
+
+    def match(self, items: Sequence[Message | Tool]) -> tuple[int, int]:
+        """(how many leading ``items`` a remembered run covers, their summed count)."""
+        run = self._by_first.get(id(items[0])) if items else None
+        if run is None:
+            return 0, 0
+        objects, total = run
+        if len(objects) <= len(items) and all(map(operator.is_, objects, items)):
+            return len(objects), total
+        return 0, 0
+
+    def remember(self, items: Sequence[Message | Tool], total: int) -> None:
+        old = self._by_first.pop(id(items[0]), None)
+        if old is not None:
+            self._tokens -= old[1]
+        if len(self._by_first) >= _MAX_RUNS or self._tokens + total > _MAX_RUN_TOKENS:
+            self._by_first.clear()
+            self._tokens = 0
+        self._by_first[id(items[0])] = (list(items), total)
+        self._tokens += total
 
 
 def _texts(pending: Pending) -> list[str]:
