@@ -110,11 +110,22 @@ def test_claude_code_request_hits_for_history_and_tools() -> None:
     checker.check(body, Dialect())
     checker.check(body, Dialect())
     assert checker.memo.misses == misses
-    assert checker.memo.hits == 2 * misses
+    assert checker.memo.hits == 2 * 2  # each time: the history as one run, and the tools
     follow_up = with_next_turn(body, 1)
     checker.check(follow_up, Dialect())
     assert checker.memo.misses == misses + 2  # the old last message and the new assistant message
     checker.check(with_next_turn(follow_up, 2), Dialect())
+
+
+def test_a_rewound_conversation_is_translated_as_itself() -> None:
+    # Same first message, a different history after it (Claude Code's /rewind, or a compaction).
+    body = claude_code_request()
+    checker = Checker()
+    checker.check(body, Dialect())
+    checker.check(with_next_turn(body, 1), Dialect())
+    rewound = {**body, "messages": [*body["messages"][:3], *body["messages"][5:]]}
+    checker.check(rewound, Dialect())
+    checker.check(with_next_turn(rewound, 2), Dialect())
 
 
 def test_dialects_alternating_on_one_memo() -> None:

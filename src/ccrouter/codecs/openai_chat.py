@@ -256,10 +256,22 @@ def _memo_messages(
     system = memo.system(request.system, dialect, _system_message)
     if system is not None:
         out.append(system)
-    pending: Pending = ()
-    for message in request.messages[:-1]:
-        parts, pending = memo.message(message, pending, names, dialect, _message)
-        out.extend(parts)
+    # The history up to the new message: the run remembered from an earlier turn, then the rest
+    # message by message; then the whole of it is remembered for the next turn.
+    history = request.messages[:-1]
+    done, parts, calls, pending, weight = memo.history(history, names, dialect)
+    out.extend(parts)
+    if done < len(history):
+        collected, made = list(parts), list(calls)
+        for message in history[done:]:
+            more, pending, their_calls, their_weight = memo.message(
+                message, pending, names, dialect, _message
+            )
+            collected.extend(more)
+            made.extend(their_calls)
+            weight += their_weight
+        out.extend(collected[len(parts) :])
+        memo.remember_history(history, dialect, tuple(collected), tuple(made), pending, weight)
     # The last message is decoded anew for every request (``anthropic_body``): never shared.
     tail: list[JSON] = []
     for message in request.messages[-1:]:

@@ -23,6 +23,7 @@ names: Claude Code's billing block before it differs every request.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,8 @@ TranslateSystem = Callable[[list[TextBlock], Dialect], JSON | None]
 _ENTRY_OVERHEAD = 512
 _MAX_DIALECTS = 64
 _MAX_TOOL_SETS = 16
+# Conversations whose history is kept as one run (agents and subagents at once).
+_MAX_HISTORIES = 32
 # A few system prompts (Claude Code's main agent and its subagents), compared one by one.
 _MAX_SYSTEMS = 4
 
@@ -55,6 +58,18 @@ class _Translated:
     message: Message
     dialect: Dialect
     pending: Pending
+    calls: tuple[NameCall, ...]
+    parts: tuple[orjson.Fragment, ...]
+    after: Pending
+    weight: int
+
+
+@dataclass(slots=True)
+class _History:
+    """The translation of a conversation's messages from its first, as one run."""
+
+    messages: list[Message]
+    dialect: Dialect
     calls: tuple[NameCall, ...]
     parts: tuple[orjson.Fragment, ...]
     after: Pending
@@ -119,6 +134,8 @@ class EncodeMemo:
         self._tool_sets: dict[tuple[int, ...], _ToolSet] = {}
         self._tool_bytes = 0
         self._systems: list[_System] = []
+        self._histories: dict[int, _History] = {}
+        self._history_bytes = 0
         self._dialects: dict[Dialect, Dialect] = {}
         self.hits = 0
         self.misses = 0
@@ -164,9 +181,9 @@ class EncodeMemo:
         names: ToolNames,
         dialect: Dialect,
         translate: TranslateMessage,
-    ) -> tuple[tuple[orjson.Fragment, ...], Pending]:
+    ) -> tuple[tuple[orjson.Fragment, ...], Pending, tuple[NameCall, ...], int]:
         """What ``translate(message, pending, names, dialect, out)`` appends to ``out``, serialised,
-        and what it returns; from the memo when possible."""
+        what it returns, the name calls it made, and what that weighs; from the memo when possible."""
         key = (id(message), id(dialect))
         entry = self._young.get(key)
         if entry is None:
@@ -181,19 +198,59 @@ class EncodeMemo:
             and names.replay(entry.calls)
         ):
             self.hits += 1
-            return entry.parts, entry.after
+            return entry.parts, entry.after, entry.calls, entry.weight
         self.misses += 1
         recorder = _Recorder(names)
         items: list[JSON] = []
         after = translate(message, pending, recorder, dialect, items)
         encoded = [orjson.dumps(item) for item in items]
         parts = tuple(map(orjson.Fragment, encoded))
+        calls = tuple(recorder.calls)
         weight = sum(map(len, encoded)) + _ENTRY_OVERHEAD
         if weight <= self._half_bytes:
-            self._keep(
-                key, _Translated(message, dialect, pending, tuple(recorder.calls), parts, after, weight)
-            )
-        return parts, after
+            self._keep(key, _Translated(message, dialect, pending, calls, parts, after, weight))
+        return parts, after, calls, weight
+
+    def history(
+        self, messages: list[Message], names: ToolNames, dialect: Dialect
+    ) -> tuple[int, tuple[orjson.Fragment, ...], tuple[NameCall, ...], Pending, int]:
+        """The remembered run that starts ``messages`` (a conversation's history as of an earlier
+        turn), its calls replayed: (how many messages it covers, their parts, their name calls, the
+        calls left pending after them, what it weighs); (0, (), (), (), 0) when there is none."""
+        run = self._histories.get(id(messages[0])) if messages else None
+        if (
+            run is None
+            or run.dialect is not dialect
+            or len(run.messages) > len(messages)
+            or not all(map(operator.is_, run.messages, messages))
+            or not names.replay(run.calls)
+        ):
+            return 0, (), (), (), 0
+        self.hits += 1
+        return len(run.messages), run.parts, run.calls, run.after, run.weight
+
+    def remember_history(
+        self,
+        messages: list[Message],
+        dialect: Dialect,
+        parts: tuple[orjson.Fragment, ...],
+        calls: tuple[NameCall, ...],
+        after: Pending,
+        weight: int,
+    ) -> None:
+        """Keep the translation of ``messages`` from the start of a conversation whole: next turn
+        its history starts with these very messages (one run per first message). ``weight``: what
+        its messages' entries weigh."""
+        old = self._histories.pop(id(messages[0]), None)
+        if old is not None:
+            self._history_bytes -= old.weight
+        if weight > self._half_bytes:
+            return
+        if len(self._histories) >= _MAX_HISTORIES or self._history_bytes + weight > self._half_bytes:
+            self._histories = {}
+            self._history_bytes = 0
+        self._histories[id(messages[0])] = _History(list(messages), dialect, calls, parts, after, weight)
+        self._history_bytes += weight
 
     def tools(
         self, tools: list[Tool], names: ToolNames, dialect: Dialect, translate: TranslateTools
