@@ -60,7 +60,8 @@ class ToolNames:
         self._ids_out: dict[str, str] = {}
         self._ids_in: dict[str, str] = {}
         # Generated ids must not collide across turns of one conversation: random per call by default.
-        self._id_prefix = id_prefix if id_prefix is not None else secrets.token_hex(6)
+        # Drawn when first needed: most calls never make an id (a system call saved per request).
+        self._id_prefix = id_prefix
         self._counter = 0
 
     # -- names -----------------------------------------------------------------------------------
@@ -126,6 +127,8 @@ class ToolNames:
     def fresh_id(self, kind: str) -> str:
         """A new id (``<kind>_<random prefix><n>``) for something the provider left unnamed."""
         self._counter += 1
+        if self._id_prefix is None:
+            self._id_prefix = secrets.token_hex(6)
         return f"{kind}_{self._id_prefix}{self._counter}"
 
     def from_wire_id(self, wire: str | None) -> str:
