@@ -166,6 +166,36 @@ async def test_break_after_first_byte_is_an_sse_error(
     assert b.requests == []
 
 
+async def test_an_upstream_silent_past_the_idle_timeout_ends_the_stream_with_an_error(
+    fakes: list[FakeUpstream], gateway: GatewayFactory
+) -> None:
+    a, _, _ = fakes
+    a.script(Reply(text="abcdefgh" * 4, chunk_size=8, chunk_delay=0.8))  # idle is 0.5 s
+    url = await gateway(_settings(fakes))
+    async with aiohttp.ClientSession() as session:
+        status, _, raw = await _post(session, url, {**BODY, "stream": True})
+    assert status == 200
+    types = _sse_types(raw)
+    assert types[0] == "message_start"
+    assert types[-1] == "error"
+    assert b"stream idle for more than 0.5s" in raw
+
+
+async def test_the_idle_timeout_counts_from_the_last_chunk_not_the_start(
+    fakes: list[FakeUpstream], gateway: GatewayFactory
+) -> None:
+    a, _, _ = fakes
+    # Ten frames 0.15 s apart: 1.5 s in all, three times the idle timeout, never idle that long.
+    a.script(Reply(text="abcdefgh" * 6, chunk_size=8, chunk_delay=0.15))
+    url = await gateway(_settings(fakes))
+    async with aiohttp.ClientSession() as session:
+        status, _, raw = await _post(session, url, {**BODY, "stream": True})
+    assert status == 200
+    types = _sse_types(raw)
+    assert types[-1] == "message_stop"
+    assert "error" not in types
+
+
 async def test_auth_error_rotates_to_the_next_credential(
     fakes: list[FakeUpstream], gateway: GatewayFactory
 ) -> None:

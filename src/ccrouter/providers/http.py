@@ -7,9 +7,10 @@ foreign errors (aiohttp, asyncio timeouts) are mapped to ``ccrouter.errors`` her
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 import aiohttp
 
@@ -130,22 +131,9 @@ class HttpProvider:
         call = self._adapter.build(request, model, stream=True)
         decoder = self._adapter.stream_decoder(call)
         parser = SSEParser()
-        idle = self._timeouts.idle
         response = await self._open(call, model)
-        async with response:
-            content = response.content
-            while True:
-                try:
-                    async with asyncio.timeout(idle):
-                        chunk = await content.readany()
-                except TimeoutError as exc:
-                    raise UpstreamTimeoutError(
-                        f"{self.name}: stream idle for more than {idle:g}s", provider=self.name
-                    ) from exc
-                except aiohttp.ClientError as exc:
-                    raise self._connection_error(exc) from exc
-                if not chunk:
-                    break
+        async with response, contextlib.aclosing(self._chunks(response.content)) as chunks:
+            async for chunk in chunks:
                 events: list[StreamEvent] = []
                 try:
                     for frame in parser.feed(chunk):
@@ -167,6 +155,32 @@ class HttpProvider:
                 raise
             if events:
                 yield events
+
+    async def _chunks(self, content: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
+        """The body as it arrives; UpstreamTimeoutError when nothing comes for ``timeouts.idle``.
+
+        One timer for the whole stream, armed around each read only: never while the consumer
+        holds a chunk (a slow client is not an idle upstream). Re-arming it costs less than a new
+        timeout context per chunk, and providers send hundreds of chunks."""
+        idle = self._timeouts.idle
+        loop = asyncio.get_running_loop()
+        reading = asyncio.timeout(None)
+        try:
+            async with reading:
+                while True:
+                    reading.reschedule(loop.time() + idle)
+                    try:
+                        chunk = await content.readany()
+                    except aiohttp.ClientError as exc:
+                        raise self._connection_error(exc) from exc
+                    reading.reschedule(None)
+                    if not chunk:
+                        return
+                    yield chunk
+        except TimeoutError as exc:
+            raise UpstreamTimeoutError(
+                f"{self.name}: stream idle for more than {idle:g}s", provider=self.name
+            ) from exc
 
     async def aclose(self) -> None:
         await self._session.close()
