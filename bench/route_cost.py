@@ -1,6 +1,6 @@
 """In-process cost of ``Router.route`` on a Claude-Code-sized request whose history is shared.
 
-    PYTHONPATH=src .venv/bin/python bench/route_cost.py
+    .venv/bin/python bench/route_cost.py
 
 Each request is ``claude_code_request()`` plus a new last user text, decoded through one
 ``DecodeCache`` (so its history objects are the ones the counter saw before) and routed once; the
