@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 
 import orjson
 import structlog
@@ -16,7 +17,7 @@ from aiohttp.typedefs import Handler
 
 from ccrouter.api.state import STATE
 from ccrouter.errors import anthropic_error_type
-from ccrouter.exchange import Exchange
+from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
@@ -77,8 +78,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exchange.status >= 400 and exchange.error_type is None:
             exchange.error_type = _error_type(exchange)
         if api:
-            for observer in state.observers:
-                observer.on_exchange(exchange)
+            # Ledger row, metrics, alerts and the log line once the response is on its way: aiohttp
+            # writes it before this task next waits, and callbacks run only then.
+            asyncio.get_running_loop().call_soon(_notify, state.observers, exchange)
             if state.settings.logging.bodies:
                 await log_bodies(request, response)
     finally:
@@ -86,6 +88,14 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         if in_flight is not None:
             in_flight.dec()
     return response
+
+
+def _notify(observers: Sequence[Observer], exchange: Exchange) -> None:
+    for observer in observers:
+        try:
+            observer.on_exchange(exchange)
+        except Exception:  # the boundary: one failing observer must not silence the others
+            log.exception("observer %s failed on %s", type(observer).__name__, exchange.request_id)
 
 
 def _error_type(exchange: Exchange) -> str:
