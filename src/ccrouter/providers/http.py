@@ -86,6 +86,8 @@ class HttpProvider:
         self._adapter = adapter
         self._session = session
         self._timeouts = config.timeouts
+        # aiohttp's own timer only bounds connecting; the waits are bounded around each call.
+        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.timeouts.connect)
         # Provider error text is passed on to clients and logs; a provider that echoes our key back
         # must not leak it. Short values (Ollama's placeholder keys) are not secrets.
         self._secrets = [
@@ -194,7 +196,7 @@ class HttpProvider:
                     call.url,
                     data=call.body,
                     headers=call.headers,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect),
+                    timeout=self._client_timeout,
                 )
         except TimeoutError as exc:
             raise UpstreamTimeoutError(
