@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
-import uuid
 from collections.abc import Sequence
 
 import orjson
@@ -48,7 +48,7 @@ def exchange_for(request: web.Request) -> Exchange:
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+    request_id = given if _REQUEST_ID.match(given) else f"req_{os.urandom(16).hex()}"
     exchange = Exchange(request_id=request_id, endpoint=_ENDPOINTS.get(request.path, request.path))
     request[EXCHANGE] = exchange
     state = request.app[STATE]
