@@ -59,6 +59,7 @@ from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
 from ccrouter.routing.candidates import candidates_for
 from ccrouter.routing.fit import fit_request
+from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
 from ccrouter.routing.strategies import Scored, Strategy, strategy_for
@@ -152,6 +153,8 @@ class Dispatcher:
         self._strategy: Strategy = strategy_for(settings.routing)
         self._priority = strategy_for(settings.routing.model_copy(update={"strategy": "priority"}))
         self._sticky: OrderedDict[str, str] = OrderedDict()
+        # System prompt texts already found free of Claude Code's billing line.
+        self._clean = CleanTexts()
 
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
@@ -230,7 +233,7 @@ class Dispatcher:
         config = self._settings.provider(provider)
         if config is None:
             raise RoutingError(f"provider {provider!r} is not configured")
-        return fit_request(request, config, self._catalog.info(config, model))
+        return fit_request(request, config, self._catalog.info(config, model), self._clean)
 
     # ------------------------------------------------------------------ sending
 

@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 
 from ccrouter.messages import Message, MessagesRequest, TextBlock, ToolResultBlock
-from ccrouter.routing.prepare import extract_subagent_model, strip_billing_header
+from ccrouter.routing.prepare import CleanTexts, extract_subagent_model, strip_billing_header
 
 BILLING = "x-anthropic-billing-header: cc_version=2.1.197.f3a; cc_entrypoint=sdk-cli; cch=00000;"
 IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
@@ -214,3 +214,51 @@ def test_billing_header_untouched_blocks_keep_identity() -> None:
     strip_billing_header(request)
     assert request.system[0] is identity_block
     assert request.messages[-1].content[0] is result
+
+
+# ---------------------------------------------------------------------- texts known clean
+
+
+LONG = "Use the tools below. " * 100  # over CleanTexts.MIN_CHARS
+
+
+def test_a_long_text_found_clean_is_not_scanned_again_but_a_tagged_one_always_is() -> None:
+    clean = CleanTexts()
+    first = _anthropic_request([BILLING, LONG], ["hi"])
+    strip_billing_header(first, clean)
+    assert first.system[0].text in clean
+    # The same text objects in the next turn (the decode cache shares them): same result.
+    again = _anthropic_request([BILLING, LONG], ["hi"])
+    again.system[1] = first.system[0]
+    strip_billing_header(again, clean)
+    assert _texts(again.system) == [LONG]
+    # A text with the line is never taken for clean, nor is an equal text that is another object.
+    tagged = f"{BILLING}\n{LONG}"
+    later = _anthropic_request([tagged], ["hi"])
+    strip_billing_header(later, clean)
+    assert _texts(later.system) == [LONG]
+    assert tagged not in clean
+    equal = "".join(["Use the tools below. "] * 100)
+    assert equal == LONG
+    assert equal is not LONG
+    assert equal not in clean
+
+
+def test_a_known_clean_text_still_yields_its_subagent_tag_when_it_has_one() -> None:
+    clean = CleanTexts()
+    tagged = f"{TAG}\n{LONG}"
+    for _ in range(2):
+        request = _anthropic_request([tagged], ["hi"])
+        assert extract_subagent_model(request, clean) == "deepseek,deepseek-chat"
+    assert tagged not in clean
+
+
+def test_clean_texts_are_bounded() -> None:
+    clean = CleanTexts(max_chars=5000)
+    texts = [f"{i} " + "x" * 2000 for i in range(10)]
+    for text in texts:
+        clean.add(text)
+    assert sum(text in clean for text in texts) <= 2
+    short = "short"
+    clean.add(short)
+    assert short not in clean

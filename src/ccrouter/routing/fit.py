@@ -9,7 +9,7 @@ import dataclasses
 from ccrouter.catalog import ModelInfo, clamp_max_tokens
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, ThinkingBlock, ThinkingConfig, ToolUseBlock
-from ccrouter.routing.prepare import strip_billing_header
+from ccrouter.routing.prepare import CleanTexts, strip_billing_header
 
 __all__ = ["fit_request"]
 
@@ -21,15 +21,18 @@ def _is_official_anthropic(config: ProviderConfig) -> bool:
     return config.type == "anthropic" and (config.base_url is None or "api.anthropic.com" in config.base_url)
 
 
-def fit_request(request: MessagesRequest, config: ProviderConfig, info: ModelInfo) -> MessagesRequest:
-    """A copy of ``request`` fitted to the target. Shallow: unchanged parts are shared, not copied."""
+def fit_request(
+    request: MessagesRequest, config: ProviderConfig, info: ModelInfo, clean: CleanTexts | None = None
+) -> MessagesRequest:
+    """A copy of ``request`` fitted to the target. Shallow: unchanged parts are shared, not copied.
+    ``clean``: texts known to hold no billing line (``strip_billing_header``)."""
     prepared = dataclasses.replace(request)
     if not _is_official_anthropic(config):
         # The line changes on every request; left in, it defeats the provider's prefix cache.
         if prepared.raw is not None:
             prepared.raw = dict(prepared.raw)
         prepared.system = list(prepared.system)
-        strip_billing_header(prepared)
+        strip_billing_header(prepared, clean)
     prepared.max_tokens = clamp_max_tokens(request.max_tokens, info)
     thinking = _fit_thinking(request.thinking, prepared.max_tokens, info)
     if thinking.on and config.type == "anthropic" and not _tool_turn_starts_with_own_thinking(request):

@@ -19,7 +19,13 @@ from typing import Any
 
 from ccrouter.messages import ContentBlock, Message, MessagesRequest, TextBlock
 
-__all__ = ["BILLING_HEADER_PREFIX", "SUBAGENT_TAG", "extract_subagent_model", "strip_billing_header"]
+__all__ = [
+    "BILLING_HEADER_PREFIX",
+    "SUBAGENT_TAG",
+    "CleanTexts",
+    "extract_subagent_model",
+    "strip_billing_header",
+]
 
 SUBAGENT_TAG = "CCR-SUBAGENT-MODEL"
 _SUBAGENT_OPEN = f"<{SUBAGENT_TAG}>"
@@ -31,13 +37,43 @@ _SYSTEM_ROLES = ("system", "developer")
 Edit = Callable[[str], str | None]
 
 
-def extract_subagent_model(request: MessagesRequest) -> str | None:
+class CleanTexts:
+    """Texts an edit found nothing to change in, by identity: the decode cache hands out the same
+    text objects turn after turn (the long system prompt, the history), so each is scanned once.
+    Holds the texts it answers for (their ids stay theirs); only long ones, bounded in size."""
+
+    MIN_CHARS = 1024
+
+    def __init__(self, *, max_chars: int = 8_000_000) -> None:
+        self._max_chars = max_chars
+        self._texts: dict[int, str] = {}
+        self._chars = 0
+
+    def __contains__(self, text: str) -> bool:
+        return self._texts.get(id(text)) is text
+
+    def add(self, text: str) -> None:
+        if len(text) < self.MIN_CHARS:
+            return
+        if self._chars + len(text) > self._max_chars:
+            self._texts.clear()
+            self._chars = 0
+        self._texts[id(text)] = text
+        self._chars += len(text)
+
+
+def extract_subagent_model(request: MessagesRequest, clean: CleanTexts | None = None) -> str | None:
     """Find claude-code-router's ``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>`` tag,
-    remove every such tag from the request, and return the first tag's route (not validated)."""
+    remove every such tag from the request, and return the first tag's route (not validated).
+    ``clean``: texts known to hold no tag, kept across requests by the caller."""
     found: list[str] = []
+    known = clean if clean is not None else CleanTexts()
 
     def edit(text: str) -> str | None:
+        if text in known:
+            return None
         if _SUBAGENT_OPEN not in text:
+            known.add(text)
             return None
         routes = [match.strip() for match in _SUBAGENT.findall(text)]
         if not routes:
@@ -49,20 +85,20 @@ def extract_subagent_model(request: MessagesRequest) -> str | None:
     return found[0] if found else None
 
 
-def strip_billing_header(request: MessagesRequest) -> None:
+def strip_billing_header(request: MessagesRequest, clean: CleanTexts | None = None) -> None:
     """Remove Claude Code's per-request ``x-anthropic-billing-header: ...`` line from the system
     prompt (dropping its block when nothing else is left). The line changes on every request, so
-    left in it defeats the prefix caches of providers other than Anthropic's own API."""
-
-    # The decoder shares each text between the canonical blocks and ``raw``: the raw pass finds the
-    # long system prompt's answer here instead of scanning it again.
-    clean: dict[int, str] = {}
+    left in it defeats the prefix caches of providers other than Anthropic's own API.
+    ``clean``: texts known to hold no such line, kept across requests by the caller."""
+    # Without one, a memo for this call: the decoder shares each text between the canonical blocks
+    # and ``raw``, so the raw pass finds the long system prompt's answer instead of scanning again.
+    known = clean if clean is not None else CleanTexts()
 
     def edit(text: str) -> str | None:
-        if clean.get(id(text)) is text:
+        if text in known:
             return None
         if BILLING_HEADER_PREFIX not in text:
-            clean[id(text)] = text
+            known.add(text)
             return None
         lines = text.split("\n")
         kept = [line for line in lines if not line.lstrip().startswith(BILLING_HEADER_PREFIX)]

@@ -28,7 +28,7 @@ from ccrouter.errors import RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing.candidates import compared_windows
 from ccrouter.routing.custom import CustomRouter, RouteContext
-from ccrouter.routing.prepare import extract_subagent_model
+from ccrouter.routing.prepare import CleanTexts, extract_subagent_model
 from ccrouter.routing.session import SessionUsage
 from ccrouter.tokens import TokenCounter
 
@@ -69,11 +69,13 @@ class Router:
         self._sessions = sessions
         self._custom = custom
         # ``candidates_for`` drops a model when ``tokens >= context_window``: as ``tokens > w - 1``.
+        # Texts already found free of the subagent tag.
+        self._clean = CleanTexts()
         self._window_limits = tuple(sorted(w - 1 for w in compared_windows(settings, catalog)))
 
     async def route(self, request: MessagesRequest, *, session_id: str | None) -> RouteDecision:
         custom = await self._custom_route(request, session_id)
-        subagent = extract_subagent_model(request)
+        subagent = extract_subagent_model(request, self._clean)
         if custom is not None:
             return custom
         explicit = self._explicit(request)
