@@ -35,30 +35,30 @@ HEAD_FRAMES = 2
 
 
 # Every request ends with a new user text, "turn <n>", as each Claude Code turn adds to the history:
-# a gateway that caches what it decoded before still meets something new every time. The client
-# puts a fresh 10-digit number in place of NONCE (see ``Template``).
+# a gateway that caches what it decoded before still meets something new every time. Claude Code's
+# billing line (the first system block) also changes on every request, so it carries the number too.
+# The client puts a fresh 10-digit number in place of each NONCE (see ``Template``).
 NONCE = b"@NONCE@@@@"
 
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A body with ``NONCE`` in it once, split around it."""
+    """A body with ``NONCE`` in it once or more, split around each."""
 
-    head: bytes
-    tail: bytes
+    parts: tuple[bytes, ...]
 
     @classmethod
     def of(cls, body: bytes) -> Template:
-        head, marker, tail = body.partition(NONCE)
-        if not marker or NONCE in tail:
-            raise ValueError("a request template needs exactly one nonce")
-        return cls(head, tail)
+        parts = tuple(body.split(NONCE))
+        if len(parts) < 2:
+            raise ValueError("a request template needs a nonce")
+        return cls(parts)
 
     def fill(self, number: int) -> bytes:
-        return b"%s%010d%s" % (self.head, number % 10**10, self.tail)
+        return (b"%010d" % (number % 10**10)).join(self.parts)
 
     def __len__(self) -> int:
-        return len(self.head) + len(NONCE) + len(self.tail)
+        return sum(map(len, self.parts)) + len(NONCE) * (len(self.parts) - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,8 @@ class Bodies:
 
 def _request(stream: bool) -> dict[str, Any]:
     body = claude_code_request(model=CLIENT_MODEL, stream=stream)
+    billing = f"x-anthropic-billing-header: cc_version=2.1.197.{NONCE.decode()}; cc_entrypoint=sdk-cli;"
+    body["system"][0]["text"] = billing
     last = body["messages"][-1]
     last["content"].append({"type": "text", "text": f"turn {NONCE.decode()}"})
     return body

@@ -23,6 +23,17 @@ def _turn(turn: int, **changes: Any) -> dict[str, Any]:
     return body
 
 
+# What changes every turn in a Claude Code body: the tail starts after the last of them.
+AFTER = frozenset({"messages", "system"})
+
+
+def _remember(memory: TailMemory) -> None:
+    """Two turns: a tail is noted the first time and remembered the second."""
+    for turn in (100, 101):
+        memory.split(orjson.dumps(_turn(turn)), AFTER, split_object)
+    assert len(memory._tails) == 1
+
+
 def _same(got: dict[str, msgspec.Raw], want: dict[str, msgspec.Raw]) -> None:
     assert list(got) == list(want)
     assert {k: bytes(v) for k, v in got.items()} == {k: bytes(v) for k, v in want.items()}
@@ -32,15 +43,15 @@ def test_a_repeated_tail_is_not_scanned_again_and_the_split_is_the_same() -> Non
     memory = TailMemory()
     for turn in range(5):
         body = orjson.dumps(_turn(turn))
-        _same(memory.split(body, "messages", split_object), split_object(body))
-    assert memory.hits == 4
+        _same(memory.split(body, AFTER, split_object), split_object(body))
+    assert memory.hits == 3  # noted, remembered, then found three times
 
 
 def test_bodies_with_whitespace_are_split_whole() -> None:
     memory = TailMemory()
     for turn in range(3):
         body = orjson.dumps(_turn(turn), option=orjson.OPT_INDENT_2)
-        _same(memory.split(body, "messages", split_object), split_object(body))
+        _same(memory.split(body, AFTER, split_object), split_object(body))
     assert memory.hits == 0
 
 
@@ -49,31 +60,52 @@ def test_each_session_keeps_its_tail() -> None:
     for turn in range(3):
         for session in ("a", "b"):
             body = orjson.dumps(_turn(turn, metadata={"user_id": f"user_x_session_{session}"}))
-            _same(memory.split(body, "messages", split_object), split_object(body))
-    assert memory.hits == 4
+            _same(memory.split(body, AFTER, split_object), split_object(body))
+    assert memory.hits == 2
+
+
+def test_a_tail_that_never_repeats_is_never_copied() -> None:
+    memory = TailMemory()
+    for turn in range(40):
+        body = orjson.dumps(_turn(turn, metadata={"user_id": f"changes every time {turn}"}))
+        _same(memory.split(body, AFTER, split_object), split_object(body))
+    assert memory.hits == 0
+    assert not memory._tails
+
+
+def test_the_tail_starts_after_the_system_prompt_when_it_follows_the_messages() -> None:
+    # Claude Code's order: messages, then a system prompt whose first line changes every request.
+    memory = TailMemory()
+    for turn in range(4):
+        body = _turn(turn)
+        body["system"][0]["text"] = f"x-anthropic-billing-header: cc_version=2.1.197.{turn:03d};"
+        raw = orjson.dumps(body)
+        _same(memory.split(raw, AFTER, split_object), split_object(raw))
+    assert memory.hits == 2
+    assert memory._tails[0].key == "tools"
 
 
 def test_a_short_tail_is_not_remembered() -> None:
     memory = TailMemory()
     for turn in range(3):
         body = orjson.dumps(_turn(turn, tools=[]))
-        _same(memory.split(body, "messages", split_object), split_object(body))
+        _same(memory.split(body, AFTER, split_object), split_object(body))
     assert memory.hits == 0
 
 
 def test_the_same_tail_under_another_key_is_split_whole() -> None:
     memory = TailMemory()
-    memory.split(orjson.dumps(_turn(0)), "messages", split_object)
+    _remember(memory)
     body = orjson.dumps(_turn(1)).replace(b',"tools":[', b',"tool_set":[', 1)
-    _same(memory.split(body, "messages", split_object), split_object(body))
+    _same(memory.split(body, AFTER, split_object), split_object(body))
     assert memory.hits == 0
 
 
 def test_a_key_in_head_and_tail_keeps_its_first_place_and_last_value() -> None:
     memory = TailMemory()
-    memory.split(orjson.dumps(_turn(0)), "messages", split_object)
+    _remember(memory)
     body = orjson.dumps(_turn(1)).replace(b'{"model"', b'{"metadata":{"user_id":"first"},"model"', 1)
-    got = memory.split(body, "messages", split_object)
+    got = memory.split(body, AFTER, split_object)
     assert memory.hits == 1
     _same(got, split_object(body))
 
@@ -88,12 +120,12 @@ def test_a_key_in_head_and_tail_keeps_its_first_place_and_last_value() -> None:
 )
 def test_a_broken_head_fails_as_the_whole_body_fails(broken: tuple[bytes, bytes]) -> None:
     memory = TailMemory()
-    memory.split(orjson.dumps(_turn(0)), "messages", split_object)
+    _remember(memory)
     body = orjson.dumps(_turn(1)).replace(*broken, 1)
     with pytest.raises(RequestError) as whole:
         split_object(body)
     with pytest.raises(RequestError) as remembered:
-        memory.split(body, "messages", split_object)
+        memory.split(body, AFTER, split_object)
     assert str(remembered.value) == str(whole.value)
 
 
@@ -108,4 +140,4 @@ def test_decoding_a_conversation_through_the_cache_equals_decoding_each_body() -
             b"{" + b",".join(orjson.dumps(k) + b":" + bytes(v) for k, (_, v) in got.raw_parts.items()) + b"}"
         )
         assert rebuilt == body
-    assert cache.tails.hits == 5
+    assert cache.tails.hits == 4

@@ -74,12 +74,17 @@ class DecodeCache:
         self._young_bytes += cost
 
 
-def split_body(body: bytes, cache: DecodeCache | None, *, after: str = "messages") -> dict[str, msgspec.Raw]:
-    """``split_object``, scanning only the bytes before the fields after ``after`` when an earlier
-    body ended with the same bytes (``ccrouter.codecs.tails``)."""
+# The fields of a request body that change every turn (Claude Code's system prompt starts with a
+# per-request billing line); what follows the last of them is an agent's stable tail.
+_CHANGING = frozenset({"messages", "system"})
+
+
+def split_body(body: bytes, cache: DecodeCache | None) -> dict[str, msgspec.Raw]:
+    """``split_object``, scanning only the bytes before the fields after the messages and system
+    prompt when an earlier body ended with the same bytes (``ccrouter.codecs.tails``)."""
     if cache is None:
         return split_object(body)
-    return cache.tails.split(body, after, split_object)
+    return cache.tails.split(body, _CHANGING, split_object)
 
 
 def split_object(body: bytes) -> dict[str, msgspec.Raw]:

@@ -1,12 +1,12 @@
 """Splitting a body whose end was seen before: an agent's request repeats its last fields byte for byte.
 
-Claude Code puts the ~50 KB tool definitions after the messages, and what follows them (metadata,
-thinking, output settings) stays the same for a whole session. Every turn changes only the messages
-and what comes before them. ``TailMemory`` remembers, for a few recent bodies, the bytes from the
-value of the first field after ``messages`` to the end (the *tail*) together with those fields' raw
-values. A body that ends with a remembered tail is split by scanning only the bytes before it: the
-head, closed as ``head + b"null}"``, is split and validated, and the tail's fields are taken as
-recorded.
+Claude Code writes ``model, messages, system, tools, metadata, max_tokens, thinking, ...``: the
+messages change every turn, and so does the system prompt (its first block is a per-request billing
+line), but the ~50-70 KB of tool definitions and the settings after them stay the same for a whole
+session. ``TailMemory`` remembers, for a few recent sessions, the bytes from the value of the first
+field after the last of the fields that change (the *tail*) together with those fields' raw values.
+A body that ends with a remembered tail is split by scanning only the bytes before it: the head,
+closed as ``head + b"null}"``, is split and validated, and the tail's fields are taken as recorded.
 
 Why that equals splitting the whole body:
 - a tail is recorded only after checking, byte by byte, that it is exactly its fields' raw values
@@ -18,16 +18,18 @@ Why that equals splitting the whole body:
 - a field repeated across head and tail keeps its first place and the last value, as in a dict
   built from the whole body.
 Anything else (no tail matches, the head does not close) splits the whole body, so errors read the
-same as always.
+same as always. A tail is recorded the second time it is seen (its hash is noted the first time), so
+clients whose tails never repeat pay a hash per request, not a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import msgspec
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from ccrouter.errors import RequestError
 
@@ -41,6 +43,8 @@ _MAX_TAILS = 8
 _MIN_TAIL = 4096
 # The last bytes compared first: a different session's tail differs there (its metadata).
 _PROBE = 64
+# Tails seen once, waiting to be seen again.
+_MAX_SEEN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +59,15 @@ class TailMemory:
 
     def __init__(self) -> None:
         self._tails: list[_Tail] = []
+        # Tails seen once, by (length, hash) of their bytes: recorded if seen again (True), or known
+        # not to be laid out compactly (False).
+        self._seen: dict[tuple[int, int], bool] = {}
         self.hits = 0
 
-    def split(self, body: bytes, after: str, split: Split) -> dict[str, msgspec.Raw]:
+    def split(self, body: bytes, after: Collection[str], split: Split) -> dict[str, msgspec.Raw]:
         """``split(body)``, scanning only what precedes a remembered tail when the body ends with
-        one; otherwise the whole body, whose tail (the fields after ``after``) is then remembered."""
+        one; otherwise the whole body, whose tail (the fields after the last of ``after``) is noted,
+        and remembered once it recurs."""
         end = body[-_PROBE:]
         for index, tail in enumerate(self._tails):
             data = tail.data
@@ -71,11 +79,30 @@ class TailMemory:
                     self.hits += 1
                     return fields
         fields = split(body)
-        recorded = _tail_of(body, fields, after)
-        if recorded is not None:
-            self._tails.insert(0, recorded)
-            del self._tails[_MAX_TAILS:]
+        self._note(body, fields, after)
         return fields
+
+    def _note(self, body: bytes, fields: dict[str, msgspec.Raw], after: Collection[str]) -> None:
+        layout = _layout(body, fields, after)
+        if layout is None:
+            return
+        start, size = layout
+        key = (size, xxh3_64_intdigest(memoryview(body)[len(body) - size :]))
+        seen = self._seen.get(key)
+        if seen is None:
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            self._seen[key] = True
+            return
+        if not seen:
+            return
+        tail = _checked_tail(body, fields, start, size)
+        if tail is None:
+            self._seen[key] = False
+            return
+        del self._seen[key]
+        self._tails.insert(0, tail)
+        del self._tails[_MAX_TAILS:]
 
 
 def _split_head(head: bytes, tail: _Tail, split: Split) -> dict[str, msgspec.Raw] | None:
@@ -90,31 +117,36 @@ def _split_head(head: bytes, tail: _Tail, split: Split) -> dict[str, msgspec.Raw
     return fields
 
 
-def _tail_of(body: bytes, fields: dict[str, msgspec.Raw], after: str) -> _Tail | None:
-    """The tail of ``body`` after the field ``after``, when it is laid out compactly (checked)."""
+def _layout(body: bytes, fields: dict[str, msgspec.Raw], after: Collection[str]) -> tuple[int, int] | None:
+    """(index of the tail's first field, the tail's size in bytes if laid out compactly), or None
+    when there is no tail worth remembering."""
     keys = list(fields)
-    try:
-        start = keys.index(after) + 1
-    except ValueError:
+    start = 1 + max((i for i, key in enumerate(keys) if key in after), default=-1)
+    if start == 0 or start >= len(keys):
         return None
-    if start >= len(keys):
-        return None
-    names = [orjson.dumps(key) for key in keys[start:]]
-    values = [memoryview(fields[key]) for key in keys[start:]]
-    size = 1 + sum(len(value) for value in values) + sum(len(name) + 2 for name in names[1:])
+    size = 1 + sum(len(fields[key]) for key in keys[start:])
+    size += sum(len(orjson.dumps(key)) + 2 for key in keys[start + 1 :])
     if size < _MIN_TAIL or size >= len(body):
         return None
+    return start, size
+
+
+def _checked_tail(body: bytes, fields: dict[str, msgspec.Raw], start: int, size: int) -> _Tail | None:
+    """The tail of ``body`` from field ``start``, when it is exactly the fields' raw values joined
+    compactly (checked byte by byte), else None."""
+    keys = list(fields)[start:]
     view = memoryview(body)
     position = len(body) - size
-    for index, value in enumerate(values):
+    for index, key in enumerate(keys):
         if index:
-            separator = b"," + names[index] + b":"
+            separator = b"," + orjson.dumps(key) + b":"
             if view[position : position + len(separator)] != separator:
                 return None
             position += len(separator)
+        value = memoryview(fields[key])
         if view[position : position + len(value)] != value:
             return None
         position += len(value)
     if body[position:] != b"}":
         return None
-    return _Tail(keys[start], body[len(body) - size :], {key: fields[key] for key in keys[start:]})
+    return _Tail(keys[0], body[len(body) - size :], {key: fields[key] for key in keys})

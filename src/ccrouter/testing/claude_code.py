@@ -162,10 +162,10 @@ def claude_code_request(
         "account_uuid": "",
         "session_id": "0b7e6a52-3c1d-4c8e-9a55-7d1f2e3a4b5c",
     }
+    # In the order Claude Code 2.1.197 writes the fields (captured from the CLI).
     return {
         "model": model,
-        "max_tokens": 64000,
-        "stream": stream,
+        "messages": _history(turns),
         "system": [
             {
                 "type": "text",
@@ -178,10 +178,11 @@ def claude_code_request(
             },
             {"type": "text", "text": _prose(4200, 1), "cache_control": {"type": "ephemeral"}},
         ],
-        "messages": _history(turns),
         "tools": _tools(),
         "metadata": {"user_id": json.dumps(session)},
+        "max_tokens": 64000,
         "thinking": {"type": "adaptive"},
-        "output_config": {"effort": "high"},
         "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "high"},
+        "stream": stream,
     }
