@@ -363,3 +363,20 @@ def test_above_and_decides() -> None:
     assert estimate.decides(low - 1, high, high + 100)
     assert not estimate.decides(low - 1, high - 1)
     assert estimate.decides()
+
+
+def test_what_never_recurs_is_not_remembered() -> None:
+    # Each turn: a new last message and a new billing line; only shared objects are kept.
+    counter = TokenCounter()
+    base = dataclasses.replace(claude_code_request(turns=6), shared_parts=True)
+    sizes = []
+    for turn in range(30):
+        billing = TextBlock(f"x-anthropic-billing-header: cc_version=2.1.197.{turn:03d};")
+        request = dataclasses.replace(
+            base,
+            system=[billing, *base.system[1:]],
+            messages=[*base.messages[:-1], Message("user", [TextBlock(f"turn {turn}")])],
+        )
+        assert counter.count_request(request) == TokenCounter().count_request(request)
+        sizes.append(len(counter._objects))
+    assert sizes[-1] == sizes[1]

@@ -53,6 +53,8 @@ TOOL_OVERHEAD = 8
 # 8 MB of text): one huge tool result must not keep megabytes alive after the decode cache let go.
 _MAX_OBJECT_TOKENS = 2_000_000
 _MIN_OBJECT_WEIGHT = 64
+# System blocks shorter than this are counted by their text, not remembered as objects.
+_MIN_REMEMBERED_CHARS = 512
 # Runs (tool lists, histories) remembered whole, and what they may weigh together in tokens.
 _MAX_RUNS = 32
 _MAX_RUN_TOKENS = 2_000_000
@@ -216,9 +218,12 @@ class TokenCounter:
             return 0, _pieces(request), []  # new objects every time: nothing to remember
         pieces: list[Piece] = []
         spans: list[Span] = []
-        # System blocks too: the decode cache shares them block by block (the long prompt recurs,
-        # Claude Code's billing line before it does not).
-        known, _ = self._take(request.system, pieces, spans)
+        # System blocks too: the decode cache shares the long ones block by block.
+        system = request.system
+        long_blocks = [block for block in system if len(block.text) >= _MIN_REMEMBERED_CHARS]
+        known, _ = self._take(long_blocks, pieces, spans)
+        if len(long_blocks) < len(system):
+            pieces.extend(block.text for block in system if len(block.text) < _MIN_REMEMBERED_CHARS)
         # An agent resends its whole tool list, and its history up to the new message, every turn.
         for items in (request.tools, request.messages[:-1]):
             done, total = self._runs.match(items)
@@ -226,8 +231,11 @@ class TokenCounter:
             known += total + counted
             if complete and len(items) > done:
                 self._runs.remember(items, total + counted)
-        counted, _ = self._take(request.messages[-1:], pieces, spans)
-        return known + counted, pieces, spans
+        # The new message comes back next turn as another object (decoded again, then shared), and
+        # a short system block (Claude Code's per-request billing line) as other text: counted by
+        # their pieces, not remembered.
+        pieces.extend(piece for message in request.messages[-1:] for piece in _item_pieces(message))
+        return known, pieces, spans
 
     def _take(
         self, items: Sequence[TextBlock | Message | Tool], pieces: list[Piece], spans: list[Span]

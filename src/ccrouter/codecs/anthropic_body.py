@@ -15,6 +15,9 @@ from ccrouter.messages import Message, MessagesRequest, TextBlock, Tool
 
 __all__ = ["decode_request_body"]
 
+# System blocks shorter than this are decoded every time rather than cached.
+_CACHED_SYSTEM_BLOCK = 512
+
 
 def decode_request_body(
     body: bytes, cache: DecodeCache | None = None, *, require_max_tokens: bool = True
@@ -32,9 +35,11 @@ def decode_request_body(
             raw[name], shared = decoded(cache, value, _decode_tools)
             tools = list(shared)
         elif name == "system" and cache is not None and (blocks := split_list(value)) is not None:
-            # Block by block: Claude Code's first block (a billing line) changes every request, the
-            # long prompt after it does not.
-            raw[name], system = decoded_items(cache, blocks, decode_system_block, cache_last=True)
+            # Block by block: the long prompt recurs; Claude Code's first block, a short billing line,
+            # changes every request and is only decoded.
+            raw[name], system = decoded_items(
+                cache, blocks, decode_system_block, cache_last=True, min_size=_CACHED_SYSTEM_BLOCK
+            )
         else:
             raw[name] = parse(value)
     request = build_request(

@@ -136,11 +136,14 @@ def decoded_items(
     decode: Callable[[Any, int], T],
     *,
     cache_last: bool = False,
+    min_size: int = 0,
 ) -> tuple[list[Any], list[T]]:
     """``decoded`` for every item of a split list, in one pass (it runs for every message of every
     request): the parsed items and their decoded values. The last item is cached only with
     ``cache_last``: in a messages list it is the new one (a turn's new message, which may carry a
-    moving cache marker), and next turn it comes back as other bytes."""
+    moving cache marker), and next turn it comes back as other bytes. Items under ``min_size``
+    bytes are decoded, not cached (cheap to decode, and in a system prompt the one that changes on
+    every request)."""
     parsed: list[Any] = []
     values: list[T] = []
     last = len(parts) - 1 if not cache_last else -1
@@ -153,11 +156,11 @@ def decoded_items(
     young, old = cache._young, cache._old
     for index, part in enumerate(parts):
         view = memoryview(part)
-        if index == last:
+        if index == last or len(view) < min_size:
             item = orjson.loads(view)
             parsed.append(item)
             values.append(decode(item, index))
-            break
+            continue
         key = xxh3_128_intdigest(view)
         hit = young.get(key)
         if hit is None:
