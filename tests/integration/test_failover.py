@@ -77,6 +77,14 @@ def _sse_types(raw: bytes) -> list[str]:
     return [line[7:] for line in raw.decode().splitlines() if line.startswith("event: ")]
 
 
+async def _streamed(url: str) -> tuple[list[str], bytes]:
+    """A streamed request's SSE event types and raw body (the status must be 200)."""
+    async with aiohttp.ClientSession() as session:
+        status, _, raw = await _post(session, url, {**BODY, "stream": True})
+    assert status == 200
+    return _sse_types(raw), raw
+
+
 async def test_two_of_three_failing_all_200_requests_succeed(
     fakes: list[FakeUpstream], gateway: GatewayFactory
 ) -> None:
@@ -154,11 +162,7 @@ async def test_break_after_first_byte_is_an_sse_error(
 ) -> None:
     a, b, _ = fakes
     a.script(Fault("drop_mid_stream", after_chunks=3, reply=Reply(text="a long answer " * 20)))
-    url = await gateway(_settings(fakes))
-    async with aiohttp.ClientSession() as session:
-        status, _, raw = await _post(session, url, {**BODY, "stream": True})
-    assert status == 200
-    types = _sse_types(raw)
+    types, raw = await _streamed(await gateway(_settings(fakes)))
     assert types[0] == "message_start"
     assert types[-1] == "error"
     assert b'"type":"overloaded_error"' in raw
@@ -171,11 +175,7 @@ async def test_an_upstream_silent_past_the_idle_timeout_ends_the_stream_with_an_
 ) -> None:
     a, _, _ = fakes
     a.script(Reply(text="abcdefgh" * 4, chunk_size=8, chunk_delay=0.8))  # idle is 0.5 s
-    url = await gateway(_settings(fakes))
-    async with aiohttp.ClientSession() as session:
-        status, _, raw = await _post(session, url, {**BODY, "stream": True})
-    assert status == 200
-    types = _sse_types(raw)
+    types, raw = await _streamed(await gateway(_settings(fakes)))
     assert types[0] == "message_start"
     assert types[-1] == "error"
     assert b"stream idle for more than 0.5s" in raw
@@ -187,11 +187,7 @@ async def test_the_idle_timeout_counts_from_the_last_chunk_not_the_start(
     a, _, _ = fakes
     # Ten frames 0.15 s apart: 1.5 s in all, three times the idle timeout, never idle that long.
     a.script(Reply(text="abcdefgh" * 6, chunk_size=8, chunk_delay=0.15))
-    url = await gateway(_settings(fakes))
-    async with aiohttp.ClientSession() as session:
-        status, _, raw = await _post(session, url, {**BODY, "stream": True})
-    assert status == 200
-    types = _sse_types(raw)
+    types, _ = await _streamed(await gateway(_settings(fakes)))
     assert types[-1] == "message_stop"
     assert "error" not in types
 
