@@ -214,6 +214,32 @@ class MessagesRequest:
     # still holds that very value object, rather than serialise it again.
     raw_parts: Mapping[str, tuple[Any, Buffer]] | None = field(default=None, compare=False, repr=False)
 
+    def copy(self) -> MessagesRequest:
+        """A shallow copy, as ``dataclasses.replace(self)`` makes, at a tenth of its cost (dispatch
+        copies every request it fits to a target). Every field is listed: a test checks the list."""
+        new = object.__new__(MessagesRequest)
+        new.model = self.model
+        new.messages = self.messages
+        new.max_tokens = self.max_tokens
+        new.system = self.system
+        new.stream = self.stream
+        new.temperature = self.temperature
+        new.top_p = self.top_p
+        new.top_k = self.top_k
+        new.stop_sequences = self.stop_sequences
+        new.tools = self.tools
+        new.tool_choice = self.tool_choice
+        new.thinking = self.thinking
+        new.effort = self.effort
+        new.metadata = self.metadata
+        new.extra = self.extra
+        new.betas = self.betas
+        new.raw = self.raw
+        new.raw_format = self.raw_format
+        new.shared_parts = self.shared_parts
+        new.raw_parts = self.raw_parts
+        return new
+
 
 # --------------------------------------------------------------------------- response
 

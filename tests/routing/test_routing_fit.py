@@ -51,3 +51,20 @@ def test_other_wire_formats_keep_thinking_after_a_foreign_tool_turn() -> None:
     body = _tool_turn({"type": "thinking", "thinking": "hmm", "signature": "ccr:openai"})
     fitted = fit_request(decode_request(body), OPENAI, THINKER)
     assert fitted.thinking.type == "enabled"
+
+
+def test_request_copy_is_a_shallow_copy_of_every_field() -> None:
+    # MessagesRequest.copy lists its fields by hand (for speed): a field added later and not listed
+    # would be lost in every fitted request. Give every field a distinct value and compare.
+    import dataclasses
+
+    from ccrouter.messages import MessagesRequest
+
+    values: dict[str, object] = {f.name: object() for f in dataclasses.fields(MessagesRequest)}
+    original = MessagesRequest(**values)  # type: ignore[arg-type]
+    copied = original.copy()
+    assert copied is not original
+    for name, value in values.items():
+        assert getattr(copied, name) is value, name
+    copied.model = "other"
+    assert original.model is values["model"]

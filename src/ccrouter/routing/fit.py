@@ -4,8 +4,6 @@ effort fitted to what the model supports. Pure; unchanged parts are shared, not 
 
 from __future__ import annotations
 
-import dataclasses
-
 from ccrouter.catalog import ModelInfo, clamp_max_tokens
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, ThinkingBlock, ThinkingConfig, ToolUseBlock
@@ -26,7 +24,7 @@ def fit_request(
 ) -> MessagesRequest:
     """A copy of ``request`` fitted to the target. Shallow: unchanged parts are shared, not copied.
     ``clean``: texts known to hold no billing line (``strip_billing_header``)."""
-    prepared = dataclasses.replace(request)
+    prepared = request.copy()
     if not _is_official_anthropic(config):
         # The line changes on every request; left in, it defeats the provider's prefix cache.
         if prepared.raw is not None:
