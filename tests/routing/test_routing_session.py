@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ccrouter.messages import Message, MessagesRequest, TextBlock, Usage
 from ccrouter.routing.session import SessionUsage, session_id
@@ -26,6 +27,12 @@ def test_header_wins() -> None:
 
 def test_header_lookup_ignores_case_in_a_plain_dict() -> None:
     assert session_id(_request(), {"X-Claude-Code-Session-Id": SESSION}) == SESSION
+
+
+def test_header_lookup_ignores_case_in_the_server_headers() -> None:
+    headers = CIMultiDictProxy(CIMultiDict({"X-Claude-Code-Session-Id": SESSION}))
+    assert session_id(_request(), headers) == SESSION
+    assert session_id(_request(), CIMultiDictProxy(CIMultiDict())) is None
 
 
 def test_json_user_id() -> None:

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ccrouter.messages import MessagesRequest, Usage
 
@@ -19,12 +20,14 @@ __all__ = ["SESSION_HEADER", "SessionUsage", "session_id"]
 
 SESSION_HEADER = "x-claude-code-session-id"
 _LEGACY_MARKER = "_session_"
+# What aiohttp hands over: ``get`` already ignores case.
+_CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
 
 
 def session_id(request: MessagesRequest, headers: Mapping[str, str]) -> str | None:
     """The client's session id, or None when it sent none."""
     header = headers.get(SESSION_HEADER)
-    if header is None:
+    if header is None and not isinstance(headers, _CASE_INSENSITIVE):
         # A plain dict is not case-insensitive like the server's header mappings are.
         header = next((v for k, v in headers.items() if k.lower() == SESSION_HEADER), None)
     if header and header.strip():
