@@ -98,14 +98,23 @@ class HttpProvider:
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
+        timeouts = self._timeouts
+        head = timeouts.connect + timeouts.first_byte
+        now = asyncio.get_running_loop().time()
+        # One timer for the call: first the head's deadline (when it is the nearer), then the total's.
+        head_first = head < timeouts.total
         try:
-            async with asyncio.timeout(self._timeouts.total):
-                response = await self._open(call, model)
+            async with asyncio.timeout_at(now + min(head, timeouts.total)) as timer:
+                response = await self._open(call, model, timed=False)
+                head_first = False
+                timer.reschedule(now + timeouts.total)
                 async with response:
                     body = await response.read()
         except TimeoutError as exc:
+            if head_first:
+                raise self._head_timeout() from exc
             raise UpstreamTimeoutError(
-                f"{self.name}: no complete response within {self._timeouts.total:g}s", provider=self.name
+                f"{self.name}: no complete response within {timeouts.total:g}s", provider=self.name
             ) from exc
         except aiohttp.ClientError as exc:
             raise self._connection_error(exc) from exc
@@ -187,22 +196,20 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._session.close()
 
-    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse:
-        """POST the call and wait for the response head; raise the mapped error on an error status."""
+    async def _open(self, call: HttpCall, model: str, *, timed: bool = True) -> aiohttp.ClientResponse:
+        """POST the call and wait for the response head; raise the mapped error on an error status.
+        ``timed=False``: the caller bounds the wait (``complete`` runs one timer for the whole call)."""
         timeouts = self._timeouts
         try:
-            async with asyncio.timeout(timeouts.connect + timeouts.first_byte):
-                response = await self._session.post(
-                    call.url,
-                    data=call.body,
-                    headers=call.headers,
-                    timeout=self._client_timeout,
-                )
+            if timed:
+                async with asyncio.timeout(timeouts.connect + timeouts.first_byte):
+                    response = await self._post(call)
+            else:
+                response = await self._post(call)
         except TimeoutError as exc:
-            raise UpstreamTimeoutError(
-                f"{self.name}: no response within {timeouts.connect + timeouts.first_byte:g}s",
-                provider=self.name,
-            ) from exc
+            if not timed:
+                raise
+            raise self._head_timeout() from exc
         except aiohttp.ClientError as exc:
             raise self._connection_error(exc) from exc
         if self._on_headers is not None:
@@ -221,6 +228,15 @@ class HttpProvider:
                 retry_after=parse_retry_after(response.headers),
             )
         return response
+
+    async def _post(self, call: HttpCall) -> aiohttp.ClientResponse:
+        return await self._session.post(
+            call.url, data=call.body, headers=call.headers, timeout=self._client_timeout
+        )
+
+    def _head_timeout(self) -> UpstreamTimeoutError:
+        head = self._timeouts.connect + self._timeouts.first_byte
+        return UpstreamTimeoutError(f"{self.name}: no response within {head:g}s", provider=self.name)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
