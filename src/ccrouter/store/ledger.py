@@ -6,7 +6,7 @@ from ccrouter.exchange import Exchange
 from ccrouter.messages import MessagesRequest, Usage
 from ccrouter.pricing.hook import CostHook
 from ccrouter.store.base import Store
-from ccrouter.store.records import record_from_exchange, reservation_token
+from ccrouter.store.records import record_from_exchange
 from ccrouter.tokens import TokenCounter
 
 __all__ = ["InputEstimates", "LedgerObserver"]
@@ -23,15 +23,16 @@ class InputEstimates:
 
     def __init__(self, limit: int = _MAX_PENDING) -> None:
         self._limit = limit
-        self._items: dict[str, int | MessagesRequest] = {}
+        # By (request id, start time): clients choose request ids, so the id alone may repeat.
+        self._items: dict[tuple[str, float], int | MessagesRequest] = {}
 
     def put(self, exchange: Exchange, seen: int | MessagesRequest) -> None:
         if len(self._items) >= self._limit:
             del self._items[next(iter(self._items))]
-        self._items[reservation_token(exchange.request_id, exchange.started_at)] = seen
+        self._items[(exchange.request_id, exchange.started_at)] = seen
 
     def pop(self, exchange: Exchange) -> int | MessagesRequest | None:
-        return self._items.pop(reservation_token(exchange.request_id, exchange.started_at), None)
+        return self._items.pop((exchange.request_id, exchange.started_at), None)
 
     def __len__(self) -> int:
         return len(self._items)
