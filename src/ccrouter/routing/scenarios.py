@@ -37,6 +37,7 @@ __all__ = ["RouteDecision", "Router"]
 # claude-code-router follows the session's last usage only while the request itself still holds
 # more than this many tokens: after /compact or /clear the history is small and the usage stale.
 SESSION_MIN_TOKENS = 20_000
+_MAX_RESOLVED = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class Router:
         # Texts already found free of the subagent tag.
         self._clean = CleanTexts()
         self._window_limits = tuple(sorted(w - 1 for w in compared_windows(settings, catalog)))
+        # Routes already checked against the configuration (``_resolve``).
+        self._resolved: dict[str, tuple[ProviderConfig, str]] = {}
 
     async def route(self, request: MessagesRequest, *, session_id: str | None) -> RouteDecision:
         custom = await self._custom_route(request, session_id)
@@ -183,7 +186,18 @@ class Router:
         return RouteDecision(scenario, provider.name, model, reason, tokens)
 
     def _resolve(self, route: str, source: str) -> tuple[ProviderConfig, str]:
-        """``provider,model`` checked against the configuration (RoutingError names what exists)."""
+        """``provider,model`` checked against the configuration (RoutingError names what exists).
+        The settings are frozen: a route that resolved once resolves the same way."""
+        found = self._resolved.get(route)
+        if found is not None:
+            return found
+        found = self._check(route, source)
+        if len(self._resolved) >= _MAX_RESOLVED:  # clients may write any provider,model: stay bounded
+            self._resolved.clear()
+        self._resolved[route] = found
+        return found
+
+    def _check(self, route: str, source: str) -> tuple[ProviderConfig, str]:
         provider_name, sep, model = (part.strip() for part in route.partition(","))
         if not sep or not provider_name or not model:
             raise RoutingError(f"{source}: expected 'provider,model', got {route!r}")
