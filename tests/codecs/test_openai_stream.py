@@ -193,6 +193,62 @@ def test_tool_arguments_are_forwarded_as_they_arrive() -> None:
     assert [type(e) for e in events] == [BlockStop]
 
 
+def test_text_run_and_the_chunks_that_leave_it() -> None:
+    # Text chunks after the first take a short path; a chunk that carries anything else (reasoning,
+    # a refusal, a tool call, a finish reason) must give what the general path gives. Expected:
+    # the general path's events for the same chunks.
+    def text(index: int, piece: str) -> BlockDelta:
+        return BlockDelta(index=index, delta=TextDelta(text=piece))
+
+    decoder = OpenAIStreamDecoder(ToolNames(), Dialect())
+    expected: list[tuple[dict[str, Any], list[StreamEvent]]] = [
+        (chunk({"content": "llo"}), [text(0, "llo")]),
+        (chunk({"content": " there", "reasoning_content": None}), [text(0, " there")]),  # DeepSeek
+        (chunk({"content": ""}), []),
+        (chunk({"content": "!", "refusal": "no"}), [text(0, "!"), text(0, "no")]),
+        (
+            chunk({"reasoning_content": "hmm"}),
+            [
+                BlockStop(index=0),
+                BlockStart(index=1, block=ThinkingBlock(origin="openai")),
+                BlockDelta(index=1, delta=ThinkingDelta(thinking="hmm")),
+            ],
+        ),
+        (
+            chunk({"content": "ok"}),
+            [
+                BlockDelta(index=1, delta=SignatureDelta(signature="ccr:openai")),
+                BlockStop(index=1),
+                BlockStart(index=2, block=TextBlock(text="")),
+                text(2, "ok"),
+            ],
+        ),
+        (chunk({"content": "and"}), [text(2, "and")]),
+        (
+            chunk({"content": "x", "tool_calls": [call(0, "", "call_1", "Bash")]}),
+            [
+                text(2, "x"),
+                BlockStop(index=2),
+                BlockStart(index=3, block=ToolUseBlock(id="call_1", name="Bash")),
+            ],
+        ),
+        (
+            chunk({"content": "late"}, finish="tool_calls"),
+            [
+                BlockDelta(index=3, delta=InputJsonDelta(partial_json="{}")),
+                BlockStop(index=3),
+                BlockStart(index=4, block=TextBlock(text="")),
+                text(4, "late"),
+                BlockStop(index=4),
+            ],
+        ),
+    ]
+    first = decoder.feed(frame_of(chunk({"role": "assistant", "content": "He"})))
+    assert [type(e) for e in first] == [MessageStart, BlockStart, BlockDelta]
+    for item, events in expected:
+        assert decoder.feed(frame_of(item)) == events, item
+
+
 def test_message_delta_waits_for_the_usage_chunk() -> None:
     decoder = OpenAIStreamDecoder(ToolNames(), Dialect())
     decoder.feed(frame_of(chunk({"content": "Hi"})))

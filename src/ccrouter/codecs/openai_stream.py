@@ -68,6 +68,11 @@ class ThinkSplitter:
         self._state = "start"  # start -> think -> after -> text, or start -> text
         self._buffer = ""
 
+    @property
+    def in_text(self) -> bool:
+        """Past any ``<think>`` section: content passes through as text."""
+        return self._state == "text"
+
     def feed(self, text: str) -> list[tuple[str, str]]:
         if self._state == "text":
             return [("text", text)]
@@ -192,8 +197,22 @@ class OpenAIStreamDecoder:
         return self._complete()
 
     def _choice(self, choice: JSON) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
         delta = choice.get("delta")
+        if self._open == "text" and self._splitter.in_text and type(delta) is dict:
+            # Most chunks: more text for the open text block. The same events as the general
+            # path below, without its steps; anything else in the chunk takes that path.
+            content = delta.get("content")
+            if (
+                type(content) is str
+                and content
+                and not choice.get("finish_reason")
+                and delta.get("tool_calls") is None
+                and not delta.get("reasoning_content")
+                and not delta.get("reasoning")
+                and not delta.get("refusal")
+            ):
+                return [BlockDelta(index=self._index, delta=TextDelta(text=content))]
+        events: list[StreamEvent] = []
         if isinstance(delta, dict):
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
