@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from ccrouter.codecs.anthropic import AnthropicStreamDecoder, encode_event
-from ccrouter.codecs.sse import SSEFrame, SSEParser
+from ccrouter.codecs.anthropic_stream import _event_json
+from ccrouter.codecs.sse import SSEFrame, SSEParser, frame
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     BlockDelta,
@@ -226,3 +227,13 @@ def test_data_only_frames_use_type_field() -> None:
 )
 def test_encode_event_exact(event: StreamEvent, expected: bytes) -> None:
     assert encode_event(event) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "plain", 'quote " and \\ backslash', "line\nbreak\ttab\r", "é ü 漢字 🎉", "\x00\x1f\u2028"]
+)
+@pytest.mark.parametrize("index", [0, 7, 1234])
+def test_text_delta_template_matches_the_general_encoding(text: str, index: int) -> None:
+    event = BlockDelta(index=index, delta=TextDelta(text=text))
+    name, data = _event_json(event)
+    assert encode_event(event) == frame(orjson.dumps(data), name)

@@ -317,9 +317,19 @@ def _event_json(event: StreamEvent) -> tuple[str, JSON]:
     return "error", {"type": "error", "error": {"type": event.error_type, "message": event.message}}
 
 
+# Most frames of a translated stream are text deltas: written from a template, the same bytes as
+# ``sse.frame(orjson.dumps(...))`` gives for them (a test compares the two).
+_TEXT_DELTA_FRAME = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":%b}}\n\n'
+)
+
+
 def encode_event(event: StreamEvent) -> bytes:
     """One SSE frame as Anthropic sends it; an upstream Anthropic frame is forwarded byte for byte."""
     if event.raw is not None:
         return event.raw
+    if type(event) is BlockDelta and type(event.delta) is TextDelta:
+        return _TEXT_DELTA_FRAME % (event.index, orjson.dumps(event.delta.text))
     name, data = _event_json(event)
     return sse.frame(orjson.dumps(data), name)
