@@ -221,7 +221,7 @@ def soak_or_profile(args: argparse.Namespace) -> int:
             path = _write("soak", {"versions": _versions(), "target": target, **result})
         else:
             raw = workdir / "profile.raw"
-            recorder = spy.record(target["pid"], args.profile, raw)
+            recorder = spy.record(target["pid"], args.profile, raw, native=args.native)
             time.sleep(0.5)  # py-spy attaches
             _run_role(
                 {"mode": "load", "target": target, "seconds": args.profile, "every": args.stream_every},
@@ -230,7 +230,7 @@ def soak_or_profile(args: argparse.Namespace) -> int:
             _, err = recorder.communicate(timeout=args.profile + 30)
             if not raw.exists():
                 raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
-            text = spy.summarise(raw)
+            text = spy.summarise(raw, native=args.native)
             print(text)
             RESULTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(raw, RESULTS / f"profile-{args.mode}.raw")
@@ -294,6 +294,9 @@ def main() -> int:
         "--soak", type=int, default=0, metavar="N", help="N requests to ccrouter, RSS along the way"
     )
     parser.add_argument("--profile", type=float, default=0, metavar="S", help="py-spy ccrouter for S seconds")
+    parser.add_argument(
+        "--native", action="store_true", help="--profile: native stacks too, waits left out (see spy.py)"
+    )
     parser.add_argument("--mode", default="a2o", help="ccrouter mode for --soak / --profile, or floor")
     parser.add_argument("--concurrency", type=int, default=8, help="clients for --soak")
     parser.add_argument(

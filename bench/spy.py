@@ -1,8 +1,14 @@
 """Sample a running ccrouter with py-spy while the load runs, and summarise where its CPU goes.
 
 py-spy's ``raw`` format is one collapsed stack per line (``frame;frame;... count``), each frame
-``function (file:line)``. Idle samples (the loop waiting in epoll) are left out by py-spy, so the
-percentages are of the time the gateway was busy.
+``function (file:line)``.
+
+Without ``native``, py-spy samples without stopping the process and sees Python frames only. It
+cannot tell uvloop's wait in epoll (C code under ``run_app``) from work, so ``run_app``'s own time
+is mostly the loop waiting. With ``native``, py-spy stops the process for each sample (slower, a
+little distorting) and sees C frames too; samples waiting (in epoll, on a lock or queue, for the
+GIL) are left out here, so the percentages are of CPU actually spent, and the summary adds the time
+under each innermost Python frame (its own code plus the C it called: msgspec, orjson, syscalls).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def record(pid: int, seconds: float, out: Path, rate: int = 400) -> subprocess.Popen[bytes]:
+def record(
+    pid: int, seconds: float, out: Path, rate: int = 400, *, native: bool = False
+) -> subprocess.Popen[bytes]:
     tool = py_spy()
     if tool is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -42,6 +50,9 @@ def record(pid: int, seconds: float, out: Path, rate: int = 400) -> subprocess.P
         "--nonblocking",
         "--threads",
     ]
+    if native:  # py-spy reads native stacks only with the process stopped
+        argv.remove("--nonblocking")
+        argv.append("--native")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -57,9 +68,36 @@ def _short(frame: str) -> str:
     return f"{match['func']} ({path})"
 
 
-def summarise(raw: Path, top: int = 25) -> str:
+# Native frames where a sampled thread waits rather than works.
+_WAITS = frozenset(
+    {
+        "epoll_pwait",
+        "epoll_wait",
+        "poll",
+        "select",
+        "PyThread_acquire_lock_timed",
+        "pthread_cond_wait",
+        "pthread_cond_timedwait",
+        "sem_wait",
+        "sem_timedwait",
+        "take_gil",
+    }
+)
+
+
+def _waiting(frames: list[str]) -> bool:
+    for frame in reversed(frames):
+        name = frame.split(" (", 1)[0]
+        if name.startswith("0x"):  # an unnamed libc frame: look at its caller
+            continue
+        return name in _WAITS
+    return False
+
+
+def summarise(raw: Path, top: int = 25, *, native: bool = False) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    under_python: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -68,18 +106,27 @@ def summarise(raw: Path, top: int = 25) -> str:
             continue
         count = int(count_text)
         thread, *rest = stack.split(";")  # --threads puts the thread first
+        if native and _waiting(rest):
+            continue
         frames = [_short(f) for f in rest] or [thread]
         total += count
+        python = [f for f in rest if ".py:" in f]
+        if python:
+            under_python[_short(python[-1])] += count
         threads[thread] += count
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
     if not total:
         return "no samples (is the process busy? is ptrace allowed?)"
-    lines = [f"{total} samples while busy; by thread:"]
+    busy = "busy, waits left out (native)" if native else "busy"
+    lines = [f"{total} samples while {busy}; by thread:"]
     lines += [f"{100 * n / total:6.1f}%  {name}" for name, n in threads.most_common(6)]
     lines.append(f"-- top {top} by own time")
     lines += [f"{100 * n / total:6.1f}%  {name}" for name, n in own.most_common(top)]
+    if native:
+        lines.append(f"-- top {top} by innermost Python frame (its code and the C it called)")
+        lines += [f"{100 * n / total:6.1f}%  {name}" for name, n in under_python.most_common(top)]
     lines.append(f"-- top {top} by inclusive time (ccrouter frames)")
     ours = [(name, n) for name, n in inclusive.most_common() if "ccrouter/" in name]
     lines += [f"{100 * n / total:6.1f}%  {name}" for name, n in ours[:top]]
