@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,16 +13,6 @@ from ccrouter.messages import Message, MessagesRequest, TextBlock
 from ccrouter.providers.http import HttpProvider, new_session
 from ccrouter.providers.openai import OpenAIAdapter
 from ccrouter.testing import FakeUpstream, Fault
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    upstream = FakeUpstream(rate_limit_headers=False)
-    await upstream.start()
-    try:
-        yield upstream
-    finally:
-        await upstream.stop()
 
 
 async def _complete(fake: FakeUpstream, **timeouts: Any) -> None:

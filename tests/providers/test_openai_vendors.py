@@ -257,16 +257,6 @@ def test_error_message(body: bytes, message: str) -> None:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    upstream = FakeUpstream(rate_limit_headers=False)
-    await upstream.start()
-    try:
-        yield upstream
-    finally:
-        await upstream.stop()
-
-
-@pytest.fixture
 async def provider(fake: FakeUpstream) -> AsyncIterator[HttpProvider]:
     cfg = config(name="fake", vendor="generic", base_url=fake.url + "/v1", api_key="k")
     http = HttpProvider(cfg, OpenAIAdapter(cfg), new_session())
