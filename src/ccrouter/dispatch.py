@@ -352,7 +352,9 @@ class _Cascade:
                 if refused is None:
                     return self._step(scored, cred)
                 self._skipped.append(f"{candidate.route}=skipped({refused})")
-                if refused.startswith("breaker"):
+                if refused.retry_after_s is not None:
+                    self._cooldowns.append(refused.retry_after_s)
+                if refused.reason.startswith("breaker"):
                     break
             self._queue.pop(0)
         return None

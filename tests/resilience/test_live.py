@@ -73,7 +73,7 @@ async def test_configured_rpm_is_a_hard_cap_and_headroom_skips(clock: FakeClock)
     (state,) = await live.assess([("a", "m")])
     assert state.headroom == 0.0
     assert state.notes == ["at 100% of its limit"]
-    assert await live.acquire("a", "m", cred) == "configured rate limit reached"
+    assert str(await live.acquire("a", "m", cred)) == "configured rate limit reached"
     clock.advance(60.5)
     assert await live.acquire("a", "m", cred) is None
 
@@ -103,7 +103,7 @@ async def test_breaker_counts_server_errors_not_client_errors(clock: FakeClock) 
         await live.on_failure("a", "m", cred, server, 0.1)
     (state,) = await live.assess([("a", "m")])
     assert (state.tier, state.breaker) == (2, "open")
-    assert await live.acquire("a", "m", cred) == "breaker open"
+    assert str(await live.acquire("a", "m", cred)) == "breaker open"
     source: ProviderStatusSource = live  # what metrics and health read
     statuses = {s.provider: s for s in source.provider_statuses()}
     assert statuses["a"].breaker == "open"

@@ -31,7 +31,7 @@ from ccrouter.resilience.stats import TargetStats, error_class
 from ccrouter.resilience.windows import MemoryWindows, WindowStore, WindowUsage
 from ccrouter.status import BreakerState, ProviderStatus
 
-__all__ = ["Assessment", "LiveState", "credential_id"]
+__all__ = ["Assessment", "LiveState", "Refusal", "credential_id"]
 
 log = logging.getLogger("ccrouter.resilience")
 
@@ -64,6 +64,17 @@ class Assessment:
     ttft_s: float | None = None
     success_rate: float | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why ``LiveState.acquire`` refused a call, and when trying again may succeed (None: unknown)."""
+
+    reason: str
+    retry_after_s: float | None = None
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class LiveState:
@@ -227,17 +238,19 @@ class LiveState:
         share = config.recovery_floor + (1 - config.recovery_floor) * since / config.recovery_s
         return self._rng.random() >= share
 
-    async def acquire(self, provider: str, model: str, credential: str) -> str | None:
-        """Take a slot for a call: None when it may go, else why not (breaker, configured limit)."""
+    async def acquire(self, provider: str, model: str, credential: str) -> Refusal | None:
+        """Take a slot for a call: None when it may go, else why not (breaker, configured limit) and,
+        for a configured limit, how long until its window frees a slot (the client's Retry-After)."""
         breaker = self.breaker(provider, model)
         if not breaker.allow():
-            return f"breaker {breaker.state}"
+            return Refusal(f"breaker {breaker.state}", breaker.retry_in() or None)
         limits = self.limits(provider, model)
-        if limits.any and not await self.windows.reserve(
-            f"{provider}/{model}/{credential}", limits, self.clock()
-        ):
+        key = f"{provider}/{model}/{credential}"
+        now = self.clock()
+        if limits.any and not await self.windows.reserve(key, limits, now):
             breaker.release()
-            return "configured rate limit reached"
+            wait = await self.windows.frees_in(key, limits, now)
+            return Refusal("configured rate limit reached", wait if wait > 0 else None)
         if not limits.any:
             # Counted anyway, for the status views.
             await self.windows.reserve(f"{provider}/{model}/{credential}", limits, self.clock())
