@@ -217,8 +217,6 @@ class Dispatcher:
                 ordered.insert(0, ordered.pop(index))
                 why += f"; session kept on {sticky}"
                 break
-        for item in ordered:
-            self.live.last_scores[item.candidate.route] = item.score
         return ordered, why + ": " + " | ".join(item.explain() for item in ordered)
 
     def _price(self, provider: str, model: str) -> float | None:

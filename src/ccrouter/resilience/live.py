@@ -21,6 +21,7 @@ from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import CCRouterError, UpstreamRateLimitError
 from ccrouter.messages import Usage
 from ccrouter.resilience.breaker import CircuitBreaker
+from ccrouter.resilience.healthscore import health_score
 from ccrouter.resilience.ratelimits import (
     ConfiguredLimits,
     backoff_delay,
@@ -101,7 +102,6 @@ class LiveState:
         self._usage: dict[str, WindowUsage] = {}
         self._limits: dict[tuple[str, str], ConfiguredLimits] = {}
         self._keys: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-        self.last_scores: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -371,19 +371,24 @@ class LiveState:
         latencies = [s.latency_s for s in stats if s.latency_s is not None]
         rates = [r for r in (s.success_rate() for s in stats) if r is not None]
         reliability = sum(rates) / len(rates) if rates else 1.0
-        health = (
-            0.0 if breaker.state == "open" else reliability * (0.5 if breaker.state == "half_open" else 1.0)
+        latency = sum(latencies) / len(latencies) if latencies else None
+        health = health_score(
+            success_rate=reliability if rates else None,
+            latency_s=latency,
+            breaker=breaker.state,
+            cooldown_s=cooldown,
+            slow_call_s=self._config.breaker.slow_call_s,
         )
         return ProviderStatus(
             provider=provider,
             model=model,
             breaker=breaker.state,
             headroom=round(headroom, 4),
-            health_score=round(self.last_scores.get(f"{provider},{model}", health), 4),
+            health_score=round(health, 4),
             cooldown_s=round(max(cooldown, breaker.retry_in()), 3),
             requests_per_minute=float(sum(w.requests_minute for w in windows)),
             tokens_per_minute=float(sum(w.tokens_minute for w in windows)),
-            latency_ewma_s=round(sum(latencies) / len(latencies), 4) if latencies else None,
+            latency_ewma_s=round(latency, 4) if latency is not None else None,
             error_rate=round(1.0 - reliability, 4),
         )
 
