@@ -15,6 +15,7 @@ the session reported is recorded, which the long-context scenario reads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -161,16 +162,22 @@ class Dispatcher:
         exchange.session_id = session
         exchange.requested_model = request.model
         exchange.stream = request.stream
-        override = await self._admission.admit(exchange, request) if self._admission is not None else None
-        if override is not None:
-            provider_name, _, model = override.partition(",")
-            decision = RouteDecision("downgrade", provider_name, model, f"admission policy chose {override}")
-        else:
-            decision = await self._router.route(request, session_id=session)
-        if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
-            raise RoutingError(f"provider {decision.provider!r} is not configured")
-        ranked, why = await self._rank(request, decision, session)
+        decision = await self._router.route(request, session_id=session)
+        ranked, why = await self._ranked(request, decision, session)
         first = ranked[0].candidate
+        prepared = self._prepare_for(request, first.provider, first.model)
+        if self._admission is not None:
+            # Admission prices the worst case where the request goes first: its input, and max_tokens
+            # of output as clamped to that model's limit (the request as prepared for it).
+            override = await self._admission.admit(exchange, prepared, first.route)
+            if override is not None:
+                provider_name, _, model = override.partition(",")
+                decision = RouteDecision(
+                    "downgrade", provider_name, model, f"admission policy chose {override}"
+                )
+                ranked, why = await self._ranked(request, decision, session)
+                first = ranked[0].candidate
+                prepared = self._prepare_for(request, first.provider, first.model)
         decision = RouteDecision(
             decision.scenario, first.provider, first.model, f"{decision.reason}; {why}", decision.tokens
         )
@@ -179,9 +186,15 @@ class Dispatcher:
         exchange.model = decision.model
         exchange.route_reason = decision.reason
         log.debug("route %s: %s", exchange.request_id, decision.reason)
-        prepared = self._prepare_for(request, decision.provider, decision.model)
         provider = next(iter(self._pools[decision.provider].values()))
         return Plan(decision, provider, prepared, session, exchange, ranked, request)
+
+    async def _ranked(
+        self, request: MessagesRequest, decision: RouteDecision, session: str | None
+    ) -> tuple[list[Scored], str]:
+        if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
+            raise RoutingError(f"provider {decision.provider!r} is not configured")
+        return await self._rank(request, decision, session)
 
     async def _rank(
         self, request: MessagesRequest, decision: RouteDecision, session: str | None
@@ -236,6 +249,17 @@ class Dispatcher:
     # ------------------------------------------------------------------ sending
 
     async def complete(self, plan: Plan) -> MessagesResponse:
+        try:
+            return await self._complete(plan)
+        finally:
+            await self._settle(plan)
+
+    async def _settle(self, plan: Plan) -> None:
+        # Not when cancelled (the client went away): the ledger row settles the reservation then.
+        if self._admission is not None and not _cancelling():
+            await self._admission.settle(plan.exchange)
+
+    async def _complete(self, plan: Plan) -> MessagesResponse:
         cascade = _Cascade(self, plan)
         while (step := await cascade.next()) is not None:
             try:
@@ -255,6 +279,19 @@ class Dispatcher:
     async def stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
         """The events of the first candidate that starts a stream, as the provider reads them
         (``Provider.stream``); usage and output are accounted per event on the way through."""
+        ended = False
+        try:
+            async for batch in self._stream(plan):
+                yield batch
+            ended = True
+        except CCRouterError:
+            ended = True
+            raise
+        finally:
+            if ended:  # not closed early by a client that went away
+                await self._settle(plan)
+
+    async def _stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
         cascade = _Cascade(self, plan)
         while (step := await cascade.next()) is not None:
             events = aiter(step.provider.stream(step.request, step.model))
@@ -459,6 +496,11 @@ class _Cascade:
                 f"every candidate is rate limited or cooling down ({tried})", retry_after=min(self._cooldowns)
             )
         return UpstreamOverloadedError(f"no candidate is available right now ({tried})")
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _moves_on(exc: CCRouterError) -> bool:
