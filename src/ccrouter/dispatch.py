@@ -63,7 +63,7 @@ from ccrouter.routing.fit import fit_request
 from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
-from ccrouter.routing.strategies import Scored, Strategy, strategy_for
+from ccrouter.routing.strategies import Scored, Strategy, passed_over, rank_tiers, strategy_for
 
 __all__ = ["Dispatcher", "Plan", "PriceLookup", "header_value"]
 
@@ -209,18 +209,18 @@ class Dispatcher:
             Scored(c, a, self._price(c.provider, c.model), i)
             for i, (c, a) in enumerate(zip(everyone, assessments, strict=True))
         ]
-        head, tail = scored[: len(chosen)], scored[len(chosen) :]
+        route, listed, auto = scored[0], scored[1 : len(chosen)], scored[len(chosen) :]
         strategy = self._strategy
         if decision.scenario in _PINNED or (decision.scenario == "explicit" and "," in request.model):
             strategy = self._priority
-        # The scenario's class before automatic candidates, but usable ones before blocked ones;
-        # blocked ones stay listed (skipped, they explain the answer and give the Retry-After).
-        ranked = strategy.rank(head) + self._strategy.rank(tail) if tail else strategy.rank(head)
-        ordered = sorted(ranked, key=lambda s: s.assessment.tier)
+        # Tiers in order (the route, the fallback list, automatic candidates), each ranked by the
+        # strategy; live state decides across them: usable before blocked. Blocked ones stay listed
+        # (skipped, they explain the answer and give the Retry-After).
+        ordered = rank_tiers([(strategy, [route]), (strategy, listed), (self._strategy, auto)])
         usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
         ordered = usable + [s for s in ordered if s.assessment.tier == 2]
         sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None
-        why = f"strategy {strategy.name}"
+        why = f"strategy {strategy.name} within tiers"
         for index, item in enumerate(ordered):
             if (
                 item.candidate.route == sticky
@@ -230,7 +230,9 @@ class Dispatcher:
                 ordered.insert(0, ordered.pop(index))
                 why += f"; session kept on {sticky}"
                 break
-        return ordered, why + ": " + " | ".join(item.explain() for item in ordered)
+        if (reason := passed_over(route, ordered)) is not None and sticky != ordered[0].candidate.route:
+            why += f"; {reason}"
+        return ordered, why + ": " + " | ".join(f"{s.candidate.origin} {s.explain()}" for s in ordered)
 
     def _price(self, provider: str, model: str) -> float | None:
         config = self._settings.provider(provider)

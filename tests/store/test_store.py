@@ -152,7 +152,9 @@ async def test_reservations_are_atomic_and_settled_by_the_row(make_store: Factor
         await b.close()
 
 
-async def test_settle_lowers_or_releases_a_reservation_on_every_instance(make_store: Callable[[], Store]) -> None:
+async def test_settle_lowers_or_releases_a_reservation_on_every_instance(
+    make_store: Callable[[], Store],
+) -> None:
     a, b = make_store(), make_store()
     await a.open()
     await b.open()

@@ -188,6 +188,7 @@ class LiveState:
         (blocked, near, held, *_), cred, cooldown, headroom = ranked[0]
         breaker = self.breaker(provider, model)
         stats = self.stats(provider, model, cred)
+        latency, ttft = stats.recent(now)
         assessment = Assessment(
             provider,
             model,
@@ -196,8 +197,8 @@ class LiveState:
             headroom,
             breaker.state,
             max(0.0, cooldown),
-            stats.latency_s,
-            stats.ttft_s,
+            latency,
+            ttft,
             stats.success_rate(),
         )
         if blocked:
