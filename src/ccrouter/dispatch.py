@@ -1,8 +1,10 @@
 """The one place that joins routing and providers: plan a request, then send it down a cascade.
 
 ``Dispatcher.plan`` asks the router where a request goes (the scenario's route), gathers who else can
-serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order them
-by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. ``complete`` and
+serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order each of
+those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
+only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
+request's worst case at the first candidate's price, settled when the calls end. ``complete`` and
 ``stream`` walk that order: a 429, 5xx, 529, timeout or connection error moves on to the next
 candidate (at most ``routing.max_fallbacks`` after the first); a context-window error moves to the
 long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
