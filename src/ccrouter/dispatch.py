@@ -1,8 +1,10 @@
 """The one place that joins routing and providers: plan a request, then send it down a cascade.
 
 ``Dispatcher.plan`` asks the router where a request goes (the scenario's route), gathers who else can
-serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order them
-by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. ``complete`` and
+serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order each of
+those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
+only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
+request's worst case at the first candidate's price, settled when the calls end. ``complete`` and
 ``stream`` walk that order: a 429, 5xx, 529, timeout or connection error moves on to the next
 candidate (at most ``routing.max_fallbacks`` after the first); a context-window error moves to the
 long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
@@ -15,6 +17,7 @@ the session reported is recorded, which the long-context scenario reads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -62,7 +65,7 @@ from ccrouter.routing.fit import fit_request
 from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
-from ccrouter.routing.strategies import Scored, Strategy, strategy_for
+from ccrouter.routing.strategies import Scored, Strategy, passed_over, rank_tiers, strategy_for
 
 __all__ = ["Dispatcher", "Plan", "PriceLookup", "header_value"]
 
@@ -161,16 +164,22 @@ class Dispatcher:
         exchange.session_id = session
         exchange.requested_model = request.model
         exchange.stream = request.stream
-        override = await self._admission.admit(exchange, request) if self._admission is not None else None
-        if override is not None:
-            provider_name, _, model = override.partition(",")
-            decision = RouteDecision("downgrade", provider_name, model, f"admission policy chose {override}")
-        else:
-            decision = await self._router.route(request, session_id=session)
-        if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
-            raise RoutingError(f"provider {decision.provider!r} is not configured")
-        ranked, why = await self._rank(request, decision, session)
+        decision = await self._router.route(request, session_id=session)
+        ranked, why = await self._ranked(request, decision, session)
         first = ranked[0].candidate
+        prepared = self._prepare_for(request, first.provider, first.model)
+        if self._admission is not None:
+            # Admission prices the worst case where the request goes first: its input, and max_tokens
+            # of output as clamped to that model's limit (the request as prepared for it).
+            override = await self._admission.admit(exchange, prepared, first.route)
+            if override is not None:
+                provider_name, _, model = override.partition(",")
+                decision = RouteDecision(
+                    "downgrade", provider_name, model, f"admission policy chose {override}"
+                )
+                ranked, why = await self._ranked(request, decision, session)
+                first = ranked[0].candidate
+                prepared = self._prepare_for(request, first.provider, first.model)
         decision = RouteDecision(
             decision.scenario, first.provider, first.model, f"{decision.reason}; {why}", decision.tokens
         )
@@ -179,9 +188,15 @@ class Dispatcher:
         exchange.model = decision.model
         exchange.route_reason = decision.reason
         log.debug("route %s: %s", exchange.request_id, decision.reason)
-        prepared = self._prepare_for(request, decision.provider, decision.model)
         provider = next(iter(self._pools[decision.provider].values()))
         return Plan(decision, provider, prepared, session, exchange, ranked, request)
+
+    async def _ranked(
+        self, request: MessagesRequest, decision: RouteDecision, session: str | None
+    ) -> tuple[list[Scored], str]:
+        if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
+            raise RoutingError(f"provider {decision.provider!r} is not configured")
+        return await self._rank(request, decision, session)
 
     async def _rank(
         self, request: MessagesRequest, decision: RouteDecision, session: str | None
@@ -196,18 +211,18 @@ class Dispatcher:
             Scored(c, a, self._price(c.provider, c.model), i)
             for i, (c, a) in enumerate(zip(everyone, assessments, strict=True))
         ]
-        head, tail = scored[: len(chosen)], scored[len(chosen) :]
+        route, listed, auto = scored[0], scored[1 : len(chosen)], scored[len(chosen) :]
         strategy = self._strategy
         if decision.scenario in _PINNED or (decision.scenario == "explicit" and "," in request.model):
             strategy = self._priority
-        # The scenario's class before automatic candidates, but usable ones before blocked ones;
-        # blocked ones stay listed (skipped, they explain the answer and give the Retry-After).
-        ranked = strategy.rank(head) + self._strategy.rank(tail) if tail else strategy.rank(head)
-        ordered = sorted(ranked, key=lambda s: s.assessment.tier)
+        # Tiers in order (the route, the fallback list, automatic candidates), each ranked by the
+        # strategy; live state decides across them: usable before blocked. Blocked ones stay listed
+        # (skipped, they explain the answer and give the Retry-After).
+        ordered = rank_tiers([(strategy, [route]), (strategy, listed), (self._strategy, auto)])
         usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
         ordered = usable + [s for s in ordered if s.assessment.tier == 2]
         sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None
-        why = f"strategy {strategy.name}"
+        why = f"strategy {strategy.name} within tiers"
         for index, item in enumerate(ordered):
             if (
                 item.candidate.route == sticky
@@ -217,9 +232,9 @@ class Dispatcher:
                 ordered.insert(0, ordered.pop(index))
                 why += f"; session kept on {sticky}"
                 break
-        for item in ordered:
-            self.live.last_scores[item.candidate.route] = item.score
-        return ordered, why + ": " + " | ".join(item.explain() for item in ordered)
+        if (reason := passed_over(route, ordered)) is not None and sticky != ordered[0].candidate.route:
+            why += f"; {reason}"
+        return ordered, why + ": " + " | ".join(f"{s.candidate.origin} {s.explain()}" for s in ordered)
 
     def _price(self, provider: str, model: str) -> float | None:
         config = self._settings.provider(provider)
@@ -238,6 +253,17 @@ class Dispatcher:
     # ------------------------------------------------------------------ sending
 
     async def complete(self, plan: Plan) -> MessagesResponse:
+        try:
+            return await self._complete(plan)
+        finally:
+            await self._settle(plan)
+
+    async def _settle(self, plan: Plan) -> None:
+        # Not when cancelled (the client went away): the ledger row settles the reservation then.
+        if self._admission is not None and not _cancelling():
+            await self._admission.settle(plan.exchange)
+
+    async def _complete(self, plan: Plan) -> MessagesResponse:
         cascade = _Cascade(self, plan)
         while (step := await cascade.next()) is not None:
             try:
@@ -257,6 +283,19 @@ class Dispatcher:
     async def stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
         """The events of the first candidate that starts a stream, as the provider reads them
         (``Provider.stream``); usage and output are accounted per event on the way through."""
+        ended = False
+        try:
+            async for batch in self._stream(plan):
+                yield batch
+            ended = True
+        except CCRouterError:
+            ended = True
+            raise
+        finally:
+            if ended:  # not closed early by a client that went away
+                await self._settle(plan)
+
+    async def _stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
         cascade = _Cascade(self, plan)
         while (step := await cascade.next()) is not None:
             events = aiter(step.provider.stream(step.request, step.model))
@@ -352,7 +391,9 @@ class _Cascade:
                 if refused is None:
                     return self._step(scored, cred)
                 self._skipped.append(f"{candidate.route}=skipped({refused})")
-                if refused.startswith("breaker"):
+                if refused.retry_after_s is not None:
+                    self._cooldowns.append(refused.retry_after_s)
+                if refused.reason.startswith("breaker"):
                     break
             self._queue.pop(0)
         return None
@@ -459,6 +500,11 @@ class _Cascade:
                 f"every candidate is rate limited or cooling down ({tried})", retry_after=min(self._cooldowns)
             )
         return UpstreamOverloadedError(f"no candidate is available right now ({tried})")
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _moves_on(exc: CCRouterError) -> bool:

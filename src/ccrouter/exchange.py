@@ -78,7 +78,14 @@ class Observer(Protocol):
 
 
 class Admission(Protocol):
-    """Decides, before routing, whether a request may go on. Returns None to go on as routed, or a
-    ``provider,model`` route to use instead (a downgrade); raises a ``CCRouterError`` to refuse."""
+    """Decides, once routed and before any call, whether a request may go on. ``request`` is as
+    prepared for ``route`` (the ``provider,model`` tried first: ``max_tokens`` clamped to its limit).
+    Returns None to go on as routed, or a ``provider,model`` route to use instead (a downgrade);
+    raises a ``CCRouterError`` to refuse."""
 
-    async def admit(self, exchange: Exchange, request: MessagesRequest) -> str | None: ...
+    async def admit(self, exchange: Exchange, request: MessagesRequest, route: str) -> str | None: ...
+
+    async def settle(self, exchange: Exchange) -> None:
+        """The exchange's calls ended (served, failed or refused): whatever ``admit`` held for it
+        becomes its actual cost from ``exchange.usage`` (nothing when it has none)."""
+        ...

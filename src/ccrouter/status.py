@@ -21,7 +21,7 @@ class ProviderStatus:
     breaker: BreakerState
     # Share of the tightest known limit still free, 0..1 (1.0 when no limit is known).
     headroom: float
-    # 0..1, higher is better: the routing score's health part.
+    # 0..1, higher is better: ``resilience.healthscore.health_score`` (never a routing score).
     health_score: float
     # Seconds until a rate-limit cooldown ends (0 when not limited).
     cooldown_s: float = 0.0

@@ -16,7 +16,7 @@ from gateway_support import GatewayFactory
 
 from ccrouter.codecs import anthropic as codec
 from ccrouter.config import Settings
-from ccrouter.testing import FakeUpstream, Reply
+from ccrouter.testing import FakeUpstream, Fault, Reply
 from ccrouter.tokens import TokenCounter
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -141,3 +141,91 @@ async def test_downgrade_and_warn(tmp_path: Path, fake: FakeUpstream, gateway: G
     assert warnings[0] is None
     assert str(warnings[1]).startswith("soft:")
     assert "downgraded to up,cheap-model" in str(warnings[2])
+
+
+def priced_settings(fake_url: str, pg_schema: str, limit_usd: float, max_output_tokens: int) -> Settings:
+    """Real output prices ($3 in, $15 out per million, as Sonnet's), one PostgreSQL ledger."""
+    return Settings.model_validate(
+        {
+            "server": {"api_keys": [{"name": "k1", "key": KEY, "user": "carol"}]},
+            "providers": [
+                {
+                    "name": "up",
+                    "type": "anthropic",
+                    "base_url": fake_url,
+                    "api_key": "sk-up",
+                    "models": [{"name": "claude-sonnet-4-6", "max_output_tokens": max_output_tokens}],
+                }
+            ],
+            "router": {"default": "up,claude-sonnet-4-6"},
+            "routing": {"auto_fallback": "off"},
+            "store": {"flush_interval_s": 0.05, "url": PG_URL, "schema_name": pg_schema},
+            "prices": {"up,claude-sonnet-4-6": {"input": 3, "output": 15}},
+            "budgets": [{"name": "block", "period": "daily", "limit_usd": limit_usd, "action": "block"}],
+        }
+    )
+
+
+async def send_body(url: str, body: dict[str, Any]) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/messages", json=body, headers={"x-api-key": KEY}) as response,
+    ):
+        await response.read()
+        return response.status
+
+
+async def spent_usd(pg_schema: str) -> tuple[int, float]:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        rows, picos = await conn.fetchrow(
+            f'SELECT COUNT(*), COALESCE(SUM(cost_picos), 0) FROM "{pg_schema}".usage WHERE status = 200'
+        )
+        reserved = await conn.fetchval(f'SELECT COUNT(*) FROM "{pg_schema}".budget_reservations')
+    finally:
+        await conn.close()
+    assert reserved == 0  # every reservation was settled by its ledger row
+    return int(rows), int(picos) / 1e12
+
+
+async def test_concurrent_priced_output_stays_within_the_block_budget(
+    pg_schema: str, fake: FakeUpstream, gateway: GatewayFactory
+) -> None:
+    # Each request may write 4,000 tokens ($0.06 at $15/M) and writes 2,000 ($0.03): input-only
+    # reservations let all 30 through ($0.90 against $0.50).
+    limit = 0.50
+    config = priced_settings(fake.url, pg_schema, limit, max_output_tokens=64_000)
+    first, second = await gateway(config), await gateway(config)
+    fake.script(*[Reply(text="ok", input_tokens=10, output_tokens=2000, chunk_delay=0.01) for _ in range(30)])
+    body = {**BODY, "max_tokens": 4000, "stream": True}
+    statuses = await asyncio.gather(*(send_body(first if i % 2 else second, body) for i in range(30)))
+    await asyncio.sleep(0.3)  # both ledgers flush
+    served, spent = await spent_usd(pg_schema)
+    assert served == statuses.count(200) >= 8  # eight worst cases fit at once
+    assert statuses.count(403) == 30 - served
+    one_request = 10 * 3e-6 + 2000 * 15e-6
+    assert spent <= limit + one_request
+
+
+async def test_the_reservation_is_clamped_to_the_models_output_limit(
+    pg_schema: str, fake: FakeUpstream, gateway: GatewayFactory
+) -> None:
+    # max_tokens 100,000 at $15/M would be $1.50; clamped to the model's 1,000 it is $0.015.
+    config = priced_settings(fake.url, pg_schema, 0.05, max_output_tokens=1000)
+    url = await gateway(config)
+    fake.script(*[Reply(text="ok", input_tokens=10, output_tokens=1000) for _ in range(4)])
+    statuses = [await send_body(url, {**BODY, "max_tokens": 100_000}) for _ in range(4)]
+    # $0.05 holds three settled $0.015 requests; a fourth worst case would cross it.
+    assert statuses == [200, 200, 200, 403]
+
+
+async def test_a_failed_request_releases_its_reservation(
+    pg_schema: str, fake: FakeUpstream, gateway: GatewayFactory
+) -> None:
+    # Room for one worst case ($0.015) only: the failed call must give it back.
+    url = await gateway(priced_settings(fake.url, pg_schema, 0.02, max_output_tokens=1000))
+    fake.script(Fault("status", status=500), Reply(text="ok", input_tokens=10, output_tokens=1000))
+    statuses = [await send_body(url, {**BODY, "max_tokens": 1000}) for _ in range(3)]
+    assert statuses == [500, 200, 403]
+    await asyncio.sleep(0.2)
+    assert await spent_usd(pg_schema) == (1, pytest.approx(10 * 3e-6 + 1000 * 15e-6))

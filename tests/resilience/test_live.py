@@ -73,7 +73,7 @@ async def test_configured_rpm_is_a_hard_cap_and_headroom_skips(clock: FakeClock)
     (state,) = await live.assess([("a", "m")])
     assert state.headroom == 0.0
     assert state.notes == ["at 100% of its limit"]
-    assert await live.acquire("a", "m", cred) == "configured rate limit reached"
+    assert str(await live.acquire("a", "m", cred)) == "configured rate limit reached"
     clock.advance(60.5)
     assert await live.acquire("a", "m", cred) is None
 
@@ -103,7 +103,7 @@ async def test_breaker_counts_server_errors_not_client_errors(clock: FakeClock) 
         await live.on_failure("a", "m", cred, server, 0.1)
     (state,) = await live.assess([("a", "m")])
     assert (state.tier, state.breaker) == (2, "open")
-    assert await live.acquire("a", "m", cred) == "breaker open"
+    assert str(await live.acquire("a", "m", cred)) == "breaker open"
     source: ProviderStatusSource = live  # what metrics and health read
     statuses = {s.provider: s for s in source.provider_statuses()}
     assert statuses["a"].breaker == "open"
@@ -130,3 +130,25 @@ async def test_announced_limits_from_headers(clock: FakeClock) -> None:
     clock.advance(31)
     (state,) = await live.assess([("a", "m")])
     assert (state.headroom, state.tier) == (1.0, 0)
+
+
+async def test_a_latency_without_recent_samples_is_forgotten_so_the_target_earns_traffic_back(
+    clock: FakeClock,
+) -> None:
+    live = _live(clock)
+    slow, fast = live.credentials("a")[0], live.credentials("b")[0]
+    for provider, cred, seconds in (("a", slow, 8.0), ("b", fast, 0.5)):
+        assert await live.acquire(provider, "m", cred) is None
+        await live.on_success(provider, "m", cred, seconds, Usage(output_tokens=5))
+    a, b = await live.assess([("a", "m"), ("b", "m")])
+    assert (a.latency_s, b.latency_s) == (8.0, 0.5)
+    clock.advance(301.0)  # traffic went to b only; a's one slow call is now old news
+    assert await live.acquire("b", "m", fast) is None
+    await live.on_success("b", "m", fast, 0.5, Usage(output_tokens=5))
+    a, b = await live.assess([("a", "m"), ("b", "m")])
+    assert (a.latency_s, b.latency_s) == (None, 0.5)  # unknown: the latency factor tries a again
+    # a's next sample starts a fresh average instead of being blended with the stale 8 s.
+    assert await live.acquire("a", "m", slow) is None
+    await live.on_success("a", "m", slow, 0.5, Usage(output_tokens=5))
+    (a,) = await live.assess([("a", "m")])
+    assert a.latency_s == 0.5

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from ccrouter.config import RoutingConfig
 from ccrouter.resilience.live import Assessment
-from ccrouter.routing.strategies import Candidate, Scored, strategy_for
+from ccrouter.routing.strategies import Candidate, Scored, passed_over, rank_tiers, strategy_for
 
 
 def _item(
@@ -63,3 +63,19 @@ def test_intelligent_weighs_parts_and_explains() -> None:
 def test_availability_prefers_headroom_and_reliability() -> None:
     items = [_item("a", 0, headroom=0.5), _item("b", 1, success=0.4), _item("c", 2)]
     assert _order("availability", items) == ["c", "a", "b"]
+
+
+def test_strategies_rank_within_tiers_and_live_state_across_them() -> None:
+    intelligent = strategy_for(RoutingConfig())
+    route = _item("a", 0, latency=2.0, price=15.0)
+    cheap = _item("b", 1, latency=0.5, price=0.1)
+    unpriced = _item("c", 2)
+    ordered = rank_tiers([(intelligent, [route]), (intelligent, [cheap, unpriced])])
+    # Cheaper, faster and unpriced fallbacks rank among themselves, never ahead of the ready route.
+    assert [s.candidate.provider for s in ordered] == ["a", "b", "c"]
+    assert passed_over(route, ordered) is None
+    held = _item("a", 0, tier=1)
+    held.assessment.notes.append("at 85% of its limit")
+    ordered = rank_tiers([(intelligent, [held]), (intelligent, [_item("b", 1)])])
+    assert [s.candidate.provider for s in ordered] == ["b", "a"]
+    assert passed_over(held, ordered) == "route a,m passed over (at 85% of its limit)"

@@ -150,3 +150,32 @@ async def test_reservations_are_atomic_and_settled_by_the_row(make_store: Factor
     finally:
         await a.close()
         await b.close()
+
+
+async def test_settle_lowers_or_releases_a_reservation_on_every_instance(
+    make_store: Callable[[], Store],
+) -> None:
+    a, b = make_store(), make_store()
+    await a.open()
+    await b.open()
+    try:
+        ts = time.time()
+        window = Window(since=ts - 60, limit_picos=10_000, blocking=True)
+        for name in ("s1", "s2"):
+            _, ok = await a.reserve(
+                reservation_token(name, ts), ts, [window], 4000, client_key_id=None, user_name=None
+            )
+            assert ok
+        assert await b.window_sums([window], ts) == [8000]
+        await a.settle(reservation_token("s1", ts), 1500)  # served: its actual cost
+        await b.settle(reservation_token("s2", ts), 0)  # failed: released
+        assert await b.window_sums([window], ts) == [1500]
+        # The ledger row still replaces the settled reservation, never adding to it.
+        a.add(UsageRecord(ts=ts, request_id="s1", endpoint="messages", status=200, cost_picos=1500))
+        await a.flush()
+        assert await b.window_sums([window], ts) == [1500]
+        await b.settle(reservation_token("s1", ts), 1500)  # after the row: nothing left to change
+        assert await a.window_sums([window], ts) == [1500]
+    finally:
+        await a.close()
+        await b.close()

@@ -187,11 +187,19 @@ async def test_the_app_runs_the_alert_loop(receiver: Receiver) -> None:
                 for _ in range(3):
                     async with session.post(client, json=body) as response:
                         assert response.status >= 500
-            await asyncio.wait_for(receiver.arrived.wait(), 10)
+            await asyncio.wait_for(_named(receiver, "HighErrorRate"), 10)
         finally:
             await server.close()
-    assert receiver.bodies[0]["alert"] == "HighErrorRate"
-    assert receiver.bodies[0]["value"] == 1.0
+    alerts = {body["alert"]: body for body in receiver.bodies}
+    assert alerts["HighErrorRate"]["value"] == 1.0
+    # Every call failed, so the provider's health (resilience.healthscore) is 0 as well.
+    assert alerts["ProviderUnhealthy"]["value"] == 0.0
+
+
+async def _named(receiver: Receiver, alert: str) -> None:
+    while not any(body["alert"] == alert for body in receiver.bodies):
+        receiver.arrived.clear()
+        await receiver.arrived.wait()
 
 
 def test_recent_requests_summary_from_buckets_and_histogram() -> None:

@@ -1,16 +1,19 @@
 """Budgets: daily / weekly / monthly spending limits per client key, per user and global.
 
-Before a request is routed, ``BudgetAdmission.admit`` asks the shared store, in one atomic step, how
-much each applicable budget has spent (ledger rows plus reservations of requests in flight on any
-instance) and reserves the request's input cost. A ``block`` budget that the request would cross
-refuses it; a ``downgrade`` budget routes it to its cheaper model; a ``warn`` budget lets it through
-with a header, a log line and the alert hooks. The reservation is settled when the ledger row is
-written. Output tokens are unknown in advance, so a budget can be overrun by at most the output of
-the requests in flight when it fills.
+Once a request is routed and before any provider call, ``BudgetAdmission.admit`` asks the shared store,
+in one atomic step, how much each applicable budget has spent (ledger rows plus reservations of
+requests in flight on any instance) and reserves the request's worst case at the price of the model
+it goes to first: its input tokens (at the dearer of the input and cache-write prices) plus
+``max_tokens`` of output, as clamped to that model's output limit. A ``block`` budget that the
+reservation would cross refuses the request; a ``downgrade`` budget routes it to its cheaper model; a
+``warn`` budget lets it through with a header, a log line and the alert hooks. When the exchange ends,
+its ledger row (the actual cost; nothing for a failed call) replaces the reservation in the same
+transaction, so the sums never count a request twice or not at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +27,7 @@ from ccrouter.exchange import Exchange
 from ccrouter.messages import MessagesRequest, Usage
 from ccrouter.pricing.table import PICOS_PER_USD, PriceTable, cost_picos, format_usd
 from ccrouter.status import BudgetStatus
-from ccrouter.store.base import Store, crosses
+from ccrouter.store.base import Store, StoreUnavailableError, crosses
 from ccrouter.store.ledger import InputEstimates
 from ccrouter.store.records import Window, reservation_token
 from ccrouter.tokens import TokenCounter
@@ -77,14 +80,18 @@ class BudgetAdmission:
         self.alerts = list(alerts)
         self._clock = clock
 
-    async def admit(self, exchange: Exchange, request: MessagesRequest) -> str | None:
+    async def admit(
+        self, exchange: Exchange, request: MessagesRequest, route: str | None = None
+    ) -> str | None:
+        """``route``: the ``provider,model`` the request goes to first (None: ``router.default``);
+        ``request`` as prepared for it, so ``max_tokens`` is within that model's output limit."""
         applied = self._applicable(exchange, exchange.started_at)
         if not applied:
             self._estimates.put(exchange, request)  # counted later, only if the provider reports nothing
             return None
         tokens = await self._counter.count_request_async(request)
         self._estimates.put(exchange, tokens)
-        amount = self._input_cost(tokens)
+        amount = self._worst_case(tokens, request.max_tokens, route or self._settings.router.default)
         used, admitted = await self._store.reserve(
             reservation_token(exchange.request_id, exchange.started_at),
             exchange.started_at,
@@ -93,7 +100,7 @@ class BudgetAdmission:
             client_key_id=exchange.client_key_id,
             user_name=exchange.user,
         )
-        route: str | None = None
+        downgrade: str | None = None
         for item, spent in zip(applied, used, strict=True):
             if not crosses(item.window, spent, amount):
                 continue
@@ -101,15 +108,34 @@ class BudgetAdmission:
             self._alert(status)
             if item.rule.action == "block" and not admitted:
                 raise BudgetExceededError(_blocked_message(item, spent))
-            if item.rule.action == "downgrade" and route is None:
-                route = item.rule.downgrade_to
-                exchange.response_headers[WARNING_HEADER] = f"{item.rule.name}: spent, downgraded to {route}"
+            if item.rule.action == "downgrade" and downgrade is None:
+                downgrade = item.rule.downgrade_to
+                exchange.response_headers[WARNING_HEADER] = (
+                    f"{item.rule.name}: spent, downgraded to {downgrade}"
+                )
             elif item.rule.action == "warn":
                 exchange.response_headers.setdefault(
                     WARNING_HEADER,
                     f"{item.rule.name}: ${format_usd(spent)} of ${item.rule.limit_usd:g} {item.rule.period}",
                 )
-        return route
+        return downgrade
+
+    async def settle(self, exchange: Exchange) -> None:
+        """Bring the exchange's reservation down to what it cost as soon as its calls end (nothing
+        when it failed), rather than when the ledger writer next commits: a client's next request
+        must not be refused for a reservation that is already spent or void."""
+        if not self._applicable(exchange, exchange.started_at):
+            return
+        actual = 0
+        if exchange.usage is not None and exchange.provider is not None and exchange.model is not None:
+            provider = self._settings.provider(exchange.provider)
+            price = None if provider is None else self._prices.price(provider, exchange.model)
+            actual = 0 if price is None else cost_picos(exchange.usage, price)
+        try:
+            await self._store.settle(reservation_token(exchange.request_id, exchange.started_at), actual)
+        except StoreUnavailableError as exc:
+            # The answer is already good; the ledger row settles the reservation when it is written.
+            log.warning("budget reservation not settled early: %s", exc.message)
 
     def _applicable(self, exchange: Exchange, now: float) -> list[_Applied]:
         out = []
@@ -130,12 +156,16 @@ class BudgetAdmission:
             out.append(_Applied(rule, window, scope, resets_at))
         return out
 
-    def _input_cost(self, tokens: int) -> int:
-        """The request's input at the default route's price: what it costs at least, before routing."""
-        provider_name, _, model = self._settings.router.default.partition(",")
+    def _worst_case(self, tokens: int, max_tokens: int, route: str) -> int:
+        """The most the request can cost on ``route``: every input token at the dearer of the input
+        and cache-write prices (a prompt may be written to the cache), and all of ``max_tokens``."""
+        provider_name, _, model = route.partition(",")
         provider = self._settings.provider(provider_name.strip())
         price = None if provider is None else self._prices.price(provider, model.strip())
-        return 0 if price is None else cost_picos(Usage(input_tokens=tokens), price)
+        if price is None:
+            return 0
+        worst = dataclasses.replace(price, input=max(price.input, price.cache_write))
+        return cost_picos(Usage(input_tokens=tokens, output_tokens=max_tokens), worst)
 
     def _status(self, item: _Applied, spent: int) -> BudgetStatus:
         return BudgetStatus(

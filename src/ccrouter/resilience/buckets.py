@@ -61,6 +61,11 @@ class BucketRing:
         """Buckets currently holding counts."""
         return sum(1 for bucket in self._ids if bucket >= 0)
 
+    def frees_in(self, now: float) -> float:
+        """Seconds until the oldest live bucket leaves the window (0 when nothing is counted)."""
+        self.expire(now)
+        return 0.0 if self._expires_at == math.inf else max(0.0, self._expires_at - now)
+
     def add(self, now: float, field: int, amount: float = 1.0) -> None:
         """Add ``amount`` to ``field`` in the bucket of ``now``."""
         self._values[self.bucket(now) + field] += amount

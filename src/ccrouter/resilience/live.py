@@ -21,6 +21,7 @@ from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import CCRouterError, UpstreamRateLimitError
 from ccrouter.messages import Usage
 from ccrouter.resilience.breaker import CircuitBreaker
+from ccrouter.resilience.healthscore import health_score
 from ccrouter.resilience.ratelimits import (
     ConfiguredLimits,
     backoff_delay,
@@ -31,7 +32,7 @@ from ccrouter.resilience.stats import TargetStats, error_class
 from ccrouter.resilience.windows import MemoryWindows, WindowStore, WindowUsage
 from ccrouter.status import BreakerState, ProviderStatus
 
-__all__ = ["Assessment", "LiveState", "credential_id"]
+__all__ = ["Assessment", "LiveState", "Refusal", "credential_id"]
 
 log = logging.getLogger("ccrouter.resilience")
 
@@ -66,6 +67,17 @@ class Assessment:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why ``LiveState.acquire`` refused a call, and when trying again may succeed (None: unknown)."""
+
+    reason: str
+    retry_after_s: float | None = None
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 class LiveState:
     def __init__(
         self,
@@ -90,7 +102,6 @@ class LiveState:
         self._usage: dict[str, WindowUsage] = {}
         self._limits: dict[tuple[str, str], ConfiguredLimits] = {}
         self._keys: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-        self.last_scores: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -177,6 +188,7 @@ class LiveState:
         (blocked, near, held, *_), cred, cooldown, headroom = ranked[0]
         breaker = self.breaker(provider, model)
         stats = self.stats(provider, model, cred)
+        latency, ttft = stats.recent(now)
         assessment = Assessment(
             provider,
             model,
@@ -185,8 +197,8 @@ class LiveState:
             headroom,
             breaker.state,
             max(0.0, cooldown),
-            stats.latency_s,
-            stats.ttft_s,
+            latency,
+            ttft,
             stats.success_rate(),
         )
         if blocked:
@@ -227,17 +239,19 @@ class LiveState:
         share = config.recovery_floor + (1 - config.recovery_floor) * since / config.recovery_s
         return self._rng.random() >= share
 
-    async def acquire(self, provider: str, model: str, credential: str) -> str | None:
-        """Take a slot for a call: None when it may go, else why not (breaker, configured limit)."""
+    async def acquire(self, provider: str, model: str, credential: str) -> Refusal | None:
+        """Take a slot for a call: None when it may go, else why not (breaker, configured limit) and,
+        for a configured limit, how long until its window frees a slot (the client's Retry-After)."""
         breaker = self.breaker(provider, model)
         if not breaker.allow():
-            return f"breaker {breaker.state}"
+            return Refusal(f"breaker {breaker.state}", breaker.retry_in() or None)
         limits = self.limits(provider, model)
-        if limits.any and not await self.windows.reserve(
-            f"{provider}/{model}/{credential}", limits, self.clock()
-        ):
+        key = f"{provider}/{model}/{credential}"
+        now = self.clock()
+        if limits.any and not await self.windows.reserve(key, limits, now):
             breaker.release()
-            return "configured rate limit reached"
+            wait = await self.windows.frees_in(key, limits, now)
+            return Refusal("configured rate limit reached", wait if wait > 0 else None)
         if not limits.any:
             # Counted anyway, for the status views.
             await self.windows.reserve(f"{provider}/{model}/{credential}", limits, self.clock())
@@ -358,19 +372,24 @@ class LiveState:
         latencies = [s.latency_s for s in stats if s.latency_s is not None]
         rates = [r for r in (s.success_rate() for s in stats) if r is not None]
         reliability = sum(rates) / len(rates) if rates else 1.0
-        health = (
-            0.0 if breaker.state == "open" else reliability * (0.5 if breaker.state == "half_open" else 1.0)
+        latency = sum(latencies) / len(latencies) if latencies else None
+        health = health_score(
+            success_rate=reliability if rates else None,
+            latency_s=latency,
+            breaker=breaker.state,
+            cooldown_s=cooldown,
+            slow_call_s=self._config.breaker.slow_call_s,
         )
         return ProviderStatus(
             provider=provider,
             model=model,
             breaker=breaker.state,
             headroom=round(headroom, 4),
-            health_score=round(self.last_scores.get(f"{provider},{model}", health), 4),
+            health_score=round(health, 4),
             cooldown_s=round(max(cooldown, breaker.retry_in()), 3),
             requests_per_minute=float(sum(w.requests_minute for w in windows)),
             tokens_per_minute=float(sum(w.tokens_minute for w in windows)),
-            latency_ewma_s=round(sum(latencies) / len(latencies), 4) if latencies else None,
+            latency_ewma_s=round(latency, 4) if latency is not None else None,
             error_rate=round(1.0 - reliability, 4),
         )
 

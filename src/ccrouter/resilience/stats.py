@@ -21,6 +21,9 @@ __all__ = ["TargetStats", "error_class"]
 # Weight of the newest sample in the moving averages: ~the last ten calls dominate.
 EWMA_ALPHA = 0.2
 OUTCOME_WINDOW_S = 300.0
+# Latency averages count this long after their last sample, like the outcomes; after that the target's
+# latency is unknown again (and the next sample starts a fresh average).
+LATENCY_TTL_S = OUTCOME_WINDOW_S
 # Outcomes are counted in 5 s buckets: a call may still count up to 305 s after it ended.
 OUTCOME_BUCKET_S = 5.0
 OUTCOMES = ("ok", "rate_limit", "overloaded", "timeout", "connection", "5xx", "4xx")
@@ -62,12 +65,25 @@ class TargetStats:
     announced: AnnouncedLimits | None = None
     # 429s in a row without an announced reset: the backoff exponent.
     rate_limited_in_a_row: int = 0
+    # When the latest latency / time-to-first-token sample came (clock seconds; 0: never).
+    sampled_at: float = 0.0
 
     def record(self, now: float, outcome: str, duration_s: float | None) -> None:
         """Count one finished call; ``outcome`` is one of ``OUTCOMES``."""
         self.outcomes.add(now, _OUTCOME_FIELD[outcome])
         if outcome == "ok" and duration_s is not None:
-            self.latency_s = _ewma(self.latency_s, duration_s)
+            # After a silence the old average says little: start again rather than blend.
+            current = self.latency_s if now - self.sampled_at <= LATENCY_TTL_S else None
+            self.latency_s = _ewma(current, duration_s)
+            self.sampled_at = now
+
+    def recent(self, now: float) -> tuple[float | None, float | None]:
+        """(latency, time to first token) averages when sampled within ``LATENCY_TTL_S``, else
+        (None, None): a target traffic has left is then "unknown", which the latency factor tries
+        again, so one slow call cannot keep it out for good."""
+        if self.sampled_at <= 0 or now - self.sampled_at > LATENCY_TTL_S:
+            return None, None
+        return self.latency_s, self.ttft_s
 
     def record_speed(self, ttft_s: float | None, output_tokens: int, duration_s: float) -> None:
         if ttft_s is not None:

@@ -42,6 +42,11 @@ class WindowStore(Protocol):
         """Count one request unless it would pass a configured rpm/rpd limit or tpm is spent."""
         ...
 
+    async def frees_in(self, key: str, limits: ConfiguredLimits, now: float) -> float:
+        """Seconds until ``reserve`` could grant ``key`` again: when the oldest request (or tokens)
+        counted against the limit that refused leaves its window. Asked only after a refusal."""
+        ...
+
     async def add_tokens(self, key: str, tokens: int, now: float) -> None: ...
 
     async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]: ...
@@ -101,6 +106,18 @@ class MemoryWindows:
         window.minute.add(now, _REQUESTS)
         window.day.add(now, 0)
         return True
+
+    async def frees_in(self, key: str, limits: ConfiguredLimits, now: float) -> float:
+        window = self._get(key, now)
+        minute, day = window.minute.totals, window.day.totals
+        waits = [0.0]
+        if (limits.rpm is not None and minute[_REQUESTS] >= limits.rpm) or (
+            limits.tpm is not None and minute[_TOKENS] >= limits.tpm
+        ):
+            waits.append(window.minute.frees_in(now))
+        if limits.rpd is not None and day[0] >= limits.rpd:
+            waits.append(window.day.frees_in(now))
+        return max(waits)
 
     async def add_tokens(self, key: str, tokens: int, now: float) -> None:
         if tokens > 0:
@@ -205,6 +222,34 @@ class RedisWindows:
             return await self._local.reserve(key, limits, now)
         self._down = False
         return granted
+
+    async def frees_in(self, key: str, limits: ConfiguredLimits, now: float) -> float:
+        try:
+            return await self._frees_in(key, limits, now)
+        except self._errors as exc:
+            self._unreachable(exc)
+            return await self._local.frees_in(key, limits, now)
+
+    async def _frees_in(self, key: str, limits: ConfiguredLimits, now: float) -> float:
+        req, day, tok, _ = self._keys(key)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(req, now - MINUTE, "+inf", start=0, num=1, withscores=True)
+            pipe.zrangebyscore(tok, now - MINUTE, "+inf", start=0, num=1, withscores=True)
+            pipe.hgetall(day)
+            oldest_request, oldest_tokens, day_buckets = await pipe.execute()
+        usage = (await self._usage([key], now))[0]
+        waits = [0.0]
+        if limits.rpm is not None and usage.requests_minute >= limits.rpm and oldest_request:
+            waits.append(oldest_request[0][1] + MINUTE - now)
+        if limits.tpm is not None and usage.tokens_minute >= limits.tpm and oldest_tokens:
+            waits.append(oldest_tokens[0][1] + MINUTE - now)
+        if limits.rpd is not None and usage.requests_day >= limits.rpd:
+            first = (now - DAY) // DAY_BUCKET_S
+            live = [int(bucket) for bucket in day_buckets if int(bucket) >= first]
+            if live:
+                # A bucket counts until it is wholly more than a day old (see ``_RESERVE``).
+                waits.append((min(live) + 1) * DAY_BUCKET_S + DAY - now)
+        return max(0.0, *waits)
 
     async def add_tokens(self, key: str, tokens: int, now: float) -> None:
         if tokens <= 0:

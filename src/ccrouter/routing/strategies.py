@@ -1,9 +1,13 @@
 """Strategies order the candidates that can serve a request: small policies that combine.
 
 A strategy is a weighted sum of *factors*, each a pure function giving a candidate a 0..1 score
-against the other candidates (1 is best). Live-state tiers come first whatever the strategy: a ready
-candidate always goes before one held back near its limit, which goes before a blocked one. Ties keep
-the configured order, so ``priority`` is simply "no factors".
+against the other candidates (1 is best). Ties keep the configured order, so ``priority`` is simply
+"no factors".
+
+A strategy ranks *within* a tier: the route, then the fallback list, then automatic candidates
+(``rank_tiers``); no score moves a fallback ahead of the route. Only live state does: a ready
+candidate goes before one held back near its limit, which goes before a blocked one, so a route near
+its limit yields to a ready fallback, and ``passed_over`` says why.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from ccrouter.config import RoutingConfig
 from ccrouter.resilience.live import Assessment
 
-__all__ = ["FACTORS", "Candidate", "Scored", "Strategy", "strategy_for"]
+__all__ = ["FACTORS", "Candidate", "Scored", "Strategy", "passed_over", "rank_tiers", "strategy_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,21 @@ class Strategy:
             item.parts = {name: FACTORS[name](item, items) for name, w in self.weights.items() if w > 0}
             item.score = sum(self.weights[name] * part for name, part in item.parts.items()) / total
         return sorted(items, key=lambda s: (s.assessment.tier, -round(s.score, 6), s.priority))
+
+
+def rank_tiers(tiers: Sequence[tuple[Strategy, list[Scored]]]) -> list[Scored]:
+    """Each tier ordered by its strategy, the tiers in the given order; then, stably, live state:
+    ready, held back, blocked (a ready candidate of a later tier before a held-back one)."""
+    ordered = [item for strategy, items in tiers for item in strategy.rank(items)]
+    return sorted(ordered, key=lambda s: s.assessment.tier)
+
+
+def passed_over(route: Scored, ordered: Sequence[Scored]) -> str | None:
+    """Why ``route`` does not go first in ``ordered`` (None when it does)."""
+    if not ordered or ordered[0] is route:
+        return None
+    why = "; ".join(route.assessment.notes) or "another candidate comes first"
+    return f"route {route.candidate.route} passed over ({why})"
 
 
 def strategy_for(config: RoutingConfig) -> Strategy:

@@ -63,6 +63,12 @@ class SqlBuilder:
             f" VALUES ({marks})"
         )
 
+    def settle_reservation(self) -> str:
+        return f"UPDATE budget_reservations SET cost_picos = {self.mark(2)} WHERE token = {self.mark(1)}"
+
+    def release_reservation(self) -> str:
+        return f"DELETE FROM budget_reservations WHERE token = {self.mark(1)}"
+
     def window_sum(self, window: Window, now: float) -> tuple[str, list[Any]]:
         """Spent plus reserved in ``window``: one statement, so a concurrent ledger write (which
         inserts the row and drops its reservation together) is seen wholly or not at all."""
@@ -175,6 +181,11 @@ class Store(abc.ABC):
         """Atomically (across every instance sharing the store): sum each window; unless a blocking
         window would be crossed by ``amount``, record a reservation of ``amount`` under ``token``.
         Returns the sums seen before the reservation and whether it was made."""
+
+    @abc.abstractmethod
+    async def settle(self, token: str, amount: int) -> None:
+        """Set the reservation under ``token`` to ``amount`` (the actual cost; 0 drops it). A no-op
+        once the ledger row that replaces it is written."""
 
     @abc.abstractmethod
     async def spend_by(self, group: str, since: float) -> dict[str, int]:

@@ -210,6 +210,14 @@ class PostgresStore(Store):
                 )
         return used, not blocked
 
+    async def settle(self, token: str, amount: int) -> None:
+        # No admission lock: lowering a reservation can only make a concurrent admission's sum
+        # conservative (it saw the larger figure).
+        sql = self._sql.settle_reservation() if amount > 0 else self._sql.release_reservation()
+        args = (token, amount) if amount > 0 else (token,)
+        async with _unavailable(), self._acquire() as conn:
+            await conn.execute(sql, *args)
+
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
         column = {"key": "client_key_id", "user": "user_name"}[group]
         async with _unavailable(), self._acquire() as conn:

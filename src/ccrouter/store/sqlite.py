@@ -250,6 +250,14 @@ class SQLiteStore(Store):
 
         return await self._run(run)
 
+    async def settle(self, token: str, amount: int) -> None:
+        sql = self._sql.settle_reservation() if amount > 0 else self._sql.release_reservation()
+        # SQLite's ``?`` marks number nothing: the token comes last in the UPDATE, alone in the DELETE.
+        args = (amount, token) if amount > 0 else (token,)
+
+        # Autocommit (the connection's isolation_level is None): one statement, one transaction.
+        await self._run(lambda: self._conn().execute(sql, args))
+
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
         column = {"key": "client_key_id", "user": "user_name"}[group]
         sql = self._sql.spend_by(column, since)
