@@ -278,7 +278,7 @@ _ROUTER_NOTE = """\
 def _render_default(providers: list[dict[str, Any]], simulated: bool) -> str:
     server = dump_yaml({"server": {"host": "127.0.0.1", "port": 3456}})
     server_note = "# Client keys the gateway accepts (x-api-key or Bearer); needed for a non-loopback host.\n"
-    server_note += "#   api_keys: [${CCROUTER_API_KEY}]\n"
+    server_note += '#   api_keys: ["${CCROUTER_API_KEY}"]   # quoted: YAML reads "{" in [...] as a mapping\n'
     return "\n".join(
         [
             _HEADER + server + server_note,
