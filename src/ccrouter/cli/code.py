@@ -41,9 +41,11 @@ def code(ctx: typer.Context) -> None:
         from ccrouter.config_file import load_settings
 
         path = config_path(None)
-        info, started = ensure_running(path)
-        if started:
+        info, found = ensure_running(path, adopt_foreground=True)
+        if found == "started":
             err_console().print(f"ccrouter started in the background (pid {info.pid}) on {info.url}")
+        elif found == "foreground":
+            err_console().print(f"using the ccrouter already listening on {info.url} (pid {info.pid})")
         settings = load_settings(Path(info.config) if info.config else path)
     keys = settings.server.api_keys
     env = dict(os.environ)
