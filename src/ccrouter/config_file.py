@@ -254,7 +254,8 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 _HEADER = """\
-# ccrouter configuration (written on first run; edit freely, then `ccrouter restart`).
+# ccrouter configuration (written on first run; edit freely, then restart ccrouter: `ccrouter restart`
+# for the background gateway, Ctrl-C and `ccrouter serve` again for a foreground one).
 # Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
 # from the environment when the gateway starts (`$$` is a literal dollar sign).
 """

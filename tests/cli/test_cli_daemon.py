@@ -103,6 +103,8 @@ def test_start_status_restart_stop(config: Path) -> None:
     log = " ".join((config.parent / "ccrouter.log").read_text().split())
     assert f"ccrouter {ccrouter.__version__} on {url}" in log  # the serve banner
     assert "SIMULATED PROVIDER" in log
+    # How to point Claude Code at it, with a credential it takes without asking.
+    assert f"Use it: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN=ccrouter claude" in log
 
     status = runner.invoke(app, ["status"], env=WIDE)
     assert status.exit_code == 0, status.output

@@ -50,9 +50,11 @@ def code(ctx: typer.Context) -> None:
     keys = settings.server.api_keys
     env = dict(os.environ)
     env["ANTHROPIC_BASE_URL"] = info.url  # no /v1: the CLI appends /v1/messages itself
-    env["ANTHROPIC_API_KEY"] = keys[0].get_secret_value() if keys else "ccrouter"
-    # A token here would be sent as Authorization: Bearer and win over the key set above.
-    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    # The gateway key as a token (Authorization: Bearer). With ANTHROPIC_API_KEY set instead,
+    # interactive Claude Code asks whether to use that "custom API key", with No preselected; an empty
+    # ANTHROPIC_API_KEY also keeps the user's real Anthropic key (if exported) from reaching claude.
+    env["ANTHROPIC_AUTH_TOKEN"] = keys[0].get_secret_value() if keys else "ccrouter"
+    env["ANTHROPIC_API_KEY"] = ""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(claude, ["claude", *ctx.args], env)

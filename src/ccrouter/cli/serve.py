@@ -103,7 +103,14 @@ def print_banner(settings: Settings, path: Path, *, created: bool, simulated: bo
     out.print(providers, routes)
     if simulated:
         out.print(simulated_panel(path))
-    out.print(f"Use it: [bold]ANTHROPIC_BASE_URL={url} claude[/]  (or simply: [bold]ccrouter code[/])")
+    # Claude Code needs a credential too; a token (Bearer) rather than ANTHROPIC_API_KEY, which makes
+    # interactive Claude Code ask whether to use it, with "No" preselected. The key itself is never
+    # printed: the banner lands in the daemon's log.
+    token = "<a key from server.api_keys>" if settings.server.api_keys else "ccrouter"
+    out.print(
+        f"Use it: [bold]ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={escape(token)} claude[/]"
+        "  (or simply: [bold]ccrouter code[/])"
+    )
 
 
 def _free_port(host: str) -> int:
