@@ -20,8 +20,11 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
+# Extra flags for the gateway: make run SERVE_ARGS='--port 4000'
+SERVE_ARGS ?=
+
 run: $(STAMP)
-	$(BIN)/ccrouter serve
+	$(BIN)/ccrouter serve $(SERVE_ARGS)
 
 # Python, promtool, Redis and PostgreSQL, checked with the system Python before anything is installed.
 test-prereqs:

@@ -119,3 +119,17 @@ def test_ci_runs_exactly_make_test() -> None:
 def test_the_venv_make_creates_upgrades_pip_and_setuptools() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "-m pip install --quiet --upgrade pip setuptools" in makefile
+
+
+def test_make_run_passes_serve_args() -> None:
+    make = shutil.which("make")
+    assert make is not None
+    done = subprocess.run(
+        [make, "-n", "-C", str(ROOT), "run", "SERVE_ARGS=--port 4000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ".venv/bin/ccrouter serve --port 4000" in done.stdout
