@@ -213,6 +213,11 @@ def test_status_sees_a_foreground_gateway(
     assert f"pid:     {process.pid}" in done.stdout
     assert f"url:     http://127.0.0.1:{port}" in done.stdout
     assert "simulated" in done.stdout
+    # `stop` does not claim it is not running, nor signals it: it says where to stop it.
+    stopped = ccrouter_cli(environment(tmp_path, config), "stop")
+    assert stopped.returncode == 1
+    assert f"(pid {process.pid}) runs in the foreground" in stopped.stderr
+    assert process.poll() is None
     # Nothing on the port: still "not running" (exit 3), as before.
     config.write_text(CONFIG.format(port=free_port()))
     assert ccrouter_cli(environment(tmp_path, config), "status").returncode == 3

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, err_console, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, console, err_console, fail, handle_errors
 from ccrouter.cli.serve import HostOption, PortOption
 
 if TYPE_CHECKING:
@@ -102,9 +102,16 @@ def stop(config: ConfigOption = None) -> None:
     from ccrouter.cli.process import running, stop_gateway
 
     with handle_errors():
-        config_dir = config_path(config).parent
+        path = config_path(config)
+        config_dir = path.parent
         info = running(config_dir)
         if info is None:
+            foreground = find_foreground(path)
+            if foreground is not None:
+                fail(
+                    f"the ccrouter on {foreground.url} (pid {foreground.pid}) runs in the foreground, not"
+                    f" started by `ccrouter start`: stop it where it runs (Ctrl-C) or `kill {foreground.pid}`"
+                )
             console().print("ccrouter is not running")
             return
         killed = stop_gateway(info, config_dir)
