@@ -8,6 +8,8 @@ The rule, for any block (including ones added later):
    ``providers`` and ``router`` keeps them. A provider that the block's routes name but that it does not
    define (an example shows only the part it explains) is added as a model-less simulated provider.
    The result is validated by ``settings_from_data``, exactly as a file would be.
+4. A block that is another program's YAML (a Prometheus rule, a compose file) says so on its first line,
+   ``# file: prometheus.yml``; it must still parse (rule 1's first half), and is not validated further.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ccrouter.config_file import settings_from_data, write_default_config
 from ccrouter.errors import ConfigError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-_BLOCK = re.compile(r"^```yaml[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_OTHER_FILE = re.compile(r"\A# file: (?!config\.yaml\b)\S+")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _ROUTE_FIELDS = ("default", "background", "think", "long_context", "web_search", "image")
 _BASE: dict[str, Any] = {
@@ -80,6 +83,8 @@ def test_readme_yaml_block_is_a_valid_configuration(line: int, block: str) -> No
         data = yaml.safe_load(block)
     except yaml.YAMLError as exc:
         pytest.fail(f"README.md:{line}: not valid YAML: {exc}")
+    if _OTHER_FILE.match(block):
+        return  # rule 4: another program's file, which parsed
     assert isinstance(data, dict), f"README.md:{line}: the top level must be a mapping"
     unknown = set(data) - set(Settings.model_fields)
     assert not unknown, f"README.md:{line}: not configuration sections: {sorted(unknown)}"
