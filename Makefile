@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test test-prereqs lint typecheck bench clean
 
+# A fresh venv carries the pip and setuptools bundled with $(PY), which may predate their security fixes.
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
@@ -19,10 +20,18 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/ccrouter serve
+# Extra flags for the gateway: make run SERVE_ARGS='--port 4000'
+SERVE_ARGS ?=
 
-test: $(DEVSTAMP)
+run: $(STAMP)
+	$(BIN)/ccrouter serve $(SERVE_ARGS)
+
+# Python, promtool, Redis and PostgreSQL, checked with the system Python before anything is installed.
+test-prereqs:
+	@$(PY) scripts/check-test-prereqs.py
+
+test: test-prereqs
+	@$(MAKE) --no-print-directory $(DEVSTAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -239,3 +239,33 @@ def test_load_or_create(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     path.write_text(path.read_text().replace("port: 3456", "port: 3999"))
     again, same_path, created_again = load_or_create(path, environ)
     assert (same_path, created_again, again.server.port) == (path, False, 3999)
+
+
+def test_unquoted_off_is_the_word_not_a_boolean(tmp_path: Path) -> None:
+    # YAML 1.1 reads `off` as false; the README writes `routing.auto_fallback: off` unquoted.
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "providers: [{name: sim, type: simulated}]\nrouter: {default: 'sim,m'}\n"
+        "routing:\n  auto_fallback: off\n"
+    )
+    assert load_settings(path, {}).routing.auto_fallback == "off"
+    path.write_text(path.read_text().replace("auto_fallback: off", "auto_fallback: yes"))
+    with pytest.raises(ConfigError, match=r"routing\.auto_fallback: Input should be"):
+        load_settings(path, {})  # `yes` (true) names none of its words: still an error
+
+
+def test_every_literal_with_a_yaml_boolean_word_is_covered() -> None:
+    """Any config Literal offering on/off/yes/no/true/false gets the word back from YAML's boolean, and
+    a field that also takes a real bool keeps it."""
+    from typing import Literal
+
+    from ccrouter.config import _Frozen
+
+    class Probe(_Frozen):
+        mode: Literal["on", "off", "auto"] = "auto"
+        answer: Literal["yes", "no"] | None = None
+        flag: bool | Literal["off", "auto"] = "auto"
+
+    probe = Probe.model_validate({"mode": False, "answer": True, "flag": False})
+    assert (probe.mode, probe.answer, probe.flag) == ("off", "yes", False)
+    assert Probe.model_validate({"mode": True}).mode == "on"

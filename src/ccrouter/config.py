@@ -17,7 +17,8 @@ The YAML contract::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import types
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -43,8 +44,56 @@ __all__ = [
 WireFormat = Literal["anthropic", "openai", "gemini", "simulated"]
 
 
+# YAML 1.1 (PyYAML) reads these unquoted words as booleans: `auto_fallback: off` arrives as False.
+_YAML_TRUE = ("on", "yes", "true")
+_YAML_FALSE = ("off", "no", "false")
+
+
+def _literal_words(annotation: Any) -> tuple[str, ...]:
+    """The string values of ``Literal[...]`` (or ``Literal[...] | None``); () when bool is also allowed."""
+    if get_origin(annotation) is Literal:
+        return tuple(arg for arg in get_args(annotation) if isinstance(arg, str))
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        if bool in args:
+            return ()
+        return tuple(word for arg in args for word in _literal_words(arg))
+    return ()
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # field -> {False: "off", ...}: Literal fields offering a word YAML 1.1 turns into a boolean.
+    _yaml_bools: ClassVar[dict[str, dict[bool, str]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        found: dict[str, dict[bool, str]] = {}
+        for name, field in cls.model_fields.items():
+            words = _literal_words(field.annotation)
+            mapping = {
+                flag: word
+                for flag, spellings in ((True, _YAML_TRUE), (False, _YAML_FALSE))
+                for word in words
+                if word in spellings
+            }
+            if mapping:
+                found[name] = mapping
+        cls._yaml_bools = found
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_bool_words(cls, data: Any) -> Any:
+        """Give back the word an unquoted ``off`` / ``on`` / ``yes`` / ``no`` meant (config load only)."""
+        if not cls._yaml_bools or not isinstance(data, dict):
+            return data
+        fixed = dict(data)
+        for name, mapping in cls._yaml_bools.items():
+            value = fixed.get(name)
+            if isinstance(value, bool) and value in mapping:
+                fixed[name] = mapping[value]
+        return fixed
 
 
 class ModelSpec(_Frozen):

@@ -254,7 +254,8 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 _HEADER = """\
-# ccrouter configuration (written on first run; edit freely, then `ccrouter restart`).
+# ccrouter configuration (written on first run; edit freely, then restart ccrouter: `ccrouter restart`
+# for the background gateway, Ctrl-C and `ccrouter serve` again for a foreground one).
 # Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
 # from the environment when the gateway starts (`$$` is a literal dollar sign).
 """
@@ -278,7 +279,7 @@ _ROUTER_NOTE = """\
 def _render_default(providers: list[dict[str, Any]], simulated: bool) -> str:
     server = dump_yaml({"server": {"host": "127.0.0.1", "port": 3456}})
     server_note = "# Client keys the gateway accepts (x-api-key or Bearer); needed for a non-loopback host.\n"
-    server_note += "#   api_keys: [${CCROUTER_API_KEY}]\n"
+    server_note += '#   api_keys: ["${CCROUTER_API_KEY}"]   # quoted: YAML reads "{" in [...] as a mapping\n'
     return "\n".join(
         [
             _HEADER + server + server_note,

@@ -124,7 +124,9 @@ def test_code_starts_gateway_and_execs_claude(gateway_config: dict[str, str]) ->
     # click consumes the first "--"; everything else reaches claude unchanged.
     assert record["argv"] == ["-p", "hello world", "--max-turns", "4", "--allowedTools", "Bash", "--not-ours"]
     assert record["base_url"] == f"http://127.0.0.1:{gateway_config['PORT_FOR_TEST']}"
-    assert record["api_key"] == "ck-test-1"
-    assert record["auth_token"] is None
+    # A token, not ANTHROPIC_API_KEY (which makes interactive claude ask, with No preselected); the
+    # user's own ANTHROPIC_AUTH_TOKEN ("must-not-reach-claude") is replaced.
+    assert record["auth_token"] == "ck-test-1"
+    assert record["api_key"] == ""
     assert record["simulated"] is True
     assert b"ccrouter started in the background" in done.stderr

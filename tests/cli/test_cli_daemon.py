@@ -103,6 +103,8 @@ def test_start_status_restart_stop(config: Path) -> None:
     log = " ".join((config.parent / "ccrouter.log").read_text().split())
     assert f"ccrouter {ccrouter.__version__} on {url}" in log  # the serve banner
     assert "SIMULATED PROVIDER" in log
+    # How to point Claude Code at it, with a credential it takes without asking.
+    assert f"Use it: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN=ccrouter claude" in log
 
     status = runner.invoke(app, ["status"], env=WIDE)
     assert status.exit_code == 0, status.output
@@ -131,14 +133,28 @@ def test_start_status_restart_stop(config: Path) -> None:
     assert runner.invoke(app, ["status"], env=WIDE).exit_code == 3
 
 
-def test_start_reports_a_gateway_that_cannot_start(config: Path) -> None:
-    # A port taken by another listener: the child exits, start says why and leaves no pid file.
+def test_start_on_a_port_taken_by_another_program(config: Path) -> None:
+    # Said before spawning anything: who holds the port, and what to do; no pid file.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = runner.invoke(app, ["start", "--port", str(taken.getsockname()[1])], env=WIDE)
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["start", "--port", str(port)], env=WIDE)
     assert result.exit_code == 1
-    assert "the gateway exited during startup" in " ".join(result.stderr.split())
+    assert result.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use (by another program); use --port or stop it"
+    ]
+    assert not pid_file(config).exists()
+
+
+def test_start_reports_a_gateway_that_cannot_start(config: Path) -> None:
+    # The child exits during startup (its routing hook does not import): start shows the log's end.
+    config.write_text(config.read_text().replace("router:\n", "router:\n  custom: no_such_module_x:choose\n"))
+    result = runner.invoke(app, ["start", "--port", "0"], env=WIDE)
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "the gateway exited during startup" in message
+    assert "no_such_module_x" in message
     assert not pid_file(config).exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import orjson
@@ -68,6 +69,8 @@ async def root(request: web.Request) -> web.Response:
     body = {
         "name": "ccrouter",
         "version": __version__,
+        # Lets the CLI tell the gateway it started from another one answering on the same port.
+        "pid": os.getpid(),
         "simulated": state.simulated,
         "endpoints": [
             "/v1/messages",

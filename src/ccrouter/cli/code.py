@@ -41,16 +41,20 @@ def code(ctx: typer.Context) -> None:
         from ccrouter.config_file import load_settings
 
         path = config_path(None)
-        info, started = ensure_running(path)
-        if started:
+        info, found = ensure_running(path, adopt_foreground=True)
+        if found == "started":
             err_console().print(f"ccrouter started in the background (pid {info.pid}) on {info.url}")
+        elif found == "foreground":
+            err_console().print(f"using the ccrouter already listening on {info.url} (pid {info.pid})")
         settings = load_settings(Path(info.config) if info.config else path)
     keys = settings.server.api_keys
     env = dict(os.environ)
     env["ANTHROPIC_BASE_URL"] = info.url  # no /v1: the CLI appends /v1/messages itself
-    env["ANTHROPIC_API_KEY"] = keys[0].get_secret_value() if keys else "ccrouter"
-    # A token here would be sent as Authorization: Bearer and win over the key set above.
-    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    # The gateway key as a token (Authorization: Bearer). With ANTHROPIC_API_KEY set instead,
+    # interactive Claude Code asks whether to use that "custom API key", with No preselected; an empty
+    # ANTHROPIC_API_KEY also keeps the user's real Anthropic key (if exported) from reaching claude.
+    env["ANTHROPIC_AUTH_TOKEN"] = keys[0].get_secret_value() if keys else "ccrouter"
+    env["ANTHROPIC_API_KEY"] = ""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(claude, ["claude", *ctx.args], env)

@@ -55,7 +55,8 @@ def config_path(option: Path | None) -> Path:
 def fail(message: str, code: int = 1) -> NoReturn:
     from rich.markup import escape
 
-    err_console().print(f"[bold red]error:[/] {escape(message)}")
+    # soft_wrap: a long message stays one line (for grep and logs), however narrow the terminal.
+    err_console().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

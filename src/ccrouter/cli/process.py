@@ -183,7 +183,10 @@ def _spawn(argv: list[str], log: Path) -> int:
 
 
 def spawn_gateway(config: Path, host: str, port: int, *, timeout: float = START_TIMEOUT_S) -> PidInfo:
-    """Start ``ccrouter serve`` in the background and wait until GET /health answers 200."""
+    """Start ``ccrouter serve`` in the background and wait until it answers ``GET /`` as itself (its
+    own pid, not another gateway already on the port)."""
+    from ccrouter.cli.port import PortInUseError, in_use_message, probe
+
     if not hasattr(os, "posix_spawn"):
         raise DaemonError("background mode needs a POSIX system; run `ccrouter serve` instead")
     config_dir = config.parent
@@ -195,17 +198,24 @@ def spawn_gateway(config: Path, host: str, port: int, *, timeout: float = START_
     pid_file = pid_path(config_dir)
     pid_file.write_bytes(orjson.dumps(asdict(info)))
     deadline = time.monotonic() + timeout
+    holder = None
     while time.monotonic() < deadline:
         if not is_alive(pid):
             pid_file.unlink(missing_ok=True)
+            holder = probe(host, port, timeout=0.5)
+            if holder is not None:  # the port was taken: that is why it exited
+                raise PortInUseError(f"the gateway could not start: {in_use_message(host, port, holder)}")
             tail = _log_tail(log_path(config_dir))
             raise DaemonError(f"the gateway exited during startup; end of {log_path(config_dir)}:\n{tail}")
-        if get_health(info.url, timeout=0.5) is not None:
+        holder = probe(host, port, timeout=0.5)
+        if holder is not None and holder.pid == pid:
             return info
         time.sleep(0.1)
     stop_gateway(info, config_dir)
+    if holder is not None:
+        raise PortInUseError(f"the gateway could not start: {in_use_message(host, port, holder)}")
     log = log_path(config_dir)
-    raise DaemonError(f"the gateway did not answer {info.url}/health within {timeout:g} s; see {log}")
+    raise DaemonError(f"the gateway did not answer on {info.url} within {timeout:g} s; see {log}")
 
 
 def stop_gateway(info: PidInfo, config_dir: Path, *, timeout: float = STOP_TIMEOUT_S) -> bool:

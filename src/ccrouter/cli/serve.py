@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -103,7 +103,14 @@ def print_banner(settings: Settings, path: Path, *, created: bool, simulated: bo
     out.print(providers, routes)
     if simulated:
         out.print(simulated_panel(path))
-    out.print(f"Use it: [bold]ANTHROPIC_BASE_URL={url} claude[/]  (or simply: [bold]ccrouter code[/])")
+    # Claude Code needs a credential too; a token (Bearer) rather than ANTHROPIC_API_KEY, which makes
+    # interactive Claude Code ask whether to use it, with "No" preselected. The key itself is never
+    # printed: the banner lands in the daemon's log.
+    token = "<a key from server.api_keys>" if settings.server.api_keys else "ccrouter"
+    out.print(
+        f"Use it: [bold]ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={escape(token)} claude[/]"
+        "  (or simply: [bold]ccrouter code[/])"
+    )
 
 
 def _free_port(host: str) -> int:
@@ -180,6 +187,28 @@ def run_workers(count: int, run: Callable[[], None]) -> int:
     return code if code > 0 else 1
 
 
+def _check_bindable(host: str, port: int) -> None:
+    """Bind and release ``host:port`` as the server will (SO_REUSEADDR, as asyncio sets on Unix), so a
+    taken port fails before anything is printed; ``_bind_errors`` still covers a race after it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with _bind_errors(host, port), socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+
+
+@contextlib.contextmanager
+def _bind_errors(host: str, port: int) -> Iterator[None]:
+    """A port that cannot be bound (taken, not ours, privileged) is one line, not a traceback."""
+    from ccrouter.cli.port import BIND_ERRNOS, PortInUseError, bind_error_message
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in BIND_ERRNOS:
+            raise
+        raise PortInUseError(bind_error_message(host, port, exc)) from None
+
+
 def serve(
     config: ConfigOption = None, host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1
 ) -> None:
@@ -196,23 +225,30 @@ def serve(
             fail("--workers needs SO_REUSEPORT, which this platform lacks; run with --workers 1")
         if workers > 1 and bind_port == 0:
             bind_port = _free_port(bind_host)  # every worker must bind the same port
+        if bind_port:
+            _check_bindable(bind_host, bind_port)  # before the banner: it would promise a URL
         print_banner(settings, path, created=created, simulated=simulated, url=base_url(bind_host, bind_port))
         from ccrouter.app import serve as run
 
         if workers == 1:
-            run(settings, host=bind_host, port=bind_port, simulated=simulated, config_dir=path.parent)
+            with _bind_errors(bind_host, bind_port):
+                run(settings, host=bind_host, port=bind_port, simulated=simulated, config_dir=path.parent)
             return
         console().print(f"{workers} worker processes share port {bind_port} (SO_REUSEPORT)")
 
         def worker() -> None:
-            run(
-                settings,
-                host=bind_host,
-                port=bind_port,
-                simulated=simulated,
-                config_dir=path.parent,
-                reuse_port=True,
-            )
+            try:
+                with handle_errors(), _bind_errors(bind_host, bind_port):
+                    run(
+                        settings,
+                        host=bind_host,
+                        port=bind_port,
+                        simulated=simulated,
+                        config_dir=path.parent,
+                        reuse_port=True,
+                    )
+            except typer.Exit as exc:  # a forked worker exits with the code, not a traceback
+                raise SystemExit(exc.exit_code) from None
 
         code = run_workers(workers, worker)
         if code:

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Check, before `make test` builds anything, that this machine has what the suite needs.
+
+Run by the Makefile with the system Python (stdlib only, and no syntax newer than 3.6, so that an old
+interpreter still gets to say it is too old). Prints one message listing everything that is missing,
+with how to get it, and exits 1; prints nothing and exits 0 when all is there. Nothing is skipped: the
+suite needs every service below, in CI too.
+
+The addresses are the ones the tests use; CCROUTER_TEST_REDIS and CCROUTER_TEST_POSTGRES (host:port)
+override them for this check only (its own tests point them at a closed port).
+"""
+
+import os
+import shutil
+import socket
+import struct
+import sys
+
+REDIS = os.environ.get("CCROUTER_TEST_REDIS", "127.0.0.1:6379")
+POSTGRES = os.environ.get("CCROUTER_TEST_POSTGRES", "127.0.0.1:5432")
+PG_USER, PG_DATABASE = "postgres", "test"  # tests/integration/test_ledger.py, test_budget.py
+TIMEOUT_S = 2.0
+
+
+def _address(text):
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_python():
+    if sys.version_info < (3, 11):
+        version = "%d.%d" % sys.version_info[:2]
+        return (
+            "Python 3.11 or newer (this is %s at %s): install python3.11 and run `make test PY=python3.11`"
+            % (version, sys.executable)
+        )
+    try:
+        import ensurepip  # noqa: F401  (Debian/Ubuntu ship venv without it)
+        import venv  # noqa: F401
+    except ImportError:
+        minor = "%d.%d" % sys.version_info[:2]
+        return "the venv module with ensurepip: apt-get install -y python%s-venv" % minor
+    return None
+
+
+def check_promtool():
+    if shutil.which("promtool"):
+        return None
+    return (
+        "promtool (validates deploy/prometheus rules): apt-get install -y --no-install-recommends "
+        "prometheus, or brew install prometheus, or the release archive from "
+        "https://prometheus.io/download/ (promtool is in it), on PATH"
+    )
+
+
+def _connect(where):
+    return socket.create_connection(_address(where), timeout=TIMEOUT_S)
+
+
+def check_redis():
+    how = (
+        "start it: `redis-server --daemonize yes` (install: apt-get install -y redis-server, "
+        "or brew install redis), or `docker run -d -p 6379:6379 redis:7`"
+    )
+    try:
+        with _connect(REDIS) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError as exc:
+        return "Redis at %s (%s): %s" % (REDIS, _reason(exc), how)
+    if not reply.startswith(b"+PONG"):
+        return "Redis at %s: something else answers there (%r); %s" % (REDIS, reply[:40], how)
+    return None
+
+
+def _startup_message():
+    params = b"user\0%s\0database\0%s\0\0" % (PG_USER.encode(), PG_DATABASE.encode())
+    return struct.pack("!ii", 8 + len(params), 196608) + params  # protocol 3.0
+
+
+def _pg_error(body):
+    # ErrorResponse: (field type byte, NUL-terminated text)*; 'M' is the human-readable message.
+    for field in body.split(b"\0"):
+        if field[:1] == b"M":
+            return field[1:].decode("utf-8", "replace")
+    return "error"
+
+
+def check_postgres():
+    how = (
+        "the suite connects as user %s, without a password (trust auth), to database %s: "
+        "`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=%s postgres:16`, "
+        "or apt-get install -y postgresql && service postgresql start, then trust for 127.0.0.1 in "
+        "pg_hba.conf and `createdb -U %s %s`" % (PG_USER, PG_DATABASE, PG_DATABASE, PG_USER, PG_DATABASE)
+    )
+    try:
+        with _connect(POSTGRES) as sock:
+            sock.sendall(_startup_message())
+            head = sock.recv(5)
+            kind = head[:1]
+            length = struct.unpack("!i", head[1:5])[0] if len(head) == 5 else 4
+            body = sock.recv(max(0, min(length - 4, 4096)))
+    except OSError as exc:
+        return "PostgreSQL at %s (%s): %s" % (POSTGRES, _reason(exc), how)
+    if kind == b"R" and body[:4] == b"\0\0\0\0":  # AuthenticationOk: trust auth, database exists
+        return None
+    if kind == b"R":
+        return "PostgreSQL at %s asks user %s for a password; %s" % (POSTGRES, PG_USER, how)
+    if kind == b"E":
+        return "PostgreSQL at %s refused: %s; %s" % (POSTGRES, _pg_error(body), how)
+    return "PostgreSQL at %s: something else answers there; %s" % (POSTGRES, how)
+
+
+def _reason(exc):
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: not running"
+    if isinstance(exc, socket.timeout):
+        return "no answer within %g s" % TIMEOUT_S
+    return exc.strerror or str(exc)
+
+
+CHECKS = (check_python, check_promtool, check_redis, check_postgres)
+
+
+def main():
+    missing = [problem for problem in (check() for check in CHECKS) if problem]
+    if not missing:
+        return 0
+    lines = ["make test: this machine lacks what the test suite needs (see README, Development):"]
+    lines += ["  - " + problem for problem in missing]
+    print("\n".join(lines), file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
