@@ -88,7 +88,13 @@ async def _agent_loop(url: str, command_output: str) -> tuple[list[str], list[di
             body["messages"] += [
                 {"role": "assistant", "content": blocks},
                 {"role": "user", "content": results},
-                {"role": "system", "content": TOKENS_NOTE},
+                # As Claude Code 2.1.332 sends it: the last message carries the cache breakpoint.
+                {
+                    "role": "system",
+                    "content": [
+                        {"type": "text", "text": TOKENS_NOTE, "cache_control": {"type": "ephemeral"}}
+                    ],
+                },
             ]
     raise AssertionError(f"no answer after {MAX_ROUNDS} requests: the tool result was never answered")
 
@@ -113,10 +119,11 @@ async def test_a_tool_round_ends_after_two_requests(
         assert last["role"] == "user"
         assert "functionResponse" in last["parts"][0]
         assert last["parts"][1] == {"text": f"<system-reminder>\n{TOKENS_NOTE}\n</system-reminder>"}
-        assert sent["contents"][0]["parts"][1]["text"].startswith("<system-reminder>\n# Environment")
+        assert sent["contents"][0]["parts"][-1]["text"].startswith("<system-reminder>\n# Environment")
     else:
         # The Anthropic passthrough forwards the system messages untouched.
-        assert sent["messages"][-1] == {"role": "system", "content": TOKENS_NOTE}
+        assert sent["messages"][-1]["role"] == "system"
+        assert sent["messages"][-1]["content"][0]["text"] == TOKENS_NOTE
         assert sent["messages"][1] == FIRST_TURN["messages"][1]
 
 
