@@ -842,6 +842,19 @@ def test_simulated_first_turn_leaves_the_environment_note_out(wire: str, body: d
     assert reply.text == f"{SIMULATED_NOTICE}\n\nYou said: hello there"
 
 
+def test_simulated_answers_the_user_turn_before_a_prefill() -> None:
+    body = {
+        "tools": BASH_ANTHROPIC,
+        "messages": [
+            {"role": "user", "content": "Run: echo hello"},
+            {"role": "system", "content": ENV_NOTE},
+            {"role": "assistant", "content": "Sure,"},
+        ],
+    }
+    reply = simulated_reply(recorded("anthropic", body))
+    assert [call.name for call in reply.tool_calls] == ["Bash"]
+
+
 def test_simulated_tool_result_is_truncated() -> None:
     body = {"messages": [{"role": "tool", "tool_call_id": "c", "content": "z" * 5000}]}
     reply = simulated_reply(recorded("openai", body))

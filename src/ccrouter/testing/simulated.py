@@ -99,12 +99,20 @@ def _content_text(content: Any) -> str:
     )
 
 
-def _since_last(items: Any, key: str, model_role: str) -> list[dict[str, Any]]:
-    """The entries after the last one whose ``key`` is ``model_role``: the turn to answer. System
-    messages in it are context, not the turn (Claude Code sends one after each tool result)."""
-    entries = [item for item in _list(items) if isinstance(item, dict)]
-    start = next((i + 1 for i in range(len(entries) - 1, -1, -1) if entries[i].get(key) == model_role), 0)
-    return [entry for entry in entries[start:] if entry.get(key) not in _CONTEXT_ROLES]
+def _last_turn(items: Any, key: str, model_role: str) -> list[dict[str, Any]]:
+    """The last run of user-side entries (``key`` not ``model_role``), in order: the turn to answer,
+    also when a prefilled model message ends the list. System messages in it are context, not the
+    turn (Claude Code sends one after each tool result)."""
+    entries = [
+        item for item in _list(items) if isinstance(item, dict) and item.get(key) not in _CONTEXT_ROLES
+    ]
+    end = len(entries)
+    while end and entries[end - 1].get(key) == model_role:
+        end -= 1
+    start = end
+    while start and entries[start - 1].get(key) != model_role:
+        start -= 1
+    return entries[start:end]
 
 
 class _Anthropic:
@@ -112,7 +120,7 @@ class _Anthropic:
     def turn(body: dict[str, Any]) -> _Turn:
         turn = _Turn()
         texts: list[str] = []
-        for message in _since_last(body.get("messages"), "role", "assistant"):
+        for message in _last_turn(body.get("messages"), "role", "assistant"):
             content = message.get("content")
             blocks = [block for block in _list(content) if isinstance(block, dict)]
             turn.tool_results += [
@@ -137,7 +145,7 @@ class _OpenAI:
     def turn(body: dict[str, Any]) -> _Turn:
         turn = _Turn()
         texts: list[str] = []
-        for message in _since_last(body.get("messages"), "role", "assistant"):
+        for message in _last_turn(body.get("messages"), "role", "assistant"):
             if message.get("role") == "tool":
                 turn.tool_results.append(_content_text(message.get("content")))
             else:
@@ -166,7 +174,7 @@ class _Gemini:
     def turn(body: dict[str, Any]) -> _Turn:
         parts = [
             part
-            for content in _since_last(body.get("contents"), "role", "model")
+            for content in _last_turn(body.get("contents"), "role", "model")
             for part in _list(content.get("parts"))
             if isinstance(part, dict)
         ]
