@@ -65,7 +65,8 @@ __all__ = [
 
 JSON = dict[str, Any]
 # "system" messages may appear inside ``messages`` (Claude Code sends them); codecs place them as
-# their format allows (OpenAI: in place; Anthropic: in place; Gemini: folded into user text).
+# their format allows (Anthropic: in place; OpenAI and Gemini: user text in place, marked as a system
+# note, see ``ccrouter.codecs.notes``).
 Role = Literal["user", "assistant", "system"]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
 

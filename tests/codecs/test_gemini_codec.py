@@ -164,7 +164,7 @@ def test_roles_alternate_and_system_role_is_folded() -> None:
     assert contents[2]["parts"] == [
         {"text": "<system-reminder>Be terse.</system-reminder>"},
         {"text": "Next question?"},
-        {"text": "Final note."},
+        {"text": "<system-reminder>\nFinal note.\n</system-reminder>"},
     ]
 
 

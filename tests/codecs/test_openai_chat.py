@@ -87,8 +87,10 @@ def test_request_golden(case: str) -> None:
 
 @pytest.mark.parametrize("case", cases("requests"))
 def test_request_is_valid_openai(case: str) -> None:
-    """Names and ids valid for OpenAI; every call answered by tool messages right after, in order."""
+    """Names and ids valid for OpenAI; every call answered by tool messages right after, in order; no
+    system message but the first (chat templates reject one later, and a last one is a system turn)."""
     body, _ = encoded(case)
+    assert all(message["role"] != "system" for message in body["messages"][1:])
     for tool in body.get("tools", ()):
         assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", tool["function"]["name"])
     messages = body["messages"]
@@ -301,7 +303,8 @@ def test_front_round_trip_through_upstream_encoder() -> None:
     request = dataclasses.replace(decode_request(body), raw=None, raw_format=None)
     encoded_body, _ = encode_request(request, "gpt-4o", stream=False, dialect=Dialect())
     roles = [m["role"] for m in encoded_body["messages"]]
-    assert roles == ["system", "user", "assistant", "tool", "tool", "user", "assistant", "system", "user"]
+    # The system message inside the conversation is a user message in its place.
+    assert roles == ["system", "user", "assistant", "tool", "tool", "user", "assistant", "user", "user"]
     assert encoded_body["messages"][3] == {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
     assert encoded_body["reasoning_effort"] == "high"
     assert encoded_body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
@@ -309,7 +312,7 @@ def test_front_round_trip_through_upstream_encoder() -> None:
     assert encoded_body["messages"][2]["tool_calls"][1]["function"]["arguments"] == '{"city":"Lyon"}'
 
 
-def test_message_content_order_is_kept_for_system_messages() -> None:
+def test_system_messages_inside_the_conversation_are_user_notes_in_place() -> None:
     request = MessagesRequest(
         model="m",
         max_tokens=10,
@@ -319,4 +322,5 @@ def test_message_content_order_is_kept_for_system_messages() -> None:
         ],
     )
     body, _ = encode_request(request, "m", stream=False, dialect=Dialect())
-    assert body["messages"] == [{"role": "user", "content": "a"}, {"role": "system", "content": "keep"}]
+    note = "<system-reminder>\nkeep\n</system-reminder>"
+    assert body["messages"] == [{"role": "user", "content": "a"}, {"role": "user", "content": note}]

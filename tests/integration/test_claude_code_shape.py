@@ -82,7 +82,12 @@ async def test_claude_code_request_to_openai_upstream(fake: FakeUpstream, gatewa
     assert "x-anthropic-billing-header" not in orjson.dumps(sent).decode()
     assert "You are Claude Code" in messages[0]["content"]
     assert [tool["function"]["name"] for tool in sent["tools"]] == TOOL_NAMES
-    assert any(m["role"] == "system" and "working directory" in str(m["content"]) for m in messages[1:])
+    # The system message inside the conversation reaches OpenAI as a user note in its place.
+    assert all(m["role"] != "system" for m in messages[1:])
+    assert any(
+        m["role"] == "user" and m["content"].startswith("<system-reminder>\nThe user's working directory")
+        for m in messages[1:]
+    )
     for i, message in enumerate(messages):
         if message.get("tool_calls"):
             ids = [call["id"] for call in message["tool_calls"]]

@@ -721,6 +721,140 @@ def test_simulated_tool_result(wire: str, body: dict[str, Any]) -> None:
     assert reply.tool_calls == []
 
 
+ENV_NOTE = "# Environment\nYou have been invoked in the following environment:\n - Platform: linux"
+TOKENS_NOTE = "<total_tokens>127412 tokens left</total_tokens>"
+
+
+def _note(text: str) -> str:
+    return f"<system-reminder>\n{text}\n</system-reminder>"
+
+
+OPENAI_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        (  # Claude Code 2.1.332 as the Anthropic passthrough forwards it: a system message last.
+            "anthropic",
+            {
+                "tools": BASH_ANTHROPIC,
+                "messages": [
+                    {"role": "user", "content": "Run: echo hello"},
+                    {"role": "system", "content": [{"type": "text", "text": ENV_NOTE}]},
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}],
+                    },
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "hello\n"}],
+                    },
+                    {"role": "system", "content": TOKENS_NOTE},
+                ],
+            },
+        ),
+        (  # As ccrouter translates it for OpenAI: the system message is a user note after the result.
+            "openai",
+            {
+                "tools": BASH_OPENAI,
+                "messages": [
+                    {"role": "user", "content": "Run: echo hello"},
+                    {"role": "user", "content": _note(ENV_NOTE)},
+                    OPENAI_CALL,
+                    {"role": "tool", "tool_call_id": "c1", "content": "hello\n"},
+                    {"role": "user", "content": _note(TOKENS_NOTE)},
+                ],
+            },
+        ),
+        (  # An OpenAI client sending a trailing system message of its own.
+            "openai",
+            {
+                "tools": BASH_OPENAI,
+                "messages": [
+                    {"role": "user", "content": "Run: echo hello"},
+                    OPENAI_CALL,
+                    {"role": "tool", "tool_call_id": "c1", "content": "hello\n"},
+                    {"role": "system", "content": TOKENS_NOTE},
+                ],
+            },
+        ),
+        (
+            "gemini",
+            {
+                "tools": BASH_GEMINI,
+                "contents": [
+                    {"role": "user", "parts": [{"text": "Run: echo hello"}, {"text": _note(ENV_NOTE)}]},
+                    {"role": "model", "parts": [{"functionCall": {"name": "Bash", "args": {}}}]},
+                    {
+                        "role": "user",
+                        "parts": [
+                            {"functionResponse": {"name": "Bash", "response": {"output": "hello\n"}}},
+                            {"text": _note(TOKENS_NOTE)},
+                        ],
+                    },
+                ],
+            },
+        ),
+    ],
+)
+def test_simulated_answers_a_tool_result_followed_by_a_system_message(
+    wire: str, body: dict[str, Any]
+) -> None:
+    reply = simulated_reply(recorded(wire, body))
+    assert reply.text == "The command finished. Output:\nhello\n"
+    assert reply.tool_calls == []
+
+
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        (
+            "anthropic",
+            {
+                "messages": [
+                    {"role": "user", "content": "hello there"},
+                    {"role": "system", "content": ENV_NOTE},
+                ]
+            },
+        ),
+        (
+            "openai",
+            {
+                "messages": [
+                    {"role": "user", "content": "hello there"},
+                    {"role": "user", "content": _note(ENV_NOTE)},
+                ]
+            },
+        ),
+        (
+            "gemini",
+            {"contents": [{"role": "user", "parts": [{"text": "hello there"}, {"text": _note(ENV_NOTE)}]}]},
+        ),
+    ],
+)
+def test_simulated_first_turn_leaves_the_environment_note_out(wire: str, body: dict[str, Any]) -> None:
+    reply = simulated_reply(recorded(wire, body))
+    assert reply.text == f"{SIMULATED_NOTICE}\n\nYou said: hello there"
+
+
+def test_simulated_answers_the_user_turn_before_a_prefill() -> None:
+    body = {
+        "tools": BASH_ANTHROPIC,
+        "messages": [
+            {"role": "user", "content": "Run: echo hello"},
+            {"role": "system", "content": ENV_NOTE},
+            {"role": "assistant", "content": "Sure,"},
+        ],
+    }
+    reply = simulated_reply(recorded("anthropic", body))
+    assert [call.name for call in reply.tool_calls] == ["Bash"]
+
+
 def test_simulated_tool_result_is_truncated() -> None:
     body = {"messages": [{"role": "tool", "tool_call_id": "c", "content": "z" * 5000}]}
     reply = simulated_reply(recorded("openai", body))

@@ -23,6 +23,7 @@ from ccrouter.codecs.anthropic_stream import (
     error_body,
     thinking_origin,
 )
+from ccrouter.codecs.ids import ANTHROPIC_ID_PREFIX, client_id
 from ccrouter.errors import RequestError, UpstreamProtocolError
 from ccrouter.messages import (
     ContentBlock,
@@ -527,7 +528,7 @@ def encode_response(response: MessagesResponse) -> bytes:
         return response.raw_body
     return orjson.dumps(
         {
-            "id": response.id,
+            "id": client_id(response.id, ANTHROPIC_ID_PREFIX),
             "type": "message",
             "role": "assistant",
             "model": response.model,

@@ -16,6 +16,7 @@ from typing import Any, cast
 import orjson
 
 from ccrouter.codecs import sse
+from ccrouter.codecs.ids import ANTHROPIC_ID_PREFIX, client_id
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     BlockDelta,
@@ -294,7 +295,7 @@ def _event_json(event: StreamEvent) -> tuple[str, JSON]:
         return "content_block_stop", {"type": "content_block_stop", "index": event.index}
     if isinstance(event, MessageStart):
         message: JSON = {
-            "id": event.id,
+            "id": client_id(event.id, ANTHROPIC_ID_PREFIX),
             "type": "message",
             "role": "assistant",
             "model": event.model,

@@ -4,9 +4,11 @@ cleaning in ``gemini_schema``).
 
 Wire reference: https://ai.google.dev/api/generate-content. What does not map one to one:
 
-- Gemini has no system role inside ``contents``: a ``system`` message is folded into the next user turn
-  as text; the top-level system blocks become ``systemInstruction`` (without Claude Code's per-request
-  ``x-anthropic-billing-header`` line, which would only defeat Gemini's implicit prefix caching).
+- Gemini has no system role inside ``contents``: a ``system`` message becomes user text marked as a
+  system note (``ccrouter.codecs.notes``) in the user turn before it, or after a model turn in the
+  next user turn; the top-level system blocks become ``systemInstruction`` (without Claude Code's
+  per-request ``x-anthropic-billing-header`` line, which would only defeat Gemini's implicit prefix
+  caching).
 - Function responses are matched to calls by name, so a ``tool_result`` takes its name from the
   ``tool_use`` it answers, and the responses of one user turn follow the order of the calls.
 - Gemini function names allow ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; other names are rewritten and
@@ -32,6 +34,7 @@ from ccrouter.codecs.gemini_stream import (
     GeminiStreamDecoder,
     response_from_chunk,
 )
+from ccrouter.codecs.notes import system_note
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     ImageBlock,
@@ -178,11 +181,21 @@ class _Contents:
         elif message.role == "user":
             self._user_turn(message)
         else:
-            self._pending_system.extend(
-                {"text": block.text}
-                for block in message.content
-                if isinstance(block, TextBlock) and block.text
-            )
+            self._system_note(message)
+
+    def _system_note(self, message: Message) -> None:
+        """A system message joins the user turn before it (Claude Code's notes follow the user turn or
+        the tool result they belong to, and the turn stays as it will be resent); after a model turn
+        it waits for the next user turn, behind that turn's function responses."""
+        notes = [
+            {"text": system_note(block.text)}
+            for block in message.content
+            if isinstance(block, TextBlock) and block.text
+        ]
+        if self.contents and self.contents[-1]["role"] == "user" and not self._pending_system:
+            self._append("user", notes)
+        else:
+            self._pending_system.extend(notes)
 
     def finish(self) -> list[JSON]:
         if self._pending_system:

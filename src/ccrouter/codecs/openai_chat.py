@@ -3,6 +3,10 @@
 Upstream side (we call an OpenAI-compatible provider): ``encode_request`` and ``decode_response``,
 shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): ``decode_request``,
 ``encode_response`` and ``error_body``. Reference: https://platform.openai.com/docs/api-reference/chat
+
+The system prompt is the first message; a ``system`` message inside the conversation is sent as a
+``user`` message in its place (``ccrouter.codecs.notes`` says why), so a tool turn still ends with the
+tool result and what came with it, never with a system turn.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from ccrouter.codecs.notes import system_note
 from ccrouter.codecs.openai_front import (
     THINKING_SIGNATURE,
     decode_request,
@@ -298,10 +303,14 @@ def _message(
             return ()
         out.append(assistant)
         return tuple(call["id"] for call in assistant.get("tool_calls", ()))
-    text_blocks = [b for b in message.content if isinstance(b, TextBlock)]
-    system = _system_message(text_blocks, dialect)
-    if system is not None:
-        out.append(system)
+    # A system message inside the conversation: user text, in place (``ccrouter.codecs.notes``).
+    parts = [
+        _text_part(system_note(text), block.cache_control, dialect)
+        for block in message.content
+        if isinstance(block, TextBlock) and (text := _strip_billing(block.text))
+    ]
+    if parts:
+        out.append({"role": "user", "content": _content(parts)})
     return ()
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from ccrouter.codecs.ids import OPENAI_ID_PREFIX, client_id
 from ccrouter.codecs.toolnames import parse_arguments
 from ccrouter.errors import RequestError
 from ccrouter.messages import (
@@ -372,7 +373,7 @@ def encode_response(response: MessagesResponse, model: str, *, created: int | No
     finish_reason = finish_reason_for(response.stop_reason)
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
     body = {
-        "id": response.id,
+        "id": client_id(response.id, OPENAI_ID_PREFIX),
         "object": "chat.completion",
         "created": int(time.time()) if created is None else created,
         "model": model,

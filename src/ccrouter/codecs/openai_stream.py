@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ccrouter.codecs.ids import OPENAI_ID_PREFIX, client_id
 from ccrouter.codecs.openai_chat import (
     THINKING_SIGNATURE,
     Dialect,
@@ -394,7 +395,7 @@ class OpenAIStreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         match event:
             case MessageStart():
-                self._id = event.id
+                self._id = client_id(event.id, OPENAI_ID_PREFIX)
                 self._start_usage = event.usage
                 return self._chunk({"role": "assistant", "content": ""})
             case BlockStart(block=ToolUseBlock() as block):

@@ -4,6 +4,10 @@ It can drive one real tool round offline: a last user turn saying ``Run: <comman
 ``run `<command>` ``) while a ``Bash`` tool is offered gets a Bash tool call; the tool result that comes
 back is echoed. A JSON-output request without tools (Claude Code's session-title request) gets a small
 valid JSON object. Anything else gets a plain note that no real model was called.
+
+The turn to answer is everything after the last assistant message, its system messages (and
+``<system-reminder>`` notes) left out: Claude Code follows each tool result with a system message,
+which ccrouter sends to OpenAI and Gemini as a user note after the result.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ _ECHO_LIMIT = 200
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 _RUN_BACKTICK = re.compile(r"\brun\s+`([^`\n]+)`", re.IGNORECASE)
 _RUN_COLON = re.compile(r"^\s*run:[ \t]*(\S.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+# Roles that give context rather than a turn to answer (OpenAI's ``developer`` is its new ``system``).
+_CONTEXT_ROLES = frozenset({"system", "developer"})
 
 
 @dataclass(slots=True)
@@ -93,17 +99,36 @@ def _content_text(content: Any) -> str:
     )
 
 
+def _last_turn(items: Any, key: str, model_role: str) -> list[dict[str, Any]]:
+    """The last run of user-side entries (``key`` not ``model_role``), in order: the turn to answer,
+    also when a prefilled model message ends the list. System messages in it are context, not the
+    turn (Claude Code sends one after each tool result)."""
+    entries = [
+        item for item in _list(items) if isinstance(item, dict) and item.get(key) not in _CONTEXT_ROLES
+    ]
+    end = len(entries)
+    while end and entries[end - 1].get(key) == model_role:
+        end -= 1
+    start = end
+    while start and entries[start - 1].get(key) != model_role:
+        start -= 1
+    return entries[start:end]
+
+
 class _Anthropic:
     @staticmethod
     def turn(body: dict[str, Any]) -> _Turn:
-        for message in reversed(_list(body.get("messages"))):
-            if not isinstance(message, dict) or message.get("role") != "user":
-                continue
+        turn = _Turn()
+        texts: list[str] = []
+        for message in _last_turn(body.get("messages"), "role", "assistant"):
             content = message.get("content")
             blocks = [block for block in _list(content) if isinstance(block, dict)]
-            results = [_content_text(b.get("content")) for b in blocks if b.get("type") == "tool_result"]
-            return _Turn(text=_content_text(content), tool_results=results)
-        return _Turn()
+            turn.tool_results += [
+                _content_text(b.get("content")) for b in blocks if b.get("type") == "tool_result"
+            ]
+            texts.append(_content_text(content))
+        turn.text = "\n".join(texts)
+        return turn
 
     @staticmethod
     def tools(body: dict[str, Any]) -> list[str]:
@@ -118,18 +143,15 @@ class _Anthropic:
 class _OpenAI:
     @staticmethod
     def turn(body: dict[str, Any]) -> _Turn:
-        messages = [message for message in _list(body.get("messages")) if isinstance(message, dict)]
-        results: list[str] = []
-        for message in reversed(messages):
-            if message.get("role") != "tool":
-                break
-            results.append(_content_text(message.get("content")))
-        if results:
-            return _Turn(tool_results=results[::-1])
-        for message in reversed(messages):
-            if message.get("role") == "user":
-                return _Turn(text=_content_text(message.get("content")))
-        return _Turn()
+        turn = _Turn()
+        texts: list[str] = []
+        for message in _last_turn(body.get("messages"), "role", "assistant"):
+            if message.get("role") == "tool":
+                turn.tool_results.append(_content_text(message.get("content")))
+            else:
+                texts.append(_content_text(message.get("content")))
+        turn.text = "\n".join(texts)
+        return turn
 
     @staticmethod
     def tools(body: dict[str, Any]) -> list[str]:
@@ -150,20 +172,17 @@ class _OpenAI:
 class _Gemini:
     @staticmethod
     def turn(body: dict[str, Any]) -> _Turn:
-        for content in reversed(_list(body.get("contents"))):
-            if not isinstance(content, dict) or content.get("role") == "model":
-                continue
-            parts = [part for part in _list(content.get("parts")) if isinstance(part, dict)]
-            texts = [
-                part["text"]
-                for part in parts
-                if isinstance(part.get("text"), str) and not part.get("thought")
-            ]
-            results = [
-                _response_text(part["functionResponse"]) for part in parts if "functionResponse" in part
-            ]
-            return _Turn(text="\n".join(texts), tool_results=results)
-        return _Turn()
+        parts = [
+            part
+            for content in _last_turn(body.get("contents"), "role", "model")
+            for part in _list(content.get("parts"))
+            if isinstance(part, dict)
+        ]
+        texts = [
+            part["text"] for part in parts if isinstance(part.get("text"), str) and not part.get("thought")
+        ]
+        results = [_response_text(part["functionResponse"]) for part in parts if "functionResponse" in part]
+        return _Turn(text="\n".join(texts), tool_results=results)
 
     @staticmethod
     def tools(body: dict[str, Any]) -> list[str]:
