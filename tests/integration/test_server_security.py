@@ -141,6 +141,38 @@ async def test_a_bomb_without_a_key_is_refused_before_inflating_and_stalls_nobod
     assert latency < 0.3
 
 
+async def test_an_authenticated_bomb_is_inflated_in_steps_that_stall_nobody(
+    fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    url = await gateway(_settings(fake.url, tmp_path, max_body_bytes=256 * 1024 * 1024))
+    bomb = gzip.compress(b"\0" * (1024 * 1024 * 1024), compresslevel=9)
+
+    async def health_latencies() -> list[float]:
+        latencies = []
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            started = time.perf_counter()
+            status, _ = await _get(url, "/health")
+            assert status == 200
+            latencies.append(time.perf_counter() - started)
+        return latencies
+
+    (status, _, body), latencies = await asyncio.gather(
+        _post(url, bomb, {"x-api-key": KEY, "content-encoding": "gzip"}), health_latencies()
+    )
+    assert status == 413
+    assert "inflates" in _anthropic(body)[1]
+    assert max(latencies) < 0.3, latencies
+
+
+async def test_a_truncated_body_is_400(fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path) -> None:
+    url = await gateway(_settings(fake.url, tmp_path))
+    for encoding, data in (("gzip", gzip.compress(orjson.dumps(GOOD))[:-12]), ("br", b"\xff\xff\xff")):
+        status, _, body = await _post(url, data, {"x-api-key": KEY, "content-encoding": encoding})
+        assert status == 400, (encoding, body)
+        assert encoding in _anthropic(body)[1]
+
+
 # -- item 3: rejected requests leave no ledger rows ----------------------------------------------------
 
 

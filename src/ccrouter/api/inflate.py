@@ -6,9 +6,10 @@ off (``ccrouter.api.server``); the handler's ``read_body`` calls ``inflate`` onc
 authenticated. Each step inflates at most ``_STEP`` bytes and then yields to the loop, and the total
 stops at ``server.max_body_bytes``.
 
-Steps on the loop rather than a thread: a 256 KB step costs about 0.3 ms (zlib) and the common
-bodies are one or two steps, where a thread hop costs about as much as the work; the loop never waits
-more than a step for any other client.
+Steps on the loop rather than a thread: a 256 KB step costs under a millisecond (zlib), and measured
+on this project's 2-core machine a ~100 KB gzip body took 0.6 ms in steps against 2.3 ms through
+``asyncio.to_thread``, a 32 MB one 390 ms against 715 ms (the thread contends for the GIL between its
+calls); either way no other client waits more than a step.
 """
 
 from __future__ import annotations
