@@ -30,8 +30,11 @@ async def read_body(request: web.Request) -> bytes:
     ``server.body_timeout_s``."""
     server = request.app[STATE].settings.server
     try:
-        async with asyncio.timeout(server.body_timeout_s):
+        if request.content.is_eof():  # all arrived with the head (most bodies): no timer to set
             body = await request.read()
+        else:
+            async with asyncio.timeout(server.body_timeout_s):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise RequestTooLargeError(
             f"request body is larger than the gateway's limit of {server.max_body_bytes} bytes "
