@@ -15,10 +15,12 @@ from aiohttp.typedefs import Middleware
 from ccrouter.api import anthropic, health, openai
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import usage as usage_api
-from ccrouter.api.auth import admin_auth_middleware, client_auth_middleware
+from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
+from ccrouter.api.server import handler_args, use_gateway_protocol
 from ccrouter.api.state import STATE, AppState
+from ccrouter.api.throttle import FailureThrottle
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
@@ -56,11 +58,19 @@ def create_app(
 ) -> web.Application:
     """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
     folder of the default config file)."""
+    server = settings.server
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
+    # One throttle of failed authentications for the client keys and the admin token.
+    guard = AuthGuard(FailureThrottle(server.auth_throttle_burst, server.auth_throttle_per_minute))
     # Always on: without keys it still reads the x-ccrouter-user header; with keys it authenticates.
-    middlewares.append(client_auth_middleware(settings.server.api_keys))
-    middlewares.append(admin_auth_middleware(settings.server.admin_token))
-    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
+    middlewares.append(client_auth_middleware(server.api_keys, guard))
+    middlewares.append(
+        admin_auth_middleware(server.admin_token, guard, observability=server.observability_protected)
+    )
+    app = web.Application(
+        middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
+    )
+    use_gateway_protocol(app, server)
     app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
 
@@ -154,6 +164,9 @@ def serve(
     bind = host or settings.server.host
     if not settings.server.api_keys and bind not in _LOOPBACK:
         raise ConfigError(f"refusing to bind {bind!r} without client auth: set server.api_keys first")
+    if bind != settings.server.host:
+        # The app decides from server.host what to protect (/metrics): it must see the real bind.
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update={"host": bind})})
     app = create_app(settings, simulated=simulated, config_dir=config_dir)
     web.run_app(
         app,

@@ -376,14 +376,34 @@ class ServerConfig(_Frozen):
     api_keys: list[ClientKey | SecretStr] = Field(default_factory=list)
     # Bearer token for the /api/* admin endpoints; unset: they answer 403.
     admin_token: SecretStr | None = None
+    # The request body's limit, on its inflated size when it comes compressed (content-encoding).
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # -- slow clients (issue 11): a request head must arrive within header_timeout_s of its first
+    # byte (else 408 and close); a body within body_timeout_s once the handler reads it (408 in the
+    # client's envelope); a stream ends with an SSE error event after max_stream_s (None: no limit).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    max_stream_s: float | None = Field(default=None, gt=0)
+    # -- brute force (issue 11): per client address, auth_throttle_burst failed authentications
+    # pass at once, then auth_throttle_per_minute; beyond that 429 with retry-after.
+    auth_throttle_burst: int = Field(default=20, ge=1)
+    auth_throttle_per_minute: float = Field(default=10.0, gt=0)
+    # /metrics and /health/providers need the admin token; None: only when host is not loopback.
+    protect_observability: bool | None = None
 
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:
         if not self.api_keys and self.host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"host {self.host!r} is not loopback: set server.api_keys to expose the gateway")
         return self
+
+    @property
+    def observability_protected(self) -> bool:
+        """Whether /metrics and /health/providers need the admin token."""
+        if self.protect_observability is not None:
+            return self.protect_observability
+        return self.host not in ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(_Frozen):

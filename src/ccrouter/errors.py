@@ -9,7 +9,8 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
     │   ├── AuthenticationError        401 authentication_error
     │   ├── PermissionDeniedError      403 permission_error
     │   ├── NotFoundError              404 not_found_error
-    │   └── RequestTooLargeError       413 request_too_large
+    │   ├── RequestTooLargeError       413 request_too_large
+    │   └── AuthThrottledError         429 rate_limit_error (too many failed authentications)
     ├── RoutingError                   400 invalid_request_error (no provider/model can take it)
     └── UpstreamError                  502 api_error        (a provider failed; status/type from it)
         ├── UpstreamStatusError        the provider answered with an error status
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 
 __all__ = [
+    "AuthThrottledError",
     "AuthenticationError",
     "CCRouterError",
     "ConfigError",
@@ -91,6 +93,17 @@ class NotFoundError(RequestError):
 class RequestTooLargeError(RequestError):
     status = 413
     error_type = "request_too_large"
+
+
+class AuthThrottledError(RequestError):
+    """Too many failed authentications from one client address; ``retry_after`` in seconds."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RoutingError(CCRouterError):

@@ -3,25 +3,36 @@
 When ``server.api_keys`` is set, /v1/* needs one of them (``x-api-key`` or ``Authorization: Bearer``);
 the matching key names the exchange's client key id and user. A plain-string key gets an id derived
 from a hash of it, never the key itself. /api/* needs ``server.admin_token`` (401 without a token,
-403 with a wrong one or when no admin token is configured).
+403 with a wrong one or when no admin token is configured); so do /metrics and /health/providers when
+``server.observability_protected`` (they show providers, models, limits and every client's traffic).
+
+Failed attempts are throttled per client address (``ccrouter.api.throttle``), counted in
+``ccr_auth_failures_total{reason}`` and marked on the request so that no ledger row or request log
+line is written for them (``ccrouter.api.observe``); failed admin attempts are logged, at most once a
+minute per address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
-from ccrouter.api.observe import EXCHANGE
+from ccrouter.api.observe import EXCHANGE, REJECTED
+from ccrouter.api.state import STATE
+from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
 from ccrouter.config import ClientKey
-from ccrouter.errors import AuthenticationError, PermissionDeniedError
+from ccrouter.errors import AuthenticationError, AuthThrottledError, PermissionDeniedError, RequestError
 
 __all__ = [
+    "OBSERVABILITY_PATHS",
     "USER_HEADER",
+    "AuthGuard",
     "Identity",
     "admin_auth_middleware",
     "client_auth_middleware",
@@ -29,6 +40,9 @@ __all__ = [
     "key_id",
 ]
 
+log = logging.getLogger("ccrouter.auth")
+
+OBSERVABILITY_PATHS = frozenset({"/metrics", "/health/providers"})
 USER_HEADER = "x-ccrouter-user"
 _MAX_USER = 128
 
@@ -73,7 +87,50 @@ def _header_user(request: web.Request) -> str | None:
     return value[:_MAX_USER] or None
 
 
-def client_auth_middleware(keys: list[ClientKey | SecretStr]) -> Middleware:
+def _secret_bytes(presented: str) -> bytes:
+    # aiohttp decodes header bytes that are not UTF-8 as surrogates; a plain ``encode()`` would raise
+    # on them (a 500). Encoded back to the bytes that were sent, they simply match no key.
+    return presented.encode("utf-8", "surrogateescape")
+
+
+class AuthGuard:
+    """What every failed authentication goes through: the per-address throttle, the metric, the
+    marker that keeps it out of the ledger, and the admin log line."""
+
+    def __init__(self, throttle: FailureThrottle) -> None:
+        self._throttle = throttle
+        self._log_once = OncePer(60.0)
+
+    def admit(self, request: web.Request) -> str:
+        """The request's address key, or an ``AuthThrottledError`` while that address is throttled."""
+        address = address_key(request.remote)
+        wait = self._throttle.retry_after(address)
+        if wait is not None:
+            self.rejected(request, "throttled")
+            raise AuthThrottledError(
+                f"too many failed authentications from this address: retry in {max(1, round(wait))} s",
+                retry_after=wait,
+            )
+        return address
+
+    def failed(self, request: web.Request, address: str, reason: str, error: RequestError) -> RequestError:
+        """Count a failed attempt and return ``error`` for the caller to raise."""
+        self._throttle.failed(address)
+        self.rejected(request, reason)
+        if request.path.startswith("/api/") and self._log_once(address):
+            # Neither the presented token nor the client-chosen path goes into the log.
+            log.warning("failed admin authentication from %s: %s", request.remote, reason)
+        return error
+
+    @staticmethod
+    def rejected(request: web.Request, reason: str) -> None:
+        request[REJECTED] = reason
+        metrics = request.app[STATE].metrics
+        if metrics is not None:
+            metrics.auth_failure(reason)
+
+
+def client_auth_middleware(keys: list[ClientKey | SecretStr], guard: AuthGuard) -> Middleware:
     """Authenticate /v1/* against ``keys`` (empty: no auth; the user may then come from the header)."""
     known = identities(keys)
 
@@ -82,7 +139,7 @@ def client_auth_middleware(keys: list[ClientKey | SecretStr]) -> Middleware:
         if request.path.startswith("/v1/"):
             exchange = request.get(EXCHANGE)
             if known:
-                identity = _authenticate(request, known)
+                identity = _authenticate(request, known, guard)
                 user = (_header_user(request) if identity.user_header else None) or identity.user
                 key: str | None = identity.id
             else:
@@ -97,32 +154,53 @@ def client_auth_middleware(keys: list[ClientKey | SecretStr]) -> Middleware:
     return middleware
 
 
-def _authenticate(request: web.Request, known: list[Identity]) -> Identity:
+def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard) -> Identity:
+    address = guard.admit(request)
     presented = _presented_key(request)
     if presented is None:
-        raise AuthenticationError("missing API key: send it as x-api-key or Authorization: Bearer")
-    candidate = presented.encode()
+        raise guard.failed(
+            request,
+            address,
+            "missing_key",
+            AuthenticationError("missing API key: send it as x-api-key or Authorization: Bearer"),
+        )
+    candidate = _secret_bytes(presented)
     # Compare against every key, in constant time each, so timing tells nothing.
     matches = [hmac.compare_digest(candidate, identity.secret) for identity in known]
     if not any(matches):
-        raise AuthenticationError("invalid API key")
+        raise guard.failed(request, address, "invalid_key", AuthenticationError("invalid API key"))
     return known[matches.index(True)]
 
 
-def admin_auth_middleware(token: SecretStr | None) -> Middleware:
-    """/api/* needs the admin token as ``Authorization: Bearer`` (or ``x-api-key``)."""
+def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observability: bool) -> Middleware:
+    """/api/* needs the admin token as ``Authorization: Bearer`` (or ``x-api-key``); so do /metrics
+    and /health/providers when ``observability``."""
     secret = None if token is None else token.get_secret_value().encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
+        path = request.path
+        if path.startswith("/api/") or (observability and path in OBSERVABILITY_PATHS):
+            what = "admin endpoint" if path.startswith("/api/") else f"{path} (server.protect_observability)"
+            address = guard.admit(request)
             presented = _presented_key(request)
             if presented is None:
-                raise AuthenticationError("admin endpoint: send server.admin_token as Authorization: Bearer")
+                raise guard.failed(
+                    request,
+                    address,
+                    "missing_admin_token",
+                    AuthenticationError(f"{what}: send server.admin_token as Authorization: Bearer"),
+                )
             if secret is None:
-                raise PermissionDeniedError("admin endpoints are disabled: set server.admin_token")
-            if not hmac.compare_digest(presented.encode(), secret):
-                raise PermissionDeniedError("admin endpoint: invalid admin token")
+                guard.rejected(request, "admin_disabled")
+                raise PermissionDeniedError(f"{what}: admin endpoints are disabled: set server.admin_token")
+            if not hmac.compare_digest(_secret_bytes(presented), secret):
+                raise guard.failed(
+                    request,
+                    address,
+                    "invalid_admin_token",
+                    PermissionDeniedError(f"{what}: invalid admin token"),
+                )
         response: web.StreamResponse = await handler(request)
         return response
 

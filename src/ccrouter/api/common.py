@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from ccrouter.api.inflate import inflate
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE
 from ccrouter.dispatch import Plan, header_value
-from ccrouter.errors import CCRouterError, RequestTooLargeError, UpstreamProtocolError
+from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
+from ccrouter.exchange import Exchange
 from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
 
 __all__ = ["decision_headers", "read_body", "stream_events"]
@@ -22,14 +25,29 @@ MID_STREAM_ERROR_TYPE = "overloaded_error"
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body's bytes, or a RequestTooLargeError over ``server.max_body_bytes``."""
+    """The request body's bytes, inflated if it came compressed (the client is authenticated by now),
+    or a 413 over ``server.max_body_bytes``, a 408 when it has not arrived within
+    ``server.body_timeout_s``."""
+    server = request.app[STATE].settings.server
     try:
-        return await request.read()
+        if request.content.is_eof():  # all arrived with the head (most bodies): no timer to set
+            body = await request.read()
+        else:
+            async with asyncio.timeout(server.body_timeout_s):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
-        limit = request.app[STATE].settings.server.max_body_bytes
         raise RequestTooLargeError(
-            f"request body is larger than the gateway's limit of {limit} bytes (server.max_body_bytes)"
+            f"request body is larger than the gateway's limit of {server.max_body_bytes} bytes "
+            "(server.max_body_bytes)"
         ) from exc
+    except TimeoutError:
+        raise RequestError(
+            f"request body not received within server.body_timeout_s ({server.body_timeout_s} s)", status=408
+        ) from None
+    encoding = request.headers.get("content-encoding")
+    if encoding:
+        body = await inflate(body, encoding, server.max_body_bytes)
+    return body
 
 
 def decision_headers(plan: Plan, simulated: bool) -> dict[str, str]:
@@ -113,17 +131,35 @@ async def _relay(
         head.insert(1, encode(Ping()))
     await response.write(b"".join(head))
     exchange.first_byte_s = exchange.elapsed()
+    limit = request.app[STATE].settings.server.max_stream_s
     try:
-        async for batch in iterator:
-            await response.write(b"".join([encode(event) for event in batch]))
-    except CCRouterError as exc:
-        exchange.error_type = exc.error_type
-        exchange.error_message = exc.message
+        # The whole stream, counted from the request's start (None: no limit).
+        async with asyncio.timeout(None if limit is None else limit - exchange.elapsed()):
+            async for batch in iterator:
+                await response.write(b"".join([encode(event) for event in batch]))
+    except CCRouterError as exc:  # also an upstream timeout, which is a TimeoutError too
         log.warning("stream from %s failed after the first byte: %s", plan.decision.provider, exc.message)
-        await response.write(encode(StreamError(error_type=MID_STREAM_ERROR_TYPE, message=exc.message)))
-        await response.write_eof()
-        return response
+        return await _end_with_error(response, encode, exchange, exc.error_type, exc.message)
+    except TimeoutError:
+        message = f"the stream exceeded the gateway's limit of {limit} s (server.max_stream_s)"
+        log.warning("stream from %s cut: %s", plan.decision.provider, message)
+        return await _end_with_error(response, encode, exchange, "timeout_error", message)
     if closing:
         await response.write(closing)
+    await response.write_eof()
+    return response
+
+
+async def _end_with_error(
+    response: web.StreamResponse,
+    encode: Callable[[StreamEvent], bytes],
+    exchange: Exchange,
+    error_type: str,
+    message: str,
+) -> web.StreamResponse:
+    """End a stream that has begun with the SSE ``error`` event, never a silent cut."""
+    exchange.error_type = error_type
+    exchange.error_message = message
+    await response.write(encode(StreamError(error_type=MID_STREAM_ERROR_TYPE, message=message)))
     await response.write_eof()
     return response

@@ -10,11 +10,11 @@ from aiohttp.typedefs import Handler
 
 from ccrouter.errors import CCRouterError, anthropic_error_type
 
-__all__ = ["error_middleware", "error_response"]
+__all__ = ["OPENAI_PREFIX", "error_body", "error_middleware", "error_response"]
 
 log = logging.getLogger("ccrouter.api")
 
-_OPENAI_PREFIX = "/v1/chat/completions"
+OPENAI_PREFIX = "/v1/chat/completions"
 
 # OpenAI's envelope names error types differently; map the few that SDKs act on.
 _OPENAI_TYPES = {
@@ -29,9 +29,10 @@ _OPENAI_TYPES = {
 }
 
 
-def error_response(path: str, status: int, error_type: str, message: str) -> web.Response:
+def error_body(path: str, error_type: str, message: str) -> bytes:
+    """The error envelope of ``path``'s client, as JSON."""
     body: dict[str, object]
-    if path.startswith(_OPENAI_PREFIX):
+    if path.startswith(OPENAI_PREFIX):
         body = {
             "error": {
                 "message": message,
@@ -42,7 +43,13 @@ def error_response(path: str, status: int, error_type: str, message: str) -> web
         }
     else:
         body = {"type": "error", "error": {"type": error_type, "message": message}}
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+    return orjson.dumps(body)
+
+
+def error_response(path: str, status: int, error_type: str, message: str) -> web.Response:
+    return web.Response(
+        status=status, body=error_body(path, error_type, message), content_type="application/json"
+    )
 
 
 @web.middleware

@@ -21,13 +21,20 @@ from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["EXCHANGE", "exchange_for", "observe_middleware"]
+__all__ = ["ENDPOINTS", "EXCHANGE", "OTHER_ENDPOINT", "REJECTED", "exchange_for", "observe_middleware"]
 
 log = logging.getLogger("ccrouter.api")
 
 EXCHANGE: web.RequestKey[Exchange] = web.RequestKey("ccrouter_exchange", Exchange)
+# Set (to the reason) on a request refused by authentication: it is counted in
+# ccr_auth_failures_total, not recorded per request (no ledger row, no request log line), so that
+# anyone who can reach the port cannot fill the ledger.
+REJECTED: web.RequestKey[str] = web.RequestKey("ccrouter_rejected", str)
 
-_ENDPOINTS = {
+# The closed set of endpoint names the ledger and the metric labels carry; any other path is
+# OTHER_ENDPOINT, never the client-chosen path itself.
+OTHER_ENDPOINT = "other"
+ENDPOINTS = {
     "/v1/messages": "messages",
     "/v1/messages/count_tokens": "count_tokens",
     "/v1/chat/completions": "chat_completions",
@@ -49,7 +56,7 @@ def exchange_for(request: web.Request) -> Exchange:
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("x-request-id", "")
     request_id = given if _REQUEST_ID.match(given) else f"req_{os.urandom(16).hex()}"
-    exchange = Exchange(request_id=request_id, endpoint=_ENDPOINTS.get(request.path, request.path))
+    exchange = Exchange(request_id=request_id, endpoint=ENDPOINTS.get(request.path, OTHER_ENDPOINT))
     request[EXCHANGE] = exchange
     state = request.app[STATE]
     api = request.path.startswith("/v1/")
@@ -66,7 +73,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             exchange.status = _CLIENT_CLOSED
             exchange.error_type = exchange.error_type or "client_closed_request"
             exchange.duration_s = exchange.elapsed()
-            if api:
+            if api and REJECTED not in request:
                 for observer in state.observers:
                     observer.on_exchange(exchange)
             raise
@@ -77,7 +84,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         exchange.duration_s = exchange.elapsed()
         if exchange.status >= 400 and exchange.error_type is None:
             exchange.error_type = _error_type(exchange)
-        if api:
+        if api and REJECTED not in request:
             # Ledger row, metrics, alerts and the log line once the response is on its way: aiohttp
             # writes it before this task next waits, and callbacks run only then.
             asyncio.get_running_loop().call_soon(_notify, state.observers, exchange)

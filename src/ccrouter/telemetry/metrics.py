@@ -101,6 +101,11 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             "ccr_in_flight_requests", "API requests being served now.", ["route"], registry=reg
         )
+        # Refused before authentication (missing/invalid key or admin token, throttled address):
+        # counted here instead of a ledger row each. ``reason`` is one of a few fixed strings.
+        self.auth_failures = Counter(
+            "ccr_auth_failures", "Requests refused by authentication.", ["reason"], registry=reg
+        )
         info = Gauge("ccr_build_info", "ccrouter's version (always 1).", ["version"], registry=reg)
         info.labels(__version__).set(1)
         reg.register(self._live)
@@ -113,6 +118,9 @@ class GatewayMetrics:
         if gauge is None:
             gauge = self._in_flight[route] = self.in_flight.labels(route)
         return gauge
+
+    def auth_failure(self, reason: str) -> None:
+        self.auth_failures.labels(reason).inc()
 
     def on_exchange(self, exchange: Exchange) -> None:
         route = route_label(exchange.endpoint)
