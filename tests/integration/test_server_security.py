@@ -302,3 +302,30 @@ async def test_metrics_stay_open_on_loopback_unless_protected(
     assert (await _get(open_url, "/health/providers"))[0] == 200
     closed_url = await gateway(_settings(fake.url, tmp_path, protect_observability=True))
     assert (await _get(closed_url, "/metrics"))[0] == 401
+
+
+async def test_a_key_that_worked_from_an_address_is_never_slowed_while_that_address_is_throttled(
+    fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """Behind a shared address under attack, whoever already worked there goes on working; a correct
+    key never seen from there is refused like a guess (no oracle for the guesser)."""
+    fake.script(Reply(text="before"), Reply(text="during"))
+    other = "other-client-key-0123456789"
+    url = await gateway(
+        _settings(
+            fake.url, tmp_path, api_keys=[KEY, other], auth_throttle_burst=3, auth_throttle_per_minute=1
+        )
+    )
+    status, _, body = await _post(url, orjson.dumps(GOOD), {"x-api-key": KEY})
+    assert status == 200, body
+    for _ in range(3):
+        assert (await _post(url, b"{}", {"x-api-key": "guess"}))[0] == 401
+    assert (await _post(url, b"{}", {"x-api-key": "guess"}))[0] == 429
+    started = time.perf_counter()
+    status, _, body = await _post(url, orjson.dumps(GOOD), {"x-api-key": KEY})
+    assert status == 200, body
+    assert body["content"][0]["text"] == "during"
+    assert time.perf_counter() - started < 1.0
+    status, headers, _ = await _post(url, orjson.dumps(GOOD), {"x-api-key": other})
+    assert status == 429
+    assert int({k.lower(): v for k, v in headers.items()}["retry-after"]) >= 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -45,6 +46,8 @@ log = logging.getLogger("ccrouter.auth")
 OBSERVABILITY_PATHS = frozenset({"/metrics", "/health/providers"})
 USER_HEADER = "x-ccrouter-user"
 _MAX_USER = 128
+# Remembered (address, credential) successes; past this the oldest are forgotten.
+_MAX_KNOWN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +103,39 @@ class AuthGuard:
     def __init__(self, throttle: FailureThrottle) -> None:
         self._throttle = throttle
         self._log_once = OncePer(60.0)
+        # (address, credential id) pairs that authenticated while the address was not throttled.
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    def admit(self, request: web.Request) -> str:
-        """The request's address key, or an ``AuthThrottledError`` while that address is throttled."""
+    def admit(self, request: web.Request) -> tuple[str, float | None]:
+        """The request's address key, and how long that address is throttled for (None: it is not).
+        A throttled address is still told apart from a known one by ``check`` once its key is read."""
         address = address_key(request.remote)
-        wait = self._throttle.retry_after(address)
-        if wait is not None:
-            self.rejected(request, "throttled")
-            raise AuthThrottledError(
-                f"too many failed authentications from this address: retry in {max(1, round(wait))} s",
-                retry_after=wait,
-            )
-        return address
+        return address, self._throttle.retry_after(address)
+
+    def check(self, request: web.Request, address: str, wait: float | None, credential: str | None) -> None:
+        """Let the attempt through, or raise ``AuthThrottledError``. ``credential``: the id of the key
+        it presented when that key is right, else None. A throttled address gets through only with a
+        key that already succeeded from it before (the people who were working there go on working);
+        any other attempt from it, right or wrong, is refused alike, so a guesser learns nothing."""
+        if wait is None:
+            if credential is not None:
+                self._remember(address, credential)
+            return
+        if credential is not None and (address, credential) in self._known:
+            return
+        self.rejected(request, "throttled")
+        raise AuthThrottledError(
+            f"too many failed authentications from this address: retry in {max(1, round(wait))} s",
+            retry_after=wait,
+        )
+
+    def _remember(self, address: str, credential: str) -> None:
+        pair = (address, credential)
+        if pair in self._known:  # the common case: one dict lookup per authenticated request
+            return
+        self._known[pair] = None
+        while len(self._known) > _MAX_KNOWN:
+            self._known.popitem(last=False)
 
     def failed(self, request: web.Request, address: str, reason: str, error: RequestError) -> RequestError:
         """Count a failed attempt and return ``error`` for the caller to raise."""
@@ -155,9 +179,10 @@ def client_auth_middleware(keys: list[ClientKey | SecretStr], guard: AuthGuard) 
 
 
 def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard) -> Identity:
-    address = guard.admit(request)
+    address, wait = guard.admit(request)
     presented = _presented_key(request)
     if presented is None:
+        guard.check(request, address, wait, None)
         raise guard.failed(
             request,
             address,
@@ -168,8 +193,11 @@ def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard)
     # Compare against every key, in constant time each, so timing tells nothing.
     matches = [hmac.compare_digest(candidate, identity.secret) for identity in known]
     if not any(matches):
+        guard.check(request, address, wait, None)
         raise guard.failed(request, address, "invalid_key", AuthenticationError("invalid API key"))
-    return known[matches.index(True)]
+    identity = known[matches.index(True)]
+    guard.check(request, address, wait, identity.id)
+    return identity
 
 
 def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observability: bool) -> Middleware:
@@ -182,9 +210,10 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
         path = request.path
         if path.startswith("/api/") or (observability and path in OBSERVABILITY_PATHS):
             what = "admin endpoint" if path.startswith("/api/") else f"{path} (server.protect_observability)"
-            address = guard.admit(request)
+            address, wait = guard.admit(request)
             presented = _presented_key(request)
             if presented is None:
+                guard.check(request, address, wait, None)
                 raise guard.failed(
                     request,
                     address,
@@ -192,15 +221,18 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
                     AuthenticationError(f"{what}: send server.admin_token as Authorization: Bearer"),
                 )
             if secret is None:
+                guard.check(request, address, wait, None)
                 guard.rejected(request, "admin_disabled")
                 raise PermissionDeniedError(f"{what}: admin endpoints are disabled: set server.admin_token")
             if not hmac.compare_digest(_secret_bytes(presented), secret):
+                guard.check(request, address, wait, None)
                 raise guard.failed(
                     request,
                     address,
                     "invalid_admin_token",
                     PermissionDeniedError(f"{what}: invalid admin token"),
                 )
+            guard.check(request, address, wait, "admin")
         response: web.StreamResponse = await handler(request)
         return response
 

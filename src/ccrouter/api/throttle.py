@@ -2,9 +2,11 @@
 
 Each address may fail ``burst`` times at once, then ``per_minute`` times a minute; while its bucket
 is empty every attempt from it is refused with 429 and ``retry-after`` (the seconds until the next
-token), *whatever key it presents*. Letting a correct key through from a throttled address would hand
-a guesser a full-speed oracle (200 against 429) and make the throttle decorative. What keeps a
-neighbour on the same NAT from being locked out for long: a refused attempt costs no token, so the
+token), right key or wrong, *unless the key already succeeded from that address before* (the auth
+guard remembers those pairs, bounded). Letting any correct key through from a throttled address would
+hand a guesser a full-speed oracle (200 against 429) and make the throttle decorative; a key that
+worked from there before is no guess, so the people already working behind the attacked address (a
+shared NAT) are never slowed. A newcomer behind it waits: a refused attempt costs no token, so the
 next one opens ``60 / per_minute`` seconds later (6 s by default), a success costs none either, and an
 address that stops failing is whole again after ``burst * 60 / per_minute`` seconds. A correct key from
 an address that is not throttled is never slowed: the check is one dict lookup.
