@@ -221,3 +221,38 @@ def test_status_sees_a_foreground_gateway(
     # Nothing on the port: still "not running" (exit 3), as before.
     config.write_text(CONFIG.format(port=free_port()))
     assert ccrouter_cli(environment(tmp_path, config), "status").returncode == 3
+
+
+def test_status_reads_protected_provider_state_with_the_configured_admin_token(tmp_path: Path) -> None:
+    """With /health/providers protected (as it is beyond loopback), `status` sends the config's admin
+    token and still shows the live provider state; without the token it says why it is missing."""
+    port = free_port()
+    folder = tmp_path / "protected"
+    folder.mkdir()
+    config = folder / "config.yaml"
+    server = f"server: {{port: {port}, admin_token: admin-token-0123456789, protect_observability: true}}\n"
+    config.write_text(server + CONFIG.format(port=port).split("\n", 1)[1])
+    log = (tmp_path / "protected.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config)],
+        env=environment(tmp_path, config),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while (holder := probe("127.0.0.1", port, timeout=0.5)) is None or holder.pid != process.pid:
+            assert process.poll() is None, (tmp_path / "protected.log").read_text()
+            assert time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.1)
+        done = ccrouter_cli(environment(tmp_path, config), "status")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "breaker" in done.stdout
+        assert "live provider state not shown" not in done.stdout
+        config.write_text(config.read_text().replace("admin-token-0123456789", "another-token-0123456789"))
+        done = ccrouter_cli(environment(tmp_path, config), "status")
+        assert "live provider state not shown" in done.stdout
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()

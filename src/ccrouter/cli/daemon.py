@@ -170,9 +170,23 @@ def status(config: ConfigOption = None) -> None:
         models = ", ".join(str(m) for m in provider.get("models", [])) or "(any model)"
         table.add_row(escape(str(provider.get("name"))), escape(str(provider.get("type"))), escape(models))
     out.print(table)
-    live = get_health(info.url, path="/health/providers")
+    live = get_health(info.url, path="/health/providers", token=_admin_token(path))
     if live is not None:
         out.print(provider_state_table(live))
+    else:
+        out.print("  (live provider state not shown: /health/providers needs server.admin_token here)")
+
+
+def _admin_token(path: Path) -> str | None:
+    """The admin token of the config at ``path`` (``/health/providers`` needs it beyond loopback)."""
+    from ccrouter.config_file import load_settings
+    from ccrouter.errors import CCRouterError
+
+    try:
+        token = load_settings(path).server.admin_token
+    except (CCRouterError, OSError):  # an unreadable config: status still shows what it can
+        return None
+    return None if token is None else token.get_secret_value()
 
 
 def provider_state_table(body: dict[str, Any]) -> Any:

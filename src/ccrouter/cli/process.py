@@ -138,12 +138,17 @@ def running(config_dir: Path) -> PidInfo | None:
     return None
 
 
-def get_health(url: str, timeout: float = 2.0, path: str = "/health") -> dict[str, Any] | None:
+def get_health(
+    url: str, timeout: float = 2.0, path: str = "/health", *, token: str | None = None
+) -> dict[str, Any] | None:
     """GET ``url`` + ``path`` (``/health``, ``/health/providers``); the parsed body on 200, else None.
-    Ignores proxy variables: it is local."""
+    ``token``: sent as ``Authorization: Bearer`` (the admin token, which ``/health/providers`` needs
+    when the gateway protects it). Ignores proxy variables: it is local."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"{url}{path}", headers=headers)
     try:
-        with opener.open(f"{url}{path}", timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             if response.status != 200:
                 return None
             body = orjson.loads(response.read())
