@@ -8,7 +8,7 @@ test can tell a gateway that gave up at its limit from one that read everything.
 from __future__ import annotations
 
 import functools
-import zlib
+import gzip
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -19,10 +19,14 @@ __all__ = ["flood"]
 
 _PIECE = 64 * 1024
 _FILL = b"a" * _PIECE
+_MIB = 1024 * 1024
 
 
-async def flood(request: web.Request, record: RecordedRequest, fault: Fault) -> web.StreamResponse:
-    """Send the ``huge_body``, ``gzip_bomb`` or ``endless_line`` reply for ``fault``."""
+async def flood(
+    request: web.Request, record: RecordedRequest, fault: Fault, prelude: bytes = b""
+) -> web.StreamResponse:
+    """Send the ``huge_body``, ``gzip_bomb`` or ``endless_line`` reply for ``fault``; an
+    ``endless_line`` sends ``prelude`` (well-formed stream frames) first."""
     sse = record.stream and fault.kind != "huge_body"
     headers = {"Content-Type": "text/event-stream" if sse else "application/json", **fault.headers}
     if fault.kind == "gzip_bomb":
@@ -31,7 +35,7 @@ async def flood(request: web.Request, record: RecordedRequest, fault: Fault) -> 
     elif fault.kind == "huge_body":
         pieces = _padded_json(fault.size)
     else:
-        pieces = _line(b"data: " if sse else b'{"text": "', fault.size)
+        pieces = _line(prelude + (b"data: " if sse else b'{"text": "'), fault.size + len(prelude))
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     try:
@@ -63,10 +67,7 @@ def _padded_json(size: int) -> Iterator[bytes]:
 
 @functools.lru_cache(maxsize=4)
 def _bomb(size: int, sse: bool) -> tuple[bytes, ...]:
-    """gzip pieces inflating to ``size`` bytes (one endless line); compressed once per size, in
-    steps, so not even the fake holds the inflated bytes."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
-    out = [packer.compress(line) for line in _line(b"data: " if sse else b'{"text": "', size)]
-    out.append(packer.flush())
-    joined = b"".join(out)
-    return tuple(joined[i : i + _PIECE] for i in range(0, len(joined), _PIECE))
+    """gzip inflating to one endless line of about ``size`` bytes: gzip members, one compressed MiB
+    of filler each, repeated (RFC 1952 allows several members); no one holds the inflated bytes."""
+    member = gzip.compress(b"a" * _MIB)
+    return (gzip.compress(b"data: " if sse else b'{"text": "'), *[member] * max(1, size // _MIB))

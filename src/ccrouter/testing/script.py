@@ -117,7 +117,8 @@ class Fault:
     ``huge_body``: a 200 response of ``size`` bytes, sent in pieces and never held whole.
     ``gzip_bomb``: a 200 response, ``Content-Encoding: gzip``, that inflates to ``size`` bytes.
     ``endless_line``: a 200 response whose body is one line of ``size`` bytes that never ends (an
-    SSE ``data:`` line when the request is streamed).
+    SSE ``data:`` line when the request is streamed, after ``after_chunks`` frames of ``reply`` when
+    ``reply`` is given).
     For the last three, ``RecordedRequest.sent`` counts the body bytes the fake managed to send.
     ``reply`` None means the default behaviour answers.
     """
