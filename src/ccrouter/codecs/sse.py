@@ -41,17 +41,22 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         if self._cr or b"\r" in chunk:
             chunk = self._normalise(chunk)
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return self._split(chunk, 0)
         # The frame end may straddle the seam: pending ends with LF and the chunk starts with one.
-        joined = self._pending[-1].endswith(b"\n") and chunk.startswith(b"\n")
-        if not joined and b"\n\n" not in chunk:
-            self._pending.append(chunk)
-            self._size += len(chunk)
-            self._check(self._size)
-            return []
-        search = self._size - 1
-        buffer = b"".join(self._pending) + chunk
+        if pending[-1].endswith(b"\n") and chunk.startswith(b"\n"):
+            search = self._size - 1
+        else:
+            end = chunk.find(b"\n\n")
+            if end < 0:
+                pending.append(chunk)
+                self._size += len(chunk)
+                if self._max_frame is not None and self._size > self._max_frame:
+                    raise self._too_large()
+                return []
+            search = self._size + end
+        buffer = pending[0] + chunk if len(pending) == 1 else b"".join([*pending, chunk])
         self._pending, self._size = [], 0
         return self._split(buffer, search)
 
@@ -72,32 +77,31 @@ class SSEParser:
         return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def _split(self, buffer: bytes, search: int) -> list[SSEFrame]:
-        """Frames of ``buffer``, where no frame end starts before ``search``; keeps the rest."""
+        """Frames of ``buffer``, whose first frame end is at or after ``search``; keeps the rest."""
         frames: list[SSEFrame] = []
+        limit = self._max_frame
         start = 0
-        while True:
-            end = buffer.find(b"\n\n", max(start, search))
-            if end < 0:
-                break
+        end = buffer.find(b"\n\n", search)
+        while end >= 0:
+            if limit is not None and end + 2 - start > limit:
+                raise self._too_large()
             raw = buffer[start : end + 2]
-            if self._max_frame is not None:
-                self._check(len(raw))
             start = end + 2
             parsed = _parse(raw)
             if parsed is not None:
                 frames.append(parsed)
+            end = buffer.find(b"\n\n", start)
         if start < len(buffer):
-            rest = buffer[start:]
-            self._pending.append(rest)
-            self._size = len(rest)
-            self._check(self._size)
+            self._size = len(buffer) - start
+            self._pending.append(buffer[start:] if start else buffer)
+            if limit is not None and self._size > limit:
+                raise self._too_large()
         return frames
 
-    def _check(self, size: int) -> None:
-        if self._max_frame is not None and size > self._max_frame:
-            raise UpstreamProtocolError(
-                f"stream event larger than {self._max_frame} bytes (limits.max_frame_bytes)"
-            )
+    def _too_large(self) -> UpstreamProtocolError:
+        return UpstreamProtocolError(
+            f"stream event larger than {self._max_frame} bytes (limits.max_frame_bytes)"
+        )
 
 
 def _parse(raw: bytes) -> SSEFrame | None:
