@@ -66,7 +66,7 @@ class ModelSpec(_Frozen):
 
 class Timeouts(_Frozen):
     """Seconds. ``connect`` bounds getting a connection (pool wait, TCP, TLS); ``first_byte`` the wait
-    for the response head, counted from when the request is sent on the connected socket; ``idle``
+    for the response head, counted from when the connection is ready and the request goes out; ``idle``
     the gap between stream chunks; ``total`` a whole non-streamed call, connecting included."""
 
     connect: float = Field(default=10.0, gt=0)

@@ -26,7 +26,7 @@ from ccrouter.errors import (
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
 from ccrouter.providers.base import HttpCall, WireAdapter
-from ccrouter.providers.deadline import SENT_TRACE, CallDeadline
+from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
 from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["HttpProvider", "ResponseHeadersHook", "new_session", "parse_retry_after"]
@@ -41,7 +41,9 @@ _MAX_ERROR_BODY = 64 * 1024
 
 def new_session(*, limit: int = 256) -> aiohttp.ClientSession:
     """A pooled keep-alive session; one per provider so one slow provider cannot starve another."""
-    connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, enable_cleanup_closed=True)
+    # DeadlineConnector tells each call's CallDeadline when it has its connection: first_byte counts
+    # from there.
+    connector = DeadlineConnector(limit=limit, keepalive_timeout=60, enable_cleanup_closed=True)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
@@ -51,8 +53,6 @@ def new_session(*, limit: int = 256) -> aiohttp.ClientSession:
         auto_decompress=True,
         # Responses are read as bytes and parsed by our codecs; nothing needs aiohttp's JSON or cookies.
         cookie_jar=aiohttp.DummyCookieJar(),
-        # Tells ``CallDeadline`` when a request is on the wire: ``first_byte`` counts from there.
-        trace_configs=[SENT_TRACE],
     )
 
 
@@ -105,7 +105,7 @@ class HttpProvider:
         call = self._adapter.build(request, model, stream=False)
         try:
             async with CallDeadline(self._timeouts, total=True) as deadline:
-                response = await self._open(call, model, deadline)
+                response = await self._open(call, model)
                 deadline.answered()
                 async with response:
                     body = await self._read_body(response)
@@ -142,7 +142,7 @@ class HttpProvider:
         parser = SSEParser(self._limits.max_frame_bytes)
         try:
             async with CallDeadline(self._timeouts, total=False) as deadline:
-                response = await self._open(call, model, deadline)
+                response = await self._open(call, model)
         except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
             raise self._connection_error(exc) from exc
         except TimeoutError as exc:
@@ -200,9 +200,9 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._session.close()
 
-    async def _open(self, call: HttpCall, model: str, deadline: CallDeadline) -> aiohttp.ClientResponse:
+    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse:
         """POST the call and wait for the response head; raise the mapped error on an error status.
-        The caller maps timeouts and aiohttp errors (it holds the deadline)."""
+        The caller holds the ``CallDeadline`` and maps timeouts and aiohttp errors."""
         response = await self._session.post(
             call.url,
             data=call.body,
@@ -210,7 +210,6 @@ class HttpProvider:
             timeout=self._client_timeout,
             # Never: a redirect would carry our key (and on 307/308 the prompt) to another host.
             allow_redirects=False,
-            trace_request_ctx=deadline.sent,
         )
         if self._on_headers is not None:
             self._on_headers(model, response.headers)
