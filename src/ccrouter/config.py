@@ -31,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "PriceOverride",
     "ProviderConfig",
+    "ResponseLimits",
     "RouterConfig",
     "RoutingConfig",
     "ServerConfig",
@@ -113,13 +114,23 @@ class ModelSpec(_Frozen):
 
 
 class Timeouts(_Frozen):
-    """Seconds. ``first_byte`` bounds the wait for response headers, ``idle`` the gap between stream
-    chunks, ``total`` a whole non-streamed call."""
+    """Seconds. ``connect`` bounds getting a connection (pool wait, TCP, TLS); ``first_byte`` the wait
+    for the response head, counted from when the connection is ready and the request goes out; ``idle``
+    the gap between stream chunks; ``total`` a whole non-streamed call, connecting included."""
 
     connect: float = Field(default=10.0, gt=0)
     first_byte: float = Field(default=120.0, gt=0)
     idle: float = Field(default=120.0, gt=0)
     total: float = Field(default=600.0, gt=0)
+
+
+class ResponseLimits(_Frozen):
+    """Bytes the gateway reads from one upstream reply, counted after decompression: a non-streamed
+    body (``max_body_bytes``) and each server-sent event of a stream (``max_frame_bytes``). A reply
+    past a limit ends the call with an upstream error instead of filling memory."""
+
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_frame_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
 class ProviderConfig(_Frozen):
@@ -133,6 +144,7 @@ class ProviderConfig(_Frozen):
     models: list[ModelSpec] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    limits: ResponseLimits = Field(default_factory=ResponseLimits)
     # -- routing and resilience (issue 3): a credential pool rotated with ``api_key`` (each key has its
     # own limits and cooldown), and limits for every model of the provider that sets none itself.
     api_keys: list[SecretStr] = Field(default_factory=list)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccrouter.errors import UpstreamProtocolError
+
 __all__ = ["SSEFrame", "SSEParser", "frame"]
 
 
@@ -20,38 +22,86 @@ class SSEFrame:
 
 
 class SSEParser:
-    """Splits a byte stream into SSE frames (``\\n\\n``, ``\\r\\n\\r\\n`` or ``\\r\\r`` separated)."""
+    """Splits a byte stream into SSE frames (``\\n\\n``, ``\\r\\n\\r\\n`` or ``\\r\\r`` separated).
 
-    __slots__ = ("_buffer",)
+    Linear in the bytes fed, however they are split: the bytes of an unfinished frame are kept as
+    pieces and joined once, when its end arrives, and each piece is searched once. With
+    ``max_frame``, a frame (finished or not) longer than that many bytes raises
+    ``UpstreamProtocolError`` as soon as the limit is crossed, so a line that never ends cannot
+    fill memory."""
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    __slots__ = ("_cr", "_max_frame", "_pending", "_size")
+
+    def __init__(self, max_frame: int | None = None) -> None:
+        self._pending: list[bytes] = []  # the unfinished frame, CRs already normalised
+        self._size = 0
+        self._cr = False  # the last byte fed was a CR: a LF right after it is the same line end
+        self._max_frame = max_frame
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        frames: list[SSEFrame] = []
-        start = 0
-        while True:
-            end = buffer.find(b"\n\n", start)
+        if self._cr or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+        pending = self._pending
+        if not pending:
+            return self._split(chunk, 0)
+        # The frame end may straddle the seam: pending ends with LF and the chunk starts with one.
+        if pending[-1].endswith(b"\n") and chunk.startswith(b"\n"):
+            search = self._size - 1
+        else:
+            end = chunk.find(b"\n\n")
             if end < 0:
-                break
+                pending.append(chunk)
+                self._size += len(chunk)
+                if self._max_frame is not None and self._size > self._max_frame:
+                    raise self._too_large()
+                return []
+            search = self._size + end
+        buffer = pending[0] + chunk if len(pending) == 1 else b"".join([*pending, chunk])
+        self._pending, self._size = [], 0
+        return self._split(buffer, search)
+
+    def flush(self) -> list[SSEFrame]:
+        """Frames left when the stream ended without a final blank line."""
+        rest = b"".join(self._pending)
+        self._pending, self._size, self._cr = [], 0, False
+        if not rest.strip():
+            return []
+        parsed = _parse(rest + b"\n\n")
+        return [parsed] if parsed is not None else []
+
+    def _normalise(self, chunk: bytes) -> bytes:
+        # Every CR is a line end; a LF right after a CR belongs to it, even in the next chunk.
+        if self._cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._cr = chunk.endswith(b"\r")
+        return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+    def _split(self, buffer: bytes, search: int) -> list[SSEFrame]:
+        """Frames of ``buffer``, whose first frame end is at or after ``search``; keeps the rest."""
+        frames: list[SSEFrame] = []
+        limit = self._max_frame
+        start = 0
+        end = buffer.find(b"\n\n", search)
+        while end >= 0:
+            if limit is not None and end + 2 - start > limit:
+                raise self._too_large()
             raw = buffer[start : end + 2]
             start = end + 2
             parsed = _parse(raw)
             if parsed is not None:
                 frames.append(parsed)
-        self._buffer = buffer[start:]
+            end = buffer.find(b"\n\n", start)
+        if start < len(buffer):
+            self._size = len(buffer) - start
+            self._pending.append(buffer[start:] if start else buffer)
+            if limit is not None and self._size > limit:
+                raise self._too_large()
         return frames
 
-    def flush(self) -> list[SSEFrame]:
-        """Frames left when the stream ended without a final blank line."""
-        rest, self._buffer = self._buffer, b""
-        if not rest.strip():
-            return []
-        parsed = _parse(rest + b"\n\n")
-        return [parsed] if parsed is not None else []
+    def _too_large(self) -> UpstreamProtocolError:
+        return UpstreamProtocolError(
+            f"stream event larger than {self._max_frame} bytes (limits.max_frame_bytes)"
+        )
 
 
 def _parse(raw: bytes) -> SSEFrame | None:

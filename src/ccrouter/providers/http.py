@@ -20,11 +20,14 @@ from ccrouter.errors import (
     CCRouterError,
     UpstreamConnectionError,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamTimeoutError,
     upstream_error_for_status,
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
 from ccrouter.providers.base import HttpCall, WireAdapter
+from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
+from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["HttpProvider", "ResponseHeadersHook", "new_session", "parse_retry_after"]
 
@@ -38,10 +41,15 @@ _MAX_ERROR_BODY = 64 * 1024
 
 def new_session(*, limit: int = 256) -> aiohttp.ClientSession:
     """A pooled keep-alive session; one per provider so one slow provider cannot starve another."""
-    connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, enable_cleanup_closed=True)
+    # DeadlineConnector tells each call's CallDeadline when it has its connection: first_byte counts
+    # from there.
+    connector = DeadlineConnector(limit=limit, keepalive_timeout=60, enable_cleanup_closed=True)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
+        # aiohttp (>= 3.13.3) inflates gzip/deflate a bounded step at a time, as the body is read, so
+        # counting the bytes read (``ResponseLimits``) bounds the inflated size too. It advertises only
+        # the encodings it can decode; any other encoding fails the read (a ClientPayloadError).
         auto_decompress=True,
         # Responses are read as bytes and parsed by our codecs; nothing needs aiohttp's JSON or cookies.
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -86,54 +94,44 @@ class HttpProvider:
         self._adapter = adapter
         self._session = session
         self._timeouts = config.timeouts
-        # aiohttp's own timer only bounds connecting; the waits are bounded around each call.
+        self._limits = config.limits
+        # aiohttp's own timer only bounds connecting; ``CallDeadline`` bounds each call's waits.
         self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.timeouts.connect)
         # Provider error text is passed on to clients and logs; a provider that echoes our key back
-        # must not leak it. Short values (Ollama's placeholder keys) are not secrets.
-        self._secrets = [
-            key.get_secret_value()
-            for key in config.credentials()
-            if key is not None and len(key.get_secret_value()) >= 8
-        ]
+        # (whole, its start, or masked) must not leak it. The same Redactor rules as the logs.
+        self._redactor = Redactor(key.get_secret_value() for key in config.credentials() if key is not None)
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
-        timeouts = self._timeouts
-        head = timeouts.connect + timeouts.first_byte
-        now = asyncio.get_running_loop().time()
-        # One timer for the call: first the head's deadline (when it is the nearer), then the total's.
-        head_first = head < timeouts.total
         try:
-            async with asyncio.timeout_at(now + min(head, timeouts.total)) as timer:
-                response = await self._open(call, model, timed=False)
-                head_first = False
-                timer.reschedule(now + timeouts.total)
+            async with CallDeadline(self._timeouts, total=True) as deadline:
+                response = await self._open(call, model)
+                deadline.answered()
                 async with response:
-                    body = await response.read()
-        except TimeoutError as exc:
-            if head_first:
-                raise self._head_timeout() from exc
-            raise UpstreamTimeoutError(
-                f"{self.name}: no complete response within {timeouts.total:g}s", provider=self.name
-            ) from exc
-        except aiohttp.ClientError as exc:
+                    body = await self._read_body(response)
+        except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
             raise self._connection_error(exc) from exc
+        except TimeoutError as exc:
+            raise self._timeout_error(deadline) from exc
         return self._adapter.parse_response(body, call)
 
     async def stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         try:
             async for events in self._stream(request, model):
-                if self._secrets:
+                if self._redactor:
                     events = [self._scrub_event(event) for event in events]
                 yield events
         except CCRouterError as exc:
-            exc.message = self._scrub(exc.message)
+            if isinstance(exc, UpstreamError) and not exc.provider:  # raised by a codec
+                exc.provider = self.name
+                exc.message = f"{self.name}: {exc.message}"
+            exc.message = self._redactor.text(exc.message)
             exc.args = (exc.message,)
             raise
 
     def _scrub_event(self, event: StreamEvent) -> StreamEvent:
         if isinstance(event, StreamError):
-            clean = self._scrub(event.message)
+            clean = self._redactor.text(event.message)
             if clean != event.message:
                 return StreamError(error_type=event.error_type, message=clean)
         return event
@@ -141,8 +139,14 @@ class HttpProvider:
     async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         call = self._adapter.build(request, model, stream=True)
         decoder = self._adapter.stream_decoder(call)
-        parser = SSEParser()
-        response = await self._open(call, model)
+        parser = SSEParser(self._limits.max_frame_bytes)
+        try:
+            async with CallDeadline(self._timeouts, total=False) as deadline:
+                response = await self._open(call, model)
+        except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
+            raise self._connection_error(exc) from exc
+        except TimeoutError as exc:
+            raise self._timeout_error(deadline) from exc
         async with response, contextlib.aclosing(self._chunks(response.content)) as chunks:
             async for chunk in chunks:
                 events: list[StreamEvent] = []
@@ -196,31 +200,35 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._session.close()
 
-    async def _open(self, call: HttpCall, model: str, *, timed: bool = True) -> aiohttp.ClientResponse:
+    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse:
         """POST the call and wait for the response head; raise the mapped error on an error status.
-        ``timed=False``: the caller bounds the wait (``complete`` runs one timer for the whole call)."""
-        timeouts = self._timeouts
-        try:
-            if timed:
-                async with asyncio.timeout(timeouts.connect + timeouts.first_byte):
-                    response = await self._post(call)
-            else:
-                response = await self._post(call)
-        except TimeoutError as exc:
-            if not timed:
-                raise
-            raise self._head_timeout() from exc
-        except aiohttp.ClientError as exc:
-            raise self._connection_error(exc) from exc
+        The caller holds the ``CallDeadline`` and maps timeouts and aiohttp errors."""
+        response = await self._session.post(
+            call.url,
+            data=call.body,
+            headers=call.headers,
+            timeout=self._client_timeout,
+            # Never: a redirect would carry our key (and on 307/308 the prompt) to another host.
+            allow_redirects=False,
+        )
         if self._on_headers is not None:
             self._on_headers(model, response.headers)
+        if 300 <= response.status < 400:
+            response.close()  # unread: the connection is not reused
+            # A 502 like any unreadable answer, so dispatch moves on to the next configured candidate;
+            # the redirect target itself is never contacted.
+            raise UpstreamProtocolError(
+                f"{self.name}: answered {response.status} (a redirect); provider redirects are not "
+                "followed, check the provider's base_url",
+                provider=self.name,
+            )
         if response.status >= 400:
             async with response:
                 try:
                     body = await response.content.read(_MAX_ERROR_BODY)
                 except aiohttp.ClientError:
                     body = b""
-            message = self._scrub(self._adapter.error_message(response.status, body))
+            message = self._redactor.text(self._adapter.error_message(response.status, body))
             raise upstream_error_for_status(
                 response.status,
                 f"{self.name}: {message}",
@@ -229,20 +237,35 @@ class HttpProvider:
             )
         return response
 
-    async def _post(self, call: HttpCall) -> aiohttp.ClientResponse:
-        return await self._session.post(
-            call.url, data=call.body, headers=call.headers, timeout=self._client_timeout
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole (decompressed) body, or UpstreamProtocolError once it passes ``max_body_bytes``."""
+        limit = self._limits.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        content = response.content
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamProtocolError(
+                    f"{self.name}: response body larger than {limit} bytes (limits.max_body_bytes)",
+                    provider=self.name,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _timeout_error(self, deadline: CallDeadline) -> UpstreamError:
+        timeouts = self._timeouts
+        if deadline.limit == "connect":
+            return UpstreamConnectionError(
+                f"{self.name}: not connected within {timeouts.connect:g}s", provider=self.name
+            )
+        if deadline.limit == "first_byte":
+            return UpstreamTimeoutError(
+                f"{self.name}: no response within {timeouts.first_byte:g}s", provider=self.name
+            )
+        return UpstreamTimeoutError(
+            f"{self.name}: no complete response within {timeouts.total:g}s", provider=self.name
         )
-
-    def _head_timeout(self) -> UpstreamTimeoutError:
-        head = self._timeouts.connect + self._timeouts.first_byte
-        return UpstreamTimeoutError(f"{self.name}: no response within {head:g}s", provider=self.name)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
 
     def _connection_error(self, exc: aiohttp.ClientError) -> UpstreamError:
         # aiohttp's messages name host and port, never headers, so they are safe to pass on.

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -26,6 +27,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ccrouter.testing import wire_anthropic, wire_gemini, wire_openai
+from ccrouter.testing.floods import flood
 from ccrouter.testing.script import (
     Fault,
     RecordedRequest,
@@ -249,6 +251,16 @@ class FakeUpstream:
         kind = fault.kind
         if kind == "status" or (kind == "stream_error" and not record.stream):
             return self._status(record, seq, fault)
+        if kind == "redirect":
+            status = fault.status if 300 <= fault.status < 400 else 302
+            return web.Response(status=status, headers={"Location": fault.location, **fault.headers})
+        if kind in ("huge_body", "gzip_bomb", "endless_line"):
+            prelude = b""
+            if kind == "endless_line" and record.stream and fault.reply is not None:
+                ctx = render_context(fault.reply, record, seq, int(time.time()))
+                frames = _WIRES[record.wire].render_stream(fault.reply, ctx)
+                prelude = b"".join(itertools.islice(frames, fault.after_chunks))
+            return await flood(request, record, fault, prelude)
         if kind in ("timeout", "drop_before_first_byte"):
             await self._hold(fault.wait_bound() if kind == "timeout" else fault.delay)
             return self._drop(request, web.Response(), graceful=False)

@@ -41,7 +41,16 @@ __all__ = [
 WireName = Literal["anthropic", "openai", "gemini"]
 StopKind = Literal["end", "length", "stop_sequence"]
 FaultKind = Literal[
-    "status", "timeout", "drop_before_first_byte", "drop_mid_stream", "slow_first_byte", "stream_error"
+    "status",
+    "timeout",
+    "drop_before_first_byte",
+    "drop_mid_stream",
+    "slow_first_byte",
+    "stream_error",
+    "redirect",
+    "huge_body",
+    "gzip_bomb",
+    "endless_line",
 ]
 _STOP_KINDS = frozenset(get_args(StopKind))
 _FAULT_KINDS = frozenset(get_args(FaultKind))
@@ -104,6 +113,13 @@ class Fault:
     ``slow_first_byte``: wait ``delay`` seconds, then send ``reply``.
     ``stream_error``: send ``after_chunks`` frames of ``reply``, then the format's in-stream error
     event for ``status`` (a plain error response when the request is not streamed).
+    ``redirect``: answer ``status`` (302 unless a 3xx is given) with ``Location: location``.
+    ``huge_body``: a 200 response of ``size`` bytes, sent in pieces and never held whole.
+    ``gzip_bomb``: a 200 response, ``Content-Encoding: gzip``, that inflates to ``size`` bytes.
+    ``endless_line``: a 200 response whose body is one line of ``size`` bytes that never ends (an
+    SSE ``data:`` line when the request is streamed, after ``after_chunks`` frames of ``reply`` when
+    ``reply`` is given).
+    For the last three, ``RecordedRequest.sent`` counts the body bytes the fake managed to send.
     ``reply`` None means the default behaviour answers.
     """
 
@@ -115,6 +131,8 @@ class Fault:
     after_chunks: int = 2
     headers: dict[str, str] = field(default_factory=dict)
     reply: Reply | None = None
+    location: str = ""
+    size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
@@ -141,6 +159,7 @@ class RecordedRequest:
     raw: bytes
     model: str = ""
     stream: bool = False
+    sent: int = 0  # body bytes sent by a huge_body, gzip_bomb or endless_line fault
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view (the raw bytes are summarised by their size)."""
@@ -154,6 +173,7 @@ class RecordedRequest:
             "size": len(self.raw),
             "model": self.model,
             "stream": self.stream,
+            "sent": self.sent,
         }
 
 
