@@ -35,11 +35,17 @@ def _with_input(value: bytes) -> bytes:
 
 CASES = [
     # Invalid UTF-8 inside a JSON string (a raw 0xe9 byte).
-    (MESSAGES, b'{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":"caf\xe9"}]}'),
+    (
+        MESSAGES,
+        b'{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":"caf\xe9"}]}',
+    ),
     (COUNT, b'{"model":"m","messages":[{"role":"user","content":"caf\xe9"}]}'),
     (CHAT, b'{"model":"gpt-test","messages":[{"role":"user","content":"caf\xe9"}]}'),
     # Numbers beyond a double.
-    (MESSAGES, b'{"model":"claude-sonnet-4-6","max_tokens":1e400,"messages":[{"role":"user","content":"hi"}]}'),
+    (
+        MESSAGES,
+        b'{"model":"claude-sonnet-4-6","max_tokens":1e400,"messages":[{"role":"user","content":"hi"}]}',
+    ),
     (COUNT, b'{"a": 1e99999}'),
     (CHAT, b'{"model":"gpt-test","max_tokens":1e400,"messages":[{"role":"user","content":"hi"}]}'),
     # JSON nested about 1,000 deep, and just past the documented limit where the parsers would accept
