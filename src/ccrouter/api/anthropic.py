@@ -20,7 +20,9 @@ log = logging.getLogger("ccrouter.api")
 
 async def messages(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    canonical = decode_request_body(await read_body(request), state.decode_cache)
+    body = await read_body(request)
+    state.heap.after_body(len(body))
+    canonical = decode_request_body(body, state.decode_cache)
     canonical.betas = request.headers.get("anthropic-beta")
     exchange = exchange_for(request)
     plan = await state.dispatcher.plan(canonical, request.headers, exchange)
@@ -41,7 +43,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.Response:
     state: AppState = request.app[STATE]
-    canonical = decode_request_body(await read_body(request), state.decode_cache, require_max_tokens=False)
+    body = await read_body(request)
+    state.heap.after_body(len(body))
+    canonical = decode_request_body(body, state.decode_cache, require_max_tokens=False)
     tokens = await state.counter.count_request_async(canonical)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
 

@@ -19,7 +19,9 @@ log = logging.getLogger("ccrouter.api")
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    canonical = decode_openai_body(await read_body(request), state.openai_decode_cache)
+    raw_body = await read_body(request)
+    state.heap.after_body(len(raw_body))
+    canonical = decode_openai_body(raw_body, state.openai_decode_cache)
     body = canonical.raw or {}
     exchange = exchange_for(request)
     plan = await state.dispatcher.plan(canonical, request.headers, exchange)
