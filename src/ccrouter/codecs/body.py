@@ -153,7 +153,7 @@ def parse(value: msgspec.Raw | memoryview, depth: int = 1) -> Any:
         item = orjson.loads(memoryview(value))
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"request body is not valid JSON: {exc.msg}") from None
-    if (type(item) is dict or type(item) is list) and not _within(item, MAX_DEPTH - depth):
+    if (type(item) is dict or type(item) is list) and not _within(item, MAX_DEPTH - depth, value):
         raise _too_deep()
     return item
 
@@ -237,9 +237,51 @@ def decoded_items(
 _ITEM_DEPTH = 2
 
 
-def _within(value: dict[str, Any] | list[Any], room: int) -> bool:
-    """Whether ``value`` nests at most ``room`` levels of arrays and objects (itself one); a loop,
-    not recursion, as deep input is the point."""
+def _within(value: dict[str, Any] | list[Any], room: int, raw: msgspec.Raw | memoryview) -> bool:
+    """Whether ``value`` (parsed from ``raw``) nests at most ``room`` levels of arrays and objects
+    (itself one). A part with no more opening brackets than that cannot nest deeper, and most
+    messages have a few dozen: counted in C, they skip any walk. Others (tool lists, with their
+    schemas) are serialised inside ``_ORJSON_DEPTH - room`` lists, which orjson refuses past its
+    depth limit: the same answer as walking them, at C speed."""
+    data = bytes(raw)
+    if data.count(b"[") + data.count(b"{") <= room:
+        return True
+    if room >= _ORJSON_DEPTH:
+        return _walk(value, room)
+    outer, slot = _wrappers(room)
+    slot.append(value)
+    try:
+        orjson.dumps(outer)
+    except orjson.JSONEncodeError as exc:
+        if "Recursion" in str(exc):
+            return False
+        return _walk(value, room)  # something else orjson will not write: decide by walking
+    finally:
+        slot.clear()
+    return True
+
+
+_WRAPPERS: dict[int, tuple[list[Any], list[Any]]] = {}
+
+
+def _wrappers(room: int) -> tuple[list[Any], list[Any]]:
+    """``_ORJSON_DEPTH - room`` nested lists, and the innermost (empty between uses), made once."""
+    made = _WRAPPERS.get(room)
+    if made is None:
+        slot: list[Any] = []
+        outer = slot
+        for _ in range(_ORJSON_DEPTH - room - 1):
+            outer = [outer]
+        made = _WRAPPERS[room] = (outer, slot)
+    return made
+
+
+# The deepest value orjson writes (3.x: "Recursion limit reached" past 254 levels).
+_ORJSON_DEPTH = 254
+
+
+def _walk(value: dict[str, Any] | list[Any], room: int) -> bool:
+    """``_within`` by walking: a loop, not recursion, as deep input is the point."""
     pending: list[tuple[Any, int]] = [(value, room)]
     pop, push = pending.pop, pending.append
     while pending:
