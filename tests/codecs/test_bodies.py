@@ -217,7 +217,7 @@ def test_bytes_decoded_by_one_decoder_are_not_handed_to_another() -> None:
     cache = DecodeCache()
     decode_request_body(b'{"model": "m", "max_tokens": 5, "messages": [], "tools": []}', cache)
     bad = b'{"model": "m", "max_tokens": 5, "messages": [[], {"role": "user", "content": "hi"}]}'
-    with pytest.raises(RequestError, match="messages.0: Input should be a valid dictionary"):
+    with pytest.raises(RequestError, match=r"messages\.0: Input should be a valid dictionary"):
         decode_request_body(bad, cache)
 
 
@@ -229,4 +229,5 @@ def test_a_part_larger_than_the_part_limit_is_decoded_but_not_kept() -> None:
     )
     decode_request_body(body, cache)
     assert cache.hits == 0
-    assert not cache._young and not cache._old
+    assert not cache._young
+    assert not cache._old
