@@ -53,6 +53,9 @@ TOOL_OVERHEAD = 8
 # 8 MB of text): one huge tool result must not keep megabytes alive after the decode cache let go.
 _MAX_OBJECT_TOKENS = 2_000_000
 _MIN_OBJECT_WEIGHT = 64
+# Nor is one heavier than this held at all: its pieces' counts are cached by content anyway, and
+# holding it would keep a huge request's text alive.
+_MAX_OBJECT_WEIGHT = _MAX_OBJECT_TOKENS // 16
 # System blocks shorter than this are counted by their text, not remembered as objects.
 _MIN_REMEMBERED_CHARS = 512
 # Runs (tool lists, histories) remembered whole, and what they may weigh together in tokens.
@@ -271,6 +274,8 @@ class TokenCounter:
         for item, start, end in spans:
             count = sum(counts[start:end])
             weight = max(count, _MIN_OBJECT_WEIGHT)
+            if weight > _MAX_OBJECT_WEIGHT:
+                continue
             if (
                 len(self._objects) >= self._object_entries
                 or self._object_tokens + weight > _MAX_OBJECT_TOKENS
@@ -364,6 +369,8 @@ class _Runs:
         old = self._by_first.pop(id(items[0]), None)
         if old is not None:
             self._tokens -= old[1]
+        if total > _MAX_RUN_TOKENS // 4:
+            return  # one conversation must not hold most of the budget
         if len(self._by_first) >= _MAX_RUNS or self._tokens + total > _MAX_RUN_TOKENS:
             self._by_first.clear()
             self._tokens = 0

@@ -209,3 +209,25 @@ def _call(call_id: str) -> dict[str, object]:
 
 def _tool() -> dict[str, object]:
     return {"type": "function", "function": {"name": "ls", "parameters": {"type": "object"}}}
+
+
+def test_bytes_decoded_by_one_decoder_are_not_handed_to_another() -> None:
+    # An empty tools list and an empty message are the same bytes, ``[]``: the message must be refused
+    # as on a fresh cache, not be given the cached tools value.
+    cache = DecodeCache()
+    decode_request_body(b'{"model": "m", "max_tokens": 5, "messages": [], "tools": []}', cache)
+    bad = b'{"model": "m", "max_tokens": 5, "messages": [[], {"role": "user", "content": "hi"}]}'
+    with pytest.raises(RequestError, match=r"messages\.0: Input should be a valid dictionary"):
+        decode_request_body(bad, cache)
+
+
+def test_a_part_larger_than_the_part_limit_is_decoded_but_not_kept() -> None:
+    cache = DecodeCache(max_part_bytes=1000)
+    big = {"role": "user", "content": "x" * 2000}
+    body = orjson.dumps(
+        {"model": "m", "max_tokens": 5, "messages": [big, big, {"role": "user", "content": "hi"}]}
+    )
+    decode_request_body(body, cache)
+    assert cache.hits == 0
+    assert not cache._young
+    assert not cache._old

@@ -20,10 +20,13 @@ log = logging.getLogger("ccrouter.api")
 
 async def messages(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    canonical = decode_request_body(await read_body(request), state.decode_cache)
-    canonical.betas = request.headers.get("anthropic-beta")
     exchange = exchange_for(request)
-    plan = await state.dispatcher.plan(canonical, request.headers, exchange)
+    async with state.large.turn(request.content_length):
+        body = await read_body(request)
+        state.heap.after_body(len(body))
+        canonical = decode_request_body(body, state.decode_cache)
+        canonical.betas = request.headers.get("anthropic-beta")
+        plan = await state.dispatcher.plan(canonical, request.headers, exchange)
     headers = decision_headers(plan, state.simulated)
     if canonical.stream:
         response = await stream_events(
@@ -41,8 +44,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.Response:
     state: AppState = request.app[STATE]
-    canonical = decode_request_body(await read_body(request), state.decode_cache, require_max_tokens=False)
-    tokens = await state.counter.count_request_async(canonical)
+    async with state.large.turn(request.content_length):
+        body = await read_body(request)
+        state.heap.after_body(len(body))
+        canonical = decode_request_body(body, state.decode_cache, require_max_tokens=False)
+        tokens = await state.counter.count_request_async(canonical)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
 
 

@@ -19,10 +19,13 @@ log = logging.getLogger("ccrouter.api")
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state: AppState = request.app[STATE]
-    canonical = decode_openai_body(await read_body(request), state.openai_decode_cache)
-    body = canonical.raw or {}
     exchange = exchange_for(request)
-    plan = await state.dispatcher.plan(canonical, request.headers, exchange)
+    async with state.large.turn(request.content_length):
+        raw_body = await read_body(request)
+        state.heap.after_body(len(raw_body))
+        canonical = decode_openai_body(raw_body, state.openai_decode_cache)
+        plan = await state.dispatcher.plan(canonical, request.headers, exchange)
+    body = canonical.raw or {}
     headers = decision_headers(plan, state.simulated)
     if canonical.stream:
         options = body.get("stream_options")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ccrouter.api.heap import HeapTrimmer
+from ccrouter.api.large import LargeBodies
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
@@ -33,6 +35,10 @@ class AppState:
     # cache per body format.
     decode_cache: DecodeCache = field(default_factory=DecodeCache)
     openai_decode_cache: DecodeCache = field(default_factory=DecodeCache)
+    # Returns to the system what huge bodies grew the heap by (``ccrouter.api.heap``).
+    heap: HeapTrimmer = field(default_factory=HeapTrimmer)
+    # At most a few large bodies read and decoded at once (``ccrouter.api.large``).
+    large: LargeBodies = field(default_factory=LargeBodies)
     observers: list[Observer] = field(default_factory=list)
     # -- usage ledger and budgets (issue 4)
     ledger: Store | None = None

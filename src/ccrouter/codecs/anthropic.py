@@ -115,10 +115,10 @@ def build_request(
         max_tokens=_decode_max_tokens(body.get("max_tokens"), require_max_tokens),
         system=_decode_system(body.get("system")) if system is None else system,
         stream=body.get("stream") is True,
-        temperature=body.get("temperature"),
-        top_p=body.get("top_p"),
-        top_k=body.get("top_k"),
-        stop_sequences=body.get("stop_sequences") or [],
+        temperature=_decode_number(body, "temperature"),
+        top_p=_decode_number(body, "top_p"),
+        top_k=_decode_top_k(body.get("top_k")),
+        stop_sequences=_decode_stop_sequences(body.get("stop_sequences")),
         tools=decode_tools(body.get("tools")) if tools is None else tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         thinking=_decode_thinking(body.get("thinking")),
@@ -145,6 +145,32 @@ def _decode_max_tokens(value: Any, required: bool) -> int:
     return value
 
 
+def _decode_number(body: JSON, key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _fail(key, "Input should be a valid number")
+    return value
+
+
+def _decode_top_k(value: Any) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise _fail("top_k", "Input should be a valid integer")
+    return value
+
+
+def _decode_stop_sequences(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail("stop_sequences", "Input should be a valid list")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _fail(f"stop_sequences.{index}", "Input should be a valid string")
+    return value
+
+
 def _decode_system(value: Any) -> list[TextBlock]:
     if value is None or value == "":
         return []
@@ -167,7 +193,7 @@ def decode_message(item: Any, path: str) -> Message:
     if not isinstance(item, dict):
         raise _fail(path, "Input should be a valid dictionary")
     role = item.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _fail(f"{path}.role", "Input should be 'user' or 'assistant'")
     content = item.get("content")
     if isinstance(content, str):
@@ -277,13 +303,16 @@ def decode_tools(value: Any) -> list[Tool]:
             continue
         if not isinstance(item.get("name"), str):
             raise _fail(f"tools.{i}.name", "Field required")
+        description = item.get("description")
+        if description is not None and not isinstance(description, str):
+            raise _fail(f"tools.{i}.description", "Input should be a valid string")
         schema = item.get("input_schema")
         if not isinstance(schema, dict):
             raise _fail(f"tools.{i}.input_schema", "Field required")
         tools.append(
             Tool(
                 name=item["name"],
-                description=item.get("description"),
+                description=description,
                 input_schema=schema,  # shared, not copied: schemas are large and never modified
                 cache_control=item.get("cache_control"),
             )

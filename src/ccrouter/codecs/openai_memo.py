@@ -125,6 +125,9 @@ class EncodeMemo:
     def __init__(self, *, max_entries: int = 4096, max_bytes: int = 8 * 1024 * 1024) -> None:
         self._half_entries = max(1, (max_entries - _MAX_TOOL_SETS - _MAX_SYSTEMS) // 2)
         self._half_bytes = max(1, max_bytes // 4)
+        # A message heavier than this is translated every time rather than kept (one huge tool
+        # result must not hold a quarter of the budget after its request).
+        self._entry_bytes_max = max(1, max_bytes // 16)
         self._tool_bytes_max = max(1, max_bytes // 4)
         self._system_bytes_max = max(1, max_bytes // (4 * _MAX_SYSTEMS))
         self._young: dict[tuple[int, int], _Translated] = {}
@@ -207,7 +210,7 @@ class EncodeMemo:
         parts = tuple(map(orjson.Fragment, encoded))
         calls = tuple(recorder.calls)
         weight = sum(map(len, encoded)) + _ENTRY_OVERHEAD
-        if weight <= self._half_bytes:
+        if weight <= self._entry_bytes_max:
             self._keep(key, _Translated(message, dialect, pending, calls, parts, after, weight))
         return parts, after, calls, weight
 

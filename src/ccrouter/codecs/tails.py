@@ -149,4 +149,5 @@ def _checked_tail(body: bytes, fields: dict[str, msgspec.Raw], start: int, size:
         position += len(value)
     if body[position:] != b"}":
         return None
-    return _Tail(keys[0], body[len(body) - size :], {key: fields[key] for key in keys})
+    # Copies: a ``Raw`` split from the body holds the whole body, which must not outlive its request.
+    return _Tail(keys[0], body[len(body) - size :], {key: fields[key].copy() for key in keys})

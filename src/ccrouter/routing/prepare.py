@@ -40,12 +40,15 @@ Edit = Callable[[str], str | None]
 class CleanTexts:
     """Texts an edit found nothing to change in, by identity: the decode cache hands out the same
     text objects turn after turn (the long system prompt, the history), so each is scanned once.
-    Holds the texts it answers for (their ids stay theirs); only long ones, bounded in size."""
+    Holds the texts it answers for (their ids stay theirs); only long ones, bounded in size, and
+    none past a sixteenth of the bound: a huge text is rescanned (at memchr speed) rather than kept
+    alive after its request."""
 
     MIN_CHARS = 1024
 
     def __init__(self, *, max_chars: int = 8_000_000) -> None:
         self._max_chars = max_chars
+        self._max_text = max_chars // 16
         self._texts: dict[int, str] = {}
         self._chars = 0
 
@@ -53,7 +56,7 @@ class CleanTexts:
         return self._texts.get(id(text)) is text
 
     def add(self, text: str) -> None:
-        if len(text) < self.MIN_CHARS:
+        if not self.MIN_CHARS <= len(text) <= self._max_text:
             return
         if self._chars + len(text) > self._max_chars:
             self._texts.clear()
