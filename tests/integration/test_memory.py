@@ -58,15 +58,19 @@ async def _serve(config: Path, port: int) -> asyncio.subprocess.Process:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("upstream", ["fake", "simulated"])
 async def test_rss_after_a_burst_of_large_bodies_returns_near_where_it_was(
-    fake: FakeUpstream, tmp_path: Path
+    fake: FakeUpstream, tmp_path: Path, upstream: str
 ) -> None:
+    """Through a fake upstream, and through the built-in simulated provider (its in-process fake
+    used to keep every request it answered)."""
     config = tmp_path / "config.yaml"
-    config.write_text(
-        "providers:\n"
-        f"  - {{name: up, type: openai, base_url: '{fake.url}/v1', api_key: sk-test, models: [gpt-test]}}\n"
-        "router:\n  default: up,gpt-test\n"
+    provider = (
+        f"{{name: up, type: openai, base_url: '{fake.url}/v1', api_key: sk-test, models: [gpt-test]}}"
+        if upstream == "fake"
+        else "{name: up, type: simulated, models: [gpt-test]}"
     )
+    config.write_text(f"providers:\n  - {provider}\nrouter:\n  default: up,gpt-test\n")
     port = _free_port()
     process = await _serve(config, port)
     url = f"http://127.0.0.1:{port}"

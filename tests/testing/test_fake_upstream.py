@@ -943,3 +943,12 @@ async def test_simulated_round_through_the_server(fake: FakeUpstream) -> None:
         )
     assert first.stop_reason == "tool_use"
     assert second.content[0].text == "The command finished. Output:\nhi"
+
+
+async def test_keep_requests_bounds_what_the_fake_records() -> None:
+    async with FakeUpstream(keep_requests=2) as bounded, aiohttp.ClientSession() as session:
+        for turn in range(5):
+            body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": f"t{turn}"}]}
+            async with session.post(bounded.url + "/v1/messages", json=body) as response:
+                assert response.status == 200
+        assert [r.body["messages"][0]["content"] for r in bounded.requests] == ["t3", "t4"]

@@ -17,6 +17,8 @@ from ccrouter.testing import FakeUpstream
 
 __all__ = ["SimulatedProvider", "open_simulated"]
 
+_KEEP_REQUESTS = 0
+
 
 class SimulatedProvider:
     def __init__(self, config: ProviderConfig, fake: FakeUpstream, inner: HttpProvider) -> None:
@@ -37,7 +39,9 @@ class SimulatedProvider:
 
 
 async def open_simulated(config: ProviderConfig) -> SimulatedProvider:
-    fake = FakeUpstream(rate_limit_headers=False)
+    # It serves for the gateway's whole life: it keeps none of the requests it answers (a fake in a
+    # test keeps them all for its assertions; here they would only grow the gateway's memory).
+    fake = FakeUpstream(rate_limit_headers=False, keep_requests=_KEEP_REQUESTS)
     base_url = await fake.start("127.0.0.1", 0)
     inner_config = config.model_copy(
         update={"type": "openai", "vendor": "generic", "base_url": base_url + "/v1"}

@@ -84,10 +84,19 @@ def _seconds(value: float) -> str:
 class FakeUpstream:
     """The fake server. Use ``async with FakeUpstream() as fake:`` or ``await start()`` / ``stop()``."""
 
-    def __init__(self, *, default: DefaultBehaviour | None = None, rate_limit_headers: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        default: DefaultBehaviour | None = None,
+        rate_limit_headers: bool = True,
+        keep_requests: int | None = None,
+    ) -> None:
+        """``keep_requests``: how many of the latest requests ``requests`` keeps (None: all, as a test
+        wants; a long-running fake such as the simulated provider keeps a few, or it grows forever)."""
         self.default: DefaultBehaviour = default or simulated_reply
         self.rate_limit_headers = rate_limit_headers
         self.requests: list[RecordedRequest] = []
+        self._keep = keep_requests
         self._script = Script()
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -222,6 +231,8 @@ class FakeUpstream:
             stream=stream if stream is not None else fields.get("stream") is True,
         )
         self.requests.append(record)
+        if self._keep is not None and len(self.requests) > self._keep:
+            del self.requests[: len(self.requests) - self._keep]
         self._seq += 1
         return record, self._seq
 
