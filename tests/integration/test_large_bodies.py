@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 from gateway_support import GatewayFactory, settings_for
 
-from ccrouter.api.large import LARGE_BODY, SLOTS
+from ccrouter.api.large import LARGE_BODY, SLOTS, LargeBodies
 from ccrouter.testing import FakeUpstream
 
 GOOD = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -55,3 +55,30 @@ async def test_a_small_request_passes_large_ones_that_wait_for_a_slot(
         release.set()
         assert await asyncio.gather(*slow, waiting) == [200] * (SLOTS + 1)
         assert len(fake.requests) == SLOTS + 2
+
+
+async def test_slow_bodies_holding_every_slot_delay_another_large_one_at_most_max_wait() -> None:
+    """Clients trickling their large bodies in hold the slots; the next large body waits for one at
+    most ``max_wait``, then is read anyway."""
+    bodies = LargeBodies(slots=1, max_wait=0.2)
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_holder() -> None:
+        async with bodies.turn(None):
+            entered.set()
+            await release.wait()
+
+    holder = asyncio.create_task(slow_holder())
+    await entered.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with bodies.turn(LARGE_BODY):
+        waited = loop.time() - started
+    assert 0.15 < waited < 1.0
+    async with bodies.turn(10):  # a small body never waits
+        assert loop.time() - started - waited < 0.05
+    release.set()
+    await holder
+    async with bodies.turn(LARGE_BODY):  # the slot came back
+        pass

@@ -8,6 +8,10 @@ requests in flight every turn of the loop costs ~100 ms, and a small request, wh
 turns, waited 0.4-1.2 s. ``LargeBodies`` lets at most ``slots`` requests with a large body read,
 decode and plan at once; the others wait before reading, so aiohttp stops reading their sockets
 (flow control) and they cost the loop nothing until their turn. A small body never waits.
+
+A slot is waited for at most ``max_wait`` seconds, then the body is read anyway: clients that send
+their large bodies slowly (a body may take up to ``server.body_timeout_s``) hold the slots while they
+trickle in, and must not hold every other large request back for that long.
 """
 
 from __future__ import annotations
@@ -21,18 +25,29 @@ __all__ = ["LargeBodies"]
 # Bodies from this size (or of unknown size) take a slot; a Claude Code request is ~100-300 KB.
 LARGE_BODY = 512 * 1024
 SLOTS = 2
+# Fifty 1 MB bodies take the loop ~0.8 s in all, so a fair wait is well under this.
+MAX_WAIT_S = 2.0
 
 
 class LargeBodies:
-    def __init__(self, *, large: int = LARGE_BODY, slots: int = SLOTS) -> None:
+    def __init__(self, *, large: int = LARGE_BODY, slots: int = SLOTS, max_wait: float = MAX_WAIT_S) -> None:
         self._large = large
         self._slots = asyncio.Semaphore(slots)
+        self._max_wait = max_wait
 
     @contextlib.asynccontextmanager
     async def turn(self, content_length: int | None) -> AsyncIterator[None]:
-        """Hold a slot for the body's reading and decoding when it is large."""
+        """Hold a slot for the body's reading and decoding when it is large (waiting for one at most
+        ``max_wait`` seconds)."""
         if content_length is not None and content_length < self._large:
             yield
             return
-        async with self._slots:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._max_wait)
+        except TimeoutError:
+            yield  # the slots are held by slow bodies: go on without one
+            return
+        try:
             yield
+        finally:
+            self._slots.release()
