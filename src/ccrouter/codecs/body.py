@@ -150,11 +150,15 @@ def parse(value: msgspec.Raw | memoryview, depth: int = 1) -> Any:
     a ``RequestError`` for what the split let through (invalid UTF-8 inside a string, a number
     beyond a double) and for nesting past ``MAX_DEPTH``."""
     try:
-        item = orjson.loads(memoryview(value))
+        item = orjson.loads(value if type(value) is memoryview else memoryview(value))
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"request body is not valid JSON: {exc.msg}") from None
-    if (type(item) is dict or type(item) is list) and not _within(item, MAX_DEPTH - depth, value):
-        raise _too_deep()
+    room = MAX_DEPTH - depth
+    # Each level takes two bytes (its brackets): a part of at most 2 * room bytes cannot nest past
+    # room, and most parts parsed per request are that small (system blocks, a short new turn).
+    if len(value) > 2 * room and (type(item) is dict or type(item) is list):
+        if not _within(item, room, value):
+            raise _too_deep()
     return item
 
 
