@@ -156,9 +156,9 @@ def parse(value: msgspec.Raw | memoryview, depth: int = 1) -> Any:
     room = MAX_DEPTH - depth
     # Each level takes two bytes (its brackets): a part of at most 2 * room bytes cannot nest past
     # room, and most parts parsed per request are that small (system blocks, a short new turn).
-    if len(value) > 2 * room and (type(item) is dict or type(item) is list):
-        if not _within(item, room, value):
-            raise _too_deep()
+    nested = type(item) is dict or type(item) is list
+    if nested and len(value) > 2 * room and not _within(item, room, value):
+        raise _too_deep()
     return item
 
 
