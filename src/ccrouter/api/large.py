@@ -17,8 +17,7 @@ trickle in, and must not hold every other large request back for that long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 __all__ = ["LargeBodies"]
 
@@ -35,19 +34,42 @@ class LargeBodies:
         self._slots = asyncio.Semaphore(slots)
         self._max_wait = max_wait
 
-    @contextlib.asynccontextmanager
-    async def turn(self, content_length: int | None) -> AsyncIterator[None]:
+    def turn(self, content_length: int | None) -> AbstractAsyncContextManager[None]:
         """Hold a slot for the body's reading and decoding when it is large (waiting for one at most
-        ``max_wait`` seconds)."""
+        ``max_wait`` seconds). A small body gets a context that does nothing (every request takes
+        this path: a plain object, not a generator-based context manager, ~10x cheaper)."""
         if content_length is not None and content_length < self._large:
-            yield
-            return
+            return _NO_SLOT
+        return _Slot(self)
+
+
+class _NoSlot:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SLOT = _NoSlot()
+
+
+class _Slot:
+    __slots__ = ("_bodies", "_held")
+
+    def __init__(self, bodies: LargeBodies) -> None:
+        self._bodies = bodies
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        bodies = self._bodies
         try:
-            await asyncio.wait_for(self._slots.acquire(), self._max_wait)
+            await asyncio.wait_for(bodies._slots.acquire(), bodies._max_wait)
         except TimeoutError:
-            yield  # the slots are held by slow bodies: go on without one
-            return
-        try:
-            yield
-        finally:
-            self._slots.release()
+            return  # the slots are held by slow bodies: go on without one
+        self._held = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._held:
+            self._held = False
+            self._bodies._slots.release()
