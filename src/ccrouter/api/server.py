@@ -61,15 +61,20 @@ class GatewayProtocol(RequestHandler):
         self._openai = False
 
     def data_received(self, data: bytes) -> None:
-        if data and self._head_timer is None and (self._body is None or self._body.is_eof()):
+        starting = bool(data) and self._head_timer is None and (self._body is None or self._body.is_eof())
+        if starting:
             self._openai = data.startswith(_OPENAI_LINE)
-            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
         heads = self._request_count
         super().data_received(data)
-        if self._request_count != heads and self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._request_count != heads:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
             self._body = self._messages[-1][1] if self._messages else None
+        elif starting:
+            # A head that did not come whole in its first read (almost every head does: no timer
+            # then) must be complete within the header timeout of that first byte.
+            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._head_timer is not None:
