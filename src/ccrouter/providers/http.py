@@ -240,6 +240,10 @@ class HttpProvider:
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole (decompressed) body, or UpstreamProtocolError once it passes ``max_body_bytes``."""
         limit = self._limits.max_body_bytes
+        length = response.content_length
+        if length is not None and length <= limit and "content-encoding" not in response.headers:
+            # The parser reads exactly content-length bytes: within the limit as it is (most replies).
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         content = response.content
