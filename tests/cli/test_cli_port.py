@@ -3,6 +3,7 @@ the one they started; `status` sees a foreground gateway."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -58,6 +59,16 @@ def environment(tmp_path: Path, config: Path) -> dict[str, str]:
     }
 
 
+def claude_environment(tmp_path: Path, config: Path) -> dict[str, str]:
+    """``environment`` with the fake ``claude`` first on PATH, recording into claude.json."""
+    bin_dir = tmp_path / "bin"
+    install_fake_claude(bin_dir)
+    env = environment(tmp_path, config)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["FAKE_CLAUDE_OUT"] = str(tmp_path / "claude.json")
+    return env
+
+
 def write_config(directory: Path, port: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "config.yaml"
@@ -76,27 +87,35 @@ def ccrouter_cli(env: dict[str, str], *args: str, timeout: float = 45) -> subpro
     )
 
 
+@contextlib.contextmanager
+def serving(tmp_path: Path, config: Path, port: int, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``ccrouter serve --config config`` in the foreground, once it answers as itself on ``port``."""
+    log_path = tmp_path / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config)],
+            env=environment(tmp_path, config),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while (holder := probe("127.0.0.1", port, timeout=0.5)) is None or holder.pid != process.pid:
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"the {name} gateway did not start"
+                time.sleep(0.1)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(15)
+
+
 @pytest.fixture
 def foreground(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A `ccrouter serve` in the foreground (its own config folder, so no pid file anywhere)."""
     port = free_port()
-    config = write_config(tmp_path / "foreground", port)
-    log = (tmp_path / "foreground.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config)],
-        env=environment(tmp_path, config),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while (holder := probe("127.0.0.1", port, timeout=0.5)) is None or holder.pid != process.pid:
-        assert process.poll() is None, (tmp_path / "foreground.log").read_text()
-        assert time.monotonic() < deadline, "the foreground gateway did not start"
-        time.sleep(0.1)
-    yield process, port
-    process.terminate()
-    process.wait(15)
-    log.close()
+    with serving(tmp_path, write_config(tmp_path / "foreground", port), port, "foreground") as process:
+        yield process, port
 
 
 @pytest.fixture
@@ -175,11 +194,7 @@ def test_code_uses_a_foreground_gateway_and_says_which(
 ) -> None:
     process, port = foreground
     config = write_config(tmp_path / "cfg", port)
-    bin_dir = tmp_path / "bin"
-    install_fake_claude(bin_dir)
-    env = environment(tmp_path, config)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["FAKE_CLAUDE_OUT"] = str(tmp_path / "claude.json")
+    env = claude_environment(tmp_path, config)
     done = ccrouter_cli(env, "code", "-p", "hi")
     assert done.returncode == 0, done.stderr
     url = f"http://127.0.0.1:{port}"
@@ -191,11 +206,7 @@ def test_code_uses_a_foreground_gateway_and_says_which(
 
 def test_code_refuses_a_port_held_by_another_program(tmp_path: Path, other_program: int) -> None:
     config = write_config(tmp_path / "cfg", other_program)
-    bin_dir = tmp_path / "bin"
-    install_fake_claude(bin_dir)
-    env = environment(tmp_path, config)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["FAKE_CLAUDE_OUT"] = str(tmp_path / "claude.json")
+    env = claude_environment(tmp_path, config)
     done = ccrouter_cli(env, "code", "-p", "hi")
     assert done.returncode == 1
     assert f"port {other_program} on 127.0.0.1 is already in use (by another program)" in done.stderr
@@ -232,19 +243,7 @@ def test_status_reads_protected_provider_state_with_the_configured_admin_token(t
     config = folder / "config.yaml"
     server = f"server: {{port: {port}, admin_token: admin-token-0123456789, protect_observability: true}}\n"
     config.write_text(server + CONFIG.format(port=port).split("\n", 1)[1])
-    log = (tmp_path / "protected.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config)],
-        env=environment(tmp_path, config),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while (holder := probe("127.0.0.1", port, timeout=0.5)) is None or holder.pid != process.pid:
-            assert process.poll() is None, (tmp_path / "protected.log").read_text()
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+    with serving(tmp_path, config, port, "protected"):
         done = ccrouter_cli(environment(tmp_path, config), "status")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "breaker" in done.stdout
@@ -252,7 +251,3 @@ def test_status_reads_protected_provider_state_with_the_configured_admin_token(t
         config.write_text(config.read_text().replace("admin-token-0123456789", "another-token-0123456789"))
         done = ccrouter_cli(environment(tmp_path, config), "status")
         assert "live provider state not shown" in done.stdout
-    finally:
-        process.terminate()
-        process.wait(15)
-        log.close()
