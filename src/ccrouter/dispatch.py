@@ -4,7 +4,7 @@
 serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order each of
 those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
 only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
-request's worst case at the first candidate's price, settled when the calls end. ``complete`` and
+request's worst case at the dearest candidate's price, settled when the calls end. ``complete`` and
 ``stream`` walk that order: a 429, 5xx, 529, timeout or connection error moves on to the next
 candidate (at most ``routing.max_fallbacks`` after the first); a context-window error moves to the
 long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
@@ -29,7 +29,7 @@ from typing import Protocol
 
 import orjson
 
-from ccrouter.catalog import Catalog
+from ccrouter.catalog import Catalog, clamp_max_tokens
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import (
     CCRouterError,
@@ -171,7 +171,9 @@ class Dispatcher:
         if self._admission is not None:
             # Admission prices the worst case where the request goes first: its input, and max_tokens
             # of output as clamped to that model's limit (the request as prepared for it).
-            override = await self._admission.admit(exchange, prepared, first.route)
+            override = await self._admission.admit(
+                exchange, prepared, first.route, lambda: self._alternatives(request, ranked)
+            )
             if override is not None:
                 provider_name, _, model = override.partition(",")
                 decision = RouteDecision(
@@ -190,6 +192,24 @@ class Dispatcher:
         log.debug("route %s: %s", exchange.request_id, decision.reason)
         provider = next(iter(self._pools[decision.provider].values()))
         return Plan(decision, provider, prepared, session, exchange, ranked, request)
+
+    def _alternatives(self, request: MessagesRequest, ranked: list[Scored]) -> list[tuple[str, int]]:
+        """Where else the cascade may serve ``request`` (the usable candidates after the first, and
+        the long-context route a context error moves to), each with ``max_tokens`` as clamped there."""
+        routes = [
+            (item.candidate.provider, item.candidate.model) for item in ranked[1:] if item.assessment.tier < 2
+        ]
+        long_context = self._settings.router.long_context
+        if long_context is not None:
+            provider, _, model = (part.strip() for part in long_context.partition(","))
+            routes.append((provider, model))
+        out: list[tuple[str, int]] = []
+        for provider, model in routes:
+            config = self._settings.provider(provider)
+            if config is not None:
+                info = self._catalog.info(config, model)
+                out.append((f"{provider},{model}", clamp_max_tokens(request.max_tokens, info)))
+        return out
 
     async def _ranked(
         self, request: MessagesRequest, decision: RouteDecision, session: str | None

@@ -9,6 +9,7 @@ policy (budgets) may refuse a request or redirect it before it is routed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -83,7 +84,17 @@ class Admission(Protocol):
     Returns None to go on as routed, or a ``provider,model`` route to use instead (a downgrade);
     raises a ``CCRouterError`` to refuse."""
 
-    async def admit(self, exchange: Exchange, request: MessagesRequest, route: str) -> str | None: ...
+    async def admit(
+        self,
+        exchange: Exchange,
+        request: MessagesRequest,
+        route: str,
+        alternatives: Callable[[], Sequence[tuple[str, int]]] | None = None,
+    ) -> str | None:
+        """``alternatives()``: the other ``(provider,model, max_tokens as clamped there)`` the cascade
+        may fail over to, so that a worst case can be priced wherever the request ends up (a call,
+        made only by a policy that prices the request)."""
+        ...
 
     async def settle(self, exchange: Exchange) -> None:
         """The exchange's calls ended (served, failed or refused): whatever ``admit`` held for it

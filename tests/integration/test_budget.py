@@ -229,3 +229,45 @@ async def test_a_failed_request_releases_its_reservation(
     assert statuses == [500, 200, 403]
     await asyncio.sleep(0.2)
     assert await spent_usd(pg_schema) == (1, pytest.approx(10 * 3e-6 + 1000 * 15e-6))
+
+
+async def test_a_failover_to_a_dearer_fallback_is_reserved_at_its_price(
+    pg_schema: str, fake: FakeUpstream, gateway: GatewayFactory
+) -> None:
+    """The route is cheap and fails; a fallback ten times dearer serves. Reserved at the route's
+    price, 20 concurrent requests all pass and spend ~$1.20 against $0.20; reserved at the dearest
+    place the cascade may serve them, spend stays within one request of the limit."""
+    limit = 0.20
+    async with FakeUpstream() as dear:
+        config = Settings.model_validate(
+            {
+                "server": {"api_keys": [{"name": "k1", "key": KEY, "user": "carol"}]},
+                "providers": [
+                    {"name": "cheap", "type": "anthropic", "base_url": fake.url, "api_key": "sk-a",
+                     "models": [{"name": "claude-sonnet-4-6", "max_output_tokens": 64_000}]},
+                    {"name": "dear", "type": "anthropic", "base_url": dear.url, "api_key": "sk-b",
+                     "models": [{"name": "claude-opus-4-1", "max_output_tokens": 64_000}]},
+                ],
+                "router": {
+                    "default": "cheap,claude-sonnet-4-6",
+                    "fallback": {"default": ["dear,claude-opus-4-1"]},
+                },
+                "routing": {"auto_fallback": "off"},
+                "store": {"flush_interval_s": 0.05, "url": PG_URL, "schema_name": pg_schema},
+                "prices": {
+                    "cheap,claude-sonnet-4-6": {"input": 3, "output": 3},
+                    "dear,claude-opus-4-1": {"input": 3, "output": 30},
+                },
+                "budgets": [{"name": "block", "period": "daily", "limit_usd": limit, "action": "block"}],
+            }
+        )  # fmt: skip
+        url = await gateway(config)
+        fake.script(*[Fault("status", status=500) for _ in range(20)])
+        dear.script(*[Reply(text="ok", input_tokens=10, output_tokens=2000) for _ in range(20)])
+        statuses = await asyncio.gather(*(send_body(url, {**BODY, "max_tokens": 4000}) for _ in range(20)))
+        await asyncio.sleep(0.3)
+        served, spent = await spent_usd(pg_schema)
+    assert served == statuses.count(200) >= 1
+    assert statuses.count(403) == 20 - served
+    one_request = 10 * 3e-6 + 2000 * 30e-6
+    assert spent <= limit + one_request, (statuses, spent)

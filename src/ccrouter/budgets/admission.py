@@ -81,17 +81,28 @@ class BudgetAdmission:
         self._clock = clock
 
     async def admit(
-        self, exchange: Exchange, request: MessagesRequest, route: str | None = None
+        self,
+        exchange: Exchange,
+        request: MessagesRequest,
+        route: str | None = None,
+        alternatives: Callable[[], Sequence[tuple[str, int]]] | None = None,
     ) -> str | None:
         """``route``: the ``provider,model`` the request goes to first (None: ``router.default``);
-        ``request`` as prepared for it, so ``max_tokens`` is within that model's output limit."""
+        ``request`` as prepared for it, so ``max_tokens`` is within that model's output limit.
+        ``alternatives()``: where else the cascade may serve it, with ``max_tokens`` as clamped there;
+        the reservation is the dearest of those worst cases (a failover to a dearer fallback must
+        not spend past the budget by more than one request)."""
         applied = self._applicable(exchange, exchange.started_at)
         if not applied:
             self._estimates.put(exchange, request)  # counted later, only if the provider reports nothing
             return None
         tokens = await self._counter.count_request_async(request)
         self._estimates.put(exchange, tokens)
-        amount = self._worst_case(tokens, request.max_tokens, route or self._settings.router.default)
+        first = route or self._settings.router.default
+        amount = max(
+            self._worst_case(tokens, max_tokens, where)
+            for where, max_tokens in ((first, request.max_tokens), *(alternatives() if alternatives else ()))
+        )
         used, admitted = await self._store.reserve(
             reservation_token(exchange.request_id, exchange.started_at),
             exchange.started_at,
