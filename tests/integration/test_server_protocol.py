@@ -5,12 +5,14 @@ echoing them, a key with a non-ASCII byte is a 401, and slow or stuck clients ar
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from gateway_support import GatewayFactory
 from yarl import URL
 
@@ -152,3 +154,15 @@ async def test_a_stream_ends_with_an_error_event_after_max_stream_s(
     last = [block for block in text.split("\n\n") if block.strip()][-1]
     assert last.startswith("event: error")
     assert "max_stream_s" in last
+
+
+async def test_a_flood_of_bad_heads_logs_one_line_a_minute_per_address(
+    fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = await gateway(_settings(fake.url, tmp_path))
+    with caplog.at_level(logging.INFO, logger="ccrouter.api"):
+        for _ in range(5):
+            status, _, _ = await _exchange(url, _head("/v1/messages", b"x-api-key: " + b"A" * 10_000))
+            assert status == 431
+    lines = [r.getMessage() for r in caplog.records if "rejected a request head" in r.getMessage()]
+    assert len(lines) == 1, lines

@@ -27,6 +27,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from ccrouter.api.errors import OPENAI_PREFIX, error_body, error_response
+from ccrouter.api.throttle import OncePer
 from ccrouter.config import ServerConfig
 
 __all__ = ["GatewayProtocol", "handler_args", "use_gateway_protocol"]
@@ -120,8 +121,12 @@ class GatewayProtocol(RequestHandler):
         else:
             self.log_exception("error handling %s %s", request.method, request.path, exc_info=exc)
             text = "internal error in ccrouter (see its log)"
-        if status < 500:
-            # The exception's text may quote the client's bytes (a key): only its kind is logged.
+        manager = self._manager
+        if status < 500 and (
+            not isinstance(manager, _GatewayServer) or manager.log_once(request.remote or "")
+        ):
+            # The exception's text may quote the client's bytes (a key): only its kind is logged, and
+            # at most once a minute per address (a flood of bad heads must not fill the log).
             log.info("rejected a request head from %s: %s", request.remote, type(exc).__name__)
         error_type = "invalid_request_error" if status < 500 else "api_error"
         response = error_response(path, status, error_type, text)
@@ -141,6 +146,7 @@ class _GatewayServer(web.Server):
             **base._kwargs,
         )
         self._header_timeout = header_timeout
+        self.log_once = OncePer(60.0)
 
     def __call__(self) -> RequestHandler:
         return GatewayProtocol(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
