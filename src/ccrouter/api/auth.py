@@ -146,6 +146,14 @@ class AuthGuard:
             log.warning("failed admin authentication from %s: %s", request.remote, reason)
         return error
 
+    def refuse(
+        self, request: web.Request, address: str, wait: float | None, reason: str, error: RequestError
+    ) -> RequestError:
+        """A wrong or missing credential: the throttle's 429 while ``address`` is throttled (a
+        refused attempt costs no token), else the failure counted and ``error`` to raise."""
+        self.check(request, address, wait, None)
+        return self.failed(request, address, reason, error)
+
     @staticmethod
     def rejected(request: web.Request, reason: str) -> None:
         request[REJECTED] = reason
@@ -182,10 +190,10 @@ def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard)
     address, wait = guard.admit(request)
     presented = _presented_key(request)
     if presented is None:
-        guard.check(request, address, wait, None)
-        raise guard.failed(
+        raise guard.refuse(
             request,
             address,
+            wait,
             "missing_key",
             AuthenticationError("missing API key: send it as x-api-key or Authorization: Bearer"),
         )
@@ -193,8 +201,7 @@ def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard)
     # Compare against every key, in constant time each, so timing tells nothing.
     matches = [hmac.compare_digest(candidate, identity.secret) for identity in known]
     if not any(matches):
-        guard.check(request, address, wait, None)
-        raise guard.failed(request, address, "invalid_key", AuthenticationError("invalid API key"))
+        raise guard.refuse(request, address, wait, "invalid_key", AuthenticationError("invalid API key"))
     identity = known[matches.index(True)]
     guard.check(request, address, wait, identity.id)
     return identity
@@ -213,10 +220,10 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
             address, wait = guard.admit(request)
             presented = _presented_key(request)
             if presented is None:
-                guard.check(request, address, wait, None)
-                raise guard.failed(
+                raise guard.refuse(
                     request,
                     address,
+                    wait,
                     "missing_admin_token",
                     AuthenticationError(f"{what}: send server.admin_token as Authorization: Bearer"),
                 )
@@ -225,10 +232,10 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
                 guard.rejected(request, "admin_disabled")
                 raise PermissionDeniedError(f"{what}: admin endpoints are disabled: set server.admin_token")
             if not hmac.compare_digest(_secret_bytes(presented), secret):
-                guard.check(request, address, wait, None)
-                raise guard.failed(
+                raise guard.refuse(
                     request,
                     address,
+                    wait,
                     "invalid_admin_token",
                     PermissionDeniedError(f"{what}: invalid admin token"),
                 )
