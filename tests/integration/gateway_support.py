@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from ccrouter.config import Settings
@@ -34,5 +35,26 @@ def settings_for(
                 }
             ],
             "router": {"default": f"up,{spec['model']}", **router},
+        }
+    )
+
+
+def keyed_settings(fake_url: str, tmp_path: Path, key: str, **server: Any) -> Settings:
+    """One Anthropic-format provider at the fake, client auth with ``key`` (``server`` settings on
+    top), and a SQLite ledger in ``tmp_path``: the server-hardening tests' gateway."""
+    return Settings.model_validate(
+        {
+            "server": {"api_keys": [key], **server},
+            "providers": [
+                {
+                    "name": "up",
+                    "type": "anthropic",
+                    "base_url": fake_url,
+                    "api_key": "sk-upstream-secret",
+                    "models": ["claude-sonnet-4-6"],
+                }
+            ],
+            "router": {"default": "up,claude-sonnet-4-6"},
+            "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
         }
     )

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from gateway_support import GatewayFactory
+from gateway_support import GatewayFactory, keyed_settings
 from yarl import URL
 
 from ccrouter.config import Settings
@@ -24,22 +24,7 @@ GOOD = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "u
 
 
 def _settings(fake_url: str, tmp_path: Path, **server: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "server": {"api_keys": [KEY], **server},
-            "providers": [
-                {
-                    "name": "up",
-                    "type": "anthropic",
-                    "base_url": fake_url,
-                    "api_key": "sk-upstream-secret",
-                    "models": ["claude-sonnet-4-6"],
-                }
-            ],
-            "router": {"default": "up,claude-sonnet-4-6"},
-            "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}"},
-        }
-    )
+    return keyed_settings(fake_url, tmp_path, KEY, **server)
 
 
 async def _exchange(url: str, data: bytes, *, wait: float = 5.0) -> tuple[int, dict[str, Any], float]:

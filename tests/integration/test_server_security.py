@@ -19,7 +19,7 @@ import brotli
 import orjson
 import pytest
 from backports import zstd
-from gateway_support import GatewayFactory
+from gateway_support import GatewayFactory, keyed_settings
 
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream, Reply
@@ -30,22 +30,7 @@ GOOD = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "u
 
 
 def _settings(fake_url: str, tmp_path: Path, **server: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "server": {"api_keys": [KEY], "admin_token": ADMIN, **server},
-            "providers": [
-                {
-                    "name": "up",
-                    "type": "anthropic",
-                    "base_url": fake_url,
-                    "api_key": "sk-upstream-secret",
-                    "models": ["claude-sonnet-4-6"],
-                }
-            ],
-            "router": {"default": "up,claude-sonnet-4-6"},
-            "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
-        }
-    )
+    return keyed_settings(fake_url, tmp_path, KEY, **{"admin_token": ADMIN, **server})
 
 
 async def _post(
