@@ -5,6 +5,7 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
 
     CCRouterError                      500 api_error
     ├── ConfigError                    500 api_error        (bad configuration; CLI exits non-zero)
+    │   └── PluginError                a plugin failed to import or register (names the plugin)
     ├── RequestError                   400 invalid_request_error
     │   ├── AuthenticationError        401 authentication_error
     │   ├── PermissionDeniedError      403 permission_error
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PluginError",
     "RequestError",
     "RequestTooLargeError",
     "RoutingError",
@@ -66,6 +68,10 @@ class CCRouterError(Exception):
 
 class ConfigError(CCRouterError):
     """The configuration is invalid; ``message`` names the key path and the problem."""
+
+
+class PluginError(ConfigError):
+    """A plugin failed to import or to register; ``message`` names the plugin."""
 
 
 class RequestError(CCRouterError):

@@ -9,13 +9,13 @@ policy (budgets) may refuse a request or redirect it before it is routed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ccrouter.messages import MessagesRequest, Usage
+from ccrouter.messages import MessagesRequest, MessagesResponse, Usage
 
-__all__ = ["Admission", "Attempt", "Exchange", "Observer", "UsageHook"]
+__all__ = ["Admission", "Attempt", "Exchange", "Observer", "PreDispatch", "ResponseHook", "UsageHook"]
 
 
 @dataclass(slots=True)
@@ -100,3 +100,21 @@ class Admission(Protocol):
         """The exchange's calls ended (served, failed or refused): whatever ``admit`` held for it
         becomes its actual cost from ``exchange.usage`` (nothing when it has none)."""
         ...
+
+
+class PreDispatch(Protocol):
+    """May answer a routed request without calling any provider (a cache, a guardrail, a mock);
+    ``request`` is as fitted to the route that would serve it (``exchange.provider``/``model``).
+    Returns None to let the providers answer. Its answer is not a provider call: no live state
+    (windows, latency, breakers) sees it. A streamed request gets the answer as a stream."""
+
+    name: str
+
+    async def answer(self, request: MessagesRequest, exchange: Exchange) -> MessagesResponse | None: ...
+
+
+class ResponseHook(Protocol):
+    """Called as an API response is about to start (its head not yet sent), streamed or not, errors
+    too: may add to ``headers``. Must be fast and not block."""
+
+    def __call__(self, exchange: Exchange, headers: MutableMapping[str, str]) -> None: ...

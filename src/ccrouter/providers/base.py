@@ -7,14 +7,17 @@ behind it; failures surface as ``ccrouter.errors.UpstreamError`` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ccrouter.codecs.sse import SSEFrame
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
 
-__all__ = ["HttpCall", "Provider", "StreamDecoder", "WireAdapter"]
+if TYPE_CHECKING:
+    from ccrouter.config import ProviderConfig
+
+__all__ = ["HttpCall", "Provider", "ProviderType", "StreamDecoder", "WireAdapter"]
 
 
 @runtime_checkable
@@ -73,3 +76,21 @@ class WireAdapter(Protocol):
     def error_message(self, status: int, body: bytes) -> str:
         """A readable message from the provider's error body (never containing credentials)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    """What ``providers[].type`` names, as a plugin registers it (``register_providers``): either a
+    wire format spoken over HTTP (``adapter`` builds the pure ``WireAdapter`` for one provider's
+    config; the transport, pools and credentials are ccrouter's) or a provider of its own
+    (``opener`` returns a ready ``Provider``)."""
+
+    name: str
+    adapter: Callable[[ProviderConfig], WireAdapter] | None = None
+    opener: Callable[[ProviderConfig], Awaitable[Provider]] | None = None
+    # One line for ``ccrouter plugins list`` and the docs.
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.adapter is None) == (self.opener is None):
+            raise ValueError(f"provider type {self.name!r}: give exactly one of adapter= or opener=")

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from ccrouter.config import RoutingConfig
 from ccrouter.resilience.live import Assessment
 
-__all__ = ["FACTORS", "Candidate", "Scored", "Strategy", "passed_over", "rank_tiers", "strategy_for"]
+__all__ = [
+    "FACTORS",
+    "Candidate",
+    "Scored",
+    "Strategy",
+    "StrategyFactory",
+    "passed_over",
+    "rank_tiers",
+    "strategy_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,10 @@ class Strategy:
             item.parts = {name: FACTORS[name](item, items) for name, w in self.weights.items() if w > 0}
             item.score = sum(self.weights[name] * part for name, part in item.parts.items()) / total
         return sorted(items, key=lambda s: (s.assessment.tier, -round(s.score, 6), s.priority))
+
+
+# Builds a strategy from the routing settings (``register_strategies``).
+StrategyFactory = Callable[[RoutingConfig], Strategy]
 
 
 def rank_tiers(tiers: Sequence[tuple[Strategy, list[Scored]]]) -> list[Scored]:
