@@ -19,7 +19,7 @@ from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_midd
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
 from ccrouter.api.server import handler_args, use_gateway_protocol
-from ccrouter.api.state import STATE, AppState
+from ccrouter.api.state import REGISTRY, STATE, AppState
 from ccrouter.api.throttle import FailureThrottle
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
@@ -27,6 +27,7 @@ from ccrouter.config import Settings
 from ccrouter.config_file import default_config_path
 from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
+from ccrouter.plugins import Registry, load_plugins
 from ccrouter.pricing import CostHook, PriceTable
 from ccrouter.providers.registry import open_pools
 from ccrouter.resilience.health import HealthChecker
@@ -54,10 +55,18 @@ def _report_warm_failure(task: asyncio.Task[None]) -> None:
 
 
 def create_app(
-    settings: Settings, *, simulated: bool = False, config_dir: Path | None = None
+    settings: Settings,
+    *,
+    simulated: bool = False,
+    config_dir: Path | None = None,
+    registry: Registry | None = None,
 ) -> web.Application:
     """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
-    folder of the default config file)."""
+    folder of the default config file). ``registry``: what the plugins registered (default: the
+    built-ins, the installed plugins and ``settings.plugins``, loaded now)."""
+    if registry is None:
+        base = config_dir if config_dir is not None else default_config_path().parent
+        registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
     server = settings.server
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
     # One throttle of failed authentications for the client keys and the admin token.
@@ -70,6 +79,7 @@ def create_app(
     app = web.Application(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
     )
+    app[REGISTRY] = registry
     use_gateway_protocol(app, server)
     app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)

@@ -431,6 +431,9 @@ class Settings(_Frozen):
     # -- logs and alerts (issue 4, telemetry)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    # -- the platform (issue 12): plugins to load besides the installed ones (``ccrouter`` entry
+    # points): module names, or paths to .py files (relative to the config file's folder).
+    plugins: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:

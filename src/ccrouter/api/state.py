@@ -13,6 +13,7 @@ from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
 from ccrouter.exchange import Observer
+from ccrouter.plugins import Registry
 from ccrouter.resilience.live import LiveState
 from ccrouter.status import ProviderStatusSource
 from ccrouter.store import Store
@@ -21,7 +22,7 @@ from ccrouter.telemetry.metrics import GatewayMetrics
 from ccrouter.telemetry.redact import Redactor
 from ccrouter.tokens import TokenCounter
 
-__all__ = ["STATE", "AppState"]
+__all__ = ["REGISTRY", "STATE", "AppState"]
 
 
 @dataclass(slots=True)
@@ -53,3 +54,5 @@ class AppState:
 
 
 STATE: web.AppKey[AppState] = web.AppKey("ccrouter_state", AppState)
+# What the plugins registered (built-ins included), loaded once per process.
+REGISTRY: web.AppKey[Registry] = web.AppKey("ccrouter_registry", Registry)
