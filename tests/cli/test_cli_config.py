@@ -104,7 +104,10 @@ def test_import_ccr_prints_yaml_and_warnings(home: Path) -> None:
     assert yaml.safe_load(result.stdout) == expected
     errors = flat(result.stderr)
     assert errors.count("warning:") == len(warnings)
-    assert "transformer 'tooluse' for model 'deepseek-chat' has no equivalent" in errors
+    # The report names what was kept as another setting, and what truly has no equivalent.
+    assert "kept: Providers[1] (deepseek): transformer 'deepseek' is built in" in errors
+    assert "tooluse" not in errors  # kept as a transformer: nothing to report
+    assert "CUSTOM_ROUTER_PATH" in errors and "router.custom" in errors
 
 
 def test_import_ccr_writes_private_file(home: Path) -> None:
