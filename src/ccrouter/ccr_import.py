@@ -167,6 +167,10 @@ class _Provider:
         elif lowered in _KEPT_TRANSFORMERS:
             self._keep(lowered, options, model)
         elif lowered == "openrouter":
+            self.notes.append(
+                f"{self.where}: transformer {name!r}{scope} is built in (vendor: openrouter; its options:"
+                " headers and customparams)"
+            )
             self._openrouter(options, model)
         elif lowered in _BUILT_IN:
             self.notes.append(f"{self.where}: transformer {name!r}{scope} is built in ({_BUILT_IN[lowered]})")

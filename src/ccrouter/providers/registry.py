@@ -103,9 +103,9 @@ async def open_pools(
             else:
                 cred = credential_id(0, config.credentials()[0])
                 provider = await open_provider(config)
+                opened[config.name] = {cred: provider}  # closed below if wrapping it fails
                 if chains is not None:
-                    provider = TransformingProvider.wrap(provider, chains)
-                opened[config.name] = {cred: provider}
+                    opened[config.name] = {cred: TransformingProvider.wrap(provider, chains)}
     except BaseException:
         await close_pools(opened)
         raise
