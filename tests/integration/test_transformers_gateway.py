@@ -159,16 +159,6 @@ async def test_model_transformers_apply_to_that_model_only(
     assert (second["model"], second["max_tokens"], second["seed"]) == ("m2", 500, 7)
 
 
-async def test_no_transformers_no_wrapper(fake: FakeUpstream, gateway: GatewayFactory) -> None:
-    url = await gateway(_settings(fake.url, "openai", []))
-    fake.script(Reply(text="plain"))
-    status, text = await _post(
-        url, {"model": "x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-    )
-    assert status == 200, text
-    assert "repetition_penalty" not in fake.requests[0].body
-
-
 def test_unknown_transformer_is_refused_when_the_app_is_built() -> None:
     with pytest.raises(ConfigError) as caught:
         create_app(_settings("http://127.0.0.1:1", "openai", ["tooluse", "deepseek"]))
