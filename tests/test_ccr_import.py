@@ -53,7 +53,8 @@ def test_providers(converted: tuple[dict[str, Any], list[str]]) -> None:
         "vendor": "deepseek",
         "base_url": "https://api.deepseek.com",
         "api_key": "${DEEPSEEK_API_KEY}",
-        "models": ["deepseek-chat", "deepseek-reasoner"],
+        # ccr's deepseek transformer is the vendor profile; tooluse is kept for its model.
+        "models": [{"name": "deepseek-chat", "transformers": ["tooluse"]}, "deepseek-reasoner"],
     }
     assert providers["ollama"]["base_url"] == "http://localhost:11434/v1"
     assert providers["gemini"]["type"] == "gemini"
@@ -66,8 +67,13 @@ def test_maxtoken_becomes_max_output_tokens(converted: tuple[dict[str, Any], lis
     providers = by_name(converted[0])
     assert providers["modelscope"]["models"] == [
         {"name": "Qwen/Qwen3-Coder-480B-A35B-Instruct", "max_output_tokens": 65536},
-        {"name": "Qwen/Qwen3-235B-A22B-Thinking-2507", "max_output_tokens": 65536},
+        {
+            "name": "Qwen/Qwen3-235B-A22B-Thinking-2507",
+            "max_output_tokens": 65536,
+            "transformers": ["reasoning"],
+        },
     ]
+    assert providers["modelscope"]["transformers"] == ["enhancetool"]
     assert providers["siliconflow"]["models"] == [
         {"name": "moonshotai/Kimi-K2-Instruct", "max_output_tokens": 16384}
     ]
@@ -100,12 +106,10 @@ def test_router_and_server(converted: tuple[dict[str, Any], list[str]]) -> None:
 def test_warnings_name_what_was_dropped(converted: tuple[dict[str, Any], list[str]]) -> None:
     warnings = converted[1]
     expected = [
-        "Providers[0] (openrouter): openrouter options for model 'moonshotai/kimi-k2' not carried over",
-        "Providers[1] (deepseek): transformer 'tooluse' for model 'deepseek-chat' has no equivalent; dropped",
-        "Providers[5] (modelscope): transformer 'enhancetool' has no equivalent; dropped",
-        "Providers[5] (modelscope): transformer 'reasoning' for model 'Qwen/Qwen3-235B-A22B-Thinking-2507'",
+        "Providers[0] (openrouter): transformers for model 'moonshotai/kimi-k2', which is not in models",
         "Providers[5] (modelscope): api_key is a literal secret",
-        "CUSTOM_ROUTER_PATH has no ccrouter equivalent",
+        "CUSTOM_ROUTER_PATH ($HOME/.claude-code-router/custom-router.js) is a JavaScript router, which"
+        " cannot run here; write it as a Python function and set router.custom",
         "LOG has no ccrouter equivalent",
         "NON_INTERACTIVE_MODE has no ccrouter equivalent",
         "PROXY_URL has no ccrouter equivalent",

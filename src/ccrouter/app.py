@@ -41,6 +41,7 @@ from ccrouter.store import InputEstimates, LedgerObserver, make_store
 from ccrouter.telemetry import setup_logging
 from ccrouter.telemetry.context import telemetry_context
 from ccrouter.tokens import TokenCounter
+from ccrouter.transformers.apply import build_transformers
 
 __all__ = ["create_app", "serve"]
 
@@ -67,6 +68,8 @@ def create_app(
     if registry is None:
         base = config_dir if config_dir is not None else default_config_path().parent
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
+    # Unknown transformer names or bad options fail here, before the app exists.
+    transformers = build_transformers(settings.providers, registry.transformers)
     server = settings.server
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
     # One throttle of failed authentications for the client keys and the admin token.
@@ -87,7 +90,7 @@ def create_app(
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # -- routing and resilience (issue 3): live state (memory or Redis), one provider per credential.
         live = LiveState(settings, open_windows(settings.state))
-        pools = await open_pools(settings.providers, on_headers=live.on_headers)
+        pools = await open_pools(settings.providers, on_headers=live.on_headers, transformers=transformers)
         providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
         health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
         catalog = Catalog.load()

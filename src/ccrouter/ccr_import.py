@@ -5,11 +5,18 @@ ccr's format (README and ``config.example.json`` of musistudio/claude-code-route
 names or ``[name, options]`` pairs (per model under ``transformer["<model>"]``); ``Router`` with camelCase
 scenario keys; ``APIKEY``, ``HOST``, ``PORT``, ``API_TIMEOUT_MS``, ``LOG_LEVEL`` at the top. ``$VAR``
 references are kept as ``${VAR}`` and never resolved, so no secret is copied out of the environment.
+
+Transformers (musistudio/llms, ``src/transformer``) are kept: the ones ccrouter ships under the same
+name go to ``transformers`` (of the provider, or of the model for ``transformer["<model>"]``) with
+their options; ``maxtoken`` becomes the model's ``max_output_tokens``; the wire-format and vendor ones
+become ``type`` and ``vendor``; ``openrouter``'s options become headers and ``customparams``. What has
+no equivalent (a JavaScript transformer or router) is reported, never silently dropped.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,7 +24,7 @@ import orjson
 from ccrouter.config import Timeouts
 from ccrouter.errors import ConfigError
 
-__all__ = ["import_ccr", "parse_ccr_json"]
+__all__ = ["CcrImport", "convert_ccr", "import_ccr", "parse_ccr_json"]
 
 _ROUTES = {
     "default": "default",
@@ -32,6 +39,16 @@ _FALLBACK_SCENARIOS = frozenset({"default", "background", "think", "long_context
 _VENDOR_TRANSFORMERS = frozenset({"deepseek", "groq", "openrouter"})
 # Transformers whose whole job ccrouter's own wire formats already do.
 _NATIVE_TRANSFORMERS = frozenset({"openai", "anthropic", "gemini"})
+# Built-in transformers of the same name and meaning (``ccrouter.builtins.transformers``).
+_KEPT_TRANSFORMERS = frozenset(
+    {"tooluse", "enhancetool", "reasoning", "sampling", "cleancache", "customparams"}
+)
+# What the OpenAI-chat codec always does: streamoptions (stream_options.include_usage), extrathinktag
+# (a leading <think> section read as thinking).
+_BUILT_IN = {
+    "streamoptions": "usage is always asked for in streams",
+    "extrathinktag": "a leading <think> section is always read as thinking",
+}
 _LOG_LEVELS = {
     "fatal": "error",
     "error": "error",
@@ -91,14 +108,17 @@ def _wire(url: str, names: set[str]) -> tuple[str, str | None, str]:
 
 
 class _Provider:
-    """Builds one provider; collects what cannot be carried over."""
+    """Builds one provider; collects what cannot be carried over (``warnings``) and what was carried
+    over as something else (``notes``)."""
 
-    def __init__(self, index: int, raw: dict[str, Any], warnings: list[str]) -> None:
+    def __init__(self, index: int, raw: dict[str, Any], warnings: list[str], notes: list[str]) -> None:
         self.where = f"Providers[{index}] ({raw.get('name', '?')})"
         self.raw = raw
         self.warnings = warnings
+        self.notes = notes
         self.headers: dict[str, str] = {}
         self.max_tokens: dict[str | None, int] = {}  # None: every model
+        self.transformers: dict[str | None, list[Any]] = {}  # None: the provider's own
 
     def convert(self) -> dict[str, Any]:
         raw = self.raw
@@ -108,10 +128,18 @@ class _Provider:
         kind, vendor, base_url = _wire(str(raw.get("api_base_url", "")), names)
         for name, options in global_uses:
             self._transformer(name, options, None)
+        models = raw.get("models") or []
         for model, spec in transformer.items():
-            if model != "use":
-                for name, options in _uses(spec):
-                    self._transformer(name, options, model)
+            if model == "use":
+                continue
+            uses = _uses(spec)
+            if uses and model not in models:
+                self.warnings.append(
+                    f"{self.where}: transformers for model {model!r}, which is not in models; dropped"
+                )
+                continue
+            for name, options in uses:
+                self._transformer(name, options, model)
         provider: dict[str, Any] = {"name": raw.get("name"), "type": kind}
         if vendor:
             provider["vendor"] = vendor
@@ -119,42 +147,71 @@ class _Provider:
             provider["base_url"] = base_url
         if raw.get("api_key"):
             provider["api_key"] = raw["api_key"]
-        provider["models"] = self._models(raw.get("models") or [])
+        provider["models"] = self._models(models)
         if self.headers:
             provider["headers"] = self.headers
+        if self.transformers.get(None):
+            provider["transformers"] = self.transformers[None]
         self._leftovers(local="//localhost" in base_url or "//127.0.0.1" in base_url)
         return provider
+
+    def _keep(self, name: str, options: dict[str, Any], model: str | None) -> None:
+        self.transformers.setdefault(model, []).append([name, options] if options else name)
 
     def _transformer(self, name: str, options: dict[str, Any], model: str | None) -> None:
         lowered = name.lower()
         scope = f" for model {model!r}" if model else ""
         if lowered == "maxtoken" and isinstance(options.get("max_tokens"), int):
             self.max_tokens[model] = options["max_tokens"]
+            self.notes.append(f"{self.where}: transformer 'maxtoken'{scope} is models[].max_output_tokens")
+        elif lowered in _KEPT_TRANSFORMERS:
+            self._keep(lowered, options, model)
         elif lowered == "openrouter":
-            self._openrouter(options, scope)
+            self.notes.append(
+                f"{self.where}: transformer {name!r}{scope} is built in (vendor: openrouter; its options:"
+                " headers and customparams)"
+            )
+            self._openrouter(options, model)
+        elif lowered in _BUILT_IN:
+            self.notes.append(f"{self.where}: transformer {name!r}{scope} is built in ({_BUILT_IN[lowered]})")
         elif lowered in _VENDOR_TRANSFORMERS or lowered in _NATIVE_TRANSFORMERS or lowered == "vertex-gemini":
+            self.notes.append(
+                f"{self.where}: transformer {name!r}{scope} is built in (the provider's type/vendor)"
+            )
             if options:
                 self.warnings.append(f"{self.where}: options of {name!r}{scope} dropped: {options}")
             if lowered == "vertex-gemini":
                 self.warnings.append(f"{self.where}: Vertex AI needs its own credentials; check the provider")
         else:
-            self.warnings.append(f"{self.where}: transformer {name!r}{scope} has no equivalent; dropped")
+            self.warnings.append(
+                f"{self.where}: transformer {name!r}{scope} has no equivalent; dropped (a Python plugin can"
+                " register one: register_transformers)"
+            )
 
-    def _openrouter(self, options: dict[str, Any], scope: str) -> None:
-        # OpenRouter app attribution headers (openrouter.ai/docs/app-attribution).
+    def _openrouter(self, options: dict[str, Any], model: str | None) -> None:
+        # OpenRouter app attribution headers (openrouter.ai/docs/app-attribution): the provider's.
         if options.get("referer"):
             self.headers["HTTP-Referer"] = str(options["referer"])
         if options.get("title"):
             self.headers["X-Title"] = str(options["title"])
+        # ccr merges the other options into the body (provider routing...): that is customparams.
         rest = {k: v for k, v in options.items() if k not in ("referer", "title") and v not in ([], {}, None)}
         if rest:
-            self.warnings.append(f"{self.where}: openrouter options{scope} not carried over: {rest}")
+            self._keep("customparams", rest, model)
 
     def _models(self, models: list[Any]) -> list[Any]:
         out: list[Any] = []
         for model in models:
-            limit = self.max_tokens.get(model, self.max_tokens.get(None)) if isinstance(model, str) else None
-            out.append({"name": model, "max_output_tokens": limit} if limit else model)
+            if not isinstance(model, str):
+                out.append(model)
+                continue
+            entry: dict[str, Any] = {"name": model}
+            limit = self.max_tokens.get(model, self.max_tokens.get(None))
+            if limit:
+                entry["max_output_tokens"] = limit
+            if self.transformers.get(model):
+                entry["transformers"] = self.transformers[model]
+            out.append(entry if len(entry) > 1 else model)
         return out
 
     def _leftovers(self, *, local: bool) -> None:
@@ -230,11 +287,39 @@ _DEFAULT_TOTAL_MS = 1000 * Timeouts().total
 _TOP_LEVEL = frozenset({"Providers", "Router", "APIKEY", "HOST", "PORT", "LOG_LEVEL", "API_TIMEOUT_MS"})
 
 
-def import_ccr(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Convert a parsed ccr ``config.json``; returns the ccrouter document and what could not be kept."""
-    warnings: list[str] = []
+@dataclass(slots=True)
+class CcrImport:
+    """A converted ccr config: the ccrouter document, what has no equivalent (``warnings``) and what
+    was carried over as a different ccrouter setting (``notes``)."""
+
+    document: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _top_level_leftovers(data: dict[str, Any], warnings: list[str]) -> None:
+    for key in sorted(set(data) - _TOP_LEVEL - {"fallback"}):
+        if key == "CUSTOM_ROUTER_PATH":
+            warnings.append(
+                f"CUSTOM_ROUTER_PATH ({data[key]}) is a JavaScript router, which cannot run here; write it"
+                " as a Python function and set router.custom: 'package.module:function' (README: Custom"
+                " router); until then the scenarios in router decide"
+            )
+        elif key == "transformers":
+            warnings.append(
+                "transformers (JavaScript transformer plugins) cannot run here; a Python plugin can register"
+                " transformers (register_transformers, README: Plugins)"
+            )
+        else:
+            warnings.append(f"{key} has no ccrouter equivalent; ignored")
+
+
+def convert_ccr(data: dict[str, Any]) -> CcrImport:
+    """Convert a parsed ccr ``config.json``."""
+    result = CcrImport({})
+    warnings = result.warnings
     providers = [
-        _Provider(i, raw, warnings).convert()
+        _Provider(i, raw, warnings, result.notes).convert()
         for i, raw in enumerate(data.get("Providers") or [])
         if isinstance(raw, dict)
     ]
@@ -252,9 +337,15 @@ def import_ccr(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         warnings.append("Router.default is missing: set router.default to 'provider,model'")
     if data.get("fallback"):
         _fallback(data["fallback"], out["router"], warnings, "fallback")
-    for key in sorted(set(data) - _TOP_LEVEL - {"fallback"}):
-        warnings.append(f"{key} has no ccrouter equivalent; ignored")
-    return _refs(out), warnings
+    _top_level_leftovers(data, warnings)
+    result.document = _refs(out)
+    return result
+
+
+def import_ccr(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Convert a parsed ccr ``config.json``; returns the ccrouter document and what could not be kept."""
+    result = convert_ccr(data)
+    return result.document, result.warnings
 
 
 def _strip_json5(text: str) -> str:

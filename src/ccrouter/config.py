@@ -39,6 +39,7 @@ __all__ = [
     "StateConfig",
     "StoreConfig",
     "Timeouts",
+    "TransformerUse",
     "WireFormat",
 ]
 
@@ -97,6 +98,23 @@ class _Frozen(BaseModel):
         return fixed
 
 
+class TransformerUse(_Frozen):
+    """One transformer a provider (or one of its models) applies: a registered name and its options.
+    Written ``name`` or ``[name, {options}]`` in the config, as claude-code-router writes them."""
+
+    name: Annotated[str, Field(min_length=1)]
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, list | tuple) and 1 <= len(value) <= 2:
+            return {"name": value[0], "options": value[1] if len(value) == 2 else {}}
+        return value
+
+
 class ModelSpec(_Frozen):
     """A model a provider serves. Unset capabilities come from the shipped catalog
     (``ccrouter.catalog``); set ones override it."""
@@ -111,6 +129,8 @@ class ModelSpec(_Frozen):
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
     rpd: int | None = Field(default=None, gt=0)
+    # -- the platform (issue 12): transformers for this model, applied after the provider's own.
+    transformers: list[TransformerUse] = Field(default_factory=list)
 
 
 class Timeouts(_Frozen):
@@ -151,6 +171,9 @@ class ProviderConfig(_Frozen):
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
     rpd: int | None = Field(default=None, gt=0)
+    # -- the platform (issue 12): request/response transformers for every model of this provider
+    # (``ccrouter.transformers``), checked against the registered ones when the app is built.
+    transformers: list[TransformerUse] = Field(default_factory=list)
 
     def credentials(self) -> list[SecretStr | None]:
         """``api_key`` then ``api_keys``, without repeats; ``[None]`` when the provider needs no key."""

@@ -75,7 +75,9 @@ def register_routing_rules(register: Callable[[RoutingRule], None], settings: Se
 @hookspec
 def register_transformers(register: Callable[[str, TransformerFactory], None]) -> None:
     """Request/response transformers by name, as ``providers[].transformers`` (and per model) name
-    them: claude-code-router's transformer idea, applied on the canonical model."""
+    them: claude-code-router's transformer idea, applied on the canonical model. The factory takes the
+    entry's options and returns a ``ccrouter.transformers.Transformer`` (``ConfigError`` for bad ones);
+    it runs when the app is built, never per request."""
 
 
 @hookspec

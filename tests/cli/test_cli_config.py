@@ -104,7 +104,11 @@ def test_import_ccr_prints_yaml_and_warnings(home: Path) -> None:
     assert yaml.safe_load(result.stdout) == expected
     errors = flat(result.stderr)
     assert errors.count("warning:") == len(warnings)
-    assert "transformer 'tooluse' for model 'deepseek-chat' has no equivalent" in errors
+    # The report names what was kept as another setting, and what truly has no equivalent.
+    assert "kept: Providers[1] (deepseek): transformer 'deepseek' is built in" in errors
+    assert "tooluse" not in errors  # kept as a transformer: nothing to report
+    assert "CUSTOM_ROUTER_PATH" in errors
+    assert "router.custom" in errors
 
 
 def test_import_ccr_writes_private_file(home: Path) -> None:
@@ -157,3 +161,15 @@ def test_models_without_config(home: Path) -> None:
     result = runner.invoke(app, ["models"], env=WIDE)
     assert result.exit_code == 1
     assert "no such file" in flat(result.stderr)
+
+
+def test_validate_checks_transformer_names(config: Path) -> None:
+    config.write_text(
+        CONFIG.replace(
+            "models: [deepseek-chat, deepseek-reasoner]",
+            "models: [deepseek-chat, deepseek-reasoner]\n    transformers: [tooluse, nope]",
+        )
+    )
+    result = runner.invoke(app, ["config", "validate"], env=WIDE)
+    assert result.exit_code == 1
+    assert "providers[0] (deepseek).transformers[1]: unknown transformer 'nope'" in flat(result.stderr)

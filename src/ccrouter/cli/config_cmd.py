@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ccrouter.cli.common import config_path, console, err_console, fail, handle_errors
+
+if TYPE_CHECKING:
+    from ccrouter.config import Settings
 
 __all__ = ["app"]
 
@@ -31,6 +34,16 @@ class _AnyVariable(Mapping[str, str]):
         return 0
 
 
+def _check_transformers(settings: Settings, base_dir: Path | None) -> None:
+    """Every transformer the settings name exists (built-in or installed) and takes its options, as
+    the gateway checks when it starts."""
+    from ccrouter.plugins import Registry, load_plugins
+    from ccrouter.transformers.apply import build_transformers
+
+    registry = Registry.build(load_plugins(settings.plugins, base_dir=base_dir))
+    build_transformers(settings.providers, registry.transformers)
+
+
 @app.command()
 def validate(
     path: Annotated[
@@ -47,6 +60,7 @@ def validate(
     target = config_path(path)
     with handle_errors():
         settings = load_settings(target)
+        _check_transformers(settings, target.parent)
     out = console()
     out.print(f"[bold green]OK[/] {escape(str(target))}")
     for provider in settings.providers:
@@ -71,8 +85,7 @@ def import_ccr(
     """Convert a claude-code-router config.json into ccrouter YAML ($VAR references are kept)."""
     from rich.markup import escape
 
-    from ccrouter.ccr_import import import_ccr as convert
-    from ccrouter.ccr_import import parse_ccr_json
+    from ccrouter.ccr_import import convert_ccr, parse_ccr_json
     from ccrouter.config_file import dump_yaml, settings_from_data, write_private
     from ccrouter.errors import ConfigError
 
@@ -81,9 +94,11 @@ def import_ccr(
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-        document, warnings = convert(parse_ccr_json(text, source=str(path)))
+        result = convert_ccr(parse_ccr_json(text, source=str(path)))
+    document, warnings = result.document, result.warnings
     try:
-        settings_from_data(document, _AnyVariable(), source="converted configuration")
+        settings = settings_from_data(document, _AnyVariable(), source="converted configuration")
+        _check_transformers(settings, None)
     except ConfigError as exc:
         warnings.append(f"the result does not validate yet; fix it by hand:\n{exc.message}")
     yaml_text = f"# Converted from {path.name} by `ccrouter config import-ccr`.\n" + dump_yaml(document)
@@ -94,5 +109,8 @@ def import_ccr(
     else:
         write_private(output, yaml_text)
         console().print(f"wrote {escape(str(output))}")
+    report = err_console()
+    for note in result.notes:
+        report.print(f"[green]kept:[/] {escape(note)}")
     for warning in warnings:
-        err_console().print(f"[yellow]warning:[/] {escape(warning)}")
+        report.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -18,6 +18,7 @@ from ccrouter.providers.http import HttpProvider, new_session
 from ccrouter.providers.openai import OpenAIAdapter
 from ccrouter.providers.simulated import open_simulated
 from ccrouter.resilience.live import credential_id
+from ccrouter.transformers.apply import ProviderTransformers, TransformingAdapter, TransformingProvider
 
 __all__ = [
     "ADAPTERS",
@@ -61,7 +62,9 @@ async def open_providers(configs: list[ProviderConfig]) -> dict[str, Provider]:
     return {name: next(iter(pool.values())) for name, pool in pools.items()}
 
 
-def _open_http_pool(config: ProviderConfig, on_headers: HeadersHook | None) -> dict[str, Provider]:
+def _open_http_pool(
+    config: ProviderConfig, on_headers: HeadersHook | None, transformers: ProviderTransformers | None
+) -> dict[str, Provider]:
     session: aiohttp.ClientSession = new_session()
     pool: dict[str, Provider] = {}
     for index, key in enumerate(config.credentials()):
@@ -70,7 +73,10 @@ def _open_http_pool(config: ProviderConfig, on_headers: HeadersHook | None) -> d
         hook = None
         if on_headers is not None:
             hook = _bind(on_headers, config.name, cred)
-        pool[cred] = HttpProvider(keyed, ADAPTERS[config.type](keyed), session, on_headers=hook)
+        adapter: WireAdapter = ADAPTERS[config.type](keyed)
+        if transformers is not None:
+            adapter = TransformingAdapter(adapter, transformers)
+        pool[cred] = HttpProvider(keyed, adapter, session, on_headers=hook)
     return pool
 
 
@@ -81,16 +87,25 @@ def _bind(hook: HeadersHook, provider: str, cred: str) -> Callable[[str, Mapping
     return bound
 
 
-async def open_pools(configs: list[ProviderConfig], on_headers: HeadersHook | None = None) -> ProviderPools:
-    """Open every provider, one per credential; on failure, close the ones already opened."""
+async def open_pools(
+    configs: list[ProviderConfig],
+    on_headers: HeadersHook | None = None,
+    transformers: Mapping[str, ProviderTransformers] | None = None,
+) -> ProviderPools:
+    """Open every provider, one per credential; on failure, close the ones already opened.
+    ``transformers``: the chains of the providers that have any (``transformers.apply``)."""
     opened: ProviderPools = {}
     try:
         for config in configs:
+            chains = transformers.get(config.name) if transformers else None
             if config.type in ADAPTERS:
-                opened[config.name] = _open_http_pool(config, on_headers)
+                opened[config.name] = _open_http_pool(config, on_headers, chains)
             else:
                 cred = credential_id(0, config.credentials()[0])
-                opened[config.name] = {cred: await open_provider(config)}
+                provider = await open_provider(config)
+                opened[config.name] = {cred: provider}  # closed below if wrapping it fails
+                if chains is not None:
+                    opened[config.name] = {cred: TransformingProvider.wrap(provider, chains)}
     except BaseException:
         await close_pools(opened)
         raise
