@@ -1,8 +1,23 @@
 from __future__ import annotations
 
 from ccrouter.config import RoutingConfig
+from ccrouter.plugins import Registry, load_plugins
 from ccrouter.resilience.live import Assessment
-from ccrouter.routing.strategies import Candidate, Scored, passed_over, rank_tiers, strategy_for
+from ccrouter.routing.strategies import (
+    Candidate,
+    RankingPolicy,
+    Scored,
+    passed_over,
+    rank_tiers,
+    strategy_named,
+)
+
+# The built-in strategies as the gateway finds them: registered by ccrouter.builtins.routing.
+STRATEGIES = Registry.build(load_plugins(entry_points=False)).strategies
+
+
+def strategy_for(config: RoutingConfig) -> RankingPolicy:
+    return strategy_named(STRATEGIES, config)
 
 
 def _item(
