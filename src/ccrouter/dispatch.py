@@ -120,7 +120,8 @@ class Dispatcher:
         if strategy is None:
             strategy = strategy_named(BUILTIN_STRATEGIES, settings.routing)
         self._strategy = strategy
-        self._answers = Answerers(pre_dispatch, owner)
+        # None without answerers: the hot path checks that once per request, nothing more.
+        self._answers = Answerers(pre_dispatch, owner) if pre_dispatch else None
         self._sticky: OrderedDict[str, str] = OrderedDict()
         # System prompt texts already found free of Claude Code's billing line.
         self._clean = CleanTexts()
@@ -243,16 +244,16 @@ class Dispatcher:
 
     async def complete(self, plan: Plan) -> MessagesResponse:
         try:
-            if self._answers and (answer := await self._answer(plan)) is not None:
+            if self._answers is not None and (answer := await self._answer(self._answers, plan)) is not None:
                 return answer
             return await self._complete(plan)
         finally:
             await self._settle(plan)
 
-    async def _answer(self, plan: Plan) -> MessagesResponse | None:
+    async def _answer(self, answers: Answerers, plan: Plan) -> MessagesResponse | None:
         """A pre-dispatch answer, accounted as the exchange's usage (priced by the usage hooks) but
         not as a provider call: no live state, no session usage."""
-        answer = await self._answers.ask(plan.request, plan.exchange)
+        answer = await answers.ask(plan.request, plan.exchange)
         if answer is not None:
             plan.exchange.output_chars = sum(_block_chars(block) for block in answer.content)
             plan.exchange.usage = answer.usage
@@ -298,7 +299,7 @@ class Dispatcher:
                 await self._settle(plan)
 
     async def _stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
-        if self._answers and (answer := await self._answer(plan)) is not None:
+        if self._answers is not None and (answer := await self._answer(self._answers, plan)) is not None:
             yield response_events(answer)
             return
         cascade = Cascade(plan, self._targets)

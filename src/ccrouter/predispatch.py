@@ -59,9 +59,6 @@ class Answerers:
         self._answerers = tuple(answerers)
         self._owner = owner
 
-    def __bool__(self) -> bool:
-        return bool(self._answerers)
-
     async def ask(self, request: MessagesRequest, exchange: Exchange) -> MessagesResponse | None:
         """The first answer, with the exchange and its headers saying who gave it; None: none."""
         for answerer in self._answerers:
