@@ -159,35 +159,40 @@ _UNSEEN: Final = object()
 
 
 class RuleContext:
-    """One request's view for the rules; what it works out (the subagent tag, the token count) is
-    worked out once, by whichever rule asks first."""
+    """One request's view for the rules; what it works out (the subagent tag, the token count, the
+    session's last input) is worked out once, by whichever rule asks first."""
 
-    __slots__ = ("_request", "_services", "_subagent", "session_id", "tokens")
+    __slots__ = (
+        "_last",
+        "_request",
+        "_services",
+        "_subagent",
+        "catalog",
+        "counter",
+        "session_id",
+        "settings",
+        "tokens",
+    )
 
     def __init__(self, services: RuleServices, request: MessagesRequest, session_id: str | None) -> None:
         self._services = services
         self._request = request
         self._subagent: object = _UNSEEN
+        self._last: object = _UNSEEN
+        self.settings: Settings = services.settings
+        self.catalog: Catalog = services.catalog
+        self.counter: TokenCounter = services.counter
         self.session_id = session_id
         # The request's token count once a rule counted it (``count_tokens``), else None.
         self.tokens: int | None = None
 
     @property
-    def settings(self) -> Settings:
-        return self._services.settings
-
-    @property
-    def catalog(self) -> Catalog:
-        return self._services.catalog
-
-    @property
-    def counter(self) -> TokenCounter:
-        return self._services.counter
-
-    @property
     def last_input_tokens(self) -> int | None:
         """Input tokens (input + cache read + cache creation) the session's previous turn reported."""
-        return self._services.sessions.last_input(self.session_id) if self.session_id else None
+        if self._last is _UNSEEN:
+            self._last = self._services.sessions.last_input(self.session_id) if self.session_id else None
+        last = self._last
+        return last if isinstance(last, int) else None
 
     def subagent(self) -> str | None:
         """The route the ``<CCR-SUBAGENT-MODEL>`` tag asks for (not validated), the tag removed from
