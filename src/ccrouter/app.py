@@ -27,15 +27,15 @@ from ccrouter.config import Settings
 from ccrouter.config_file import default_config_path
 from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
-from ccrouter.plugins import Registry, load_plugins
+from ccrouter.plugins import Extensions, Registry, load_plugins
 from ccrouter.pricing import CostHook, PriceTable
 from ccrouter.providers.registry import open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
 from ccrouter.resilience.windows import open_windows
-from ccrouter.routing.custom import load_custom_router
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
+from ccrouter.routing.strategies import strategy_named
 from ccrouter.runtime import tuned_for_serving
 from ccrouter.store import InputEstimates, LedgerObserver, make_store
 from ccrouter.telemetry import setup_logging
@@ -89,6 +89,8 @@ def create_app(
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # -- routing and resilience (issue 3): live state (memory or Redis), one provider per credential.
+        extensions = Extensions.build(registry, settings)
+        strategy = strategy_named(registry.strategies, settings.routing)
         live = LiveState(settings, open_windows(settings.state))
         pools = await open_pools(settings.providers, on_headers=live.on_headers, transformers=transformers)
         providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
@@ -100,8 +102,7 @@ def create_app(
         warming = asyncio.create_task(counter.warm())
         warming.add_done_callback(_report_warm_failure)
         sessions = SessionUsage()
-        custom = load_custom_router(settings.router.custom) if settings.router.custom else None
-        router = Router(settings, catalog, counter, sessions, custom)
+        router = Router(settings, catalog, counter, sessions, rules=extensions.rules, owner=extensions.owner)
         # -- usage ledger, prices and budgets (issue 4): the store is opened before the first request.
         ledger_dir = config_dir if config_dir is not None else default_config_path().parent
         ledger = make_store(settings.store, ledger_dir)
@@ -121,6 +122,9 @@ def create_app(
             pools=pools,
             live=live,
             prices=prices,
+            strategy=strategy,
+            pre_dispatch=extensions.pre_dispatch,
+            owner=extensions.owner,
         )
         app[STATE] = AppState(
             settings=settings,

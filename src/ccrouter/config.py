@@ -336,9 +336,10 @@ class StrategyWeights(_Frozen):
 
 class RoutingConfig(_Frozen):
     """How candidates are ordered and guarded. ``strategy``: intelligent (weighted score), cost,
-    performance, availability or priority (config order)."""
+    performance, availability, priority (config order), or one a plugin registers (checked against
+    the registered strategies when the services are built)."""
 
-    strategy: Literal["intelligent", "cost", "performance", "availability", "priority"] = "intelligent"
+    strategy: str = Field(default="intelligent", min_length=1)
     weights: StrategyWeights = Field(default_factory=StrategyWeights)
     # Candidates tried after the first. Automatic ones come from other providers: ``capable``: any
     # listed model whose catalog capabilities and context window fit; ``same_model``: the same model.

@@ -5,10 +5,9 @@ serve it (the scenario's fallback list, then automatic candidates), and lets the
 those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
 only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
 request's worst case at the dearest candidate's price, settled when the calls end. ``complete`` and
-``stream`` walk that order: a 429, 5xx, 529, timeout or connection error moves on to the next
-candidate (at most ``routing.max_fallbacks`` after the first); a context-window error moves to the
-long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
-goes back to the client at once. A stream fails over only before its first event reaches the client.
+``stream`` first ask the pre-dispatch answerers (``ccrouter.predispatch``), then walk that order down
+the fallback cascade (``ccrouter.cascade``: which failure moves on, at most ``routing.max_fallbacks``
+after the first). A stream fails over only before its first event reaches the client.
 
 Each request is prepared per target (billing-header line removed where it would defeat a provider's
 prompt cache, ``max_tokens`` clamped to the model's limit, thinking fitted to the model), and the usage
@@ -19,27 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
 import orjson
 
+from ccrouter.cascade import Cascade, Plan, Targets, header_value
 from ccrouter.catalog import Catalog, clamp_max_tokens
 from ccrouter.config import ProviderConfig, Settings
-from ccrouter.errors import (
-    CCRouterError,
-    RoutingError,
-    UpstreamError,
-    UpstreamOverloadedError,
-    UpstreamProtocolError,
-    UpstreamRateLimitError,
-)
-from ccrouter.exchange import Admission, Attempt, Exchange, UsageHook
+from ccrouter.errors import CCRouterError, RoutingError, UpstreamProtocolError
+from ccrouter.exchange import Admission, Exchange, PreDispatch, UsageHook
 from ccrouter.messages import (
     BlockDelta,
     ContentBlock,
@@ -57,6 +48,7 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
+from ccrouter.predispatch import Answerers, response_events
 from ccrouter.pricing.table import ModelPrice
 from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
@@ -65,7 +57,15 @@ from ccrouter.routing.fit import fit_request
 from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
-from ccrouter.routing.strategies import Scored, Strategy, passed_over, rank_tiers, strategy_for
+from ccrouter.routing.strategies import (
+    BUILTIN_STRATEGIES,
+    PRIORITY,
+    RankingPolicy,
+    Scored,
+    passed_over,
+    rank_tiers,
+    strategy_named,
+)
 
 __all__ = ["Dispatcher", "Plan", "PriceLookup", "header_value"]
 
@@ -74,16 +74,6 @@ log = logging.getLogger("ccrouter.dispatch")
 # Scenarios where a policy named the target (and "explicit" when the client wrote provider,model):
 # it goes first whatever the scores say.
 _PINNED = frozenset({"custom", "subagent", "downgrade"})
-# Phrases providers use for "the prompt does not fit the context window" (Anthropic "prompt is too
-# long", OpenAI "maximum context length", Gemini "exceeds the maximum number of tokens"...).
-_CONTEXT_PHRASES = (
-    "prompt is too long",
-    "context length",
-    "context window",
-    "maximum number of tokens",
-    "too many tokens",
-    "context_length_exceeded",
-)
 _MAX_STICKY_SESSIONS = 10_000
 
 
@@ -91,38 +81,6 @@ class PriceLookup(Protocol):
     """What the cost factor needs from a price table (``ccrouter.pricing.PriceTable`` fits)."""
 
     def price(self, provider: ProviderConfig, model: str) -> ModelPrice | None: ...
-
-
-@dataclass(slots=True)
-class Plan:
-    decision: RouteDecision
-    provider: Provider
-    request: MessagesRequest
-    session_id: str | None
-    exchange: Exchange
-    # The ordered candidates with their scores (the first is ``decision``); empty: no cascade.
-    candidates: list[Scored] = field(default_factory=list)
-    original: MessagesRequest | None = None
-    # Failed attempts as "provider,model=error" for the x-ccrouter-fallbacks header.
-    fallbacks: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Step:
-    scored: Scored
-    credential: str
-    provider: Provider
-    request: MessagesRequest
-    attempt: Attempt
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def name(self) -> str:
-        return self.scored.candidate.provider
-
-    @property
-    def model(self) -> str:
-        return self.scored.candidate.model
 
 
 class Dispatcher:
@@ -139,9 +97,15 @@ class Dispatcher:
         pools: Mapping[str, Mapping[str, Provider]] | None = None,
         live: LiveState | None = None,
         prices: PriceLookup | None = None,
+        strategy: RankingPolicy | None = None,
+        pre_dispatch: Sequence[PreDispatch] = (),
+        owner: Callable[[object], str] | None = None,
     ) -> None:
         """``pools``: provider -> credential id -> provider (``providers.registry.open_pools``); without
-        it each provider of ``providers`` is its own one-credential pool."""
+        it each provider of ``providers`` is its own one-credential pool. ``strategy``: the ranking
+        policy ``routing.strategy`` names (``routing.strategies.strategy_named``; default: a built-in);
+        ``pre_dispatch``: the answerers asked before any provider call, ``owner`` naming their plugin
+        (``plugins.Extensions``)."""
         self._admission = admission
         self._usage_hooks = usage_hooks
         self._settings = settings
@@ -153,11 +117,17 @@ class Dispatcher:
             pools = {name: {self.live.credentials(name)[0]: p} for name, p in providers.items()}
         self._pools = pools
         self._prices = prices
-        self._strategy: Strategy = strategy_for(settings.routing)
-        self._priority = strategy_for(settings.routing.model_copy(update={"strategy": "priority"}))
+        if strategy is None:
+            strategy = strategy_named(BUILTIN_STRATEGIES, settings.routing)
+        self._strategy = strategy
+        # None without answerers: the hot path checks that once per request, nothing more.
+        self._answers = Answerers(pre_dispatch, owner) if pre_dispatch else None
         self._sticky: OrderedDict[str, str] = OrderedDict()
         # System prompt texts already found free of Claude Code's billing line.
         self._clean = CleanTexts()
+        self._targets = Targets(
+            self.live, pools, settings.router.long_context, self._prepare_for, self._remember
+        )
 
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
@@ -234,7 +204,7 @@ class Dispatcher:
         route, listed, auto = scored[0], scored[1 : len(chosen)], scored[len(chosen) :]
         strategy = self._strategy
         if decision.scenario in _PINNED or (decision.scenario == "explicit" and "," in request.model):
-            strategy = self._priority
+            strategy = PRIORITY
         # Tiers in order (the route, the fallback list, automatic candidates), each ranked by the
         # strategy; live state decides across them: usable before blocked. Blocked ones stay listed
         # (skipped, they explain the answer and give the Retry-After).
@@ -274,9 +244,22 @@ class Dispatcher:
 
     async def complete(self, plan: Plan) -> MessagesResponse:
         try:
+            if self._answers is not None and (answer := await self._answer(self._answers, plan)) is not None:
+                return answer
             return await self._complete(plan)
         finally:
             await self._settle(plan)
+
+    async def _answer(self, answers: Answerers, plan: Plan) -> MessagesResponse | None:
+        """A pre-dispatch answer, accounted as the exchange's usage (priced by the usage hooks) but
+        not as a provider call: no live state, no session usage."""
+        answer = await answers.ask(plan.request, plan.exchange)
+        if answer is not None:
+            plan.exchange.output_chars = sum(_block_chars(block) for block in answer.content)
+            plan.exchange.usage = answer.usage
+            for hook in self._usage_hooks:
+                hook(plan.exchange)
+        return answer
 
     async def _settle(self, plan: Plan) -> None:
         # Not when cancelled (the client went away): the ledger row settles the reservation then.
@@ -284,7 +267,7 @@ class Dispatcher:
             await self._admission.settle(plan.exchange)
 
     async def _complete(self, plan: Plan) -> MessagesResponse:
-        cascade = _Cascade(self, plan)
+        cascade = Cascade(plan, self._targets)
         while (step := await cascade.next()) is not None:
             try:
                 response = await step.provider.complete(step.request, step.model)
@@ -316,7 +299,10 @@ class Dispatcher:
                 await self._settle(plan)
 
     async def _stream(self, plan: Plan) -> AsyncIterator[list[StreamEvent]]:
-        cascade = _Cascade(self, plan)
+        if self._answers is not None and (answer := await self._answer(self._answers, plan)) is not None:
+            yield response_events(answer)
+            return
+        cascade = Cascade(plan, self._targets)
         while (step := await cascade.next()) is not None:
             events = aiter(step.provider.stream(step.request, step.model))
             try:
@@ -382,172 +368,9 @@ class Dispatcher:
             self._sticky.popitem(last=False)
 
 
-class _Cascade:
-    """One request's walk down its candidates: which to try next, and what a failure means."""
-
-    def __init__(self, dispatcher: Dispatcher, plan: Plan) -> None:
-        self._d = dispatcher
-        self._plan = plan
-        self._queue: list[Scored] = list(plan.candidates)
-        self._creds: dict[str, list[str]] = {}
-        self._skipped: list[str] = []
-        self._last_error: CCRouterError | None = None
-        self._cooldowns: list[float] = []
-        self._long_context_tried = False
-
-    async def next(self) -> _Step | None:
-        while self._queue:
-            scored = self._queue[0]
-            candidate = scored.candidate
-            if scored.assessment.tier == 2:
-                self._queue.pop(0)
-                self._cooldowns.append(scored.assessment.cooldown_s)
-                self._skipped.append(f"{candidate.route}=skipped({'; '.join(scored.assessment.notes)})")
-                continue
-            creds = self._creds.setdefault(candidate.route, self._credential_order(scored))
-            while creds:
-                cred = creds.pop(0)
-                refused = await self._d.live.acquire(candidate.provider, candidate.model, cred)
-                if refused is None:
-                    return self._step(scored, cred)
-                self._skipped.append(f"{candidate.route}=skipped({refused})")
-                if refused.retry_after_s is not None:
-                    self._cooldowns.append(refused.retry_after_s)
-                if refused.reason.startswith("breaker"):
-                    break
-            self._queue.pop(0)
-        return None
-
-    def _credential_order(self, scored: Scored) -> list[str]:
-        pool = list(self._d._pools[scored.candidate.provider])
-        first = scored.assessment.credential
-        return [first, *(c for c in pool if c != first)] if first in pool else pool
-
-    def _step(self, scored: Scored, cred: str) -> _Step:
-        candidate = scored.candidate
-        plan = self._plan
-        first = plan.candidates[0].candidate if plan.candidates else None
-        if candidate == first or plan.original is None:
-            request = plan.request
-        else:
-            request = self._d._prepare_for(plan.original, candidate.provider, candidate.model)
-        attempt = Attempt(candidate.provider, candidate.model)
-        plan.exchange.attempts.append(attempt)
-        return _Step(scored, cred, self._d._pools[candidate.provider][cred], request, attempt)
-
-    def commit(self, step: _Step) -> None:
-        """The step's answer is going to the client: headers and the exchange name it."""
-        plan = self._plan
-        exchange = plan.exchange
-        route = step.scored.candidate.route
-        exchange.provider, exchange.model = step.name, step.model
-        tried = [*plan.fallbacks, *self._skipped]
-        headers = exchange.response_headers
-        headers["x-ccrouter-provider"] = step.name
-        headers["x-ccrouter-model"] = step.model
-        headers["x-ccrouter-fallbacks"] = header_value(", ".join(tried)) if tried else "0"
-        if tried:
-            exchange.route_reason = f"{exchange.route_reason}; served by {route} after {', '.join(tried)}"
-        headers["x-ccrouter-route-reason"] = header_value(exchange.route_reason or "")
-        self._d._remember(plan.session_id, route)
-
-    async def succeeded(self, step: _Step, usage: Usage, ttft: float | None) -> None:
-        duration = time.perf_counter() - step.started
-        step.attempt.duration_s = duration
-        if ttft is None:
-            self.commit(step)
-        await self._d.live.on_success(step.name, step.model, step.credential, duration, usage, ttft)
-
-    def abandon(self, step: _Step) -> None:
-        self._d.live.release(step.name, step.model, step.credential)
-
-    async def failed(self, step: _Step, exc: CCRouterError, *, committed: bool = False) -> None:
-        """Record the failure; raise it when the client must see it, else queue what comes next."""
-        duration = time.perf_counter() - step.started
-        step.attempt.duration_s = duration
-        step.attempt.error_type = exc.error_type
-        step.attempt.status = exc.status
-        outcome = await self._d.live.on_failure(step.name, step.model, step.credential, exc, duration)
-        route = step.scored.candidate.route
-        log.info("%s via %s failed (%s): %s", self._plan.exchange.request_id, route, outcome, exc.message)
-        if committed:
-            return
-        self._last_error = exc
-        self._plan.fallbacks.append(f"{route}={exc.error_type}/{exc.status}")
-        if exc.status in (401, 403):
-            # That credential is set aside (live state); the provider's next one is tried first.
-            if self._creds.get(route):
-                return
-            self._queue.pop(0)
-            return
-        if _is_context_error(exc):
-            self._queue.pop(0)
-            if not self._queue_long_context(step):
-                raise exc
-            return
-        if not _moves_on(exc):
-            raise exc
-        self._queue.pop(0)
-        if isinstance(exc, UpstreamRateLimitError) and exc.retry_after is not None:
-            self._cooldowns.append(exc.retry_after)
-
-    def _queue_long_context(self, step: _Step) -> bool:
-        route = self._d._settings.router.long_context
-        if route is None or self._long_context_tried:
-            return False
-        self._long_context_tried = True
-        provider, _, model = (part.strip() for part in route.partition(","))
-        if f"{provider},{model}" == step.scored.candidate.route or provider not in self._d._pools:
-            return False
-        assessment = dataclasses.replace(step.scored.assessment, provider=provider, model=model, tier=0)
-        assessment.credential = self._d.live.credentials(provider)[0]
-        candidate = dataclasses.replace(
-            step.scored.candidate, provider=provider, model=model, origin="long_context"
-        )
-        self._queue.insert(0, Scored(candidate, assessment, None, -1))
-        return True
-
-    def final_error(self) -> CCRouterError:
-        """Nothing served the request: the last provider error, or why nothing was tried."""
-        tried = ", ".join([*self._plan.fallbacks, *self._skipped])
-        if self._last_error is not None:
-            error = self._last_error
-            if isinstance(error, UpstreamError) and self._cooldowns and error.retry_after is None:
-                error.retry_after = min(self._cooldowns)
-            return error
-        if self._cooldowns and min(self._cooldowns) > 0:
-            return UpstreamRateLimitError(
-                f"every candidate is rate limited or cooling down ({tried})", retry_after=min(self._cooldowns)
-            )
-        return UpstreamOverloadedError(f"no candidate is available right now ({tried})")
-
-
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _moves_on(exc: CCRouterError) -> bool:
-    """429, 5xx, 529, timeouts, connection and protocol errors go to the next candidate."""
-    return isinstance(exc, UpstreamError) and (exc.status >= 500 or exc.status in (408, 409, 429))
-
-
-def _is_context_error(exc: CCRouterError) -> bool:
-    if exc.status not in (400, 413):
-        return False
-    message = exc.message.lower()
-    return any(phrase in message for phrase in _CONTEXT_PHRASES)
-
-
-def header_value(text: str, limit: int = 1024) -> str:
-    """Header-safe text: printable ASCII on one line, at most ``limit`` characters."""
-    # Printable ASCII (the usual case) needs no per-character pass; isprintable() excludes \n and \t.
-    clean = (
-        text
-        if text.isascii() and text.isprintable()
-        else "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    )
-    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 async def _close(events: AsyncIterator[list[StreamEvent]]) -> None:

@@ -46,6 +46,8 @@ class Exchange:
     model: str | None = None
     route_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    # The pre-dispatch answerer that served the request without a provider call (``PreDispatch.name``).
+    answered_by: str | None = None
     usage: Usage | None = None
     # True when the provider reported no usage and the counts are our estimate.
     usage_estimated: bool = False
@@ -105,10 +107,13 @@ class Admission(Protocol):
 class PreDispatch(Protocol):
     """May answer a routed request without calling any provider (a cache, a guardrail, a mock);
     ``request`` is as fitted to the route that would serve it (``exchange.provider``/``model``).
-    Returns None to let the providers answer. Its answer is not a provider call: no live state
-    (windows, latency, breakers) sees it. A streamed request gets the answer as a stream."""
+    Returns None to let the providers answer, or raises a ``CCRouterError`` to refuse the request.
+    Its answer is not a provider call: no live state (windows, latency, breakers) sees it; the ledger
+    records it with the route as decided and the answer's ``usage``. A streamed request gets the
+    answer as a stream (``ccrouter.predispatch``); ``x-ccrouter-answered-by`` names ``name``."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def answer(self, request: MessagesRequest, exchange: Exchange) -> MessagesResponse | None: ...
 

@@ -1,8 +1,30 @@
 from __future__ import annotations
 
+import pytest
+
 from ccrouter.config import RoutingConfig
+from ccrouter.errors import CCRouterError, ConfigError
+from ccrouter.plugins import Registry, load_plugins
 from ccrouter.resilience.live import Assessment
-from ccrouter.routing.strategies import Candidate, Scored, passed_over, rank_tiers, strategy_for
+from ccrouter.routing.strategies import (
+    COST,
+    HEADROOM,
+    LATENCY,
+    Candidate,
+    RankingPolicy,
+    Scored,
+    Strategy,
+    passed_over,
+    rank_tiers,
+    strategy_named,
+)
+
+# The built-in strategies as the gateway finds them: registered by ccrouter.builtins.routing.
+STRATEGIES = Registry.build(load_plugins(entry_points=False)).strategies
+
+
+def strategy_for(config: RoutingConfig) -> RankingPolicy:
+    return strategy_named(STRATEGIES, config)
 
 
 def _item(
@@ -79,3 +101,55 @@ def test_strategies_rank_within_tiers_and_live_state_across_them() -> None:
     ordered = rank_tiers([(intelligent, [held]), (intelligent, [_item("b", 1)])])
     assert [s.candidate.provider for s in ordered] == ["b", "a"]
     assert passed_over(held, ordered) == "route a,m passed over (at 85% of its limit)"
+
+
+def test_factors_compose_into_a_strategy() -> None:
+    items = [_item("a", 0, latency=1.0, price=4.0), _item("b", 1, latency=2.0, price=1.0)]
+    # Twice as much weight on cost as on latency; a zero weight drops its factor from the parts.
+    mine = Strategy("mine", COST * 2 + LATENCY + HEADROOM * 0)
+    ranked = mine.rank(items)
+    assert [s.candidate.provider for s in ranked] == ["b", "a"]
+    assert ranked[0].explain() == "b,m score=0.833 cost=1.00 latency=0.50"
+    assert ranked[1].explain() == "a,m score=0.500 cost=0.25 latency=1.00"
+    # Scaling a blend changes no order: the sum is divided by the total weight.
+    assert [s.candidate.provider for s in Strategy("x", (COST * 2 + LATENCY) * 10).rank(items)] == ["b", "a"]
+
+
+def test_an_unknown_strategy_names_the_registered_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        strategy_named(STRATEGIES, RoutingConfig(strategy="fastest"))
+    assert caught.value.message == (
+        "routing.strategy: unknown strategy 'fastest' "
+        "(registered: availability, cost, intelligent, performance, priority)"
+    )
+
+
+def test_a_plugin_strategy_that_fails_is_a_clean_error() -> None:
+    class Drops:
+        name = "drops"
+
+        def rank(self, items: list[Scored]) -> list[Scored]:
+            return items[:1]
+
+    class Raises(Drops):
+        def rank(self, items: list[Scored]) -> list[Scored]:
+            raise ValueError("no")
+
+    config = RoutingConfig(strategy="drops")
+    items = [_item("a", 0), _item("b", 1)]
+    policy = strategy_named({"drops": lambda _: Drops()}, config)
+    with pytest.raises(
+        CCRouterError, match=r"^ranking strategy 'drops' of plugin '[\w.]+' ranked 2 candidates"
+    ):
+        policy.rank(items)
+    policy = strategy_named({"drops": lambda _: Raises()}, config)
+    with pytest.raises(CCRouterError, match=r"'drops' of plugin '[\w.]+' raised ValueError") as caught:
+        policy.rank(items)
+    assert (caught.value.status, caught.value.error_type) == (500, "api_error")
+
+    # A factory that fails is a configuration error, at start.
+    def unbuildable(config: RoutingConfig) -> Drops:
+        raise ZeroDivisionError
+
+    with pytest.raises(ConfigError, match=r"building strategy 'drops' failed: ZeroDivisionError"):
+        strategy_named({"drops": unbuildable}, config)

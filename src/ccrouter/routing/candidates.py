@@ -15,8 +15,8 @@ from ccrouter.config import Settings
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing.strategies import Candidate
 
-if TYPE_CHECKING:  # the router imports ``compared_windows`` from here
-    from ccrouter.routing.scenarios import RouteDecision
+if TYPE_CHECKING:  # the rules import ``compared_windows`` from here
+    from ccrouter.routing.rules import RouteDecision
 
 __all__ = ["candidates_for", "compared_windows", "needs"]
 

@@ -59,6 +59,7 @@ class LedgerObserver:
             exchange.endpoint in _GENERATING
             and exchange.status < 400
             and exchange.provider is not None
+            and exchange.answered_by is None  # a pre-dispatch answer's usage is as it gave it
             and _empty(exchange.usage)
         ):
             # The provider reported nothing: bill what we count, and say it is an estimate. Rare, so
