@@ -51,7 +51,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "ccrouter"
 # Built-in plugin modules, registered in this order (their names start with "ccrouter.").
-BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers",)
+BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers", "ccrouter.builtins.endpoints")
 
 
 def _new_manager() -> pluggy.PluginManager:
