@@ -39,7 +39,7 @@ test: test-prereqs
 	@$(MAKE) --no-print-directory $(DEVSTAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov --cov-report=
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests
@@ -49,7 +49,7 @@ typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage
 
 .PHONY: bench-routing
 bench-routing: $(BENCHSTAMP)

@@ -49,11 +49,9 @@ ECHO_PLUGIN = textwrap.dedent(
 
 
 def _settings(tmp_path: Path) -> Settings:
-    plugin = tmp_path / "echo_front.py"
-    plugin.write_text(ECHO_PLUGIN)
     return Settings.model_validate(
         {
-            "plugins": [str(plugin)],
+            "plugins": [str(tmp_path / "echo_front.py")],
             "providers": [{"name": "sim", "type": "simulated", "models": ["m"]}],
             "router": {"default": "sim,m"},
             "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
@@ -67,6 +65,7 @@ async def _post(session: aiohttp.ClientSession, url: URL, body: dict[str, Any]) 
 
 
 async def test_a_plugin_endpoint_is_served_enveloped_labelled_and_recorded(tmp_path: Path) -> None:
+    await asyncio.to_thread((tmp_path / "echo_front.py").write_text, ECHO_PLUGIN)
     server = TestServer(create_app(_settings(tmp_path), config_dir=tmp_path), host="127.0.0.1", port=0)
     await server.start_server()
     try:
