@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+BENCHSTAMP := $(VENV)/.installed-bench
 
 .PHONY: run test test-prereqs lint typecheck bench clean
 
@@ -20,6 +21,10 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
+$(BENCHSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
 # Extra flags for the gateway: make run SERVE_ARGS='--port 4000'
 SERVE_ARGS ?=
 
@@ -34,7 +39,7 @@ test: test-prereqs
 	@$(MAKE) --no-print-directory $(DEVSTAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov --cov-report=
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests
@@ -44,10 +49,10 @@ typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage
 
 .PHONY: bench-routing
-bench-routing: $(STAMP)
+bench-routing: $(BENCHSTAMP)
 	$(BIN)/python bench/routing/run.py
 
 # ---- benchmarks (bench/README.md); not part of `make test`. Extra flags: make bench BENCH_ARGS=--quick
@@ -55,10 +60,10 @@ BENCH_ARGS ?=
 
 .PHONY: bench-peers
 
-bench: $(STAMP)
+bench: $(BENCHSTAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Installs litellm[proxy] (PyPI) and claude-code-router (npm) into bench/.peers, then runs with them.
-bench-peers: $(STAMP)
+bench-peers: $(BENCHSTAMP)
 	PY=$(PY) bench/peers/install.sh
 	$(BIN)/python bench/run.py --peers $(BENCH_ARGS)

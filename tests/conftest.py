@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +15,50 @@ def _private_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """No test reads or writes the real ~/.ccrouter: the default config (and the ledger beside it)
     live in the test's own temporary directory."""
     monkeypatch.setenv("CCROUTER_CONFIG", str(tmp_path / "ccrouter-home" / "config.yaml"))
+
+
+# Where a blocking call is acceptable although the event loop runs, each with why. Anything else that
+# blocks while an async test runs fails it: move the call off the loop instead (``asyncio.to_thread``).
+CAN_BLOCK = (
+    # Synchronous by design: ``serve`` calls it before the loop runs (it reads the plugins' entry points
+    # and imports them). Tests call it from a coroutine.
+    ("ccrouter/app.py", "create_app"),
+    # aiohttp runs the app's cleanup contexts before the server listens (``web.run_app``: the runner's
+    # setup, then the site's start): the price table read there holds up no request.
+    ("ccrouter/app.py", "lifespan"),
+    # The shipped price table, read once per process (functools.cache) from the installed package.
+    ("ccrouter/pricing/table.py", "_shipped"),
+    # A module's import reads its files once (a library's lazy import in a test, its own metadata).
+    ("<frozen importlib._bootstrap_external>", "exec_module"),
+    # Log lines go to stderr synchronously, one write each, as aiohttp's own logs do.
+    ("logging/__init__.py", "emit"),
+    # asyncpg looks for ~/.pgpass when a DSN has no password: a stat per new connection of the pool.
+    ("asyncpg/connect_utils.py", "_parse_connect_arguments"),
+    # The token encoding, loaded once per process (~0.3 s). The gateway loads it in a thread at start
+    # (TokenCounter.warm) and its async counts wait for that; tests that count first load it in place.
+    ("ccrouter/tokens.py", "_load"),
+    # Test helpers: /proc reads (procfs: no disk), the shipped Prometheus files, and the tests' own
+    # Redis clients (redis-py reads its version for each new connection; the gateway's is told it).
+    ("tests/integration/test_memory.py", "_rss_mb"),
+    ("tests/cli/test_serve_workers.py", "_children"),
+    ("tests/cli/test_serve_workers.py", "_alive"),
+    ("tests/integration/test_metrics.py", "_used_names"),
+    ("tests/integration/test_shared_state_redis.py", "prefix"),
+    ("tests/integration/test_routing_limits.py", "redis_windows"),
+)
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
+    """Fails an async test when anything blocks the event loop while it runs (file or socket I/O,
+    ``time.sleep``, SQLite...), as aiohttp's suite does; ``CAN_BLOCK`` lists the exceptions."""
+    if not inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        yield None  # no event loop runs in a sync test
+        return
+    with blockbuster_ctx() as bb:
+        # Locks are taken by threads (the SQLite writer, coverage's tracer), briefly: not a loop stall.
+        bb.functions["threading.Lock.acquire"].deactivate()
+        for function in bb.functions.values():
+            for filename, where in CAN_BLOCK:
+                function.can_block_in(filename, where)
+        yield bb

@@ -12,10 +12,11 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ccrouter.api import anthropic, health, openai
+from ccrouter.api import health
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import usage as usage_api
 from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
+from ccrouter.api.endpoints import ENDPOINTS, EndpointTable
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
 from ccrouter.api.server import handler_args, use_gateway_protocol
@@ -84,7 +85,10 @@ def create_app(
     )
     app[REGISTRY] = registry
     use_gateway_protocol(app, server)
-    app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
+    # The client-facing endpoints come from the register_endpoints hooks (built-ins included); health,
+    # usage and metrics are the gateway's own operational routes, never recorded as API traffic.
+    app[ENDPOINTS] = EndpointTable(registry.endpoints)
+    app.add_routes([*app[ENDPOINTS].routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

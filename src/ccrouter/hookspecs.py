@@ -106,8 +106,10 @@ def register_alert_channels(register: Callable[[Sender], None], settings: Settin
 
 @hookspec
 def register_endpoints(register: Callable[[Endpoint], None]) -> None:
-    """Client-facing endpoints (a path, its handler, its error envelope, its metrics label and
-    whether the ledger records it): a new front such as OpenAI's Responses API is one entry."""
+    """Client-facing endpoints (``ccrouter.api.endpoints.Endpoint``: method, path, handler, error
+    envelope, and the name its requests are labelled and recorded under in the metrics and the
+    ledger): a new front such as OpenAI's Responses API is one entry. A later entry for the same
+    method and path replaces an earlier one."""
 
 
 @hookspec

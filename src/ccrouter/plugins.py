@@ -53,6 +53,7 @@ ENTRY_POINT_GROUP = "ccrouter"
 # Built-in plugin modules, registered in this order (their names start with "ccrouter.").
 BUILTIN_MODULES: tuple[str, ...] = (
     "ccrouter.builtins.providers",
+    "ccrouter.builtins.endpoints",
     "ccrouter.builtins.transformers",
     "ccrouter.builtins.routing",
 )

@@ -42,7 +42,8 @@ def _alive(pid: int) -> bool:
 
 async def test_two_workers_serve_one_port_and_stop_together(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    write_default_config(config, {}, ollama_probe=lambda: False)  # the simulated provider
+    # The simulated provider.
+    await asyncio.to_thread(write_default_config, config, {}, ollama_probe=lambda: False)
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(ccrouter.__file__).parents[1])}
     process = await asyncio.create_subprocess_exec(

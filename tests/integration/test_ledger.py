@@ -190,7 +190,7 @@ async def test_hundred_requests_sum_exactly(
     assert sum(Decimal(row["cost_usd"]) for row in rows) == Decimal(expected) / 10**12
 
     config_file = tmp_path / "config.yaml"
-    config_file.write_text(dump_yaml(data))
+    await asyncio.to_thread(config_file.write_text, dump_yaml(data))
     args = ["costs", "--config", str(config_file), "--by", "key,user", "--format", "json"]
     # In a thread: the command runs its own event loop.
     result = await asyncio.to_thread(CliRunner().invoke, cli_app, args)

@@ -78,7 +78,7 @@ async def test_sigkill_loses_nothing_committed(tmp_path: Path, fake: FakeUpstrea
         "router": {"default": "up,m"},
         "store": {"flush_interval_s": 0.05},
     }
-    config.write_text(dump_yaml(document))
+    await asyncio.to_thread(config.write_text, dump_yaml(document))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with (tmp_path / "gateway.log").open("ab") as log:

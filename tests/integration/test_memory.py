@@ -70,7 +70,8 @@ async def test_rss_after_a_burst_of_large_bodies_returns_near_where_it_was(
         if upstream == "fake"
         else "{name: up, type: simulated, models: [gpt-test]}"
     )
-    config.write_text(f"providers:\n  - {provider}\nrouter:\n  default: up,gpt-test\n")
+    document = f"providers:\n  - {provider}\nrouter:\n  default: up,gpt-test\n"
+    await asyncio.to_thread(config.write_text, document)
     port = _free_port()
     process = await _serve(config, port)
     url = f"http://127.0.0.1:{port}"

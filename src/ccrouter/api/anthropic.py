@@ -1,4 +1,5 @@
-"""The Anthropic Messages API surface: /v1/messages, /v1/messages/count_tokens, /v1/models."""
+"""The Anthropic Messages API handlers: /v1/messages, /v1/messages/count_tokens, /v1/models
+(registered by ``ccrouter.builtins.endpoints``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import anthropic as codec
 from ccrouter.codecs.anthropic_body import decode_request_body
 
-__all__ = ["routes"]
+__all__ = ["count_tokens", "messages", "models"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -76,11 +77,3 @@ async def models(request: web.Request) -> web.Response:
         "last_id": data[-1]["id"] if data else None,
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-
-def routes() -> list[web.RouteDef]:
-    return [
-        web.post("/v1/messages", messages),
-        web.post("/v1/messages/count_tokens", count_tokens),
-        web.get("/v1/models", models),
-    ]

@@ -1,4 +1,5 @@
-"""Errors rendered in the client's own envelope: OpenAI's under /v1/chat/completions, else Anthropic's."""
+"""Errors rendered in the client's own envelope: the one the endpoint table names for the path
+(``ccrouter.api.endpoints``), OpenAI's or Anthropic's."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ccrouter.api.endpoints import ENDPOINTS, Envelope
 from ccrouter.errors import CCRouterError, anthropic_error_type
 
-__all__ = ["OPENAI_PREFIX", "error_body", "error_middleware", "error_response"]
+__all__ = ["error_body", "error_middleware", "error_response"]
 
 log = logging.getLogger("ccrouter.api")
-
-OPENAI_PREFIX = "/v1/chat/completions"
 
 # OpenAI's envelope names error types differently; map the few that SDKs act on.
 _OPENAI_TYPES = {
@@ -29,10 +29,10 @@ _OPENAI_TYPES = {
 }
 
 
-def error_body(path: str, error_type: str, message: str) -> bytes:
-    """The error envelope of ``path``'s client, as JSON."""
+def error_body(envelope: Envelope, error_type: str, message: str) -> bytes:
+    """An error in ``envelope``, as JSON."""
     body: dict[str, object]
-    if path.startswith(OPENAI_PREFIX):
+    if envelope == "openai":
         body = {
             "error": {
                 "message": message,
@@ -46,21 +46,22 @@ def error_body(path: str, error_type: str, message: str) -> bytes:
     return orjson.dumps(body)
 
 
-def error_response(path: str, status: int, error_type: str, message: str) -> web.Response:
+def error_response(envelope: Envelope, status: int, error_type: str, message: str) -> web.Response:
     return web.Response(
-        status=status, body=error_body(path, error_type, message), content_type="application/json"
+        status=status, body=error_body(envelope, error_type, message), content_type="application/json"
     )
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any error a handler raises, as a response in the envelope of the request's endpoint."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
     except CCRouterError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc.message)
-        response = error_response(request.path, exc.status, exc.error_type, exc.message)
+        response = error_response(_envelope(request), exc.status, exc.error_type, exc.message)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["retry-after"] = str(max(1, round(retry_after)))
@@ -71,7 +72,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         if exc.status == 413:
             message = f"request body too large: {exc.text}"
-        return error_response(request.path, exc.status, anthropic_error_type(exc.status), message)
+        return error_response(_envelope(request), exc.status, anthropic_error_type(exc.status), message)
     except Exception:  # the boundary: a bug must still answer in the client's format, and be logged
         log.exception("unhandled error serving %s %s", request.method, request.path)
-        return error_response(request.path, 500, "api_error", "internal error in ccrouter (see its log)")
+        return error_response(
+            _envelope(request), 500, "api_error", "internal error in ccrouter (see its log)"
+        )
+
+
+def _envelope(request: web.Request) -> Envelope:
+    table = request.app.get(ENDPOINTS)
+    return table.envelope(request.path) if table is not None else "anthropic"

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from ccrouter import __version__
+from ccrouter.api.endpoints import ENDPOINTS
 from ccrouter.api.state import STATE, AppState
 
 __all__ = ["routes"]
@@ -72,14 +73,7 @@ async def root(request: web.Request) -> web.Response:
         # Lets the CLI tell the gateway it started from another one answering on the same port.
         "pid": os.getpid(),
         "simulated": state.simulated,
-        "endpoints": [
-            "/v1/messages",
-            "/v1/messages/count_tokens",
-            "/v1/models",
-            "/v1/chat/completions",
-            "/health",
-            "/health/providers",
-        ],
+        "endpoints": [*dict.fromkeys(e.path for e in request.app[ENDPOINTS]), "/health", "/health/providers"],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

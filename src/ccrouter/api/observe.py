@@ -15,13 +15,14 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ccrouter.api.endpoints import ENDPOINTS, OTHER
 from ccrouter.api.state import STATE
 from ccrouter.errors import anthropic_error_type
 from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["ENDPOINTS", "EXCHANGE", "OTHER_ENDPOINT", "REJECTED", "exchange_for", "observe_middleware"]
+__all__ = ["EXCHANGE", "REJECTED", "exchange_for", "observe_middleware"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -31,15 +32,6 @@ EXCHANGE: web.RequestKey[Exchange] = web.RequestKey("ccrouter_exchange", Exchang
 # anyone who can reach the port cannot fill the ledger.
 REJECTED: web.RequestKey[str] = web.RequestKey("ccrouter_rejected", str)
 
-# The closed set of endpoint names the ledger and the metric labels carry; any other path is
-# OTHER_ENDPOINT, never the client-chosen path itself.
-OTHER_ENDPOINT = "other"
-ENDPOINTS = {
-    "/v1/messages": "messages",
-    "/v1/messages/count_tokens": "count_tokens",
-    "/v1/chat/completions": "chat_completions",
-    "/v1/models": "models",
-}
 # A client's request id is echoed only if it is a sane token (it ends up in logs and headers).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -56,10 +48,14 @@ def exchange_for(request: web.Request) -> Exchange:
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("x-request-id", "")
     request_id = given if _REQUEST_ID.match(given) else f"req_{os.urandom(16).hex()}"
-    exchange = Exchange(request_id=request_id, endpoint=ENDPOINTS.get(request.path, OTHER_ENDPOINT))
+    # The endpoint's name is the closed label the ledger and the metrics carry; any other path is
+    # "other", never the client-chosen path itself.
+    endpoint = request.app[ENDPOINTS].match(request.path)
+    exchange = Exchange(request_id=request_id, endpoint=endpoint.name if endpoint is not None else OTHER)
     request[EXCHANGE] = exchange
     state = request.app[STATE]
-    api = request.path.startswith("/v1/")
+    # Recorded: every request an endpoint serves, and any other under /v1/ (a client's wrong path).
+    api = endpoint is not None or request.path.startswith("/v1/")
     # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
     in_flight = state.metrics.in_flight_for(exchange.endpoint) if api and state.metrics else None
     if in_flight is not None:

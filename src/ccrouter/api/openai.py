@@ -1,4 +1,5 @@
-"""The OpenAI chat-completions surface: the same routing for OpenAI SDK clients."""
+"""The OpenAI chat-completions handler: the same routing for OpenAI SDK clients (registered by
+``ccrouter.builtins.endpoints``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs import openai_chat, openai_stream
 from ccrouter.codecs.openai_body import decode_openai_body
 
-__all__ = ["routes"]
+__all__ = ["chat_completions"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -40,7 +41,3 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         content_type="application/json",
         headers={**headers, **exchange.response_headers},
     )
-
-
-def routes() -> list[web.RouteDef]:
-    return [web.post("/v1/chat/completions", chat_completions)]

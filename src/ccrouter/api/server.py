@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +27,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from ccrouter.api.errors import OPENAI_PREFIX, error_body, error_response
+from ccrouter.api.endpoints import ENDPOINTS, Envelope
+from ccrouter.api.errors import error_body, error_response
 from ccrouter.api.throttle import OncePer
 from ccrouter.config import ServerConfig
 
@@ -38,7 +40,6 @@ _HEAD_TOO_LARGE = "request header fields too large: the gateway takes heads of a
 _TOO_MANY_HEADERS = "request header fields too large: too many header fields"
 _MALFORMED = "malformed HTTP request head"
 _HEAD_TIMEOUT = "request head not received within server.header_timeout_s ({} s)"
-_OPENAI_LINE = b"POST " + OPENAI_PREFIX.encode()
 
 
 def handler_args() -> dict[str, Any]:
@@ -51,20 +52,28 @@ def handler_args() -> dict[str, Any]:
 class GatewayProtocol(RequestHandler):
     """aiohttp's protocol with our answers to malformed and slow request heads."""
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        header_timeout: float,
+        envelope_of: Callable[[str], Envelope],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
+        self._envelope_of = envelope_of
         self._head_timer: asyncio.TimerHandle | None = None
         # The payload of the last head parsed: while it is being received, bytes are body, not head.
         self._body: StreamReader | None = None
-        # Whether the head being read is the OpenAI endpoint's, for the envelope of an error about it
-        # (aiohttp hands ``handle_error`` a placeholder request without the path).
-        self._openai = False
+        # The envelope of the endpoint whose head is being read, for an error about it (aiohttp hands
+        # ``handle_error`` a placeholder request without the path).
+        self._envelope: Envelope = "anthropic"
 
     def data_received(self, data: bytes) -> None:
         starting = bool(data) and self._head_timer is None and (self._body is None or self._body.is_eof())
         if starting:
-            self._openai = data.startswith(_OPENAI_LINE)
+            self._envelope = self._envelope_of(_request_path(data))
         heads = self._request_count
         super().data_received(data)
         if self._request_count != heads:
@@ -90,8 +99,9 @@ class GatewayProtocol(RequestHandler):
             return
         if not self._request_in_progress and not self._messages:
             # Nothing else is being answered on this connection: the 408 is the next bytes it gets.
-            path = OPENAI_PREFIX if self._openai else "/"
-            body = error_body(path, "invalid_request_error", _HEAD_TIMEOUT.format(self._header_timeout))
+            body = error_body(
+                self._envelope, "invalid_request_error", _HEAD_TIMEOUT.format(self._header_timeout)
+            )
             head = (
                 "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                 f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -109,7 +119,7 @@ class GatewayProtocol(RequestHandler):
         if request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)  # raises: the response has begun
         # A parse error comes with a placeholder request (method UNKNOWN, path /).
-        path = OPENAI_PREFIX if request.method == "UNKNOWN" and self._openai else request.path
+        envelope = self._envelope if request.method == "UNKNOWN" else self._envelope_of(request.path)
         if isinstance(exc, LineTooLong):
             status, text = 431, _HEAD_TOO_LARGE.format(self.max_field_size)
         elif isinstance(exc, BadHttpMessage) and "Too many" in str(exc):
@@ -129,7 +139,7 @@ class GatewayProtocol(RequestHandler):
             # at most once a minute per address (a flood of bad heads must not fill the log).
             log.info("rejected a request head from %s: %s", request.remote, type(exc).__name__)
         error_type = "invalid_request_error" if status < 500 else "api_error"
-        response = error_response(path, status, error_type, text)
+        response = error_response(envelope, status, error_type, text)
         response.force_close()
         return response
 
@@ -137,7 +147,9 @@ class GatewayProtocol(RequestHandler):
 class _GatewayServer(web.Server):
     """aiohttp's ``Server`` (the protocol factory) making ``GatewayProtocol`` connections."""
 
-    def __init__(self, base: web.Server, header_timeout: float) -> None:
+    def __init__(
+        self, base: web.Server, header_timeout: float, envelope_of: Callable[[str], Envelope]
+    ) -> None:
         super().__init__(
             base.request_handler,
             request_factory=base.request_factory,
@@ -146,10 +158,17 @@ class _GatewayServer(web.Server):
             **base._kwargs,
         )
         self._header_timeout = header_timeout
+        self._envelope_of = envelope_of
         self.log_once = OncePer(60.0)
 
     def __call__(self) -> RequestHandler:
-        return GatewayProtocol(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
+        return GatewayProtocol(
+            self,
+            loop=self._loop,
+            header_timeout=self._header_timeout,
+            envelope_of=self._envelope_of,
+            **self._kwargs,
+        )
 
 
 def use_gateway_protocol(app: web.Application, server: ServerConfig) -> None:
@@ -157,6 +176,17 @@ def use_gateway_protocol(app: web.Application, server: ServerConfig) -> None:
     make_handler = app._make_handler
 
     def make(**kwargs: Any) -> web.Server:
-        return _GatewayServer(make_handler(**kwargs), server.header_timeout_s)
+        # Called when a runner starts, once ``create_app`` has put the endpoint table on the app.
+        table = app[ENDPOINTS]
+        return _GatewayServer(make_handler(**kwargs), server.header_timeout_s, table.envelope)
 
     app._make_handler = make  # type: ignore[method-assign]
+
+
+def _request_path(data: bytes) -> str:
+    """The path of a request line's first bytes (``POST /v1/messages?beta=true HTTP/1.1``), or ``/``."""
+    start = data.find(b" ", 0, 16) + 1
+    end = data.find(b" ", start, start + 256) if start else -1
+    if end < 0:
+        return "/"
+    return data[start:end].split(b"?", 1)[0].decode("latin-1")

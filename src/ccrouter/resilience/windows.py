@@ -195,9 +195,15 @@ class RedisWindows:
 
     @classmethod
     def connect(cls, url: str, prefix: str) -> RedisWindows:
-        import redis.asyncio as redis  # optional at import time: only needed with state.redis_url
+        # Optional at import time: only needed with state.redis_url.
+        import redis
+        import redis.asyncio
+        from redis.driver_info import DriverInfo
 
-        return cls(redis.from_url(url), prefix)
+        # Told its version, redis-py does not look it up in the package metadata (a scan of sys.path,
+        # on the event loop) for every new connection of the pool.
+        driver = DriverInfo(lib_version=redis.__version__)
+        return cls(redis.asyncio.from_url(url, driver_info=driver), prefix)
 
     def _keys(self, key: str) -> tuple[str, str, str, str]:
         base = f"{self._prefix}:rl:{key}"

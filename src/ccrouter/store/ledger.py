@@ -11,7 +11,6 @@ from ccrouter.tokens import TokenCounter
 
 __all__ = ["InputEstimates", "LedgerObserver"]
 
-_GENERATING = frozenset({"messages", "chat_completions"})
 _MAX_PENDING = 10_000
 _CHARS_PER_TOKEN = 4
 
@@ -55,11 +54,13 @@ class LedgerObserver:
 
     def on_exchange(self, exchange: Exchange) -> None:
         seen = self._estimates.pop(exchange)
+        # Only a provider's answer is billed, and only endpoints that generate dispatch to a provider
+        # (which names it on the exchange): no list of endpoints is needed here. A pre-dispatch
+        # answer's usage is as it gave it.
         if (
-            exchange.endpoint in _GENERATING
-            and exchange.status < 400
+            exchange.status < 400
             and exchange.provider is not None
-            and exchange.answered_by is None  # a pre-dispatch answer's usage is as it gave it
+            and exchange.answered_by is None
             and _empty(exchange.usage)
         ):
             # The provider reported nothing: bill what we count, and say it is an estimate. Rare, so

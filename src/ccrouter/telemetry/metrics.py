@@ -3,8 +3,8 @@
 ``GatewayMetrics`` is an ``Observer``: every finished exchange updates the request, latency, token,
 cost and error series. Live state (rate-limit headroom, breakers, provider health, budgets) is read at
 scrape time from the ``ccrouter.status`` sources by a custom collector, so nothing pushes into it.
-Labels are bounded (configured providers and models, known routes, status codes, error types) and
-never carry a key, a user's secret or a client-chosen value.
+Labels are bounded (configured providers and models, the endpoint names of ``ccrouter.api.endpoints``
+or ``other``, status codes, error types) and never carry a key, a user's secret or a client-chosen value.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ccrouter import __version__
 from ccrouter.exchange import Exchange
 from ccrouter.status import BudgetStatus, BudgetStatusSource, ProviderStatus, ProviderStatusSource
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ROUTES", "GatewayMetrics", "route_label"]
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "GatewayMetrics"]
 
 log = logging.getLogger("ccrouter.telemetry")
 
@@ -28,14 +28,8 @@ log = logging.getLogger("ccrouter.telemetry")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # LLM calls run from tens of milliseconds (count_tokens, cache hits) to minutes (long generations).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0)
-ROUTES = frozenset({"messages", "count_tokens", "chat_completions", "models"})
 _BREAKER_STATES = ("closed", "open", "half_open")
 _TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
-
-
-def route_label(endpoint: str) -> str:
-    """Known API routes by name; anything else (a 404 under /v1/) as ``other``, to bound cardinality."""
-    return endpoint if endpoint in ROUTES else "other"
 
 
 class GatewayMetrics:
@@ -112,8 +106,8 @@ class GatewayMetrics:
 
     def in_flight_for(self, endpoint: str) -> Gauge:
         """The in-flight gauge of ``endpoint``'s route: ``inc()`` when a request starts, ``dec()``
-        when it ends."""
-        route = route_label(endpoint)
+        when it ends. ``endpoint`` is an exchange's: an endpoint table's name, or ``other``."""
+        route = endpoint
         gauge = self._in_flight.get(route)
         if gauge is None:
             gauge = self._in_flight[route] = self.in_flight.labels(route)
@@ -123,7 +117,9 @@ class GatewayMetrics:
         self.auth_failures.labels(reason).inc()
 
     def on_exchange(self, exchange: Exchange) -> None:
-        route = route_label(exchange.endpoint)
+        # The route label is the exchange's endpoint name: the API layer gives every request one of
+        # the endpoint table's names or "other", which bounds the label.
+        route = exchange.endpoint
         provider = exchange.provider or ""
         model = exchange.model or ""
         # ``labels()`` takes a lock and builds a key per call; each series' child is looked up once.

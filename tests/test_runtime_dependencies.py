@@ -1,0 +1,96 @@
+"""What the package imports is what pyproject declares: the gateway's imports are runtime
+dependencies, and what only the benchmarks need (stamina) is in the ``bench`` extra that ``make bench*``
+installs, not in every user's install."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+# bench/stack_choice.py compares web stacks (starlette, granian...) once, by hand; its README says what
+# to install for it. `make bench*` does not run it.
+OWN_STACK = frozenset({"stack_choice.py"})
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(line).name) for line in requirements}
+
+
+def _imports(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """Third-party top-level modules imported at run time (not under ``if TYPE_CHECKING:``) by the
+    ``.py`` files of ``folder`` -> a file importing it."""
+    local = {path.stem for path in folder.rglob("*.py")} | {"ccrouter"}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*.py")):
+        if path.name in skip:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for node in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                # A namespace package's distribution is named by its first two parts.
+                top = ".".join(name.split(".")[:2]) if name.startswith("backports.") else name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in local:
+                    found.setdefault(top, path)
+    return found
+
+
+def _distributions(modules: dict[str, Path]) -> dict[str, Path]:
+    """The (canonical) name of each installed distribution providing the modules -> a file importing it."""
+    providers = packages_distributions()
+    out: dict[str, Path] = {}
+    for module, path in modules.items():
+        dists = providers.get(module) or providers.get(module.split(".")[0]) or [module]
+        for dist in dists:
+            out[canonicalize_name(dist)] = path
+    return out
+
+
+def test_the_gateway_imports_only_runtime_dependencies() -> None:
+    runtime = _names(PROJECT["dependencies"])
+    # compression.zstd is the standard library's from Python 3.14 (backports.zstd before).
+    imported = _distributions(_imports(ROOT / "src" / "ccrouter"))
+    imported.pop("compression", None)
+    undeclared = {name: str(path) for name, path in imported.items() if name not in runtime}
+    assert not undeclared, f"imported by the gateway but not a runtime dependency: {undeclared}"
+
+
+def test_what_only_the_benchmarks_use_is_in_the_bench_extra() -> None:
+    runtime = _names(PROJECT["dependencies"])
+    bench = _names(EXTRAS["bench"])
+    imported = _distributions(_imports(ROOT / "bench", OWN_STACK))
+    missing = {name: str(path) for name, path in imported.items() if name not in runtime | bench}
+    assert not missing, f"imported by the benchmarks, in neither the runtime nor the bench extra: {missing}"
+    assert "stamina" in bench
+    assert "stamina" not in runtime, "only bench/ uses stamina: it stays out of every user's install"
+
+
+def test_every_bench_target_installs_the_bench_extra() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = re.findall(r"^(bench[\w-]*):(.*)$", makefile, flags=re.MULTILINE)
+    assert {name for name, _ in targets} >= {"bench", "bench-peers", "bench-routing"}
+    for name, prerequisites in targets:
+        assert "$(BENCHSTAMP)" in prerequisites.split(), f"make {name} does not install the bench extra"
+    assert re.search(r"^\$\(BENCHSTAMP\):.*\n\t.*pip install .*'\.\[bench\]'", makefile, flags=re.MULTILINE)
