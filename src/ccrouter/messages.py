@@ -208,10 +208,10 @@ class MessagesRequest:
     raw: JSON | None = None
     raw_format: str | None = None
     # True when the messages and tools are objects shared with earlier requests that resent the same
-    # bytes (``ccrouter.codecs.anthropic_body``): caches keyed by object identity may use them.
+    # bytes (``ccrouter.codecs.anthropic.body``): caches keyed by object identity may use them.
     shared_parts: bool = field(default=False, compare=False)
     # The client's own bytes of each top-level field of ``raw``, with the value parsed from them
-    # (``ccrouter.codecs.anthropic_body``): an encoder may send a field's bytes unchanged while ``raw``
+    # (``ccrouter.codecs.anthropic.body``): an encoder may send a field's bytes unchanged while ``raw``
     # still holds that very value object, rather than serialise it again.
     raw_parts: Mapping[str, tuple[Any, Buffer]] | None = field(default=None, compare=False, repr=False)
 

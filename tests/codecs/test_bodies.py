@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
-from ccrouter.codecs.openai_body import decode_openai_body
-from ccrouter.codecs.openai_front import decode_request as decode_openai
+from ccrouter.codecs.openai.body import decode_openai_body
+from ccrouter.codecs.openai.front import decode_request as decode_openai
 from ccrouter.errors import RequestError
 from ccrouter.testing.claude_code import claude_code_request
 

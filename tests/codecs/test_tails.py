@@ -8,8 +8,8 @@ import msgspec
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache, split_object
 from ccrouter.codecs.tails import TailMemory
 from ccrouter.errors import RequestError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccrouter.catalog import ModelInfo
-from ccrouter.codecs.anthropic import decode_request
+from ccrouter.codecs.anthropic.codec import decode_request
 from ccrouter.config import ProviderConfig
 from ccrouter.routing.fit import fit_request
 

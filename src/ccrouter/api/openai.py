@@ -9,8 +9,9 @@ from aiohttp import web
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
-from ccrouter.codecs import openai_chat, openai_stream
-from ccrouter.codecs.openai_body import decode_openai_body
+from ccrouter.codecs.openai import chat as openai_chat
+from ccrouter.codecs.openai import stream as openai_stream
+from ccrouter.codecs.openai.body import decode_openai_body
 
 __all__ = ["routes"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import orjson
 
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_stream import AnthropicStreamDecoder
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.stream import AnthropicStreamDecoder
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, MessagesResponse
 from ccrouter.providers.base import HttpCall

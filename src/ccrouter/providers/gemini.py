@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ccrouter.codecs.gemini import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
+from ccrouter.codecs.gemini.codec import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import ConfigError
 from ccrouter.messages import MessagesRequest, MessagesResponse

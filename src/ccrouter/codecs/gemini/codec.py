@@ -1,6 +1,6 @@
 """Gemini ``generateContent`` codec, upstream direction: canonical request -> Gemini request body, and
-Gemini response -> canonical (streaming and the response fold live in ``gemini_stream``, JSON Schema
-cleaning in ``gemini_schema``).
+Gemini response -> canonical (streaming and the response fold live in ``gemini.stream``, JSON Schema
+cleaning in ``gemini.schema``).
 
 Wire reference: https://ai.google.dev/api/generate-content. What does not map one to one:
 
@@ -13,7 +13,7 @@ Wire reference: https://ai.google.dev/api/generate-content. What does not map on
   ``tool_use`` it answers, and the responses of one user turn follow the order of the calls.
 - Gemini function names allow ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; other names are rewritten and
   ``GeminiContext.tool_names`` maps them back.
-- Thinking is only sent back as a thought signature (``ccr:gemini:<sig>``, see ``gemini_stream``),
+- Thinking is only sent back as a thought signature (``ccr:gemini:<sig>``, see ``gemini.stream``),
   attached to the next part of the same model turn: Gemini 3 rejects function calls without it.
 """
 
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ccrouter.codecs.gemini_schema import clean_parameters, clean_schema
-from ccrouter.codecs.gemini_stream import (
+from ccrouter.codecs.gemini.schema import clean_parameters, clean_schema
+from ccrouter.codecs.gemini.stream import (
     GENERATED_ID_PREFIX,
     SIGNATURE_PREFIX,
     GeminiContext,

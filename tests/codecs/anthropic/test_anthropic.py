@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic import (
+from ccrouter.codecs.anthropic.codec import (
     decode_request,
     decode_response,
     encode_request,
@@ -37,7 +37,7 @@ from ccrouter.messages import (
 )
 from golden import assert_golden
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "anthropic"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "anthropic"
 REQUEST_CASES = sorted(
     path.stem for path in (GOLDEN / "requests").glob("*.json") if ".expected" not in path.name
 )

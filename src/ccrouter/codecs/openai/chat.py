@@ -1,4 +1,4 @@
-"""OpenAI chat-completions <-> canonical, both ways, non-streamed (streams: ``openai_stream``).
+"""OpenAI chat-completions <-> canonical, both ways, non-streamed (streams: ``stream``).
 
 Upstream side (we call an OpenAI-compatible provider): ``encode_request`` and ``decode_response``,
 shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): ``decode_request``,
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from ccrouter.codecs.notes import system_note
-from ccrouter.codecs.openai_front import (
+from ccrouter.codecs.openai.front import (
     THINKING_SIGNATURE,
     decode_request,
     encode_response,
@@ -25,7 +25,7 @@ from ccrouter.codecs.openai_front import (
     finish_reason_for,
     usage_to_openai,
 )
-from ccrouter.codecs.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
+from ccrouter.codecs.openai.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
 from ccrouter.errors import UpstreamProtocolError, upstream_error_for_status
 from ccrouter.messages import (
     ContentBlock,
@@ -44,7 +44,7 @@ from ccrouter.messages import (
 )
 
 if TYPE_CHECKING:
-    from ccrouter.codecs.openai_memo import EncodeMemo
+    from ccrouter.codecs.openai.memo import EncodeMemo
 
 __all__ = [
     "THINKING_SIGNATURE",
@@ -277,7 +277,7 @@ def _memo_messages(
             weight += their_weight
         out.extend(collected[len(parts) :])
         memo.remember_history(history, dialect, tuple(collected), tuple(made), pending, weight)
-    # The last message is decoded anew for every request (``anthropic_body``): never shared.
+    # The last message is decoded anew for every request (``anthropic.body``): never shared.
     tail: list[JSON] = []
     for message in request.messages[-1:]:
         pending = _message(message, pending, names, dialect, tail)

@@ -5,7 +5,7 @@ Decoding is lenient where Anthropic itself is forward compatible (unknown top-le
 later: those raise ``RequestError`` with Anthropic's own message style (``messages.3.role: ...``).
 Encoding an Anthropic-born request to an Anthropic upstream is a passthrough of the client's body, so
 cache_control placement, signatures and fields we do not model survive byte for byte.
-Streaming lives in ``ccrouter.codecs.anthropic_stream`` and is re-exported here.
+Streaming lives in ``ccrouter.codecs.anthropic.stream`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import orjson
 
-from ccrouter.codecs.anthropic_stream import (
+from ccrouter.codecs.anthropic.stream import (
     AnthropicStreamDecoder,
     decode_usage,
     encode_block,
@@ -96,7 +96,7 @@ def build_request(
     system: list[TextBlock] | None = None,
 ) -> MessagesRequest:
     """``decode_request``, given the messages, tools and system blocks when the caller already
-    decoded them from ``body`` (``ccrouter.codecs.anthropic_body``)."""
+    decoded them from ``body`` (``ccrouter.codecs.anthropic.body``)."""
     model = body.get("model")
     if model is None:
         raise _fail("model", "Field required")

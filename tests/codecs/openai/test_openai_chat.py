@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic
-from ccrouter.codecs.openai_chat import (
+from ccrouter.codecs.anthropic import codec as anthropic
+from ccrouter.codecs.openai.chat import (
     Dialect,
     decode_request,
     decode_response,
@@ -25,7 +25,7 @@ from ccrouter.codecs.openai_chat import (
     encode_response,
     error_body,
 )
-from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.errors import RequestError, UpstreamOverloadedError, UpstreamProtocolError, UpstreamStatusError
 from ccrouter.messages import (
     Message,

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from ccrouter.codecs.anthropic import build_request, decode_message, decode_system_block, decode_tools
+from ccrouter.codecs.anthropic.codec import build_request, decode_message, decode_system_block, decode_tools
 from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_body, split_list
 from ccrouter.messages import Message, MessagesRequest, TextBlock, Tool
 

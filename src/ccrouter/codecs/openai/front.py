@@ -1,8 +1,8 @@
 """The OpenAI front side: clients that call our ``POST /v1/chat/completions``.
 
 ``decode_request`` reads their body into the canonical request; ``encode_response`` and
-``error_body`` answer in their format (streams: ``openai_stream.OpenAIStreamEncoder``). The public
-names are re-exported by ``openai_chat``. Reference: https://platform.openai.com/docs/api-reference/chat
+``error_body`` answer in their format (streams: ``stream.OpenAIStreamEncoder``). The public
+names are re-exported by ``chat``. Reference: https://platform.openai.com/docs/api-reference/chat
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from ccrouter.codecs.ids import OPENAI_ID_PREFIX, client_id
-from ccrouter.codecs.toolnames import parse_arguments
+from ccrouter.codecs.openai.toolnames import parse_arguments
 from ccrouter.errors import RequestError
 from ccrouter.messages import (
     ContentBlock,
@@ -70,7 +70,7 @@ def decode_request(
 ) -> MessagesRequest:
     """A canonical request from an OpenAI client's chat-completions body (kept as ``raw``).
     ``items`` and ``tools`` are ``body["messages"]`` and ``body["tools"]`` when the caller already
-    decoded them (``ccrouter.codecs.openai_body``)."""
+    decoded them (``ccrouter.codecs.openai.body``)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise RequestError("model: required, a non-empty string")
@@ -191,7 +191,7 @@ def _tool_choice(value: object, parallel: object) -> ToolChoice | None:
 
 # One client message decoded on its own: the system prompt's blocks, a tool result, or a user or
 # assistant message's blocks. ``decode_item`` is pure, so a body decoder may cache it by the item's
-# bytes (``ccrouter.codecs.openai_body``); ``_assemble`` joins the items into canonical messages.
+# bytes (``ccrouter.codecs.openai.body``); ``_assemble`` joins the items into canonical messages.
 DecodedItem = tuple[str, list[ContentBlock] | ToolResultBlock]
 
 
