@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ccrouter.messages import MessagesRequest
-
-if TYPE_CHECKING:
-    from ccrouter.routing.scenarios import RouteDecision
+from ccrouter.routing.decision import RouteDecision
 
 __all__ = ["RoutingRule", "RuleContext"]
 

@@ -20,14 +20,13 @@ The subagent tag is always removed from the request, whichever rule decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ccrouter.catalog import Catalog
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing.candidates import compared_windows
 from ccrouter.routing.custom import CustomRouter, RouteContext
+from ccrouter.routing.decision import RouteDecision
 from ccrouter.routing.prepare import CleanTexts, extract_subagent_model
 from ccrouter.routing.session import SessionUsage
 from ccrouter.tokens import TokenCounter
@@ -38,19 +37,6 @@ __all__ = ["RouteDecision", "Router"]
 # more than this many tokens: after /compact or /clear the history is small and the usage stale.
 SESSION_MIN_TOKENS = 20_000
 _MAX_RESOLVED = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    scenario: str
-    provider: str
-    model: str
-    reason: str
-    # The request's token count, when a long-context route made counting worthwhile: exact when the
-    # count itself made the route long context, else perhaps an estimate, but one that compares with
-    # the long-context threshold, SESSION_MIN_TOKENS and every automatic candidate's context window
-    # as the exact count would (see ``Router._tokens``).
-    tokens: int | None = None
 
 
 class Router:

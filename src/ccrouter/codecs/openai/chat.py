@@ -11,12 +11,12 @@ tool result and what came with it, never with a system turn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ccrouter.codecs.notes import system_note
+from ccrouter.codecs.openai.dialect import JSON, Dialect, Pending
 from ccrouter.codecs.openai.front import (
     THINKING_SIGNATURE,
     decode_request,
@@ -64,34 +64,12 @@ __all__ = [
     "usage_to_openai",
 ]
 
-JSON = dict[str, Any]
-# The wire ids of the calls the last assistant message made, still to be answered.
-Pending = tuple[str, ...]
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 # OpenAI accepts at most 4 stop sequences.
 _MAX_STOP = 4
 _MAX_USER = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """What one vendor/model needs from the codec. ``Dialect()`` is plain OpenAI-compatible."""
-
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    max_tokens_cap: int | None = None
-    # o-series / gpt-5 reject non-default temperature/top_p, and ``stop``.
-    drop_sampling: bool = False
-    drop_stop: bool = False
-    reasoning_style: Literal["reasoning_effort", "openrouter", "none"] = "reasoning_effort"
-    # DeepSeek thinking mode answers 400 unless tool-call turns carry their reasoning_content back.
-    echo_reasoning_content: bool = False
-    # OpenRouter forwards cache_control on content parts to Anthropic models.
-    keep_cache_control: bool = False
-    # Schema keywords removed from tool parameters (Groq validates schemas strictly).
-    strip_schema_keys: frozenset[str] = frozenset()
-    stream_usage: bool = True
 
 
 # =========================================================================== upstream: request

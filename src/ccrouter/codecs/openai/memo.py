@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ccrouter.codecs.openai.chat import JSON, Dialect, Pending
+from ccrouter.codecs.openai.dialect import JSON, Dialect, Pending
 from ccrouter.codecs.openai.toolnames import NameCall, ToolNames, WireNames
 from ccrouter.messages import Message, TextBlock, Tool
 
