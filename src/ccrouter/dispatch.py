@@ -10,9 +10,9 @@ candidate (at most ``routing.max_fallbacks`` after the first); a context-window 
 long-context route; 401/403 set that credential aside and try the provider's next one; any other 4xx
 goes back to the client at once. A stream fails over only before its first event reaches the client.
 
-Each request is prepared per target (billing-header line removed where it would defeat a provider's
-prompt cache, ``max_tokens`` clamped to the model's limit, thinking fitted to the model), and the usage
-the session reported is recorded, which the long-context scenario reads.
+Each request is fitted per target (``max_tokens`` clamped to the model's limit, thinking fitted to the
+model; the provider applies its own API's rules), and the usage the session reported is recorded,
+which the long-context scenario reads.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
 from ccrouter.routing.candidates import candidates_for
 from ccrouter.routing.fit import fit_request
-from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
 from ccrouter.routing.strategies import Scored, Strategy, passed_over, rank_tiers, strategy_for
@@ -156,8 +155,6 @@ class Dispatcher:
         self._strategy: Strategy = strategy_for(settings.routing)
         self._priority = strategy_for(settings.routing.model_copy(update={"strategy": "priority"}))
         self._sticky: OrderedDict[str, str] = OrderedDict()
-        # System prompt texts already found free of Claude Code's billing line.
-        self._clean = CleanTexts()
 
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
@@ -268,7 +265,7 @@ class Dispatcher:
         config = self._settings.provider(provider)
         if config is None:
             raise RoutingError(f"provider {provider!r} is not configured")
-        return fit_request(request, config, self._catalog.info(config, model), self._clean)
+        return fit_request(request, self._catalog.info(config, model))
 
     # ------------------------------------------------------------------ sending
 

@@ -12,6 +12,7 @@ from ccrouter.api.state import STATE, AppState
 from ccrouter.codecs.openai import chat as openai_chat
 from ccrouter.codecs.openai import stream as openai_stream
 from ccrouter.codecs.openai.body import decode_openai_body
+from ccrouter.codecs.openai.front import include_usage
 
 __all__ = ["routes"]
 
@@ -26,12 +27,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         state.heap.after_body(len(raw_body))
         canonical = decode_openai_body(raw_body, state.openai_decode_cache)
         plan = await state.dispatcher.plan(canonical, request.headers, exchange)
-    body = canonical.raw or {}
     headers = decision_headers(plan, state.simulated)
     if canonical.stream:
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        encoder = openai_stream.OpenAIStreamEncoder(canonical.model, include_usage)
+        encoder = openai_stream.OpenAIStreamEncoder(canonical.model, include_usage(canonical))
         return await stream_events(
             request, plan, state.dispatcher.stream(plan), encoder.encode, headers, closing=encoder.done()
         )

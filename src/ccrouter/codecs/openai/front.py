@@ -22,6 +22,7 @@ from ccrouter.messages import (
     MessagesRequest,
     MessagesResponse,
     OtherBlock,
+    Received,
     StopReason,
     TextBlock,
     ThinkingBlock,
@@ -42,6 +43,7 @@ __all__ = [
     "encode_response",
     "error_body",
     "finish_reason_for",
+    "include_usage",
     "usage_to_openai",
 ]
 
@@ -68,7 +70,7 @@ _EFFORTS = {
 def decode_request(
     body: JSON, *, items: list[DecodedItem] | None = None, tools: list[Tool] | None = None
 ) -> MessagesRequest:
-    """A canonical request from an OpenAI client's chat-completions body (kept as ``raw``).
+    """A canonical request from an OpenAI client's chat-completions body (kept as ``received``).
     ``items`` and ``tools`` are ``body["messages"]`` and ``body["tools"]`` when the caller already
     decoded them (``ccrouter.codecs.openai.body``)."""
     model = body.get("model")
@@ -80,7 +82,7 @@ def decode_request(
     system, messages = _assemble(items) if items is not None else _messages(raw_messages)
     thinking, effort = _reasoning(body.get("reasoning_effort"))
     user = body.get("user")
-    return MessagesRequest(
+    request = MessagesRequest(
         model=model,
         messages=messages,
         max_tokens=_max_tokens(body),
@@ -94,9 +96,19 @@ def decode_request(
         thinking=thinking,
         effort=effort,
         metadata={"user_id": user} if isinstance(user, str) and user else {},
-        raw=body,
-        raw_format="openai",
     )
+    request.received = Received("openai", body, request.copy())
+    return request
+
+
+def include_usage(request: MessagesRequest) -> bool:
+    """Whether the OpenAI client asked for the usage chunk at the end of its stream
+    (``stream_options.include_usage``)."""
+    received = request.received
+    if received is None or received.format != "openai":
+        return False
+    options = received.body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def _max_tokens(body: JSON) -> int:

@@ -31,6 +31,7 @@ import orjson
 
 from ccrouter.codecs.openai.dialect import JSON, Dialect, Pending
 from ccrouter.codecs.openai.toolnames import NameCall, ToolNames, WireNames
+from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.messages import Message, TextBlock, Tool
 
 __all__ = ["EncodeMemo"]
@@ -140,6 +141,8 @@ class EncodeMemo:
         self._histories: dict[int, _History] = {}
         self._history_bytes = 0
         self._dialects: dict[Dialect, Dialect] = {}
+        # System prompt texts already found free of Claude Code's billing line (``codecs.billing``).
+        self.clean = CleanTexts()
         self.hits = 0
         self.misses = 0
 
