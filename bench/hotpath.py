@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson
 from payloads import UPSTREAM_MODEL, answers, request_bodies
 
-from ccrouter.codecs import anthropic as anthropic_codec
-from ccrouter.codecs import openai_chat
-from ccrouter.codecs.anthropic_body import decode_request_body
-from ccrouter.codecs.anthropic_stream import AnthropicStreamDecoder
+from ccrouter.codecs.anthropic import codec as anthropic_codec
+from ccrouter.codecs.anthropic.body import decode_request_body
+from ccrouter.codecs.anthropic.stream import AnthropicStreamDecoder
 from ccrouter.codecs.body import DecodeCache
-from ccrouter.codecs.openai_stream import OpenAIStreamEncoder
+from ccrouter.codecs.openai import chat as openai_chat
+from ccrouter.codecs.openai.stream import OpenAIStreamEncoder
 from ccrouter.codecs.sse import SSEParser
 from ccrouter.config import ProviderConfig
 from ccrouter.providers.anthropic import AnthropicAdapter

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from ccrouter.codecs import anthropic as anthropic_codec
-from ccrouter.codecs.openai_chat import Dialect, encode_request
+from ccrouter.codecs.anthropic import codec as anthropic_codec
+from ccrouter.codecs.openai.chat import Dialect, encode_request
 from ccrouter.testing import wire_anthropic, wire_openai
 from ccrouter.testing.claude_code import claude_code_request
 from ccrouter.testing.script import RecordedRequest, Reply, render_context

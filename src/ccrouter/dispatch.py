@@ -54,7 +54,6 @@ from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
 from ccrouter.routing.candidates import candidates_for
 from ccrouter.routing.fit import fit_request
-from ccrouter.routing.prepare import CleanTexts
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
 from ccrouter.routing.strategies import (
@@ -123,8 +122,6 @@ class Dispatcher:
         # None without answerers: the hot path checks that once per request, nothing more.
         self._answers = Answerers(pre_dispatch, owner) if pre_dispatch else None
         self._sticky: OrderedDict[str, str] = OrderedDict()
-        # System prompt texts already found free of Claude Code's billing line.
-        self._clean = CleanTexts()
         self._targets = Targets(
             self.live, pools, settings.router.long_context, self._prepare_for, self._remember
         )
@@ -238,7 +235,7 @@ class Dispatcher:
         config = self._settings.provider(provider)
         if config is None:
             raise RoutingError(f"provider {provider!r} is not configured")
-        return fit_request(request, config, self._catalog.info(config, model), self._clean)
+        return fit_request(request, self._catalog.info(config, model))
 
     # ------------------------------------------------------------------ sending
 

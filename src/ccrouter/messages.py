@@ -10,10 +10,12 @@ the hot path. Things a codec does not understand are kept, not dropped:
 - ``OtherBlock`` holds an unknown content block as its raw dict (server tool results, documents...);
   a codec for the same wire format forwards it, others drop it.
 - ``MessagesRequest.extra`` holds unknown top-level fields for the same reason.
-- ``MessagesRequest.raw`` is the client's original body (``raw_format`` names its format): the codec
-  of the same format starts from it so a passthrough keeps everything meaningful (cache_control,
-  thinking signatures, fields we do not model). Encoders still take ``model``, ``max_tokens`` and
-  ``stream`` from the canonical fields, which dispatch may have changed (clamping).
+- ``MessagesRequest.received`` is what the client sent (``Received``: its body, its format, and the
+  canonical request as first decoded). Only ``ccrouter.codecs`` reads it: routing, transformers and
+  providers edit the canonical fields, copy-on-write, and the encoder of the client's own format
+  sends the client's value of every field still holding the object the decoder made (so a passthrough
+  keeps cache_control placement, thinking signatures and fields we do not model) and encodes from the
+  canonical request only the fields that changed.
 - Thinking produced by a non-Anthropic provider is given the signature ``ccr:<wire>[:<payload>]``
   (payload: the provider's own opaque signature, e.g. Gemini's thoughtSignature). The Anthropic
   decoder turns that back into ``origin=<wire>``; encoders drop thinking of a foreign origin that
@@ -48,6 +50,7 @@ __all__ = [
     "MessagesResponse",
     "OtherBlock",
     "Ping",
+    "Received",
     "SignatureDelta",
     "StreamError",
     "StreamEvent",
@@ -202,18 +205,11 @@ class MessagesRequest:
     extra: JSON = field(default_factory=dict)
     # The client's ``anthropic-beta`` header, forwarded to Anthropic-format providers.
     betas: str | None = None
-    # The client's original body and its wire format ("anthropic" or "openai"). An encoder for the
-    # same format starts from it (passthrough); any code that changes the canonical content of a
-    # request must make the same change in ``raw`` or set ``raw`` to None.
-    raw: JSON | None = None
-    raw_format: str | None = None
     # True when the messages and tools are objects shared with earlier requests that resent the same
-    # bytes (``ccrouter.codecs.anthropic_body``): caches keyed by object identity may use them.
+    # bytes (``ccrouter.codecs.anthropic.body``): caches keyed by object identity may use them.
     shared_parts: bool = field(default=False, compare=False)
-    # The client's own bytes of each top-level field of ``raw``, with the value parsed from them
-    # (``ccrouter.codecs.anthropic_body``): an encoder may send a field's bytes unchanged while ``raw``
-    # still holds that very value object, rather than serialise it again.
-    raw_parts: Mapping[str, tuple[Any, Buffer]] | None = field(default=None, compare=False, repr=False)
+    # What the client sent, for the encoder of its own wire format (``ccrouter.codecs`` only).
+    received: Received | None = field(default=None, repr=False)
 
     def copy(self) -> MessagesRequest:
         """A shallow copy, as ``dataclasses.replace(self)`` makes, at a tenth of its cost (dispatch
@@ -235,11 +231,28 @@ class MessagesRequest:
         new.metadata = self.metadata
         new.extra = self.extra
         new.betas = self.betas
-        new.raw = self.raw
-        new.raw_format = self.raw_format
         new.shared_parts = self.shared_parts
-        new.raw_parts = self.raw_parts
+        new.received = self.received
         return new
+
+
+@dataclass(slots=True)
+class Received:
+    """A client's request as its wire decoder read it, kept for the encoder of the same format.
+
+    ``decoded`` is the canonical request as the decoder made it (a shallow copy, itself without
+    ``received``). Every edit of a request is copy-on-write (a changed field, list or block is a new
+    object), so a field that is still the very object ``decoded`` holds is still what the client
+    sent: its encoder sends the client's value (from ``body``, or its bytes from ``parts``) and
+    encodes the others from the canonical request.
+    """
+
+    format: str
+    body: JSON
+    decoded: MessagesRequest
+    # The client's own bytes of each top-level field of ``body``, with the value parsed from them
+    # (``ccrouter.codecs.anthropic.body``).
+    parts: Mapping[str, tuple[Any, Buffer]] | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- response

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from ccrouter.budgets import BudgetAdmission, BudgetExceededError, period_bounds
-from ccrouter.codecs import anthropic as codec
+from ccrouter.codecs.anthropic import codec
 from ccrouter.config import BudgetRule, Settings
 from ccrouter.exchange import Exchange
 from ccrouter.pricing import PriceTable

@@ -12,7 +12,11 @@ from typing import Any
 
 import orjson
 
-from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.codecs.openai.chat import Dialect
+from ccrouter.codecs.openai.stream import OpenAIStreamDecoder
+from ccrouter.codecs.openai.toolnames import ToolNames
+from ccrouter.codecs.sse import SSEParser
+from ccrouter.messages import StreamEvent
 
 ROOT = Path(__file__).resolve().parent.parent / "golden"
 
@@ -65,3 +69,30 @@ def with_wire_names(value: Any, names: ToolNames) -> Any:
     if isinstance(value, list):
         return [with_wire_names(item, names) for item in value]
     return value
+
+
+def sse_bytes(frames: list[Any]) -> bytes:
+    """Chunks (objects) as ``data:`` frames; strings are raw data, or comments when they start with ":"."""
+    out = []
+    for item in frames:
+        if isinstance(item, str):
+            out.append(
+                item.encode() + b"\n\n" if item.startswith(":") else b"data: " + item.encode() + b"\n\n"
+            )
+        else:
+            out.append(b"data: " + orjson.dumps(item) + b"\n\n")
+    return b"".join(out)
+
+
+def decode_openai_stream(data: bytes, names: ToolNames, *, cut: int | None = None) -> list[StreamEvent]:
+    """Decode an upstream byte stream as the HTTP transport does, optionally cut every ``cut`` bytes."""
+    parser = SSEParser()
+    decoder = OpenAIStreamDecoder(names, Dialect(), model="fallback-model", provider="p")
+    events: list[StreamEvent] = []
+    pieces = [data] if cut is None else [data[i : i + cut] for i in range(0, len(data), cut)]
+    for piece in pieces:
+        for frame in parser.feed(piece):
+            events += decoder.feed(frame)
+    for frame in parser.flush():
+        events += decoder.feed(frame)
+    return events + decoder.finish()

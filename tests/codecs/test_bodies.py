@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
-from ccrouter.codecs.openai_body import decode_openai_body
-from ccrouter.codecs.openai_front import decode_request as decode_openai
+from ccrouter.codecs.openai.body import decode_openai_body
+from ccrouter.codecs.openai.front import decode_request as decode_openai
 from ccrouter.errors import RequestError
 from ccrouter.testing.claude_code import claude_code_request
 
@@ -45,7 +45,8 @@ def test_a_grown_history_decodes_only_its_new_messages() -> None:
     # cached (it had Claude Code's moving cache_control marker). The new last message is not looked
     # up at all; the rest of the history and the tools were cached.
     assert cache.misses - misses == 2
-    assert decoded.raw == grown
+    assert decoded.received is not None
+    assert decoded.received.body == grown
 
 
 def test_cached_parts_are_not_changed_by_a_later_edit() -> None:
@@ -140,8 +141,10 @@ def test_passthrough_bytes_are_the_clients_where_nothing_changed() -> None:
         b'"z":[1, 2.50],"stream":false}'
     )
     # An edited field is serialised anew; the others stay the client's.
-    edited = dataclasses.replace(request, raw={**request.raw, "z": [3]})
-    assert codec.encode_request_json(edited, "m", stream=True).endswith(b'"z":[3],"stream":true}')
+    edited = dataclasses.replace(request, extra={**request.extra, "z": [3]})
+    assert codec.encode_request_json(edited, "m", stream=True) == (
+        b'{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi" }],"z":[3],"stream":true}'
+    )
 
 
 def test_many_tiny_messages_stay_within_the_budget() -> None:

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_openai_stream import decode, sse_bytes
 
-from ccrouter.codecs import anthropic, gemini, openai_chat
-from ccrouter.codecs.anthropic import AnthropicStreamDecoder, encode_event
-from ccrouter.codecs.gemini_stream import GeminiContext
+from ccrouter.codecs.anthropic import codec as anthropic
+from ccrouter.codecs.anthropic.codec import AnthropicStreamDecoder, encode_event
+from ccrouter.codecs.gemini import codec as gemini
+from ccrouter.codecs.gemini.stream import GeminiContext
 from ccrouter.codecs.ids import client_id
-from ccrouter.codecs.openai_stream import OpenAIStreamEncoder
+from ccrouter.codecs.openai import chat as openai_chat
+from ccrouter.codecs.openai.stream import OpenAIStreamEncoder
 from ccrouter.codecs.sse import SSEParser
 from ccrouter.messages import MessagesResponse, MessageStart, StreamEvent
-from golden import ROOT, GoldenDir, names_for, with_wire_names
+from golden import ROOT, GoldenDir, decode_openai_stream, names_for, sse_bytes, with_wire_names
 
 OPENAI = GoldenDir("openai")
 ANTHROPIC_ID = re.compile(r"msg_[A-Za-z0-9_-]+")
@@ -75,7 +76,7 @@ def _message_start_ids(data: bytes) -> list[str]:
 def test_an_openai_upstream_stream_starts_with_a_msg_id(case: str) -> None:
     fixture = OPENAI.load("streams", case)
     names = names_for(fixture["tools"])
-    events = decode(sse_bytes(with_wire_names(fixture["frames"], names)), names)
+    events = decode_openai_stream(sse_bytes(with_wire_names(fixture["frames"], names)), names)
     ids = _message_start_ids(b"".join(encode_event(event) for event in events))
     assert len(ids) == 1
     assert ANTHROPIC_ID.fullmatch(ids[0])

@@ -8,8 +8,8 @@ import msgspec
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache, split_object
 from ccrouter.codecs.tails import TailMemory
 from ccrouter.errors import RequestError
@@ -135,9 +135,9 @@ def test_decoding_a_conversation_through_the_cache_equals_decoding_each_body() -
         body = orjson.dumps(_turn(turn))
         got = decode_request_body(body, cache)
         assert got == codec.decode_request(orjson.loads(body))
-        assert got.raw_parts is not None
-        rebuilt = (
-            b"{" + b",".join(orjson.dumps(k) + b":" + bytes(v) for k, (_, v) in got.raw_parts.items()) + b"}"
-        )
+        assert got.received is not None
+        parts = got.received.parts
+        assert parts is not None
+        rebuilt = b"{" + b",".join(orjson.dumps(k) + b":" + bytes(v) for k, (_, v) in parts.items()) + b"}"
         assert rebuilt == body
     assert cache.tails.hits == 4

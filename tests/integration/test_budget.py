@@ -14,7 +14,7 @@ import orjson
 import pytest
 from gateway_support import GatewayFactory
 
-from ccrouter.codecs import anthropic as codec
+from ccrouter.codecs.anthropic import codec
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream, Fault, Reply
 from ccrouter.tokens import TokenCounter

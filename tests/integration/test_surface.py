@@ -11,7 +11,7 @@ import orjson
 import pytest
 from gateway_support import GatewayFactory, settings_for
 
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.config import Settings
 from ccrouter.testing import FakeUpstream
 from ccrouter.tokens import TokenCounter

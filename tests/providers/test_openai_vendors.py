@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
-from ccrouter.codecs.openai_chat import Dialect
+from ccrouter.codecs.openai.chat import Dialect
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import (
     ConfigError,

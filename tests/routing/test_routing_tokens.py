@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from ccrouter.catalog import Catalog
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.messages import Message, MessagesRequest, TextBlock, Usage

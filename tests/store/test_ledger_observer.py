@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccrouter.codecs import anthropic as codec
+from ccrouter.codecs.anthropic import codec
 from ccrouter.config import Settings
 from ccrouter.exchange import Attempt, Exchange
 from ccrouter.messages import Usage

@@ -45,8 +45,6 @@ def request(**fields: Any) -> MessagesRequest:
         "model": "m",
         "messages": [Message("user", [TextBlock("hi", cache_control=CACHE)])],
         "max_tokens": 32000,
-        "raw": {"model": "m"},
-        "raw_format": "anthropic",
     }
     return MessagesRequest(**{**base, **fields})
 
@@ -72,12 +70,12 @@ def test_the_builtins_are_registered() -> None:
     } <= set(REGISTRY.transformers)
 
 
-def test_maxtoken_caps_and_keeps_the_raw_body() -> None:
+def test_maxtoken_caps() -> None:
     original = request()
     capped = make("maxtoken", max_tokens=8192).request(original, "m")
     assert (capped.max_tokens, original.max_tokens) == (8192, 32000)
-    # Encoders read max_tokens from the canonical field, so a passthrough stays a passthrough.
-    assert capped.raw is original.raw
+    # Copy-on-write: the messages are still the original's, so a passthrough sends them as received.
+    assert capped.messages is original.messages
     assert make("maxtoken", max_tokens=64000).request(original, "m") is original
 
 
@@ -94,7 +92,6 @@ def test_sampling_forces_its_settings() -> None:
     )
     out = sampling.request(request(temperature=1.0), "m")
     assert (out.temperature, out.top_p, out.top_k, out.max_tokens) == (0.6, 0.95, 20, 4096)
-    assert out.raw is None  # the encoder must build the body from the changed fields
     assert sampling.params(out, "m", "openai") == {"top_k": 20, "repetition_penalty": 1.05}
     assert sampling.params(out, "m", "anthropic") == {}
 
@@ -153,7 +150,7 @@ def test_reasoning_sends_the_thinking_switch() -> None:
     assert on.params(request(), "m", "openai") == {}
     off = make("reasoning", enable=False)
     out = off.request(request(thinking=ThinkingConfig("enabled", 2048), effort="high"), "m")
-    assert (out.thinking.on, out.effort, out.raw) == (False, None, None)
+    assert (out.thinking.on, out.effort) == (False, None)
     assert off.params(out, "m", "openai") == {"enable_thinking": False, "thinking": {"type": "disabled"}}
 
 

@@ -11,8 +11,8 @@ from aiohttp import web
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
-from ccrouter.codecs import anthropic as codec
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic import codec
+from ccrouter.codecs.anthropic.body import decode_request_body
 
 __all__ = ["count_tokens", "messages", "models"]
 

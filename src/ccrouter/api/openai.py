@@ -10,8 +10,10 @@ from aiohttp import web
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
 from ccrouter.api.state import STATE, AppState
-from ccrouter.codecs import openai_chat, openai_stream
-from ccrouter.codecs.openai_body import decode_openai_body
+from ccrouter.codecs.openai import chat as openai_chat
+from ccrouter.codecs.openai import stream as openai_stream
+from ccrouter.codecs.openai.body import decode_openai_body
+from ccrouter.codecs.openai.front import include_usage
 
 __all__ = ["chat_completions"]
 
@@ -26,12 +28,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         state.heap.after_body(len(raw_body))
         canonical = decode_openai_body(raw_body, state.openai_decode_cache)
         plan = await state.dispatcher.plan(canonical, request.headers, exchange)
-    body = canonical.raw or {}
     headers = decision_headers(plan, state.simulated)
     if canonical.stream:
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        encoder = openai_stream.OpenAIStreamEncoder(canonical.model, include_usage)
+        encoder = openai_stream.OpenAIStreamEncoder(canonical.model, include_usage(canonical))
         return await stream_events(
             request, plan, state.dispatcher.stream(plan), encoder.encode, headers, closing=encoder.done()
         )

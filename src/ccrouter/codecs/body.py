@@ -2,11 +2,11 @@
 
 Agents resend the whole conversation every turn: the same tool definitions (about half of a Claude
 Code request) and the same history, plus one new exchange. A format's body decoder
-(``anthropic_body``, ``openai_body``) splits the body at the top level and its messages list without
+(``anthropic.body``, ``openai.body``) splits the body at the top level and its messages list without
 building them (msgspec's ``Raw``), and looks each message and the tools up here by a hash of their
 bytes, so only what was not seen before is parsed and decoded. Cached values are shared between
-requests, which is safe because every edit downstream is copy-on-write (``ccrouter.routing.prepare``,
-``ccrouter.routing.fit``, the passthrough encoders).
+requests, which is safe because every edit downstream is copy-on-write (``ccrouter.codecs.prompt``,
+``ccrouter.routing.fit``, the providers' rules, the passthrough encoders).
 
 Every part is validated here as it is parsed, for both wire formats: valid UTF-8, numbers a double
 can hold, and at most ``MAX_DEPTH`` levels of arrays and objects (the encoders serialise what we

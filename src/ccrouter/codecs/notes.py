@@ -11,7 +11,7 @@ role inside ``contents`` at all.
 The rule for those wires: a system message inside the conversation is user text, in place, wrapped
 in ``<system-reminder>`` tags (Claude Code's own marking of context it injects into user turns) so the
 model can tell it from what the user typed. On the OpenAI wire it is a ``user`` message of its own
-(its translation then depends on it alone, which ``openai_memo`` needs), so two user messages can
+(its translation then depends on it alone, which ``openai.memo`` needs), so two user messages can
 follow each other, as OpenAI and the common templates accept; Gemini joins it to the adjacent user
 turn. The Anthropic wire keeps system messages as they are.
 """

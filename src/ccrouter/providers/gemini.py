@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import orjson
 
-from ccrouter.codecs.gemini import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
+from ccrouter.codecs.gemini.codec import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
+from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import ConfigError
 from ccrouter.messages import MessagesRequest, MessagesResponse
@@ -84,13 +85,17 @@ class GeminiAdapter:
             headers[header] = value
         headers.update(config.headers)
         self._headers = headers
+        # System prompt texts already found free of Claude Code's billing line.
+        self._clean = CleanTexts()
 
     def url(self, model: str, *, stream: bool) -> str:
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{self._base_url}/models/{quote(model.removeprefix('models/'), safe='-._~@')}:{method}"
 
     def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall:
-        body, context = encode_request(request, model, function_call_ids=self._function_call_ids)
+        body, context = encode_request(
+            request, model, function_call_ids=self._function_call_ids, clean=self._clean
+        )
         return HttpCall(
             url=self.url(model, stream=stream),
             headers=dict(self._headers),

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from ccrouter.codecs.openai_chat import Dialect, decode_response, encode_request
-from ccrouter.codecs.openai_memo import EncodeMemo
-from ccrouter.codecs.openai_stream import OpenAIStreamDecoder
-from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.codecs.openai.chat import Dialect, decode_response, encode_request
+from ccrouter.codecs.openai.memo import EncodeMemo
+from ccrouter.codecs.openai.stream import OpenAIStreamDecoder
+from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, MessagesResponse
 from ccrouter.providers.base import HttpCall, StreamDecoder

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ccrouter.codecs.openai_chat import Dialect
+from ccrouter.codecs.openai.dialect import Dialect
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import ConfigError
 

@@ -8,15 +8,11 @@ with ``same_model`` only the same model served elsewhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
+from ccrouter.routing.decision import RouteDecision
 from ccrouter.routing.strategies import Candidate
-
-if TYPE_CHECKING:  # the rules import ``compared_windows`` from here
-    from ccrouter.routing.rules import RouteDecision
 
 __all__ = ["candidates_for", "compared_windows", "needs"]
 

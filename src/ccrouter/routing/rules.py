@@ -15,7 +15,6 @@ where it matters) and ``decide``, which checks a ``provider,model`` against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Protocol
 
 from ccrouter.catalog import Catalog
@@ -23,6 +22,7 @@ from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import RoutingError
 from ccrouter.messages import MessagesRequest
 from ccrouter.routing.candidates import compared_windows
+from ccrouter.routing.decision import RouteDecision
 from ccrouter.routing.prepare import CleanTexts, extract_subagent_model
 from ccrouter.routing.session import SessionUsage
 from ccrouter.tokens import TokenCounter
@@ -62,19 +62,6 @@ DEFAULT: Final = 1000
 # more than this many tokens: after /compact or /clear the history is small and the usage stale.
 SESSION_MIN_TOKENS = 20_000
 _MAX_RESOLVED = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    scenario: str
-    provider: str
-    model: str
-    reason: str
-    # The request's token count, when a long-context route made counting worthwhile: exact when the
-    # count itself made the route long context, else perhaps an estimate, but one that compares with
-    # the long-context threshold, SESSION_MIN_TOKENS and every automatic candidate's context window
-    # as the exact count would (see ``RuleServices.count``).
-    tokens: int | None = None
 
 
 class RoutingRule(Protocol):

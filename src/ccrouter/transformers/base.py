@@ -18,9 +18,10 @@ Rules a transformer keeps (the canonical model's, see ``ccrouter.messages``):
 
 - Never mutate what it was given: messages, blocks and tools may be shared with earlier requests
   (``MessagesRequest.shared_parts``). Build new objects; ``detached`` copies a request for a change.
-- A changed request must not carry the client's ``raw`` body (the encoder would send ``raw``):
-  ``detached`` drops it. A changed response sets ``raw_body`` to None; a changed or new stream event
-  has ``raw`` None (the client's encoder then serialises it instead of copying the upstream bytes).
+- Every change is copy-on-write (a new field value, list or block): the client's encoder compares
+  each field with what it decoded and re-encodes only the changed ones.
+- A changed response sets ``raw_body`` to None; a changed or new stream event has ``raw`` None
+  (the client's encoder then serialises it instead of copying the upstream bytes).
 - Stream events keep Anthropic's grammar (blocks strictly in sequence, indices from 0).
 """
 
@@ -74,11 +75,8 @@ TransformerFactory = Callable[[Mapping[str, Any]], Transformer]
 
 
 def detached(request: MessagesRequest) -> MessagesRequest:
-    """A copy of ``request`` to change: without the client's raw body (so the encoder builds the body
-    from the canonical fields) and not marked as sharing its parts with other requests. ``raw_format``
-    stays: it still says which wire format ``extra`` came from."""
+    """A shallow copy of ``request`` to change, not marked as sharing its parts with other requests.
+    What it received stays: the encoder derives the changes from it (``MessagesRequest.received``)."""
     new = request.copy()
-    new.raw = None
-    new.raw_parts = None
     new.shared_parts = False
     return new

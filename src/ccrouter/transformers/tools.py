@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ccrouter.codecs.toolnames import parse_arguments
+from ccrouter.codecs.openai.toolnames import parse_arguments
 from ccrouter.messages import (
     BlockDelta,
     BlockStart,

@@ -3,9 +3,9 @@
 Decoding is lenient where Anthropic itself is forward compatible (unknown top-level fields go to
 ``extra``, unknown content blocks to ``OtherBlock``) and strict where a bad shape would only fail
 later: those raise ``RequestError`` with Anthropic's own message style (``messages.3.role: ...``).
-Encoding an Anthropic-born request to an Anthropic upstream is a passthrough of the client's body, so
-cache_control placement, signatures and fields we do not model survive byte for byte.
-Streaming lives in ``ccrouter.codecs.anthropic_stream`` and is re-exported here.
+Encoding a request for an Anthropic upstream lives in ``ccrouter.codecs.anthropic.encode`` (a
+passthrough of an Anthropic client's body), streaming in ``ccrouter.codecs.anthropic.stream``; both
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, cast
 
 import orjson
 
-from ccrouter.codecs.anthropic_stream import (
+from ccrouter.codecs.anthropic.encode import encode_request, encode_request_json
+from ccrouter.codecs.anthropic.stream import (
     AnthropicStreamDecoder,
     decode_usage,
     encode_block,
@@ -32,6 +33,7 @@ from ccrouter.messages import (
     MessagesRequest,
     MessagesResponse,
     OtherBlock,
+    Received,
     Role,
     StopReason,
     TextBlock,
@@ -70,8 +72,6 @@ _KNOWN_FIELDS = frozenset(
 _ROLES: frozenset[str] = frozenset({"user", "assistant", "system"})
 _TOOL_CHOICES = ("auto", "any", "tool", "none")
 _THINKING_TYPES = ("enabled", "adaptive", "disabled")
-# Anthropic's minimum thinking budget; used when a foreign request asks for thinking without one.
-_MIN_THINKING_BUDGET = 1024
 
 
 def _fail(path: str, problem: str) -> RequestError:
@@ -96,7 +96,7 @@ def build_request(
     system: list[TextBlock] | None = None,
 ) -> MessagesRequest:
     """``decode_request``, given the messages, tools and system blocks when the caller already
-    decoded them from ``body`` (``ccrouter.codecs.anthropic_body``)."""
+    decoded them from ``body`` (``ccrouter.codecs.anthropic.body``)."""
     model = body.get("model")
     if model is None:
         raise _fail("model", "Field required")
@@ -124,12 +124,11 @@ def build_request(
         thinking=_decode_thinking(body.get("thinking")),
         metadata=_decode_metadata(body.get("metadata")),
         extra={key: value for key, value in body.items() if key not in _KNOWN_FIELDS},
-        raw=body,
-        raw_format="anthropic",
     )
     output_config = request.extra.get("output_config")
     if isinstance(output_config, dict) and isinstance(output_config.get("effort"), str):
         request.effort = output_config["effort"]
+    request.received = Received("anthropic", body, request.copy())
     return request
 
 
@@ -357,169 +356,6 @@ def _decode_metadata(value: Any) -> JSON:
     if not isinstance(value, dict):
         raise _fail("metadata", "Input should be a valid dictionary")
     return value
-
-
-# --------------------------------------------------------------------------- request encoding
-
-
-def encode_request(request: MessagesRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """Canonical -> the body for an Anthropic upstream (passthrough of an Anthropic client's body)."""
-    if request.raw_format == "anthropic" and request.raw is not None:
-        return _passthrough(request, request.raw, model, stream)
-    return _build(request, model, stream)
-
-
-def encode_request_json(request: MessagesRequest, model: str, *, stream: bool) -> bytes:
-    """``encode_request`` serialised. A passthrough sends the client's own bytes for every top-level
-    field left as it came (``MessagesRequest.raw_parts``) and serialises only what changed."""
-    body = encode_request(request, model, stream=stream)
-    parts = request.raw_parts
-    if parts is None or request.raw_format != "anthropic":
-        return orjson.dumps(body)
-    out: list[Any] = []
-    for key, value in body.items():
-        part = parts.get(key)
-        out.append(b"," if out else b"{")
-        out.append(orjson.dumps(key))
-        out.append(b":")
-        out.append(part[1] if part is not None and part[0] is value else orjson.dumps(value))
-    out.append(b"}" if out else b"{}")
-    return b"".join(out)
-
-
-def _is_unverifiable(block: Any) -> bool:
-    """Thinking Anthropic would reject: produced by another provider, or unsigned."""
-    if not isinstance(block, dict) or block.get("type") != "thinking":
-        return False
-    signature = block.get("signature")
-    return not signature or thinking_origin(signature) != "anthropic"
-
-
-def _has_unverifiable(messages: list[Message]) -> bool:
-    """``_is_unverifiable`` over the canonical blocks, which mirror ``raw`` (a cheaper walk than the
-    raw dicts; this runs over every block of every passthrough request)."""
-    for message in messages:
-        for block in message.content:
-            if (
-                type(block) is ThinkingBlock
-                and not block.redacted
-                and (not block.signature or block.origin != "anthropic")
-            ):
-                return True
-    return False
-
-
-def _passthrough(request: MessagesRequest, raw: JSON, model: str, stream: bool) -> JSON:
-    body = dict(raw)
-    body["model"] = model
-    if request.max_tokens > 0:
-        body["max_tokens"] = request.max_tokens
-    body["stream"] = stream
-    messages = raw.get("messages")
-    if not isinstance(messages, list) or not _has_unverifiable(request.messages):
-        return body
-    rebuilt: list[Any] | None = None
-    for i, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, list):
-            continue
-        # Runs over every block of every request: a plain loop, the common "no thinking" case first.
-        for block in content:
-            if isinstance(block, dict) and block.get("type") == "thinking" and _is_unverifiable(block):
-                break
-        else:
-            continue
-        if rebuilt is None:
-            rebuilt = list(messages)  # copy the list only; untouched messages stay shared
-        kept = [block for block in content if not _is_unverifiable(block)]
-        rebuilt[i] = {**message, "content": kept} if kept else None
-    if rebuilt is not None:
-        # A message left empty is dropped: Anthropic rejects empty content and merges the
-        # consecutive same-role turns this may leave.
-        body["messages"] = [message for message in rebuilt if message is not None]
-    return body
-
-
-def _build(request: MessagesRequest, model: str, stream: bool) -> JSON:
-    # Unknown fields of an OpenAI-born request are OpenAI fields; Anthropic would reject them.
-    body: JSON = dict(request.extra) if request.raw_format in (None, "anthropic") else {}
-    body["model"] = model
-    body["max_tokens"] = request.max_tokens
-    system = [encode_block(block) for block in request.system if block.text]
-    if system:
-        body["system"] = system
-    body["messages"] = _encode_messages(request.messages)
-    _put_sampling(body, request)
-    if request.tools:
-        body["tools"] = [_encode_tool(tool) for tool in request.tools]
-    if request.tool_choice is not None:
-        body["tool_choice"] = _encode_tool_choice(request.tool_choice)
-    if request.thinking.type == "enabled":
-        budget = request.thinking.budget_tokens or max(_MIN_THINKING_BUDGET, request.max_tokens // 2)
-        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    elif request.thinking.type == "adaptive":
-        body["thinking"] = {"type": "adaptive"}
-    if request.effort is not None:
-        output_config = body.get("output_config")
-        output_config = output_config if isinstance(output_config, dict) else {}
-        if output_config.get("effort") != request.effort:
-            body["output_config"] = {**output_config, "effort": request.effort}
-    if "user_id" in request.metadata:
-        # Anthropic's metadata accepts only user_id.
-        body["metadata"] = {"user_id": request.metadata["user_id"]}
-    body["stream"] = stream
-    return body
-
-
-def _put_sampling(body: JSON, request: MessagesRequest) -> None:
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.top_k is not None:
-        body["top_k"] = request.top_k
-    if request.stop_sequences:
-        body["stop_sequences"] = request.stop_sequences
-
-
-def _keep_in_request(block: ContentBlock) -> bool:
-    if isinstance(block, ThinkingBlock):
-        return block.redacted or (bool(block.signature) and block.origin == "anthropic")
-    # Anthropic rejects empty text blocks ("text content blocks must be non-empty").
-    return not (isinstance(block, TextBlock) and not block.text)
-
-
-def _encode_messages(messages: list[Message]) -> list[JSON]:
-    out = []
-    for message in messages:
-        content = [encode_block(block) for block in message.content if _keep_in_request(block)]
-        # System messages stay in place: Anthropic accepts role "system" inside messages.
-        if content:
-            out.append({"role": message.role, "content": content})
-    return out
-
-
-def _encode_tool(tool: Tool) -> JSON:
-    if tool.server_type is not None:
-        return tool.raw if tool.raw is not None else {"type": tool.server_type, "name": tool.name}
-    out: JSON = {"name": tool.name}
-    if tool.description is not None:
-        out["description"] = tool.description
-    # Anthropic requires an object schema; an empty one means "no parameters".
-    out["input_schema"] = tool.input_schema or {"type": "object", "properties": {}}
-    if tool.cache_control is not None:
-        out["cache_control"] = tool.cache_control
-    return out
-
-
-def _encode_tool_choice(choice: ToolChoice) -> JSON:
-    out: JSON = {"type": choice.type}
-    if choice.type == "tool":
-        out["name"] = choice.name
-    # disable_parallel_tool_use is not accepted with type "none".
-    if choice.disable_parallel_tool_use and choice.type != "none":
-        out["disable_parallel_tool_use"] = True
-    return out
 
 
 # --------------------------------------------------------------------------- responses

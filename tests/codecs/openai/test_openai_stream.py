@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.openai_chat import Dialect
-from ccrouter.codecs.openai_stream import OpenAIStreamDecoder, OpenAIStreamEncoder, ThinkSplitter
+from ccrouter.codecs.openai.chat import Dialect
+from ccrouter.codecs.openai.stream import OpenAIStreamDecoder, OpenAIStreamEncoder, ThinkSplitter
+from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.codecs.sse import SSEFrame, SSEParser
-from ccrouter.codecs.toolnames import ToolNames
 from ccrouter.errors import UpstreamProtocolError, UpstreamRateLimitError
 from ccrouter.messages import (
     BlockDelta,
@@ -41,40 +41,14 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
-from golden import GoldenDir, names_for, with_wire_names
+from golden import GoldenDir, names_for, sse_bytes, with_wire_names
+from golden import decode_openai_stream as decode
 
 OPENAI = GoldenDir("openai")
 GOLDEN = OPENAI.root
 cases = OPENAI.cases
 load = OPENAI.load
 assert_golden = OPENAI.check
-
-
-def sse_bytes(frames: list[Any]) -> bytes:
-    """Chunks (objects) as ``data:`` frames; strings are raw data, or comments when they start with ":"."""
-    out = []
-    for item in frames:
-        if isinstance(item, str):
-            out.append(
-                item.encode() + b"\n\n" if item.startswith(":") else b"data: " + item.encode() + b"\n\n"
-            )
-        else:
-            out.append(b"data: " + orjson.dumps(item) + b"\n\n")
-    return b"".join(out)
-
-
-def decode(data: bytes, names: ToolNames, *, cut: int | None = None) -> list[StreamEvent]:
-    """Decode an upstream byte stream as the HTTP transport does, optionally cut every ``cut`` bytes."""
-    parser = SSEParser()
-    decoder = OpenAIStreamDecoder(names, Dialect(), model="fallback-model", provider="p")
-    events: list[StreamEvent] = []
-    pieces = [data] if cut is None else [data[i : i + cut] for i in range(0, len(data), cut)]
-    for piece in pieces:
-        for frame in parser.feed(piece):
-            events += decoder.feed(frame)
-    for frame in parser.flush():
-        events += decoder.feed(frame)
-    return events + decoder.finish()
 
 
 def event_json(event: StreamEvent) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ccrouter.codecs.gemini import GeminiContext
+from ccrouter.codecs.gemini.codec import GeminiContext
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import ConfigError, UpstreamProtocolError, UpstreamRateLimitError
 from ccrouter.messages import (

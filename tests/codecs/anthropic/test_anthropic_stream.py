@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic import AnthropicStreamDecoder, encode_event
-from ccrouter.codecs.anthropic_stream import _event_json
+from ccrouter.codecs.anthropic.codec import AnthropicStreamDecoder, encode_event
+from ccrouter.codecs.anthropic.stream import _event_json
 from ccrouter.codecs.sse import SSEFrame, SSEParser, frame
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
@@ -38,7 +38,7 @@ from ccrouter.messages import (
 )
 from golden import assert_golden
 
-STREAMS = Path(__file__).resolve().parent.parent / "golden" / "anthropic" / "streams"
+STREAMS = Path(__file__).resolve().parents[2] / "golden" / "anthropic" / "streams"
 CASES = sorted(path.stem for path in STREAMS.glob("*.sse") if not path.name.endswith(".canonical.sse"))
 REGEN = os.environ.get("CCROUTER_REGEN_GOLDEN") == "1"
 

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic import decode_request
-from ccrouter.codecs.anthropic_stream import encode_block
-from ccrouter.codecs.gemini import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
+from ccrouter.codecs.anthropic.codec import decode_request
+from ccrouter.codecs.anthropic.stream import encode_block
+from ccrouter.codecs.gemini.codec import GeminiContext, GeminiStreamDecoder, decode_response, encode_request
 from ccrouter.codecs.sse import SSEFrame, SSEParser
 from ccrouter.errors import UpstreamOverloadedError, UpstreamProtocolError, UpstreamRateLimitError
 from ccrouter.messages import (
@@ -36,7 +36,7 @@ from ccrouter.messages import (
 )
 from golden import assert_golden
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "gemini"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "gemini"
 
 
 def _cases(kind: str, suffix: str) -> list[str]:

@@ -1,19 +1,19 @@
 """Gemini ``generateContent`` codec, upstream direction: canonical request -> Gemini request body, and
-Gemini response -> canonical (streaming and the response fold live in ``gemini_stream``, JSON Schema
-cleaning in ``gemini_schema``).
+Gemini response -> canonical (streaming and the response fold live in ``gemini.stream``, JSON Schema
+cleaning in ``gemini.schema``).
 
 Wire reference: https://ai.google.dev/api/generate-content. What does not map one to one:
 
 - Gemini has no system role inside ``contents``: a ``system`` message becomes user text marked as a
   system note (``ccrouter.codecs.notes``) in the user turn before it, or after a model turn in the
   next user turn; the top-level system blocks become ``systemInstruction`` (without Claude Code's
-  per-request ``x-anthropic-billing-header`` line, which would only defeat Gemini's implicit prefix
-  caching).
+  per-request billing line, ``ccrouter.codecs.billing``, which would only defeat Gemini's implicit
+  prefix caching).
 - Function responses are matched to calls by name, so a ``tool_result`` takes its name from the
   ``tool_use`` it answers, and the responses of one user turn follow the order of the calls.
 - Gemini function names allow ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; other names are rewritten and
   ``GeminiContext.tool_names`` maps them back.
-- Thinking is only sent back as a thought signature (``ccr:gemini:<sig>``, see ``gemini_stream``),
+- Thinking is only sent back as a thought signature (``ccr:gemini:<sig>``, see ``gemini.stream``),
   attached to the next part of the same model turn: Gemini 3 rejects function calls without it.
 """
 
@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ccrouter.codecs.gemini_schema import clean_parameters, clean_schema
-from ccrouter.codecs.gemini_stream import (
+from ccrouter.codecs.billing import without_billing_line
+from ccrouter.codecs.gemini.schema import clean_parameters, clean_schema
+from ccrouter.codecs.gemini.stream import (
     GENERATED_ID_PREFIX,
     SIGNATURE_PREFIX,
     GeminiContext,
@@ -35,6 +36,7 @@ from ccrouter.codecs.gemini_stream import (
     response_from_chunk,
 )
 from ccrouter.codecs.notes import system_note
+from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     ImageBlock,
@@ -55,7 +57,6 @@ __all__ = ["GeminiContext", "GeminiStreamDecoder", "decode_response", "encode_re
 
 JSON = dict[str, Any]
 
-_BILLING_HEADER = "x-anthropic-billing-header:"
 _SIGNED = SIGNATURE_PREFIX + ":"
 _NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -86,14 +87,16 @@ _MIME_BY_SUFFIX = {
 
 
 def encode_request(
-    request: MessagesRequest, model: str, *, function_call_ids: bool = True
+    request: MessagesRequest, model: str, *, function_call_ids: bool = True, clean: CleanTexts | None = None
 ) -> tuple[JSON, GeminiContext]:
     """The ``generateContent`` body for ``request`` and the context its decoders need.
 
     ``function_call_ids`` sends tool-use ids as ``functionCall.id`` / ``functionResponse.id``, except
     the ids we invented for calls Gemini sent without one. Vertex AI v1 has rejected the field
     ("Unknown name "id""), hence the switch; without ids Gemini pairs responses by name and order.
+    ``clean``: texts known to hold no billing line (``ccrouter.codecs.billing``), kept by the caller.
     """
+    request = without_billing_line(request, clean)
     names = _ToolNames()
     tools = _tools(request.tools, names)
     builder = _Contents(names, function_call_ids)
@@ -350,11 +353,8 @@ def _document_part(raw: JSON) -> JSON | None:
 def _system_instruction(system: list[TextBlock]) -> JSON | None:
     parts: list[JSON] = []
     for block in system:
-        text = block.text
-        if text.startswith(_BILLING_HEADER):
-            text = text.partition("\n")[2]
-        if text.strip():
-            parts.append({"text": text})
+        if block.text.strip():
+            parts.append({"text": block.text})
     return {"parts": parts} if parts else None
 
 

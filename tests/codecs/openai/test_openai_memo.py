@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic_body import decode_request_body
+from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
-from ccrouter.codecs.openai_chat import Dialect, encode_request
-from ccrouter.codecs.openai_memo import EncodeMemo
-from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.codecs.openai.chat import Dialect, encode_request
+from ccrouter.codecs.openai.memo import EncodeMemo
+from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.testing.claude_code import claude_code_request
 from golden import GoldenDir
 

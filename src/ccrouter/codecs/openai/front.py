@@ -1,8 +1,8 @@
 """The OpenAI front side: clients that call our ``POST /v1/chat/completions``.
 
 ``decode_request`` reads their body into the canonical request; ``encode_response`` and
-``error_body`` answer in their format (streams: ``openai_stream.OpenAIStreamEncoder``). The public
-names are re-exported by ``openai_chat``. Reference: https://platform.openai.com/docs/api-reference/chat
+``error_body`` answer in their format (streams: ``stream.OpenAIStreamEncoder``). The public
+names are re-exported by ``chat``. Reference: https://platform.openai.com/docs/api-reference/chat
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from ccrouter.codecs.ids import OPENAI_ID_PREFIX, client_id
-from ccrouter.codecs.toolnames import parse_arguments
+from ccrouter.codecs.openai.toolnames import parse_arguments
 from ccrouter.errors import RequestError
 from ccrouter.messages import (
     ContentBlock,
@@ -22,6 +22,7 @@ from ccrouter.messages import (
     MessagesRequest,
     MessagesResponse,
     OtherBlock,
+    Received,
     StopReason,
     TextBlock,
     ThinkingBlock,
@@ -42,6 +43,7 @@ __all__ = [
     "encode_response",
     "error_body",
     "finish_reason_for",
+    "include_usage",
     "usage_to_openai",
 ]
 
@@ -68,9 +70,9 @@ _EFFORTS = {
 def decode_request(
     body: JSON, *, items: list[DecodedItem] | None = None, tools: list[Tool] | None = None
 ) -> MessagesRequest:
-    """A canonical request from an OpenAI client's chat-completions body (kept as ``raw``).
+    """A canonical request from an OpenAI client's chat-completions body (kept as ``received``).
     ``items`` and ``tools`` are ``body["messages"]`` and ``body["tools"]`` when the caller already
-    decoded them (``ccrouter.codecs.openai_body``)."""
+    decoded them (``ccrouter.codecs.openai.body``)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise RequestError("model: required, a non-empty string")
@@ -80,7 +82,7 @@ def decode_request(
     system, messages = _assemble(items) if items is not None else _messages(raw_messages)
     thinking, effort = _reasoning(body.get("reasoning_effort"))
     user = body.get("user")
-    return MessagesRequest(
+    request = MessagesRequest(
         model=model,
         messages=messages,
         max_tokens=_max_tokens(body),
@@ -94,9 +96,19 @@ def decode_request(
         thinking=thinking,
         effort=effort,
         metadata={"user_id": user} if isinstance(user, str) and user else {},
-        raw=body,
-        raw_format="openai",
     )
+    request.received = Received("openai", body, request.copy())
+    return request
+
+
+def include_usage(request: MessagesRequest) -> bool:
+    """Whether the OpenAI client asked for the usage chunk at the end of its stream
+    (``stream_options.include_usage``)."""
+    received = request.received
+    if received is None or received.format != "openai":
+        return False
+    options = received.body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def _max_tokens(body: JSON) -> int:
@@ -191,7 +203,7 @@ def _tool_choice(value: object, parallel: object) -> ToolChoice | None:
 
 # One client message decoded on its own: the system prompt's blocks, a tool result, or a user or
 # assistant message's blocks. ``decode_item`` is pure, so a body decoder may cache it by the item's
-# bytes (``ccrouter.codecs.openai_body``); ``_assemble`` joins the items into canonical messages.
+# bytes (``ccrouter.codecs.openai.body``); ``_assemble`` joins the items into canonical messages.
 DecodedItem = tuple[str, list[ContentBlock] | ToolResultBlock]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ccrouter.codecs.ids import OPENAI_ID_PREFIX, client_id
-from ccrouter.codecs.openai_chat import (
+from ccrouter.codecs.openai.chat import (
     THINKING_SIGNATURE,
     Dialect,
     error_body,
@@ -31,8 +31,8 @@ from ccrouter.codecs.openai_chat import (
     usage_from_openai,
     usage_to_openai,
 )
+from ccrouter.codecs.openai.toolnames import ArgumentStream, ToolNames
 from ccrouter.codecs.sse import SSEFrame, frame
-from ccrouter.codecs.toolnames import ArgumentStream, ToolNames
 from ccrouter.errors import UpstreamProtocolError, anthropic_error_type, upstream_error_for_status
 from ccrouter.messages import (
     BlockDelta,

@@ -1,5 +1,5 @@
 """Decoding a chat-completions request from its bytes, reusing what earlier requests already decoded
-(``ccrouter.codecs.body``). The result is exactly what ``openai_front.decode_request(orjson.loads(body))``
+(``ccrouter.codecs.body``). The result is exactly what ``front.decode_request(orjson.loads(body))``
 gives.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_body, split_list
-from ccrouter.codecs.openai_front import DecodedItem, decode_item, decode_request, decode_tools
+from ccrouter.codecs.openai.front import DecodedItem, decode_item, decode_request, decode_tools
 from ccrouter.messages import MessagesRequest, Tool
 
 __all__ = ["decode_openai_body"]
@@ -23,7 +23,7 @@ def decode_openai_body(body: bytes, cache: DecodeCache | None = None) -> Message
     for name, value in fields.items():
         parts = split_list(value) if name == "messages" and cache is not None else None
         if parts is not None:
-            # Every message but the last, which is the new one (see anthropic_body).
+            # Every message but the last, which is the new one (see ``anthropic.body``).
             raw[name], items = decoded_items(cache, parts, decode_item)
         elif name == "tools" and cache is not None:
             raw[name], shared = decoded(cache, value, _decode_tools)

@@ -1,4 +1,4 @@
-"""What ``openai_chat.encode_request`` made of the system prompt, history messages and tools of
+"""What ``chat.encode_request`` made of the system prompt, history messages and tools of
 earlier requests, kept serialised.
 
 Claude Code resends the same system prompt, tool definitions and history every turn, and the decode
@@ -7,7 +7,7 @@ for them (``MessagesRequest.shared_parts``). Their OpenAI translation is kept he
 identity, as the bytes ``orjson.dumps`` gave for it (``orjson.Fragment``, which ``orjson.dumps``
 copies as they are), so a request translates and serialises only what is new.
 
-Why a hit gives the body the encoder would build: a message's translation (``openai_chat._message``)
+Why a hit gives the body the encoder would build: a message's translation (``chat._message``)
 depends only on the message, the dialect, the calls still pending from the message before, and what
 the request's ``ToolNames`` answers. The first three are the key; the answers are replayed: the
 same ``to_wire_name``/``to_wire_id`` calls are made again, in order, on the request's ``ToolNames``
@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from ccrouter.codecs.openai_chat import JSON, Dialect, Pending
-from ccrouter.codecs.toolnames import NameCall, ToolNames, WireNames
+from ccrouter.codecs.openai.dialect import JSON, Dialect, Pending
+from ccrouter.codecs.openai.toolnames import NameCall, ToolNames, WireNames
+from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.messages import Message, TextBlock, Tool
 
 __all__ = ["EncodeMemo"]
@@ -140,6 +141,8 @@ class EncodeMemo:
         self._histories: dict[int, _History] = {}
         self._history_bytes = 0
         self._dialects: dict[Dialect, Dialect] = {}
+        # System prompt texts already found free of Claude Code's billing line (``codecs.billing``).
+        self.clean = CleanTexts()
         self.hits = 0
         self.misses = 0
 

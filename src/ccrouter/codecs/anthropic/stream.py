@@ -1,5 +1,5 @@
 """Anthropic Messages streaming: SSE frames <-> canonical stream events, plus the pieces shared with
-the non-streamed codec in ``ccrouter.codecs.anthropic`` (block and usage encoding, error envelope,
+the non-streamed codec in ``ccrouter.codecs.anthropic.codec`` (block and usage encoding, error envelope,
 thinking origin).
 
 The stream grammar (https://docs.anthropic.com/en/docs/build-with-claude/streaming): ``message_start``,

@@ -1,6 +1,6 @@
 """Decoding a Messages request from its bytes, reusing what earlier requests already decoded
 (``ccrouter.codecs.body``). The result is exactly what ``anthropic.decode_request(orjson.loads(body))``
-gives, plus ``raw_parts`` (the client's bytes of each top-level field) and ``shared_parts``.
+gives, plus ``Received.parts`` (the client's bytes of each top-level field) and ``shared_parts``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from ccrouter.codecs.anthropic import build_request, decode_message, decode_system_block, decode_tools
+from ccrouter.codecs.anthropic.codec import build_request, decode_message, decode_system_block, decode_tools
 from ccrouter.codecs.body import DecodeCache, decoded, decoded_items, parse, split_body, split_list
 from ccrouter.messages import Message, MessagesRequest, TextBlock, Tool
 
@@ -46,7 +46,8 @@ def decode_request_body(
         raw, require_max_tokens=require_max_tokens, messages=messages, tools=tools, system=system
     )
     request.shared_parts = cache is not None
-    request.raw_parts = {name: (raw[name], value) for name, value in fields.items()}
+    if request.received is not None:
+        request.received.parts = {name: (raw[name], value) for name, value in fields.items()}
     return request
 
 

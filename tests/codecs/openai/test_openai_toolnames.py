@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.toolnames import ArgumentStream, ToolNames, clean_schema, parse_arguments
+from ccrouter.codecs.openai.toolnames import ArgumentStream, ToolNames, clean_schema, parse_arguments
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 CALL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")

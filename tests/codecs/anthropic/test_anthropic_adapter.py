@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic import AnthropicStreamDecoder, decode_request
+from ccrouter.codecs.anthropic.codec import AnthropicStreamDecoder, decode_request
 from ccrouter.config import ProviderConfig
 from ccrouter.providers.anthropic import AnthropicAdapter
 from ccrouter.providers.base import WireAdapter

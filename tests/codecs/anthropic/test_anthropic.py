@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs.anthropic import (
+from ccrouter.codecs.anthropic.codec import (
     decode_request,
     decode_response,
     encode_request,
@@ -26,6 +26,7 @@ from ccrouter.messages import (
     MessagesRequest,
     MessagesResponse,
     OtherBlock,
+    Received,
     TextBlock,
     ThinkingBlock,
     ThinkingConfig,
@@ -37,7 +38,7 @@ from ccrouter.messages import (
 )
 from golden import assert_golden
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "anthropic"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "anthropic"
 REQUEST_CASES = sorted(
     path.stem for path in (GOLDEN / "requests").glob("*.json") if ".expected" not in path.name
 )
@@ -49,7 +50,7 @@ RESPONSE_CASES = sorted(
 def canonical(obj: Any) -> Any:
     """A dataclass as plain JSON data, without the raw copies (checked separately) and caching hints."""
     data = dataclasses.asdict(obj)
-    for key in ("raw", "raw_body", "raw_parts", "shared_parts"):
+    for key in ("received", "raw_body", "shared_parts"):
         data.pop(key, None)
     return data
 
@@ -67,10 +68,11 @@ def load(name: str) -> dict[str, Any]:
 def test_request_golden(case: str) -> None:
     body = load(case)
     request = decode_request(body)
-    assert request.raw is body
-    assert request.raw_format == "anthropic"
+    assert request.received is not None
+    assert request.received.body is body
+    assert request.received.format == "anthropic"
     passthrough = encode_request(request, "upstream-model", stream=True)
-    rebuilt = encode_request(dataclasses.replace(request, raw=None), "upstream-model", stream=False)
+    rebuilt = encode_request(dataclasses.replace(request, received=None), "upstream-model", stream=False)
     assert_golden(
         GOLDEN / "requests" / f"{case}.expected.json",
         {"canonical": canonical(request), "passthrough": passthrough, "rebuilt": rebuilt},
@@ -139,7 +141,7 @@ def test_effort_and_output_config() -> None:
     assert request.effort == "high"
     assert request.thinking == ThinkingConfig(type="adaptive")
     assert request.extra["output_config"] == {"effort": "high"}
-    request = dataclasses.replace(request, raw=None, effort="low")
+    request = dataclasses.replace(request, received=None, effort="low")
     assert encode_request(request, "m", stream=True)["output_config"] == {"effort": "low"}
 
 
@@ -147,7 +149,7 @@ def test_metadata_user_id_json_string_kept_verbatim() -> None:
     body = load("metadata_user_id_json")
     request = decode_request(body)
     assert request.metadata is body["metadata"]
-    rebuilt = encode_request(dataclasses.replace(request, raw=None), "m", stream=True)
+    rebuilt = encode_request(dataclasses.replace(request, received=None), "m", stream=True)
     assert rebuilt["metadata"]["user_id"] == body["metadata"]["user_id"]
     assert isinstance(rebuilt["metadata"]["user_id"], str)
 
@@ -156,7 +158,7 @@ def test_tool_schema_shared_not_copied() -> None:
     body = load("tools_schema_2020_12")
     request = decode_request(body)
     assert request.tools[0].input_schema is body["tools"][0]["input_schema"]
-    rebuilt = encode_request(dataclasses.replace(request, raw=None), "m", stream=False)
+    rebuilt = encode_request(dataclasses.replace(request, received=None), "m", stream=False)
     assert rebuilt["tools"][1]["input_schema"] is body["tools"][1]["input_schema"]
 
 
@@ -181,7 +183,10 @@ def test_tool_choice_variants(wire: dict[str, Any], choice: ToolChoice, encoded:
     body = {"model": "m", "max_tokens": 10, "messages": [], "tool_choice": wire}
     request = decode_request(body)
     assert request.tool_choice == choice
-    assert encode_request(dataclasses.replace(request, raw=None), "m", stream=False)["tool_choice"] == encoded
+    assert (
+        encode_request(dataclasses.replace(request, received=None), "m", stream=False)["tool_choice"]
+        == encoded
+    )
 
 
 def test_encode_from_foreign_canonical_request() -> None:
@@ -213,8 +218,8 @@ def test_encode_from_foreign_canonical_request() -> None:
         metadata={"user_id": "u1", "session": "not-anthropic"},
         extra={"n": 2},
         stop_sequences=["END"],
-        raw_format="openai",
     )
+    request.received = Received("openai", {}, request.copy())
     assert encode_request(request, "claude-x", stream=True) == {
         "model": "claude-x",
         "max_tokens": 3000,

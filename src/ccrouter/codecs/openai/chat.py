@@ -1,4 +1,4 @@
-"""OpenAI chat-completions <-> canonical, both ways, non-streamed (streams: ``openai_stream``).
+"""OpenAI chat-completions <-> canonical, both ways, non-streamed (streams: ``stream``).
 
 Upstream side (we call an OpenAI-compatible provider): ``encode_request`` and ``decode_response``,
 shaped per vendor by a ``Dialect``. Front side (an OpenAI SDK client calls us): ``decode_request``,
@@ -11,13 +11,14 @@ tool result and what came with it, never with a system turn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ccrouter.codecs.billing import without_billing_line
 from ccrouter.codecs.notes import system_note
-from ccrouter.codecs.openai_front import (
+from ccrouter.codecs.openai.dialect import JSON, Dialect, Pending
+from ccrouter.codecs.openai.front import (
     THINKING_SIGNATURE,
     decode_request,
     encode_response,
@@ -25,7 +26,7 @@ from ccrouter.codecs.openai_front import (
     finish_reason_for,
     usage_to_openai,
 )
-from ccrouter.codecs.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
+from ccrouter.codecs.openai.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
 from ccrouter.errors import UpstreamProtocolError, upstream_error_for_status
 from ccrouter.messages import (
     ContentBlock,
@@ -33,6 +34,7 @@ from ccrouter.messages import (
     Message,
     MessagesRequest,
     MessagesResponse,
+    Received,
     StopReason,
     TextBlock,
     ThinkingBlock,
@@ -44,7 +46,7 @@ from ccrouter.messages import (
 )
 
 if TYPE_CHECKING:
-    from ccrouter.codecs.openai_memo import EncodeMemo
+    from ccrouter.codecs.openai.memo import EncodeMemo
 
 __all__ = [
     "THINKING_SIGNATURE",
@@ -64,34 +66,11 @@ __all__ = [
     "usage_to_openai",
 ]
 
-JSON = dict[str, Any]
-# The wire ids of the calls the last assistant message made, still to be answered.
-Pending = tuple[str, ...]
-_BILLING_PREFIX = "x-anthropic-billing-header:"
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 # OpenAI accepts at most 4 stop sequences.
 _MAX_STOP = 4
 _MAX_USER = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """What one vendor/model needs from the codec. ``Dialect()`` is plain OpenAI-compatible."""
-
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    max_tokens_cap: int | None = None
-    # o-series / gpt-5 reject non-default temperature/top_p, and ``stop``.
-    drop_sampling: bool = False
-    drop_stop: bool = False
-    reasoning_style: Literal["reasoning_effort", "openrouter", "none"] = "reasoning_effort"
-    # DeepSeek thinking mode answers 400 unless tool-call turns carry their reasoning_content back.
-    echo_reasoning_content: bool = False
-    # OpenRouter forwards cache_control on content parts to Anthropic models.
-    keep_cache_control: bool = False
-    # Schema keywords removed from tool parameters (Groq validates schemas strictly).
-    strip_schema_keys: frozenset[str] = frozenset()
-    stream_usage: bool = True
 
 
 # =========================================================================== upstream: request
@@ -112,8 +91,11 @@ def encode_request(
     for ``orjson.dumps`` (default options), which gives the bytes it gives without the memo.
     """
     names = ToolNames()
-    if request.raw_format == "openai" and request.raw is not None:
-        return _passthrough(request, model, stream, dialect), names
+    # Claude Code's billing line would only defeat the provider's prefix cache (``codecs.billing``).
+    request = without_billing_line(request, memo.clean if memo is not None else None)
+    received = request.received
+    if received is not None and received.format == "openai":
+        return _passthrough(request, received, model, stream, dialect, names), names
     tools: list[JSON] | orjson.Fragment | None
     if memo is not None and request.shared_parts:
         dialect = memo.intern(dialect)
@@ -122,13 +104,7 @@ def encode_request(
     else:
         body = {"model": model, "messages": _messages(request, names, dialect)}
         tools = _tools(request.tools, names, dialect)
-    if tools:
-        body["tools"] = tools
-        choice = request.tool_choice
-        if choice is not None:
-            body["tool_choice"] = _tool_choice(choice, names)
-            if choice.disable_parallel_tool_use:
-                body["parallel_tool_calls"] = False
+    _put_tools(body, tools, request.tool_choice, names)
     _set_reasoning(body, request, dialect)
     if not dialect.drop_sampling:
         if request.temperature is not None:
@@ -142,17 +118,35 @@ def encode_request(
         body["stream"] = True
         if dialect.stream_usage:
             body["stream_options"] = {"include_usage": True}
+    _put_user(body, request)
+    return body, names
+
+
+def _put_tools(
+    body: JSON, tools: list[JSON] | orjson.Fragment | None, choice: ToolChoice | None, names: ToolNames
+) -> None:
+    if tools:
+        body["tools"] = tools
+        if choice is not None:
+            body["tool_choice"] = _tool_choice(choice, names)
+            if choice.disable_parallel_tool_use:
+                body["parallel_tool_calls"] = False
+
+
+def _put_user(body: JSON, request: MessagesRequest) -> None:
     user = request.metadata.get("user_id")
     # Claude Code's user_id is a JSON document (device and session ids), useless as ``user``.
     if isinstance(user, str) and user and not user.startswith("{"):
         body["user"] = user[:_MAX_USER]
-    return body, names
 
 
-def _passthrough(request: MessagesRequest, model: str, stream: bool, dialect: Dialect) -> JSON:
-    """The client's own OpenAI body, with the fields dispatch owns and the vendor's hard limits."""
-    assert request.raw is not None
-    body = dict(request.raw)
+def _passthrough(
+    request: MessagesRequest, received: Received, model: str, stream: bool, dialect: Dialect, names: ToolNames
+) -> JSON:
+    """The client's own OpenAI body, with the fields dispatch owns, the vendor's hard limits, and the
+    fields whose canonical value changed since decoding encoded again (``messages.Received``)."""
+    body = dict(received.body)
+    _put_changed(body, request, received.decoded, dialect, names)
     body["model"] = model
     body.pop("max_tokens", None)
     body.pop("max_completion_tokens", None)
@@ -176,6 +170,33 @@ def _passthrough(request: MessagesRequest, model: str, stream: bool, dialect: Di
     if dialect.strip_schema_keys and isinstance(tools, list):
         body["tools"] = [_clean_tool(tool, dialect.strip_schema_keys) for tool in tools]
     return body
+
+
+def _put_changed(
+    body: JSON, request: MessagesRequest, decoded: MessagesRequest, dialect: Dialect, names: ToolNames
+) -> None:
+    """Encode again the fields edited since decoding. The conversation is one unit: the client's
+    messages do not map one to one to canonical ones (tool results join user messages)."""
+    if request.system is not decoded.system or request.messages is not decoded.messages:
+        body["messages"] = _messages(request, names, dialect)
+    if request.tools is not decoded.tools or request.tool_choice != decoded.tool_choice:
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            body.pop(key, None)
+        _put_tools(body, _tools(request.tools, names, dialect), request.tool_choice, names)
+    for key in ("temperature", "top_p"):
+        value = getattr(request, key)
+        if value != getattr(decoded, key):
+            if value is None:
+                body.pop(key, None)
+            else:
+                body[key] = value
+    if request.stop_sequences != decoded.stop_sequences:
+        body.pop("stop", None)
+        if request.stop_sequences:
+            body["stop"] = request.stop_sequences[:_MAX_STOP]
+    if request.metadata is not decoded.metadata:
+        body.pop("user", None)
+        _put_user(body, request)
 
 
 def _max_tokens(value: int, dialect: Dialect) -> int:
@@ -277,7 +298,7 @@ def _memo_messages(
             weight += their_weight
         out.extend(collected[len(parts) :])
         memo.remember_history(history, dialect, tuple(collected), tuple(made), pending, weight)
-    # The last message is decoded anew for every request (``anthropic_body``): never shared.
+    # The last message is decoded anew for every request (``anthropic.body``): never shared.
     tail: list[JSON] = []
     for message in request.messages[-1:]:
         pending = _message(message, pending, names, dialect, tail)
@@ -305,28 +326,17 @@ def _message(
         return tuple(call["id"] for call in assistant.get("tool_calls", ()))
     # A system message inside the conversation: user text, in place (``ccrouter.codecs.notes``).
     parts = [
-        _text_part(system_note(text), block.cache_control, dialect)
+        _text_part(system_note(block.text), block.cache_control, dialect)
         for block in message.content
-        if isinstance(block, TextBlock) and (text := _strip_billing(block.text))
+        if isinstance(block, TextBlock) and block.text
     ]
     if parts:
         out.append({"role": "user", "content": _content(parts)})
     return ()
 
 
-def _strip_billing(text: str) -> str:
-    """Claude Code's per-request billing line changes every call and would defeat prefix caching."""
-    if _BILLING_PREFIX not in text:
-        return text
-    return "\n".join(line for line in text.split("\n") if not line.startswith(_BILLING_PREFIX)).strip("\n")
-
-
 def _system_message(blocks: list[TextBlock], dialect: Dialect) -> JSON | None:
-    parts = []
-    for block in blocks:
-        text = _strip_billing(block.text)
-        if text:
-            parts.append(_text_part(text, block.cache_control, dialect))
+    parts = [_text_part(block.text, block.cache_control, dialect) for block in blocks if block.text]
     return {"role": "system", "content": _content(parts)} if parts else None
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.codecs import anthropic
-from ccrouter.codecs.openai_chat import (
+from ccrouter.codecs.anthropic import codec as anthropic
+from ccrouter.codecs.openai.chat import (
     Dialect,
     decode_request,
     decode_response,
@@ -25,7 +25,7 @@ from ccrouter.codecs.openai_chat import (
     encode_response,
     error_body,
 )
-from ccrouter.codecs.toolnames import ToolNames
+from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.errors import RequestError, UpstreamOverloadedError, UpstreamProtocolError, UpstreamStatusError
 from ccrouter.messages import (
     Message,
@@ -55,7 +55,7 @@ def dialect_from(data: dict[str, Any]) -> Dialect:
 
 def canonical(obj: Any) -> Any:
     data = dataclasses.asdict(obj)
-    for key in ("raw", "raw_body", "raw_parts", "shared_parts"):
+    for key in ("received", "raw_body", "shared_parts"):
         data.pop(key, None)
     return data
 
@@ -206,8 +206,9 @@ def test_response_unreadable_raises_protocol_error(body: bytes) -> None:
 def test_front_request_golden(case: str) -> None:
     body = load("front_requests", case)
     request = decode_request(body)
-    assert request.raw is body
-    assert request.raw_format == "openai"
+    assert request.received is not None
+    assert request.received.body is body
+    assert request.received.format == "openai"
     assert_golden("front_requests", case, canonical(request))
 
 
@@ -300,7 +301,7 @@ def test_error_body_is_openai_envelope() -> None:
 def test_front_round_trip_through_upstream_encoder() -> None:
     """An OpenAI client's conversation, not passed through, encodes back to equivalent messages."""
     body = load("front_requests", "full")
-    request = dataclasses.replace(decode_request(body), raw=None, raw_format=None)
+    request = dataclasses.replace(decode_request(body), received=None)
     encoded_body, _ = encode_request(request, "gpt-4o", stream=False, dialect=Dialect())
     roles = [m["role"] for m in encoded_body["messages"]]
     # The system message inside the conversation is a user message in its place.
@@ -318,7 +319,7 @@ def test_system_messages_inside_the_conversation_are_user_notes_in_place() -> No
         max_tokens=10,
         messages=[
             Message(role="user", content=[TextBlock(text="a")]),
-            Message(role="system", content=[TextBlock(text="x-anthropic-billing-header: x;\nkeep")]),
+            Message(role="system", content=[TextBlock(text="keep")]),
         ],
     )
     body, _ = encode_request(request, "m", stream=False, dialect=Dialect())

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ccrouter.codecs.gemini_schema import clean_parameters, clean_schema
+from ccrouter.codecs.gemini.schema import clean_parameters, clean_schema
 
 # Every key Gemini's Schema object accepts (https://ai.google.dev/api/caching#Schema).
 GEMINI_KEYS = {
