@@ -18,6 +18,7 @@ from ccrouter.api import usage as usage_api
 from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
+from ccrouter.api.response_hooks import RESPONSE_HOOKS, ResponseHooks
 from ccrouter.api.server import handler_args, use_gateway_protocol
 from ccrouter.api.state import REGISTRY, STATE, AppState
 from ccrouter.api.throttle import FailureThrottle
@@ -27,9 +28,9 @@ from ccrouter.config import Settings
 from ccrouter.config_file import default_config_path
 from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
-from ccrouter.plugins import Registry, load_plugins
+from ccrouter.plugins import Extensions, Registry, load_plugins
 from ccrouter.pricing import CostHook, PriceTable
-from ccrouter.providers.registry import open_pools
+from ccrouter.providers.registry import check_providers, open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
 from ccrouter.resilience.windows import open_windows
@@ -54,6 +55,16 @@ def _report_warm_failure(task: asyncio.Task[None]) -> None:
         log.error("loading the token encoding failed: %s", task.exception())
 
 
+def _use_response_hooks(app: web.Application, registry: Registry, extensions: Extensions) -> None:
+    """Plugins' response hooks on aiohttp's prepare signal; not attached at all when no plugin has
+    any (nothing per response then). Attached whenever one implements the hook, even if it registers
+    none for these settings: a reload may bring some, and signals cannot change once started."""
+    if registry.implements("register_response_hooks"):
+        hooks = ResponseHooks(extensions.response_hooks, extensions.owner)
+        app[RESPONSE_HOOKS] = hooks
+        app.on_response_prepare.append(hooks.on_prepare)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -67,6 +78,7 @@ def create_app(
     if registry is None:
         base = config_dir if config_dir is not None else default_config_path().parent
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
+    check_providers(settings.providers, registry)
     server = settings.server
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
     # One throttle of failed authentications for the client keys and the admin token.
@@ -80,6 +92,7 @@ def create_app(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
     )
     app[REGISTRY] = registry
+    _use_response_hooks(app, registry, Extensions.build(registry, settings))
     use_gateway_protocol(app, server)
     app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
@@ -87,7 +100,7 @@ def create_app(
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # -- routing and resilience (issue 3): live state (memory or Redis), one provider per credential.
         live = LiveState(settings, open_windows(settings.state))
-        pools = await open_pools(settings.providers, on_headers=live.on_headers)
+        pools = await open_pools(settings.providers, registry, on_headers=live.on_headers)
         providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
         health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
         catalog = Catalog.load()

@@ -51,7 +51,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "ccrouter"
 # Built-in plugin modules, registered in this order (their names start with "ccrouter.").
-BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers",)
+BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers", "ccrouter.builtins.vendors")
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -86,6 +86,8 @@ def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
         return  # the same plugin named twice (an entry point and the config): once is enough
     try:
         manager.register(plugin, name=name)
+        # A hook implementation whose name is no hook (a typo) would otherwise never be called.
+        manager.check_pending()
     except Exception as exc:  # pluggy's validation (an unknown hook name, a wrong signature)
         raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
 
@@ -153,6 +155,25 @@ def _named(items: Iterable[tuple[str, Any]], kind: str) -> Mapping[str, Any]:
     return MappingProxyType(table)
 
 
+def _choices(names: Iterable[str]) -> str:
+    """``'a', 'b' or 'c'``, as pydantic words a choice (the config file's other messages)."""
+    quoted = [repr(name) for name in names]
+    if len(quoted) < 2:
+        return "".join(quoted) or "(nothing registered)"
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _label(item: Any) -> str:
+    """How ``plugins list`` names a registered thing: its name, path, or the name it was registered by."""
+    if isinstance(item, tuple) and item and isinstance(item[0], str):
+        return item[0]
+    for attr in ("name", "path", "__name__"):
+        value = getattr(item, attr, None)
+        if isinstance(value, str):
+            return value
+    return type(item).__qualname__
+
+
 @dataclass(frozen=True, slots=True)
 class Registry:
     """What the static hooks registered, frozen: read by config validation and service building."""
@@ -163,19 +184,50 @@ class Registry:
     strategies: Mapping[str, StrategyFactory]
     transformers: Mapping[str, TransformerFactory]
     endpoints: tuple[Endpoint, ...]
+    # plugin name -> what it registered ("provider openai", "strategy fastest"...), for ``describe``.
+    provided: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, manager: pluggy.PluginManager) -> Registry:
-        providers = {item.name: item for _, item in _collect(manager, "register_providers")}
-        vendors = {item.name: item for _, item in _collect(manager, "register_vendors")}
+        provided: dict[str, list[str]] = {}
+
+        def gather(hook: str, kind: str) -> list[tuple[str, Any]]:
+            found = _collect(manager, hook)
+            for plugin, item in found:
+                provided.setdefault(plugin, []).append(f"{kind} {_label(item)}")
+            return found
+
+        providers = {item.name: item for _, item in gather("register_providers", "provider")}
+        vendors = {item.name: item for _, item in gather("register_vendors", "vendor")}
         return cls(
             manager=manager,
             providers=MappingProxyType(providers),
             vendors=MappingProxyType(vendors),
-            strategies=_named(_collect(manager, "register_strategies"), "register_strategies"),
-            transformers=_named(_collect(manager, "register_transformers"), "register_transformers"),
-            endpoints=tuple(item for _, item in _collect(manager, "register_endpoints")),
+            strategies=_named(gather("register_strategies", "strategy"), "register_strategies"),
+            transformers=_named(gather("register_transformers", "transformer"), "register_transformers"),
+            endpoints=tuple(item for _, item in gather("register_endpoints", "endpoint")),
+            provided=MappingProxyType({name: tuple(items) for name, items in provided.items()}),
         )
+
+    def implements(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook``: what is not implemented is not wired in at all."""
+        return bool(getattr(self.manager.hook, hook).get_hookimpls())
+
+    def type_problem(self, name: str) -> str | None:
+        """Why ``providers[].type`` cannot be ``name`` (None: it is a registered provider type)."""
+        if name in self.providers:
+            return None
+        return f"Input should be {_choices(self.providers)}"
+
+    def vendor_problem(self, type_name: str, vendor: str | None) -> str | None:
+        """Why a provider of ``type_name`` cannot name ``vendor`` (None: it can, or is not checked)."""
+        kind = self.providers.get(type_name)
+        if kind is None or vendor is None:
+            return None
+        allowed = tuple(self.vendors) if kind.vendor_profiles else kind.vendors
+        if not allowed or vendor in allowed:
+            return None
+        return f"vendor {vendor!r} is not a {type_name} vendor: should be {_choices(allowed)}"
 
     def register_commands(self, cli: Any) -> None:
         """Let every plugin add its CLI commands to ``cli`` (a ``typer.Typer``)."""
@@ -232,36 +284,60 @@ class PluginInfo:
     version: str | None
     builtin: bool
     hooks: tuple[str, ...]
-    # What it registers (provider types, strategies...), where it can be told without settings.
+    # What it registers (provider types, strategies...): the static hooks' answers, and with
+    # ``Extensions`` those of the hooks that take the settings.
     provides: tuple[str, ...] = ()
 
 
-def describe(manager: pluggy.PluginManager) -> list[PluginInfo]:
-    """Every registered plugin, built-in or not, with the hooks it implements and its version."""
-    dists = _distributions()
+def describe(registry: Registry, extensions: Extensions | None = None) -> list[PluginInfo]:
+    """Every registered plugin, built-in or not, in load order, with its version, the hooks it
+    implements and what it registers."""
+    from ccrouter import __version__
+
+    manager = registry.manager
+    per_config = _provided_by(extensions) if extensions is not None else {}
+    entry_versions = _entry_point_versions()
     out: list[PluginInfo] = []
     for name, plugin in manager.list_name_plugin():
         if plugin is None:
             continue
         hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
-        module = getattr(plugin, "__name__", type(plugin).__module__)
         builtin = name in BUILTIN_MODULES
-        version = None
-        if builtin:
-            from ccrouter import __version__
-
-            version = __version__
-        else:
-            version = dists.get(module.split(".")[0]) or getattr(plugin, "__version__", None)
-        out.append(PluginInfo(name, version, builtin, hooks))
+        version = __version__ if builtin else entry_versions.get(name) or _module_version(plugin)
+        provides = (*registry.provided.get(name, ()), *per_config.get(name, ()))
+        out.append(PluginInfo(name, version, builtin, hooks, provides))
     return out
 
 
-def _distributions() -> dict[str, str]:
-    """Top-level module name -> the version of the installed distribution that provides it."""
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        for point in dist.entry_points:
-            if point.group == ENTRY_POINT_GROUP:
-                found[point.value.split(":")[0].split(".")[0]] = dist.version
+def _provided_by(extensions: Extensions) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    kinds = (
+        ("rule", extensions.rules),
+        ("pre-dispatch", extensions.pre_dispatch),
+        ("response hook", extensions.response_hooks),
+        ("alert channel", extensions.alert_channels),
+    )
+    for kind, items in kinds:
+        for item in items:
+            found.setdefault(extensions.owner(item), []).append(f"{kind} {_label(item)}")
     return found
+
+
+def _entry_point_versions() -> dict[str, str]:
+    """Entry-point name -> the version of the distribution that declares it."""
+    found: dict[str, str] = {}
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if point.dist is not None:
+            found[point.name] = point.dist.version
+    return found
+
+
+def _module_version(plugin: object) -> str | None:
+    """A module's ``__version__``, else the version of the installed distribution holding it."""
+    declared = getattr(plugin, "__version__", None)
+    if isinstance(declared, str):
+        return declared
+    top = getattr(plugin, "__name__", type(plugin).__module__).split(".")[0]
+    for dist in importlib.metadata.packages_distributions().get(top, ()):
+        return importlib.metadata.version(dist)
+    return None
