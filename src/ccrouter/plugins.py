@@ -44,6 +44,7 @@ __all__ = [
     "Extensions",
     "PluginInfo",
     "Registry",
+    "add_commands",
     "collect_observers",
     "describe",
     "load_plugins",
@@ -69,16 +70,38 @@ def load_plugins(
     for name in BUILTIN_MODULES:
         manager.register(importlib.import_module(name), name=name)
     if entry_points:
-        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                plugin = point.load()
-            except Exception as exc:  # the boundary: any failure of a third party's import
-                raise PluginError(f"plugin {point.name!r} ({point.value}) failed to load: {exc!r}") from exc
-            _register(manager, plugin, point.name)
+        _load_entry_points(manager)
     for spec in config_plugins:
         module = _import_config_plugin(spec, base_dir)
         _register(manager, module, spec)
     return manager
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            plugin = point.load()
+        except Exception as exc:  # the boundary: any failure of a third party's import
+            raise PluginError(f"plugin {point.name!r} ({point.value}) failed to load: {exc!r}") from exc
+        _register(manager, plugin, point.name)
+
+
+def add_commands(cli: Any) -> None:
+    """The installed plugins' (``ccrouter`` entry points) ``register_commands`` on ``cli`` (the
+    ``typer.Typer`` of the ``ccrouter`` command). Built-ins add none, and are not imported: the CLI
+    starts without loading the gateway."""
+    manager = _new_manager()
+    _load_entry_points(manager)
+    _call_commands(manager, cli)
+
+
+def _call_commands(manager: pluggy.PluginManager, cli: Any) -> None:
+    for impl in manager.hook.register_commands.get_hookimpls():
+        name = manager.get_name(impl.plugin)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # the boundary: a plugin's own code
+            raise PluginError(f"plugin {name!r} failed in register_commands: {exc!r}") from exc
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -89,7 +112,8 @@ def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
         # A hook implementation whose name is no hook (a typo) would otherwise never be called.
         manager.check_pending()
     except Exception as exc:  # pluggy's validation (an unknown hook name, a wrong signature)
-        raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        # One line: pluggy's validation messages span several.
+        raise PluginError(f"plugin {name!r} cannot be registered: {' '.join(str(exc).split())}") from exc
 
 
 def _import_config_plugin(spec: str, base_dir: Path | None) -> ModuleType:
@@ -127,8 +151,9 @@ def _collect(manager: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tu
     return what each registered, with the plugin's name."""
     out: list[tuple[str, Any]] = []
     caller = getattr(manager.hook, hook)
-    # pluggy calls the last registered first; ccrouter's order is registration order.
-    for impl in reversed(caller.get_hookimpls()):
+    # Registration order (built-ins, entry points, the config's), which ``get_hookimpls`` keeps;
+    # pluggy's own call would run the last registered first.
+    for impl in caller.get_hookimpls():
         name = manager.get_name(impl.plugin) or repr(impl.plugin)
 
         def register(*item: Any, _name: str = name) -> None:
@@ -227,16 +252,11 @@ class Registry:
         allowed = tuple(self.vendors) if kind.vendor_profiles else kind.vendors
         if not allowed or vendor in allowed:
             return None
-        return f"vendor {vendor!r} is not a {type_name} vendor: should be {_choices(allowed)}"
+        return f"vendor {vendor!r} is not one of type {type_name!r}: should be {_choices(allowed)}"
 
     def register_commands(self, cli: Any) -> None:
         """Let every plugin add its CLI commands to ``cli`` (a ``typer.Typer``)."""
-        for impl in reversed(self.manager.hook.register_commands.get_hookimpls()):
-            name = self.manager.get_name(impl.plugin)
-            try:
-                impl.function(cli=cli)
-            except Exception as exc:  # the boundary: a plugin's own code
-                raise PluginError(f"plugin {name!r} failed in register_commands: {exc!r}") from exc
+        _call_commands(self.manager, cli)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +304,8 @@ class PluginInfo:
     version: str | None
     builtin: bool
     hooks: tuple[str, ...]
+    # "built-in", "installed" (an entry point) or "config" (named in ``plugins:``).
+    origin: str = "built-in"
     # What it registers (provider types, strategies...): the static hooks' answers, and with
     # ``Extensions`` those of the hooks that take the settings.
     provides: tuple[str, ...] = ()
@@ -304,8 +326,9 @@ def describe(registry: Registry, extensions: Extensions | None = None) -> list[P
         hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
         builtin = name in BUILTIN_MODULES
         version = __version__ if builtin else entry_versions.get(name) or _module_version(plugin)
+        origin = "built-in" if builtin else "installed" if name in entry_versions else "config"
         provides = (*registry.provided.get(name, ()), *per_config.get(name, ()))
-        out.append(PluginInfo(name, version, builtin, hooks, provides))
+        out.append(PluginInfo(name, version, builtin, hooks, origin, provides))
     return out
 
 
@@ -323,13 +346,12 @@ def _provided_by(extensions: Extensions) -> dict[str, list[str]]:
     return found
 
 
-def _entry_point_versions() -> dict[str, str]:
+def _entry_point_versions() -> dict[str, str | None]:
     """Entry-point name -> the version of the distribution that declares it."""
-    found: dict[str, str] = {}
-    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if point.dist is not None:
-            found[point.name] = point.dist.version
-    return found
+    return {
+        point.name: point.dist.version if point.dist is not None else None
+        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    }
 
 
 def _module_version(plugin: object) -> str | None:
