@@ -55,6 +55,12 @@ def _asks_for_help(argv: Sequence[str]) -> bool:
 def add_plugin_commands(argv: Sequence[str]) -> None:
     """The installed plugins' command groups (``register_commands``). A broken plugin is one line on
     stderr naming it: ``--help`` and ``--version`` still work, any command exits 1."""
+    from importlib.metadata import entry_points
+
+    # The group is ccrouter.plugins.ENTRY_POINT_GROUP; that module (and pluggy) is imported only when
+    # a plugin is installed, so that without any the CLI pays the scan alone.
+    if not entry_points(group="ccrouter"):
+        return
     from ccrouter.cli.common import err_console, fail
     from ccrouter.errors import PluginError
     from ccrouter.plugins import add_commands
