@@ -140,3 +140,16 @@ def test_a_plugin_by_module_name_and_what_it_provides(
     twice = load_plugins(["ccrouter_example_header", "ccrouter_example_header"], entry_points=False)
     assert [name for name, _ in twice.list_name_plugin()][-1] == "ccrouter_example_header"
     assert len(twice.list_name_plugin()) == len(BUILTIN_MODULES) + 1
+
+
+def test_a_later_plugin_replaces_a_builtins_entry(tmp_path: Path) -> None:
+    _plugin(
+        tmp_path,
+        "mirror.py",
+        "from ccrouter.providers.openai_vendors import Vendor\n\n"
+        "@hookimpl\ndef register_vendors(register):\n"
+        "    register(Vendor('deepseek', 'https://deepseek-mirror.example/v1'))\n",
+    )
+    registry = Registry.build(load_plugins(["mirror.py"], base_dir=tmp_path, entry_points=False))
+    assert registry.vendors["deepseek"].base_url == "https://deepseek-mirror.example/v1"
+    assert registry.provided["mirror.py"] == ("vendor deepseek",)

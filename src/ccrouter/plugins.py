@@ -4,7 +4,8 @@ Plugins come from three places, in this order: ccrouter's built-ins (``ccrouter.
 ``ccrouter`` entry-point group of installed packages, and ``plugins:`` in the config (module names or
 paths to ``.py`` files). ``load_plugins`` returns a pluggy manager holding them all; ``Registry.build``
 asks the static ``register_*`` hooks once and freezes the answers; ``Extensions.build`` asks the
-hooks that take the settings (again on every reload).
+hooks that take the settings (again on every reload). Hooks are asked in that order, and an entry a
+later plugin registers under a taken name (a provider type, a vendor...) replaces the earlier one.
 
 Any failure while importing or registering is a ``PluginError`` naming the plugin: at start the
 gateway does not come up; at reload the running configuration stays.
