@@ -12,13 +12,16 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
 
 from ccrouter.config import Settings, registry_context
 from ccrouter.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from ccrouter.plugins import Registry
 
 __all__ = [
     "default_config_path",
@@ -100,7 +103,7 @@ def _describe(error: Any) -> str:
     return f"{_key_path(loc)}: {message}"
 
 
-def _registry_for(data: dict[str, Any], base_dir: Path | None) -> Any:
+def _registry_for(data: dict[str, Any], base_dir: Path | None) -> Registry:
     """The plugins the document would run with (built-ins, installed, its ``plugins:``), so that the
     provider types they add are valid; a malformed ``plugins:`` is left to the validation."""
     from ccrouter.plugins import Registry, load_plugins
@@ -131,10 +134,17 @@ def settings_from_data(
     except PluginError as exc:
         raise PluginError(f"{source}: {exc.message}") from exc.__cause__
     try:
-        return Settings.model_validate(resolved, context=registry_context(registry))
+        settings = Settings.model_validate(resolved, context=registry_context(registry))
     except ValidationError as exc:
         problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
         raise ConfigError(f"{source}: invalid configuration\n{problems}") from None
+    try:
+        # The hooks that take the settings, asked once here too: a plugin refusing them is a problem
+        # of this file, found before anything starts.
+        registry.extensions(settings)
+    except PluginError as exc:
+        raise PluginError(f"{source}: {exc.message}") from exc.__cause__
+    return settings
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -235,6 +235,10 @@ class Registry:
             provided=MappingProxyType({name: tuple(items) for name, items in provided.items()}),
         )
 
+    def extensions(self, settings: Settings) -> Extensions:
+        """What the hooks that take the settings register for ``settings``."""
+        return Extensions.build(self, settings)
+
     def implements(self, hook: str) -> bool:
         """Whether any plugin implements ``hook``: what is not implemented is not wired in at all."""
         return bool(getattr(self.manager.hook, hook).get_hookimpls())

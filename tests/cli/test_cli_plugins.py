@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 import ccrouter
@@ -58,13 +59,31 @@ def test_plugins_list_json_includes_the_configs_plugins(tmp_path: Path) -> None:
     assert rows["ccrouter.builtins.vendors"]["version"] == ccrouter.__version__
 
 
-def test_serve_with_a_broken_plugin_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n", encoding="utf-8")
-    result = runner.invoke(app, ["serve", "--config", str(_config(tmp_path, "broken.py")), "--port", "0"])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "import no_such_module_anywhere\n",
+            "plugin 'broken.py' failed to load: "
+            "ModuleNotFoundError(\"No module named 'no_such_module_anywhere'\")",
+        ),
+        (
+            "from ccrouter.hookspecs import hookimpl\n\n@hookimpl\n"
+            "def register_response_hooks(register, settings):\n    raise ValueError('not with these')\n",
+            "plugin 'broken.py' failed in register_response_hooks: ValueError('not with these')",
+        ),
+    ],
+    ids=["import", "settings-hook"],
+)
+def test_serve_with_a_broken_plugin_is_one_line_and_exit_1(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    (tmp_path / "broken.py").write_text(source, encoding="utf-8")
+    config = _config(tmp_path, "broken.py")
+    result = runner.invoke(app, ["serve", "--config", str(config), "--port", "0"], env=WIDE)
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1
-    assert "error:" in result.stderr
-    assert "plugin 'broken.py' failed to load: ModuleNotFoundError" in result.stderr
+    assert result.stderr.splitlines() == [f"error: {config}: {expected}"]
+    assert result.stdout == ""  # refused before the banner promises a URL
     assert "Traceback" not in result.output
 
 
