@@ -19,6 +19,7 @@ from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_midd
 from ccrouter.api.endpoints import ENDPOINTS, EndpointTable
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
+from ccrouter.api.response_hooks import RESPONSE_HOOKS, ResponseHooks
 from ccrouter.api.server import handler_args, use_gateway_protocol
 from ccrouter.api.state import REGISTRY, STATE, AppState
 from ccrouter.api.throttle import FailureThrottle
@@ -30,7 +31,7 @@ from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
 from ccrouter.plugins import Extensions, Registry, load_plugins
 from ccrouter.pricing import CostHook, PriceTable
-from ccrouter.providers.registry import open_pools
+from ccrouter.providers.registry import check_providers, open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
 from ccrouter.resilience.windows import open_windows
@@ -56,6 +57,16 @@ def _report_warm_failure(task: asyncio.Task[None]) -> None:
         log.error("loading the token encoding failed: %s", task.exception())
 
 
+def _use_response_hooks(app: web.Application, registry: Registry, extensions: Extensions) -> None:
+    """Plugins' response hooks on aiohttp's prepare signal; not attached at all when no plugin has
+    any (nothing per response then). Attached whenever one implements the hook, even if it registers
+    none for these settings: a reload may bring some, and signals cannot change once started."""
+    if registry.implements("register_response_hooks"):
+        hooks = ResponseHooks(extensions.response_hooks, extensions.owner)
+        app[RESPONSE_HOOKS] = hooks
+        app.on_response_prepare.append(hooks.on_prepare)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -69,6 +80,7 @@ def create_app(
     if registry is None:
         base = config_dir if config_dir is not None else default_config_path().parent
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
+    check_providers(settings.providers, registry)
     # Unknown transformer names or bad options fail here, before the app exists.
     transformers = build_transformers(settings.providers, registry.transformers)
     server = settings.server
@@ -84,6 +96,7 @@ def create_app(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
     )
     app[REGISTRY] = registry
+    _use_response_hooks(app, registry, Extensions.build(registry, settings))
     use_gateway_protocol(app, server)
     # The client-facing endpoints come from the register_endpoints hooks (built-ins included); health,
     # usage and metrics are the gateway's own operational routes, never recorded as API traffic.
@@ -96,7 +109,9 @@ def create_app(
         extensions = Extensions.build(registry, settings)
         strategy = strategy_named(registry.strategies, settings.routing)
         live = LiveState(settings, open_windows(settings.state))
-        pools = await open_pools(settings.providers, on_headers=live.on_headers, transformers=transformers)
+        pools = await open_pools(
+            settings.providers, registry, on_headers=live.on_headers, transformers=transformers
+        )
         providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
         health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
         catalog = Catalog.load()

@@ -5,7 +5,7 @@ The YAML contract::
     server: {host: 127.0.0.1, port: 3456, api_keys: [...]}
     providers:
       - name: deepseek
-        type: openai                 # wire format: anthropic | openai | gemini | simulated
+        type: openai                 # a registered provider type: anthropic | openai | gemini | simulated...
         base_url: https://api.deepseek.com/v1
         api_key: ${DEEPSEEK_API_KEY}
         models: [deepseek-chat, deepseek-reasoner]   # or objects (see ModelSpec)
@@ -20,7 +20,15 @@ from __future__ import annotations
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AlertsConfig",
@@ -40,10 +48,19 @@ __all__ = [
     "StoreConfig",
     "Timeouts",
     "TransformerUse",
-    "WireFormat",
+    "registry_context",
 ]
 
-WireFormat = Literal["anthropic", "openai", "gemini", "simulated"]
+
+def registry_context(registry: Any) -> dict[str, Any]:
+    """The pydantic validation context under which ``providers[].type`` and ``vendor`` are checked
+    against a ``ccrouter.plugins.Registry`` (what the plugins registered). Without it they are
+    checked when the app is built (``providers.registry.check_providers``)."""
+    return {"registry": registry}
+
+
+def _registry(info: ValidationInfo) -> Any:
+    return info.context.get("registry") if isinstance(info.context, dict) else None
 
 
 # YAML 1.1 (PyYAML) reads these unquoted words as booleans: `auto_fallback: off` arrives as False.
@@ -155,7 +172,9 @@ class ResponseLimits(_Frozen):
 
 class ProviderConfig(_Frozen):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
-    type: WireFormat
+    # A provider type a plugin registered (``register_providers``; ccrouter's own: anthropic, openai,
+    # gemini, simulated).
+    type: Annotated[str, Field(min_length=1)]
     # Vendor profile applying quirks on top of the wire format (openai, deepseek, groq, openrouter,
     # ollama, github, gemini, vertex, anthropic, generic). Guessed from base_url/name when unset.
     vendor: str | None = None
@@ -191,6 +210,23 @@ class ProviderConfig(_Frozen):
         if isinstance(value, list):
             return [{"name": item} if isinstance(item, str) else item for item in value]
         return value
+
+    @field_validator("type")
+    @classmethod
+    def _registered_type(cls, value: str, info: ValidationInfo) -> str:
+        registry = _registry(info)
+        problem = registry.type_problem(value) if registry is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _registered_vendor(self, info: ValidationInfo) -> ProviderConfig:
+        registry = _registry(info)
+        problem = registry.vendor_problem(self.type, self.vendor) if registry is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _needs_base_url(self) -> ProviderConfig:

@@ -12,13 +12,16 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
 
-from ccrouter.config import Settings
-from ccrouter.errors import ConfigError
+from ccrouter.config import Settings, registry_context
+from ccrouter.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from ccrouter.plugins import Registry
 
 __all__ = [
     "default_config_path",
@@ -100,10 +103,26 @@ def _describe(error: Any) -> str:
     return f"{_key_path(loc)}: {message}"
 
 
+def _registry_for(data: dict[str, Any], base_dir: Path | None) -> Registry:
+    """The plugins the document would run with (built-ins, installed, its ``plugins:``), so that the
+    provider types they add are valid; a malformed ``plugins:`` is left to the validation."""
+    from ccrouter.plugins import Registry, load_plugins
+
+    named = data.get("plugins", [])
+    if not (isinstance(named, list) and all(isinstance(item, str) for item in named)):
+        named = []
+    return Registry.build(load_plugins(named, base_dir=base_dir))
+
+
 def settings_from_data(
-    data: Any, environ: Mapping[str, str] | None = None, *, source: str = "config"
+    data: Any,
+    environ: Mapping[str, str] | None = None,
+    *,
+    source: str = "config",
+    base_dir: Path | None = None,
 ) -> Settings:
-    """Interpolate and validate an already parsed document."""
+    """Interpolate and validate an already parsed document; ``base_dir``: where relative plugin paths
+    start (the file's folder)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping (server, providers, router)")
     try:
@@ -111,10 +130,21 @@ def settings_from_data(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
     try:
-        return Settings.model_validate(resolved)
+        registry = _registry_for(resolved, base_dir)
+    except PluginError as exc:
+        raise PluginError(f"{source}: {exc.message}") from exc.__cause__
+    try:
+        settings = Settings.model_validate(resolved, context=registry_context(registry))
     except ValidationError as exc:
         problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
         raise ConfigError(f"{source}: invalid configuration\n{problems}") from None
+    try:
+        # The hooks that take the settings, asked once here too: a plugin refusing them is a problem
+        # of this file, found before anything starts.
+        registry.extensions(settings)
+    except PluginError as exc:
+        raise PluginError(f"{source}: {exc.message}") from exc.__cause__
+    return settings
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +162,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
-    return settings_from_data(data, environ, source=str(path))
+    return settings_from_data(data, environ, source=str(path), base_dir=path.parent)
 
 
 def uses_simulated(settings: Settings) -> bool:

@@ -95,8 +95,10 @@ def register_observers(register: Callable[[Observer], None], context: ObserverCo
 
 @hookspec
 def register_response_hooks(register: Callable[[ResponseHook], None], settings: Settings) -> None:
-    """Called as each API response is about to start (streamed or not, errors too): may add
-    response headers from the exchange."""
+    """Called as each response is about to start (streamed or not, errors too; its head not yet
+    sent): may add response headers from the exchange. ``exchange.endpoint`` tells which API answered
+    ("messages", "chat_completions"...; "other" for the rest). A hook that raises is logged with the
+    plugin's name and the response goes on without it. Not wired in at all when no plugin has one."""
 
 
 @hookspec

@@ -4,7 +4,8 @@ Plugins come from three places, in this order: ccrouter's built-ins (``ccrouter.
 ``ccrouter`` entry-point group of installed packages, and ``plugins:`` in the config (module names or
 paths to ``.py`` files). ``load_plugins`` returns a pluggy manager holding them all; ``Registry.build``
 asks the static ``register_*`` hooks once and freezes the answers; ``Extensions.build`` asks the
-hooks that take the settings (again on every reload).
+hooks that take the settings (again on every reload). Hooks are asked in that order, and an entry a
+later plugin registers under a taken name (a provider type, a vendor...) replaces the earlier one.
 
 Any failure while importing or registering is a ``PluginError`` naming the plugin: at start the
 gateway does not come up; at reload the running configuration stays.
@@ -44,6 +45,7 @@ __all__ = [
     "Extensions",
     "PluginInfo",
     "Registry",
+    "add_commands",
     "collect_observers",
     "describe",
     "load_plugins",
@@ -53,6 +55,7 @@ ENTRY_POINT_GROUP = "ccrouter"
 # Built-in plugin modules, registered in this order (their names start with "ccrouter.").
 BUILTIN_MODULES: tuple[str, ...] = (
     "ccrouter.builtins.providers",
+    "ccrouter.builtins.vendors",
     "ccrouter.builtins.endpoints",
     "ccrouter.builtins.transformers",
     "ccrouter.builtins.routing",
@@ -74,16 +77,38 @@ def load_plugins(
     for name in BUILTIN_MODULES:
         manager.register(importlib.import_module(name), name=name)
     if entry_points:
-        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                plugin = point.load()
-            except Exception as exc:  # the boundary: any failure of a third party's import
-                raise PluginError(f"plugin {point.name!r} ({point.value}) failed to load: {exc!r}") from exc
-            _register(manager, plugin, point.name)
+        _load_entry_points(manager)
     for spec in config_plugins:
         module = _import_config_plugin(spec, base_dir)
         _register(manager, module, spec)
     return manager
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            plugin = point.load()
+        except Exception as exc:  # the boundary: any failure of a third party's import
+            raise PluginError(f"plugin {point.name!r} ({point.value}) failed to load: {exc!r}") from exc
+        _register(manager, plugin, point.name)
+
+
+def add_commands(cli: Any) -> None:
+    """The installed plugins' (``ccrouter`` entry points) ``register_commands`` on ``cli`` (the
+    ``typer.Typer`` of the ``ccrouter`` command). Built-ins add none, and are not imported: the CLI
+    starts without loading the gateway."""
+    manager = _new_manager()
+    _load_entry_points(manager)
+    _call_commands(manager, cli)
+
+
+def _call_commands(manager: pluggy.PluginManager, cli: Any) -> None:
+    for impl in manager.hook.register_commands.get_hookimpls():
+        name = manager.get_name(impl.plugin)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # the boundary: a plugin's own code
+            raise PluginError(f"plugin {name!r} failed in register_commands: {exc!r}") from exc
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -91,8 +116,11 @@ def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
         return  # the same plugin named twice (an entry point and the config): once is enough
     try:
         manager.register(plugin, name=name)
+        # A hook implementation whose name is no hook (a typo) would otherwise never be called.
+        manager.check_pending()
     except Exception as exc:  # pluggy's validation (an unknown hook name, a wrong signature)
-        raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        # One line: pluggy's validation messages span several.
+        raise PluginError(f"plugin {name!r} cannot be registered: {' '.join(str(exc).split())}") from exc
 
 
 def _import_config_plugin(spec: str, base_dir: Path | None) -> ModuleType:
@@ -130,8 +158,9 @@ def _collect(manager: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tu
     return what each registered, with the plugin's name."""
     out: list[tuple[str, Any]] = []
     caller = getattr(manager.hook, hook)
-    # pluggy calls the last registered first; ccrouter's order is registration order.
-    for impl in reversed(caller.get_hookimpls()):
+    # Registration order (built-ins, entry points, the config's), which ``get_hookimpls`` keeps;
+    # pluggy's own call would run the last registered first.
+    for impl in caller.get_hookimpls():
         name = manager.get_name(impl.plugin) or repr(impl.plugin)
 
         def register(*item: Any, _name: str = name) -> None:
@@ -158,6 +187,25 @@ def _named(items: Iterable[tuple[str, Any]], kind: str) -> Mapping[str, Any]:
     return MappingProxyType(table)
 
 
+def _choices(names: Iterable[str]) -> str:
+    """``'a', 'b' or 'c'``, as pydantic words a choice (the config file's other messages)."""
+    quoted = [repr(name) for name in names]
+    if len(quoted) < 2:
+        return "".join(quoted) or "(nothing registered)"
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _label(item: Any) -> str:
+    """How ``plugins list`` names a registered thing: its name, path, or the name it was registered by."""
+    if isinstance(item, tuple) and item and isinstance(item[0], str):
+        return item[0]
+    for attr in ("name", "path", "__name__"):
+        value = getattr(item, attr, None)
+        if isinstance(value, str):
+            return value
+    return type(item).__qualname__
+
+
 @dataclass(frozen=True, slots=True)
 class Registry:
     """What the static hooks registered, frozen: read by config validation and service building."""
@@ -168,28 +216,58 @@ class Registry:
     strategies: Mapping[str, StrategyFactory]
     transformers: Mapping[str, TransformerFactory]
     endpoints: tuple[Endpoint, ...]
+    # plugin name -> what it registered ("provider openai", "strategy fastest"...), for ``describe``.
+    provided: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, manager: pluggy.PluginManager) -> Registry:
-        providers = {item.name: item for _, item in _collect(manager, "register_providers")}
-        vendors = {item.name: item for _, item in _collect(manager, "register_vendors")}
+        provided: dict[str, list[str]] = {}
+
+        def gather(hook: str, kind: str) -> list[tuple[str, Any]]:
+            found = _collect(manager, hook)
+            for plugin, item in found:
+                provided.setdefault(plugin, []).append(f"{kind} {_label(item)}")
+            return found
+
+        providers = {item.name: item for _, item in gather("register_providers", "provider")}
+        vendors = {item.name: item for _, item in gather("register_vendors", "vendor")}
         return cls(
             manager=manager,
             providers=MappingProxyType(providers),
             vendors=MappingProxyType(vendors),
-            strategies=_named(_collect(manager, "register_strategies"), "register_strategies"),
-            transformers=_named(_collect(manager, "register_transformers"), "register_transformers"),
-            endpoints=tuple(item for _, item in _collect(manager, "register_endpoints")),
+            strategies=_named(gather("register_strategies", "strategy"), "register_strategies"),
+            transformers=_named(gather("register_transformers", "transformer"), "register_transformers"),
+            endpoints=tuple(item for _, item in gather("register_endpoints", "endpoint")),
+            provided=MappingProxyType({name: tuple(items) for name, items in provided.items()}),
         )
+
+    def extensions(self, settings: Settings) -> Extensions:
+        """What the hooks that take the settings register for ``settings``."""
+        return Extensions.build(self, settings)
+
+    def implements(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook``: what is not implemented is not wired in at all."""
+        return bool(getattr(self.manager.hook, hook).get_hookimpls())
+
+    def type_problem(self, name: str) -> str | None:
+        """Why ``providers[].type`` cannot be ``name`` (None: it is a registered provider type)."""
+        if name in self.providers:
+            return None
+        return f"Input should be {_choices(self.providers)}"
+
+    def vendor_problem(self, type_name: str, vendor: str | None) -> str | None:
+        """Why a provider of ``type_name`` cannot name ``vendor`` (None: it can, or is not checked)."""
+        kind = self.providers.get(type_name)
+        if kind is None or vendor is None:
+            return None
+        allowed = tuple(self.vendors) if kind.vendor_profiles else kind.vendors
+        if not allowed or vendor in allowed:
+            return None
+        return f"vendor {vendor!r} is not one of type {type_name!r}: should be {_choices(allowed)}"
 
     def register_commands(self, cli: Any) -> None:
         """Let every plugin add its CLI commands to ``cli`` (a ``typer.Typer``)."""
-        for impl in reversed(self.manager.hook.register_commands.get_hookimpls()):
-            name = self.manager.get_name(impl.plugin)
-            try:
-                impl.function(cli=cli)
-            except Exception as exc:  # the boundary: a plugin's own code
-                raise PluginError(f"plugin {name!r} failed in register_commands: {exc!r}") from exc
+        _call_commands(self.manager, cli)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,36 +315,62 @@ class PluginInfo:
     version: str | None
     builtin: bool
     hooks: tuple[str, ...]
-    # What it registers (provider types, strategies...), where it can be told without settings.
+    # "built-in", "installed" (an entry point) or "config" (named in ``plugins:``).
+    origin: str = "built-in"
+    # What it registers (provider types, strategies...): the static hooks' answers, and with
+    # ``Extensions`` those of the hooks that take the settings.
     provides: tuple[str, ...] = ()
 
 
-def describe(manager: pluggy.PluginManager) -> list[PluginInfo]:
-    """Every registered plugin, built-in or not, with the hooks it implements and its version."""
-    dists = _distributions()
+def describe(registry: Registry, extensions: Extensions | None = None) -> list[PluginInfo]:
+    """Every registered plugin, built-in or not, in load order, with its version, the hooks it
+    implements and what it registers."""
+    from ccrouter import __version__
+
+    manager = registry.manager
+    per_config = _provided_by(extensions) if extensions is not None else {}
+    entry_versions = _entry_point_versions()
     out: list[PluginInfo] = []
     for name, plugin in manager.list_name_plugin():
         if plugin is None:
             continue
         hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
-        module = getattr(plugin, "__name__", type(plugin).__module__)
         builtin = name in BUILTIN_MODULES
-        version = None
-        if builtin:
-            from ccrouter import __version__
-
-            version = __version__
-        else:
-            version = dists.get(module.split(".")[0]) or getattr(plugin, "__version__", None)
-        out.append(PluginInfo(name, version, builtin, hooks))
+        version = __version__ if builtin else entry_versions.get(name) or _module_version(plugin)
+        origin = "built-in" if builtin else "installed" if name in entry_versions else "config"
+        provides = (*registry.provided.get(name, ()), *per_config.get(name, ()))
+        out.append(PluginInfo(name, version, builtin, hooks, origin, provides))
     return out
 
 
-def _distributions() -> dict[str, str]:
-    """Top-level module name -> the version of the installed distribution that provides it."""
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        for point in dist.entry_points:
-            if point.group == ENTRY_POINT_GROUP:
-                found[point.value.split(":")[0].split(".")[0]] = dist.version
+def _provided_by(extensions: Extensions) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    kinds = (
+        ("rule", extensions.rules),
+        ("pre-dispatch", extensions.pre_dispatch),
+        ("response hook", extensions.response_hooks),
+        ("alert channel", extensions.alert_channels),
+    )
+    for kind, items in kinds:
+        for item in items:
+            found.setdefault(extensions.owner(item), []).append(f"{kind} {_label(item)}")
     return found
+
+
+def _entry_point_versions() -> dict[str, str | None]:
+    """Entry-point name -> the version of the distribution that declares it."""
+    return {
+        point.name: point.dist.version if point.dist is not None else None
+        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    }
+
+
+def _module_version(plugin: object) -> str | None:
+    """A module's ``__version__``, else the version of the installed distribution holding it."""
+    declared = getattr(plugin, "__version__", None)
+    if isinstance(declared, str):
+        return declared
+    top = getattr(plugin, "__name__", type(plugin).__module__).split(".")[0]
+    for dist in importlib.metadata.packages_distributions().get(top, ()):
+        return importlib.metadata.version(dist)
+    return None

@@ -14,6 +14,7 @@ import pytest
 from gateway_support import GatewayFactory
 
 from ccrouter.config import Settings
+from ccrouter.plugins import Registry, load_plugins
 from ccrouter.providers.registry import close_pools, open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
@@ -287,7 +288,8 @@ async def test_active_health_check_records_outcomes(fakes: list[FakeUpstream]) -
     settings = _settings(fakes, {"health_checks": True})
     fakes[1].script(Fault("status", status=500))
     live = LiveState(settings)
-    pools = await open_pools(settings.providers, on_headers=live.on_headers)
+    registry = Registry.build(load_plugins(entry_points=False))
+    pools = await open_pools(settings.providers, registry, on_headers=live.on_headers)
     try:
         await HealthChecker(settings, pools, live).check_all()
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ccrouter.builtins.vendors import VENDORS
 from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.codecs.body import DecodeCache
 from ccrouter.codecs.openai.chat import Dialect
@@ -32,7 +33,7 @@ from ccrouter.messages import (
 )
 from ccrouter.providers.http import HttpProvider, new_session
 from ccrouter.providers.openai import OpenAIAdapter, OpenAICallContext
-from ccrouter.providers.openai_vendors import VENDORS, vendor_for
+from ccrouter.providers.openai_vendors import vendor_for
 from ccrouter.testing import FakeUpstream, Fault, Reply, ToolCall
 from ccrouter.testing.claude_code import claude_code_request
 
@@ -72,13 +73,13 @@ def config(**fields: Any) -> ProviderConfig:
     ],
 )
 def test_vendor_for(fields: dict[str, Any], vendor: str, base_url: str) -> None:
-    profile = vendor_for(config(**fields))
+    profile = vendor_for(config(**fields), VENDORS)
     assert (profile.name, profile.base_url) == (vendor, base_url)
 
 
 def test_unknown_vendor_without_base_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'p': vendor 'gemini' needs a base_url"):
-        vendor_for(config(vendor="gemini"))
+        vendor_for(config(vendor="gemini"), VENDORS)
 
 
 @pytest.mark.parametrize(

@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from ccrouter.config import ProviderConfig
 from ccrouter.hookspecs import hookimpl
 from ccrouter.providers.anthropic import AnthropicAdapter
-from ccrouter.providers.base import ProviderType
-from ccrouter.providers.gemini import GeminiAdapter
+from ccrouter.providers.base import Provider, ProviderType
+from ccrouter.providers.gemini import VENDOR_NAMES, GeminiAdapter
 from ccrouter.providers.openai import OpenAIAdapter
 from ccrouter.providers.simulated import open_simulated
+
+if TYPE_CHECKING:
+    from ccrouter.plugins import Registry
 
 __all__ = ["register_providers"]
 
 
+def _anthropic(config: ProviderConfig, registry: Registry) -> AnthropicAdapter:
+    return AnthropicAdapter(config)
+
+
+def _openai(config: ProviderConfig, registry: Registry) -> OpenAIAdapter:
+    return OpenAIAdapter(config, registry.vendors)
+
+
+def _gemini(config: ProviderConfig, registry: Registry) -> GeminiAdapter:
+    return GeminiAdapter(config)
+
+
+async def _simulated(config: ProviderConfig, registry: Registry) -> Provider:
+    return await open_simulated(config)
+
+
 @hookimpl
 def register_providers(register: Callable[[ProviderType], None]) -> None:
-    register(ProviderType("anthropic", adapter=AnthropicAdapter, description="Anthropic Messages API"))
-    register(ProviderType("openai", adapter=OpenAIAdapter, description="OpenAI chat completions"))
-    register(ProviderType("gemini", adapter=GeminiAdapter, description="Google Gemini generateContent"))
+    register(ProviderType("anthropic", adapter=_anthropic, description="Anthropic Messages API"))
     register(
-        ProviderType("simulated", opener=open_simulated, description="the shipped fake upstream, in-process")
+        ProviderType("openai", adapter=_openai, description="OpenAI chat completions", vendor_profiles=True)
+    )
+    register(
+        ProviderType(
+            "gemini", adapter=_gemini, description="Google Gemini generateContent", vendors=VENDOR_NAMES
+        )
+    )
+    register(
+        ProviderType("simulated", opener=_simulated, description="the shipped fake upstream, in-process")
     )

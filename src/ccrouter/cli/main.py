@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, models, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
 
 __all__ = ["app", "main"]
 
@@ -26,6 +28,7 @@ models.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
 app.add_typer(prices.app, name="prices")
+app.add_typer(plugins.app, name="plugins")
 
 
 def _version(value: bool) -> None:
@@ -45,8 +48,40 @@ def _root(
     """Route Claude Code to any model: `ccrouter code`, or `ccrouter serve` and point a client at it."""
 
 
-def main() -> None:
-    app()
+def _asks_for_help(argv: Sequence[str]) -> bool:
+    return not argv or any(arg in ("--help", "--version") for arg in argv)
+
+
+def add_plugin_commands(argv: Sequence[str]) -> None:
+    """The installed plugins' command groups (``register_commands``). A broken plugin is one line on
+    stderr naming it: ``--help`` and ``--version`` still work, any command exits 1."""
+    from importlib.metadata import entry_points
+
+    # The group is ccrouter.plugins.ENTRY_POINT_GROUP; that module (and pluggy) is imported only when
+    # a plugin is installed, so that without any the CLI pays the scan alone.
+    if not entry_points(group="ccrouter"):
+        return
+    from ccrouter.cli.common import err_console, fail
+    from ccrouter.errors import PluginError
+    from ccrouter.plugins import add_commands
+
+    try:
+        add_commands(app)
+    except PluginError as exc:
+        if not _asks_for_help(argv):
+            fail(exc.message)
+        from rich.markup import escape
+
+        err_console().print(f"[bold yellow]warning:[/] {escape(exc.message)}", soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        add_plugin_commands(args)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    app(args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
 
 if TYPE_CHECKING:
     from ccrouter.config import ProviderConfig
+    from ccrouter.plugins import Registry
 
 __all__ = ["HttpCall", "Provider", "ProviderType", "StreamDecoder", "WireAdapter"]
 
@@ -83,13 +84,19 @@ class ProviderType:
     """What ``providers[].type`` names, as a plugin registers it (``register_providers``): either a
     wire format spoken over HTTP (``adapter`` builds the pure ``WireAdapter`` for one provider's
     config; the transport, pools and credentials are ccrouter's) or a provider of its own
-    (``opener`` returns a ready ``Provider``)."""
+    (``opener`` returns a ready ``Provider``). Both get the ``Registry`` too (the registered vendor
+    profiles, transformers...)."""
 
     name: str
-    adapter: Callable[[ProviderConfig], WireAdapter] | None = None
-    opener: Callable[[ProviderConfig], Awaitable[Provider]] | None = None
+    adapter: Callable[[ProviderConfig, Registry], WireAdapter] | None = None
+    opener: Callable[[ProviderConfig, Registry], Awaitable[Provider]] | None = None
     # One line for ``ccrouter plugins list`` and the docs.
     description: str = ""
+    # What ``providers[].vendor`` may name with this type, checked when the config is loaded: these
+    # names, or with ``vendor_profiles`` the registered vendor profiles (``register_vendors``);
+    # neither: not checked.
+    vendors: tuple[str, ...] = ()
+    vendor_profiles: bool = False
 
     def __post_init__(self) -> None:
         if (self.adapter is None) == (self.opener is None):

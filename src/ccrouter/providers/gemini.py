@@ -24,7 +24,7 @@ from ccrouter.errors import ConfigError
 from ccrouter.messages import MessagesRequest, MessagesResponse
 from ccrouter.providers.base import HttpCall, StreamDecoder
 
-__all__ = ["GeminiAdapter"]
+__all__ = ["VENDOR_NAMES", "GeminiAdapter"]
 
 _MAX_MESSAGE = 500
 
@@ -50,6 +50,9 @@ _VENDORS: dict[str, _Vendor] = {
         function_call_ids=False,
     ),
 }
+
+# What ``providers[].vendor`` may name for a gemini-type provider.
+VENDOR_NAMES = tuple(_VENDORS)
 
 
 def _vendor_name(config: ProviderConfig) -> str:

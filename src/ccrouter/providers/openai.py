@@ -4,10 +4,12 @@ any OpenAI-compatible server, each through its vendor profile (``openai_vendors`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
 
+from ccrouter.builtins.vendors import VENDORS as BUILTIN_VENDORS
 from ccrouter.codecs.openai.chat import Dialect, decode_response, encode_request
 from ccrouter.codecs.openai.memo import EncodeMemo
 from ccrouter.codecs.openai.stream import OpenAIStreamDecoder
@@ -15,7 +17,7 @@ from ccrouter.codecs.openai.toolnames import ToolNames
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, MessagesResponse
 from ccrouter.providers.base import HttpCall, StreamDecoder
-from ccrouter.providers.openai_vendors import vendor_for
+from ccrouter.providers.openai_vendors import Vendor, vendor_for
 
 __all__ = ["OpenAIAdapter", "OpenAICallContext"]
 
@@ -38,9 +40,10 @@ class OpenAIAdapter:
 
     wire = "openai"
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, vendors: Mapping[str, Vendor] | None = None) -> None:
+        """``vendors``: the registered vendor profiles (default: ccrouter's own)."""
         self._config = config
-        self._vendor = vendor_for(config)
+        self._vendor = vendor_for(config, BUILTIN_VENDORS if vendors is None else vendors)
         self._url = f"{self._vendor.base_url}/chat/completions"
         self._api_key = config.api_key.get_secret_value() if config.api_key is not None else None
         self._headers = {
