@@ -40,6 +40,12 @@ CAN_BLOCK = (
     # Test helpers: /proc reads (procfs: no disk), the shipped Prometheus files, and the tests' own
     # Redis clients (redis-py reads its version for each new connection; the gateway's is told it).
     ("tests/integration/test_memory.py", "_rss_mb"),
+    ("tests/integration/test_plugin_hooks.py", "_write"),
+    ("tests/integration/test_plugin_hooks.py", "_config"),
+    ("tests/integration/test_example_plugin.py", "_config"),
+    # Tests load a config file from a coroutine before they serve it; the gateway loads it before
+    # its loop runs, and a live reload reads and validates it in a thread (ccrouter.reload).
+    ("ccrouter/config_file.py", "load_settings"),
     ("tests/cli/test_serve_workers.py", "_children"),
     ("tests/cli/test_serve_workers.py", "_alive"),
     ("tests/integration/test_metrics.py", "_used_names"),

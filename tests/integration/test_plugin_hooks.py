@@ -23,10 +23,16 @@ BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "u
 Serve = Callable[[Path], Awaitable[TestServer]]
 
 
+def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Test setup: a file written before the gateway serves (tests/conftest.py lets it block)."""
+    path.write_text(text, encoding=encoding)
+
+
 def _config(tmp_path: Path, provider: str, plugins: list[str]) -> Path:
     path = tmp_path / "config.yaml"
     listed = "".join(f"  - {item}\n" for item in plugins)
-    path.write_text(
+    _write(
+        path,
         f"providers:\n{provider}router:\n  default: up,claude-sonnet-4-6\n"
         + (f"plugins:\n{listed}" if plugins else ""),
         encoding="utf-8",
@@ -96,7 +102,8 @@ async def test_a_failing_response_hook_is_logged_and_the_response_goes_on(
     tmp_path: Path, fake: FakeUpstream, serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
     plugin = tmp_path / "broken_hook.py"
-    plugin.write_text(
+    _write(
+        plugin,
         "from ccrouter.hookspecs import hookimpl\n\n"
         "def explode(exchange, headers):\n    raise RuntimeError('hook broke')\n\n"
         "@hookimpl\ndef register_response_hooks(register, settings):\n    register(explode)\n",
@@ -118,7 +125,8 @@ async def test_a_failing_response_hook_is_logged_and_the_response_goes_on(
 async def test_a_plugin_provider_type_serves_requests(
     tmp_path: Path, fake: FakeUpstream, serve: Serve
 ) -> None:
-    (tmp_path / "relay_plugin.py").write_text(
+    _write(
+        (tmp_path / "relay_plugin.py"),
         "from ccrouter.hookspecs import hookimpl\n"
         "from ccrouter.providers.anthropic import AnthropicAdapter\n"
         "from ccrouter.providers.base import ProviderType\n\n"
@@ -141,7 +149,8 @@ async def test_a_plugin_provider_type_serves_requests(
 async def test_a_plugin_vendor_profile_gives_base_url_and_headers(
     tmp_path: Path, fake: FakeUpstream, serve: Serve
 ) -> None:
-    (tmp_path / "acme_vendor.py").write_text(
+    _write(
+        (tmp_path / "acme_vendor.py"),
         "from ccrouter.hookspecs import hookimpl\n"
         "from ccrouter.providers.openai_vendors import Vendor\n\n"
         "@hookimpl\ndef register_vendors(register):\n"
