@@ -51,7 +51,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "ccrouter"
 # Built-in plugin modules, registered in this order (their names start with "ccrouter.").
-BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers",)
+BUILTIN_MODULES: tuple[str, ...] = ("ccrouter.builtins.providers", "ccrouter.builtins.observers")
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -125,8 +125,10 @@ def _collect(manager: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tu
     return what each registered, with the plugin's name."""
     out: list[tuple[str, Any]] = []
     caller = getattr(manager.hook, hook)
-    # pluggy calls the last registered first; ccrouter's order is registration order.
-    for impl in reversed(caller.get_hookimpls()):
+    # pluggy calls the last registered first; ccrouter's order is registration order (built-ins
+    # first), with ``tryfirst`` / ``trylast`` implementations moved to the front / the back.
+    impls = sorted(caller.get_hookimpls(), key=lambda impl: (not impl.tryfirst, impl.trylast))
+    for impl in impls:
         name = manager.get_name(impl.plugin) or repr(impl.plugin)
 
         def register(*item: Any, _name: str = name) -> None:
