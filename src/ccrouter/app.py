@@ -5,42 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ccrouter.api import anthropic, health, openai
+from ccrouter.api import anthropic, config_api, health, openai
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import usage as usage_api
 from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
 from ccrouter.api.server import handler_args, use_gateway_protocol
-from ccrouter.api.state import REGISTRY, STATE, AppState
+from ccrouter.api.state import GATEWAY, REGISTRY
 from ccrouter.api.throttle import FailureThrottle
-from ccrouter.budgets import BudgetAdmission
-from ccrouter.catalog import Catalog
 from ccrouter.config import Settings
 from ccrouter.config_file import default_config_path
-from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
 from ccrouter.plugins import Registry, load_plugins
-from ccrouter.pricing import CostHook, PriceTable
-from ccrouter.providers.registry import open_pools
-from ccrouter.resilience.health import HealthChecker
-from ccrouter.resilience.live import LiveState
-from ccrouter.resilience.windows import open_windows
-from ccrouter.routing.custom import load_custom_router
-from ccrouter.routing.scenarios import Router
-from ccrouter.routing.session import SessionUsage
+from ccrouter.reload import Gateway
 from ccrouter.runtime import tuned_for_serving
-from ccrouter.store import InputEstimates, LedgerObserver, make_store
+from ccrouter.services import Services
 from ccrouter.telemetry import setup_logging
-from ccrouter.telemetry.context import telemetry_context
-from ccrouter.tokens import TokenCounter
+from ccrouter.telemetry.redact import secrets_of
 
 __all__ = ["create_app", "serve"]
 
@@ -49,23 +37,25 @@ log = logging.getLogger("ccrouter")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _report_warm_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("loading the token encoding failed: %s", task.exception())
-
-
 def create_app(
     settings: Settings,
     *,
     simulated: bool = False,
     config_dir: Path | None = None,
     registry: Registry | None = None,
+    config_path: Path | None = None,
+    watch: bool = True,
+    reload_on_sighup: bool = False,
 ) -> web.Application:
     """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
-    folder of the default config file). ``registry``: what the plugins registered (default: the
-    built-ins, the installed plugins and ``settings.plugins``, loaded now)."""
+    folder of ``config_path``, else of the default config file). ``registry``: what the plugins
+    registered (default: the built-ins, the installed plugins and ``settings.plugins``, loaded now).
+    ``config_path``: the file ``settings`` came from, reloaded when it changes (``watch``), on
+    SIGHUP (``reload_on_sighup``) and on ``POST /api/config/reload``."""
+    if config_dir is None:
+        config_dir = config_path.parent if config_path is not None else default_config_path().parent
+    base = config_dir
     if registry is None:
-        base = config_dir if config_dir is not None else default_config_path().parent
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
     server = settings.server
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
@@ -83,72 +73,26 @@ def create_app(
     use_gateway_protocol(app, server)
     app.add_routes([*anthropic.routes(), *openai.routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
+    app.add_routes(config_api.routes())  # -- live configuration (issue 12)
+    app.on_response_prepare.append(config_api.version_header)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        # -- routing and resilience (issue 3): live state (memory or Redis), one provider per credential.
-        live = LiveState(settings, open_windows(settings.state))
-        pools = await open_pools(settings.providers, on_headers=live.on_headers)
-        providers = {name: next(iter(pool.values())) for name, pool in pools.items()}
-        health_checks = HealthChecker(settings, pools, live) if settings.routing.health_checks else None
-        catalog = Catalog.load()
-        counter = TokenCounter()
-        # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
-        # exactly only near a threshold, and whatever needs it first waits for the same load.
-        warming = asyncio.create_task(counter.warm())
-        warming.add_done_callback(_report_warm_failure)
-        sessions = SessionUsage()
-        custom = load_custom_router(settings.router.custom) if settings.router.custom else None
-        router = Router(settings, catalog, counter, sessions, custom)
-        # -- usage ledger, prices and budgets (issue 4): the store is opened before the first request.
-        ledger_dir = config_dir if config_dir is not None else default_config_path().parent
-        ledger = make_store(settings.store, ledger_dir)
-        await ledger.open()
-        prices = PriceTable.load(settings.prices, ledger_dir)
-        cost_hook = CostHook(settings, prices)
-        estimates = InputEstimates()
-        budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
-        dispatcher = Dispatcher(
-            settings,
-            providers,
-            router,
-            catalog,
-            sessions,
-            admission=budgets,
-            usage_hooks=[cost_hook],
-            pools=pools,
-            live=live,
-            prices=prices,
+        # One frozen set of services, rebuilt whole on reload (``ccrouter.services``, ``ccrouter.reload``).
+        gateway = await Gateway.start(
+            settings, registry, config_dir=base, simulated=simulated, config_path=config_path
         )
-        app[STATE] = AppState(
-            settings=settings,
-            dispatcher=dispatcher,
-            counter=counter,
-            simulated=simulated,
-            started_at=time.time(),
-            ledger=ledger,
-            budgets=budgets,
-            live=live,
-        )
-        app[STATE].observers.append(LedgerObserver(ledger, cost_hook, counter, estimates))
-        if health_checks is not None:
-            health_checks.start()
+        app[GATEWAY] = gateway
+        if watch and config_path is not None:
+            gateway.watch()
+        if reload_on_sighup:
+            gateway.handle_sighup()
         with tuned_for_serving():
             try:
                 yield
             finally:
-                if health_checks is not None:
-                    await health_checks.stop()
-                await asyncio.gather(
-                    *(p.aclose() for pool in pools.values() for p in pool.values()), return_exceptions=True
-                )
-                await live.windows.aclose()
-                await ledger.close()  # flushes every queued row
-                await asyncio.gather(warming, return_exceptions=True)
+                await gateway.aclose()
 
     app.cleanup_ctx.append(lifespan)
-    # -- telemetry (issue 4): metrics, request log and alerts over the state the lifespan built;
-    # registered after it, so it starts after it and stops before it.
-    app.cleanup_ctx.append(telemetry_context)
     return app
 
 
@@ -159,10 +103,12 @@ def serve(
     port: int | None = None,
     simulated: bool = False,
     config_dir: Path | None = None,
+    config_path: Path | None = None,
     reuse_port: bool = False,
 ) -> None:
     """Run the gateway in the foreground until SIGINT/SIGTERM. ``reuse_port`` lets several worker
-    processes share one port (``ccrouter serve --workers N``)."""
+    processes share one port (``ccrouter serve --workers N``). ``config_path``: the file the
+    settings came from, reloaded when it changes and on SIGHUP."""
     loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
@@ -177,7 +123,10 @@ def serve(
     if bind != settings.server.host:
         # The app decides from server.host what to protect (/metrics): it must see the real bind.
         settings = settings.model_copy(update={"server": settings.server.model_copy(update={"host": bind})})
-    app = create_app(settings, simulated=simulated, config_dir=config_dir)
+    app = create_app(
+        settings, simulated=simulated, config_dir=config_dir, config_path=config_path, reload_on_sighup=True
+    )
+    app.on_startup.append(_scrub_reloaded_secrets)
     web.run_app(
         app,
         host=bind,
@@ -187,3 +136,16 @@ def serve(
         loop=loop,
         reuse_port=reuse_port or None,
     )
+
+
+async def _scrub_reloaded_secrets(app: web.Application) -> None:
+    """Logging is set up once per process; after a reload its scrubbing also covers the new
+    settings' secrets (and still the old ones: requests in flight may still log them)."""
+    gateway = app[GATEWAY]
+    seen = secrets_of(gateway.current.settings)
+
+    def rescrub(services: Services) -> None:
+        seen.update(secrets_of(services.settings))
+        setup_logging(services.settings, secrets=seen)
+
+    gateway.on_swap.append(rescrub)

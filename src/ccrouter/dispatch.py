@@ -159,6 +159,11 @@ class Dispatcher:
         # System prompt texts already found free of Claude Code's billing line.
         self._clean = CleanTexts()
 
+    def carry_over(self, previous: Dispatcher) -> None:
+        """Keep ``previous``'s sticky sessions (a configuration reload): the same map, so requests
+        still finishing on the old configuration update it too."""
+        self._sticky = previous._sticky
+
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
         exchange.session_id = session

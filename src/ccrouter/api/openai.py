@@ -8,9 +8,10 @@ from aiohttp import web
 
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
-from ccrouter.api.state import STATE, AppState
+from ccrouter.api.state import services_of
 from ccrouter.codecs import openai_chat, openai_stream
 from ccrouter.codecs.openai_body import decode_openai_body
+from ccrouter.services import Services
 
 __all__ = ["routes"]
 
@@ -18,7 +19,7 @@ log = logging.getLogger("ccrouter.api")
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     exchange = exchange_for(request)
     async with state.large.turn(request.content_length):
         raw_body = await read_body(request)
