@@ -104,11 +104,12 @@ def serve(
     simulated: bool = False,
     config_dir: Path | None = None,
     config_path: Path | None = None,
+    watch: bool = True,
     reuse_port: bool = False,
 ) -> None:
     """Run the gateway in the foreground until SIGINT/SIGTERM. ``reuse_port`` lets several worker
     processes share one port (``ccrouter serve --workers N``). ``config_path``: the file the
-    settings came from, reloaded when it changes and on SIGHUP."""
+    settings came from, reloaded on SIGHUP and, with ``watch``, when it changes."""
     loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
@@ -124,7 +125,12 @@ def serve(
         # The app decides from server.host what to protect (/metrics): it must see the real bind.
         settings = settings.model_copy(update={"server": settings.server.model_copy(update={"host": bind})})
     app = create_app(
-        settings, simulated=simulated, config_dir=config_dir, config_path=config_path, reload_on_sighup=True
+        settings,
+        simulated=simulated,
+        config_dir=config_dir,
+        config_path=config_path,
+        watch=watch,
+        reload_on_sighup=True,
     )
     app.on_startup.append(_scrub_reloaded_secrets)
     web.run_app(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HostOption",
     "PortOption",
+    "WatchOption",
     "WorkersOption",
     "register",
     "routes_of",
@@ -49,6 +50,14 @@ WorkersOption = Annotated[
         min=1,
         max=64,
         help="Gateway processes sharing the port (SO_REUSEPORT; Linux). Each keeps its own in-memory state.",
+    ),
+]
+
+WatchOption = Annotated[
+    bool,
+    typer.Option(
+        "--watch/--no-watch",
+        help="Reload the configuration when its file changes (SIGHUP and POST /api/config/reload always do).",
     ),
 ]
 
@@ -214,7 +223,11 @@ def _bind_errors(host: str, port: int) -> Iterator[None]:
 
 
 def serve(
-    config: ConfigOption = None, host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = 1,
+    watch: WatchOption = True,
 ) -> None:
     """Run the gateway in the foreground (Ctrl-C stops it). Creates a config on first run."""
     with handle_errors():
@@ -243,6 +256,7 @@ def serve(
                     simulated=simulated,
                     config_dir=path.parent,
                     config_path=path,
+                    watch=watch,
                 )
             return
         console().print(f"{workers} worker processes share port {bind_port} (SO_REUSEPORT)")
@@ -257,6 +271,7 @@ def serve(
                         simulated=simulated,
                         config_dir=path.parent,
                         config_path=path,
+                        watch=watch,
                         reuse_port=True,
                     )
             except typer.Exit as exc:  # a forked worker exits with the code, not a traceback
