@@ -38,7 +38,7 @@ from ccrouter.providers.registry import ProviderPools, close_pools, open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
 from ccrouter.resilience.windows import WindowStore, open_windows
-from ccrouter.routing.custom import load_custom_router
+from ccrouter.routing.custom import CustomRouter, load_custom_router
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
 from ccrouter.store import InputEstimates, Store, make_store
@@ -215,12 +215,14 @@ async def build_services(
     relay = previous._relay if previous is not None and previous._relay is not None else _HeadersRelay(live)
     pools: ProviderPools = {}
     try:
+        files = await asyncio.to_thread(_read_files, settings, config_dir, previous)
         pools = await _pools_for(settings, previous, relay)
         return _assemble(
             settings,
             registry,
             extensions if extensions is not None else Extensions.build(registry, settings),
             previous,
+            files,
             live=live,
             windows=windows,
             ledger=ledger,
@@ -241,11 +243,29 @@ async def build_services(
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class _Files:
+    """What building the services reads from disk or imports (done in a thread)."""
+
+    catalog: Catalog
+    prices: PriceTable
+    custom: CustomRouter | None
+
+
+def _read_files(settings: Settings, config_dir: Path, previous: Services | None) -> _Files:
+    return _Files(
+        catalog=previous.catalog if previous is not None else Catalog.load(),
+        prices=PriceTable.load(settings.prices, config_dir),
+        custom=load_custom_router(settings.router.custom) if settings.router.custom else None,
+    )
+
+
 def _assemble(
     settings: Settings,
     registry: Registry,
     extensions: Extensions,
     previous: Services | None,
+    files: _Files,
     *,
     live: LiveState,
     windows: WindowStore,
@@ -259,14 +279,12 @@ def _assemble(
     version: str,
 ) -> Services:
     """Everything derived from the settings, on top of the pools and stores."""
-    catalog = previous.catalog if previous is not None else Catalog.load()
+    catalog, prices = files.catalog, files.prices
     sessions = previous.sessions if previous is not None else SessionUsage()
     estimates = previous.estimates if previous is not None else InputEstimates()
     # Counters keep counting across reloads; only the sources read at scrape time change (activate).
     metrics = previous.metrics if previous is not None else GatewayMetrics([live])
-    custom = load_custom_router(settings.router.custom) if settings.router.custom else None
-    router = Router(settings, catalog, counter, sessions, custom)
-    prices = PriceTable.load(settings.prices, config_dir)
+    router = Router(settings, catalog, counter, sessions, files.custom)
     cost_hook = CostHook(settings, prices)
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}

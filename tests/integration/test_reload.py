@@ -313,3 +313,50 @@ async def test_breaker_and_cooldown_of_a_kept_provider_survive_a_reload(
     assert rows["b"]["cooldown_s"] > 500
     assert rows["c"]["breaker"] == "closed"
     assert rows["c"]["cooldown_s"] == 0
+
+
+PLUGIN = """
+from ccrouter.hookspecs import hookimpl
+
+
+class Counting:
+    def __init__(self):
+        self.seen = 0
+
+    def on_exchange(self, exchange):
+        self.seen += 1
+
+
+@hookimpl
+def register_observers(register, context):
+    register(Counting())
+"""
+
+
+async def test_a_reload_loads_the_plugins_the_new_file_names_or_refuses_it_whole(
+    tmp_path: Path, upstreams: tuple[FakeUpstream, FakeUpstream], served: Started
+) -> None:
+    a, _ = upstreams
+    data = _config(tmp_path, [_provider("a", a.url)], "a")
+    server, path = await served(data, watch=False)
+    gateway: Gateway = server.app[GATEWAY]
+    running = gateway.current.version
+    url = server.make_url("/api/config/reload")
+    async with aiohttp.ClientSession() as session:
+        _write(path, {**data, "plugins": ["no_such_plugin_module_for_reload"]})
+        async with session.post(url, headers=_admin()) as response:
+            assert response.status == 422
+            message = (await response.json())["error"]["message"]
+        assert "no_such_plugin_module_for_reload" in message
+        assert gateway.current.version == running
+        (tmp_path / "counting.py").write_text(PLUGIN)
+        _write(path, {**data, "plugins": ["counting.py"]})
+        async with session.post(url, headers=_admin()) as response:
+            assert response.status == 200
+            assert (await response.json())["status"] == "reloaded"
+        counting = [o for o in gateway.current.observers if type(o).__name__ == "Counting"]
+        assert len(counting) == 1
+        async with session.post(server.make_url("/v1/messages"), json=BODY) as response:
+            assert response.status == 200
+        await asyncio.sleep(0.05)  # observers are told once the response is on its way
+    assert counting[0].seen == 1
