@@ -52,9 +52,7 @@ def create_app(
     registered (default: the built-ins, the installed plugins and ``settings.plugins``, loaded now).
     ``config_path``: the file ``settings`` came from, reloaded when it changes (``watch``), on
     SIGHUP (``reload_on_sighup``) and on ``POST /api/config/reload``."""
-    if config_dir is None:
-        config_dir = config_path.parent if config_path is not None else default_config_path().parent
-    base = config_dir
+    base = config_dir or (config_path or default_config_path()).parent
     if registry is None:
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
     server = settings.server

@@ -20,7 +20,6 @@ import hmac
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,14 +181,6 @@ class Gateway:
                 return self._refused(running, exc.message)
             return await self._apply(running, settings, registry, uses_simulated(settings))
 
-    async def apply(self, settings: Settings, registry: Registry | None = None) -> ReloadResult:
-        """Swap in already validated ``settings`` (``registry``: default, the running one)."""
-        async with self._lock:
-            running = self.current
-            return await self._apply(
-                running, settings, registry or running.registry, uses_simulated(settings)
-            )
-
     def _read(self, running: Services) -> tuple[Settings, Registry]:
         """In a thread: parse and validate the file, and load the plugins it names if they changed."""
         assert self.config_path is not None
@@ -322,7 +313,3 @@ class Gateway:
             await close_services(old, [self.current])
         await close_services(self.current)
         await close_stores(self.current)
-
-
-def loaded_at(services: Services) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(services.loaded_at))

@@ -305,18 +305,7 @@ def _assemble(
     recent = _recent_window(settings, previous)
     context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent)
     observers = tuple(item for _, item in collect_observers(registry, context))
-    alerter = None
-    if recent is not None:
-        old = previous.alerter if previous is not None else None
-        alerter = Alerter(
-            settings.alerts,
-            recent,
-            [live],
-            budgets,
-            extensions.alert_channels,
-            # Alerts already announced stay announced: a reload neither repeats nor forgets them.
-            _active=old._active if old is not None else {},
-        )
+    alerter = _alerter(settings, recent, live, budgets, extensions, previous)
     if settings.routing.health_checks:
         background.health = HealthChecker(settings, pools, live)
     return Services(
@@ -351,6 +340,28 @@ def _assemble(
         large=previous.large if previous is not None else LargeBodies(),
         _relay=relay,
         _background=background,
+    )
+
+
+def _alerter(
+    settings: Settings,
+    recent: RecentRequests | None,
+    live: LiveState,
+    budgets: BudgetAdmission,
+    extensions: Extensions,
+    previous: Services | None,
+) -> Alerter | None:
+    if recent is None:
+        return None
+    old = previous.alerter if previous is not None else None
+    return Alerter(
+        settings.alerts,
+        recent,
+        [live],
+        budgets,
+        extensions.alert_channels,
+        # Alerts already announced stay announced: a reload neither repeats nor forgets them.
+        _active=old._active if old is not None else {},
     )
 
 

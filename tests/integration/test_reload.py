@@ -360,3 +360,23 @@ async def test_a_reload_loads_the_plugins_the_new_file_names_or_refuses_it_whole
             assert response.status == 200
         await asyncio.sleep(0.05)  # observers are told once the response is on its way
     assert counting[0].seen == 1
+
+
+async def test_a_rotated_key_is_a_change_that_reaches_the_provider(
+    tmp_path: Path, upstreams: tuple[FakeUpstream, FakeUpstream], served: Started
+) -> None:
+    a, _ = upstreams
+    data = _config(tmp_path, [_provider("a", a.url)], "a")
+    server, path = await served(data, watch=False)
+    gateway: Gateway = server.app[GATEWAY]
+    before = gateway.current.version
+    _write(path, {**data, "providers": [{**_provider("a", a.url), "api_key": "sk-a-rotated-key"}]})
+    result = await gateway.reload()
+    assert result.status == "reloaded"
+    assert result.version != before
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.make_url("/v1/messages"), json=BODY) as response,
+    ):
+        assert response.status == 200
+    assert a.requests[-1].headers["x-api-key"] == "sk-a-rotated-key"

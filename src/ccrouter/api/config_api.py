@@ -4,6 +4,7 @@ response."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,7 +14,6 @@ from pydantic import SecretStr
 
 from ccrouter.api.state import GATEWAY, SERVICES
 from ccrouter.config import Settings
-from ccrouter.reload import loaded_at
 from ccrouter.telemetry.redact import Redactor, secrets_of
 
 __all__ = ["VERSION_HEADER", "masked_settings", "routes", "version_header"]
@@ -68,7 +68,7 @@ async def show_config(request: web.Request) -> web.Response:
     services = gateway.current
     body = {
         "version": services.version,
-        "loaded_at": loaded_at(services),
+        "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(services.loaded_at)),
         "config_path": str(gateway.config_path) if gateway.config_path is not None else None,
         "last_reload": gateway.last.to_dict() if gateway.last is not None else None,
         "settings": masked_settings(services.settings),
