@@ -271,24 +271,27 @@ class Gateway:
         replaces the file (write a temporary, rename it over) is seen too."""
         if self.config_path is None:
             return
-        # Resolved once: events name paths under the resolved folder.
-        target = self.config_path.resolve()
-        task = asyncio.create_task(self._watch(target, debounce_ms), name="ccrouter-watch")
+        task = asyncio.create_task(self._watch(self.config_path, debounce_ms), name="ccrouter-watch")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _watch(self, target: Path, debounce_ms: int) -> None:
+    async def _watch(self, path: Path, debounce_ms: int) -> None:
         from watchfiles import awatch
 
+        # Resolved once (off the loop: it reads the file system): events name resolved paths.
+        target = await asyncio.to_thread(path.resolve)
         wanted = str(target)
 
         def ours(_change: object, changed: str) -> bool:
             return changed == wanted
 
-        async for _ in awatch(
-            target.parent, watch_filter=ours, debounce=debounce_ms, stop_event=self._stop_watching
-        ):
-            await self._reload_logged()
+        try:
+            async for _ in awatch(
+                target.parent, watch_filter=ours, debounce=debounce_ms, stop_event=self._stop_watching
+            ):
+                await self._reload_logged()
+        except Exception:  # the task's boundary: the gateway serves on without watching
+            log.exception("watching %s failed: reload with SIGHUP or POST /api/config/reload", path)
 
     def handle_sighup(self) -> None:
         """Reload on SIGHUP (without it, SIGHUP would end the process)."""
