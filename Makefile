@@ -63,6 +63,11 @@ BENCH_ARGS ?=
 bench: $(BENCHSTAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# 200 concurrent streams while the config file is rewritten 10 times: drops and latency spikes.
+.PHONY: bench-reload
+bench-reload: $(STAMP)
+	$(BIN)/python bench/reload.py $(BENCH_ARGS)
+
 # Installs litellm[proxy] (PyPI) and claude-code-router (npm) into bench/.peers, then runs with them.
 bench-peers: $(BENCHSTAMP)
 	PY=$(PY) bench/peers/install.sh

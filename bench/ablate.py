@@ -49,7 +49,7 @@ _ABLATE_HEADERS = {{
 
 
 async def messages(request: web.Request) -> web.StreamResponse:  # noqa: F811
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     body = await read_body(request)
     if _ABLATE_STAGE >= 2:
         canonical = decode_request_body(body, state.decode_cache)
@@ -72,7 +72,7 @@ def build(stage: int, into: Path) -> Path:
     shutil.copytree(SOURCE, folder / "ccrouter", ignore=shutil.ignore_patterns("__pycache__"))
     handler = folder / "ccrouter" / "api" / "anthropic.py"
     text = handler.read_text()
-    for name in ("read_body", "decode_request_body", "exchange_for", "STATE", "AppState"):
+    for name in ("read_body", "decode_request_body", "exchange_for", "services_of", "Services"):
         if name not in text:
             raise SystemExit(f"ablate: {handler} no longer imports {name}; update bench/ablate.py")
     handler.write_text(text + _STAGE_HANDLER.format(stage=stage))

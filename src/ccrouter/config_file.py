@@ -284,8 +284,8 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 _HEADER = """\
-# ccrouter configuration (written on first run; edit freely, then restart ccrouter: `ccrouter restart`
-# for the background gateway, Ctrl-C and `ccrouter serve` again for a foreground one).
+# ccrouter configuration (written on first run; edit freely: a running gateway applies a saved edit at
+# once, and keeps its configuration if the edit is invalid; server.host/port need `ccrouter restart`).
 # Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
 # from the environment when the gateway starts (`$$` is a literal dollar sign).
 """

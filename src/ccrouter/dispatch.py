@@ -126,6 +126,11 @@ class Dispatcher:
             self.live, pools, settings.router.long_context, self._prepare_for, self._remember
         )
 
+    def carry_over(self, previous: Dispatcher) -> None:
+        """Keep ``previous``'s sticky sessions (a configuration reload): the same map, so requests
+        still finishing on the old configuration update it too."""
+        self._sticky = previous._sticky
+
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
         exchange.session_id = session

@@ -59,6 +59,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ccrouter.builtins.endpoints",
     "ccrouter.builtins.transformers",
     "ccrouter.builtins.routing",
+    "ccrouter.builtins.observers",
 )
 
 
@@ -158,9 +159,11 @@ def _collect(manager: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tu
     return what each registered, with the plugin's name."""
     out: list[tuple[str, Any]] = []
     caller = getattr(manager.hook, hook)
-    # Registration order (built-ins, entry points, the config's), which ``get_hookimpls`` keeps;
-    # pluggy's own call would run the last registered first.
-    for impl in caller.get_hookimpls():
+    # Registration order (built-ins, entry points, the config's), which ``get_hookimpls`` keeps
+    # (pluggy's own call would run the last registered first), with ``tryfirst`` / ``trylast``
+    # implementations moved to the front / the back.
+    impls = sorted(caller.get_hookimpls(), key=lambda impl: (not impl.tryfirst, impl.trylast))
+    for impl in impls:
         name = manager.get_name(impl.plugin) or repr(impl.plugin)
 
         def register(*item: Any, _name: str = name) -> None:

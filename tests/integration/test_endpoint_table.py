@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from ccrouter.api.endpoints import OTHER, Endpoint, EndpointTable
-from ccrouter.api.state import STATE
+from ccrouter.api.state import GATEWAY
 from ccrouter.app import create_app
 from ccrouter.config import Settings
 from ccrouter.errors import ConfigError
@@ -96,7 +96,7 @@ async def test_a_plugin_endpoint_is_served_enveloped_labelled_and_recorded(tmp_p
         # A client-chosen path is never a label.
         assert 'ccr_requests_total{model="",provider="",route="other",status="404"} 1.0' in _sorted(metrics)
         assert "no-such-front" not in metrics
-        ledger = server.app[STATE].ledger
+        ledger = server.app[GATEWAY].current.ledger
         assert isinstance(ledger, Store)
         await ledger.flush()
         rows = [(row.endpoint, row.status) for row in await ledger.records()]

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ccrouter.api.state import STATE
+from ccrouter.api.state import GATEWAY
 from ccrouter.app import create_app
 from ccrouter.config import Settings
 from ccrouter.errors import ConfigError
@@ -210,7 +210,7 @@ async def test_a_pre_dispatch_answer_serves_every_front_without_a_provider_call(
     assert fakes["b"].requests == fakes["c"].requests == []
     assert await _health(url) == before
     # The ledger records them like any exchange: the route as decided, the usage as the answer gave it.
-    ledger = app[STATE].ledger
+    ledger = app[GATEWAY].current.ledger
     assert ledger is not None
     await ledger.flush()
     rows = await ledger.records()

@@ -10,9 +10,10 @@ from aiohttp import web
 
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
-from ccrouter.api.state import STATE, AppState
+from ccrouter.api.state import services_of
 from ccrouter.codecs.anthropic import codec
 from ccrouter.codecs.anthropic.body import decode_request_body
+from ccrouter.services import Services
 
 __all__ = ["count_tokens", "messages", "models"]
 
@@ -20,7 +21,7 @@ log = logging.getLogger("ccrouter.api")
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     exchange = exchange_for(request)
     async with state.large.turn(request.content_length):
         body = await read_body(request)
@@ -44,7 +45,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     async with state.large.turn(request.content_length):
         body = await read_body(request)
         state.heap.after_body(len(body))
@@ -55,7 +56,7 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 async def models(request: web.Request) -> web.Response:
     """Configured models as ``provider,model`` ids, in a shape both Anthropic and OpenAI SDKs read."""
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     data = [
         {
             "type": "model",

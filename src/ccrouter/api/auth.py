@@ -25,7 +25,7 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
 from ccrouter.api.observe import EXCHANGE, REJECTED
-from ccrouter.api.state import STATE
+from ccrouter.api.state import services_of
 from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
 from ccrouter.config import ClientKey
 from ccrouter.errors import AuthenticationError, AuthThrottledError, PermissionDeniedError, RequestError
@@ -157,9 +157,7 @@ class AuthGuard:
     @staticmethod
     def rejected(request: web.Request, reason: str) -> None:
         request[REJECTED] = reason
-        metrics = request.app[STATE].metrics
-        if metrics is not None:
-            metrics.auth_failure(reason)
+        services_of(request).metrics.auth_failure(reason)
 
 
 def client_auth_middleware(keys: list[ClientKey | SecretStr], guard: AuthGuard) -> Middleware:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ccrouter.api.inflate import inflate
 from ccrouter.api.observe import exchange_for
-from ccrouter.api.state import STATE
+from ccrouter.api.state import services_of
 from ccrouter.dispatch import Plan, header_value
 from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
 from ccrouter.exchange import Exchange
@@ -28,7 +28,7 @@ async def read_body(request: web.Request) -> bytes:
     """The request body's bytes, inflated if it came compressed (the client is authenticated by now),
     or a 413 over ``server.max_body_bytes``, a 408 when it has not arrived within
     ``server.body_timeout_s``."""
-    server = request.app[STATE].settings.server
+    server = services_of(request).settings.server
     try:
         if request.content.is_eof():  # all arrived with the head (most bodies): no timer to set
             body = await request.read()
@@ -131,7 +131,7 @@ async def _relay(
         head.insert(1, encode(Ping()))
     await response.write(b"".join(head))
     exchange.first_byte_s = exchange.elapsed()
-    limit = request.app[STATE].settings.server.max_stream_s
+    limit = services_of(request).settings.server.max_stream_s
     try:
         # The whole stream, counted from the request's start (None: no limit).
         async with asyncio.timeout(None if limit is None else limit - exchange.elapsed()):

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from ccrouter import __version__
 from ccrouter.api.endpoints import ENDPOINTS
-from ccrouter.api.state import STATE, AppState
+from ccrouter.api.state import services_of
+from ccrouter.services import Services
 
 __all__ = ["routes"]
 
 
 async def health(request: web.Request) -> web.Response:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     body = {
         "status": "ok",
         "version": __version__,
@@ -33,8 +34,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def provider_health(request: web.Request) -> web.Response:
     """Each provider and model: breaker, headroom, cooldown, windows, limits, latency, score."""
-    state: AppState = request.app[STATE]
-    live = state.live if state.live is not None else state.dispatcher.live
+    state: Services = services_of(request)
+    live = state.live
     await live.refresh()
     rows = []
     for status in live.provider_statuses():
@@ -66,7 +67,7 @@ def _state(row: dict[str, object]) -> str:
 
 
 async def root(request: web.Request) -> web.Response:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     body = {
         "name": "ccrouter",
         "version": __version__,

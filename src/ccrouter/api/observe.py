@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ccrouter.api.endpoints import ENDPOINTS, OTHER
-from ccrouter.api.state import STATE
+from ccrouter.api.state import GATEWAY, SERVICES
 from ccrouter.errors import anthropic_error_type
 from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
@@ -53,14 +53,17 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     endpoint = request.app[ENDPOINTS].match(request.path)
     exchange = Exchange(request_id=request_id, endpoint=endpoint.name if endpoint is not None else OTHER)
     request[EXCHANGE] = exchange
-    state = request.app[STATE]
+    state = request.app[GATEWAY].current
+    request[SERVICES] = state
     # Recorded: every request an endpoint serves, and any other under /v1/ (a client's wrong path).
     api = endpoint is not None or request.path.startswith("/v1/")
     # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
-    in_flight = state.metrics.in_flight_for(exchange.endpoint) if api and state.metrics else None
+    in_flight = state.metrics.in_flight_for(exchange.endpoint) if api else None
     if in_flight is not None:
         in_flight.inc()
     bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+    # The services this request started on are kept open until it ends (``ccrouter.reload``).
+    state.users.enter()
     try:
         try:
             response: web.StreamResponse = await handler(request)
@@ -90,6 +93,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         structlog.contextvars.reset_contextvars(**bound)
         if in_flight is not None:
             in_flight.dec()
+        state.users.leave()
     return response
 
 
@@ -107,7 +111,7 @@ def _error_type(exchange: Exchange) -> str:
     return last or anthropic_error_type(exchange.status)
 
 
-def _error_body(response: web.StreamResponse, redactor: Redactor | None, exchange: Exchange) -> None:
+def _error_body(response: web.StreamResponse, redactor: Redactor, exchange: Exchange) -> None:
     """An upstream may echo our provider key in its error message, which we pass on to the client:
     no configured secret leaves in an error body. The message is kept for the request's log line."""
     if response.status < 400 or not isinstance(response, web.Response):

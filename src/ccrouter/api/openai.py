@@ -9,11 +9,12 @@ from aiohttp import web
 
 from ccrouter.api.common import decision_headers, read_body, stream_events
 from ccrouter.api.observe import exchange_for
-from ccrouter.api.state import STATE, AppState
+from ccrouter.api.state import services_of
 from ccrouter.codecs.openai import chat as openai_chat
 from ccrouter.codecs.openai import stream as openai_stream
 from ccrouter.codecs.openai.body import decode_openai_body
 from ccrouter.codecs.openai.front import include_usage
+from ccrouter.services import Services
 
 __all__ = ["chat_completions"]
 
@@ -21,7 +22,7 @@ log = logging.getLogger("ccrouter.api")
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    state: AppState = request.app[STATE]
+    state: Services = services_of(request)
     exchange = exchange_for(request)
     async with state.large.turn(request.content_length):
         raw_body = await read_body(request)

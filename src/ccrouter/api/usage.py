@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import orjson
 from aiohttp import web
 
-from ccrouter.api.state import STATE
-from ccrouter.errors import NotFoundError, RequestError
+from ccrouter.api.state import services_of
+from ccrouter.errors import RequestError
 from ccrouter.store import GROUPS, GroupRow, UsageQuery
 
 __all__ = ["parse_time", "routes", "rows_csv"]
@@ -64,9 +64,7 @@ async def usage(request: web.Request) -> web.Response:
     fmt = query.get("format", "json")
     if fmt not in ("json", "csv"):
         raise RequestError(f"format: expected json or csv, got {fmt!r}")
-    store = request.app[STATE].ledger
-    if store is None:
-        raise NotFoundError("the usage ledger is not enabled")
+    store = services_of(request).ledger
     await store.flush()  # the report includes every request finished before it was asked for
     rows = await store.report(UsageQuery(by=by, since=since, until=until))
     if fmt == "csv":

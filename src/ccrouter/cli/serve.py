@@ -2,7 +2,8 @@
 
 ``--workers N`` runs N gateway processes on one port: each binds it with ``SO_REUSEPORT`` and the
 kernel spreads new connections across them (Linux; see socket(7)). The parent only supervises: it
-forwards SIGINT/SIGTERM, and stops them all when one of them exits.
+forwards SIGINT/SIGTERM (and SIGHUP, on which each worker reloads its configuration), and stops them
+all when one of them exits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HostOption",
     "PortOption",
+    "WatchOption",
     "WorkersOption",
     "register",
     "routes_of",
@@ -48,6 +50,14 @@ WorkersOption = Annotated[
         min=1,
         max=64,
         help="Gateway processes sharing the port (SO_REUSEPORT; Linux). Each keeps its own in-memory state.",
+    ),
+]
+
+WatchOption = Annotated[
+    bool,
+    typer.Option(
+        "--watch/--no-watch",
+        help="Reload the configuration when its file changes (SIGHUP and POST /api/config/reload always do).",
     ),
 ]
 
@@ -166,6 +176,9 @@ def run_workers(count: int, run: Callable[[], None]) -> int:
     # Installed after the fork, so the workers keep the default handlers (aiohttp installs its own).
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        # Each worker reloads its configuration on SIGHUP; the supervisor only passes it on.
+        signal.signal(signal.SIGHUP, lambda signum, frame: _stop(pids, signal.SIGHUP))
     wait([process.sentinel for process in workers])
     failed = next((p for p in workers if p.exitcode not in (None, 0)), None)
     if not stopping:
@@ -210,7 +223,11 @@ def _bind_errors(host: str, port: int) -> Iterator[None]:
 
 
 def serve(
-    config: ConfigOption = None, host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = 1,
+    watch: WatchOption = True,
 ) -> None:
     """Run the gateway in the foreground (Ctrl-C stops it). Creates a config on first run."""
     with handle_errors():
@@ -232,7 +249,15 @@ def serve(
 
         if workers == 1:
             with _bind_errors(bind_host, bind_port):
-                run(settings, host=bind_host, port=bind_port, simulated=simulated, config_dir=path.parent)
+                run(
+                    settings,
+                    host=bind_host,
+                    port=bind_port,
+                    simulated=simulated,
+                    config_dir=path.parent,
+                    config_path=path,
+                    watch=watch,
+                )
             return
         console().print(f"{workers} worker processes share port {bind_port} (SO_REUSEPORT)")
 
@@ -245,6 +270,8 @@ def serve(
                         port=bind_port,
                         simulated=simulated,
                         config_dir=path.parent,
+                        config_path=path,
+                        watch=watch,
                         reuse_port=True,
                     )
             except typer.Exit as exc:  # a forked worker exits with the code, not a traceback

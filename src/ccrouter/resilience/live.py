@@ -103,6 +103,24 @@ class LiveState:
         self._limits: dict[tuple[str, str], ConfiguredLimits] = {}
         self._keys: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
 
+    def carry_from(self, previous: LiveState) -> None:
+        """Take over ``previous``'s state (a configuration reload) for every target that still exists:
+        the same statistics and breakers (shared, so calls still in flight on the old configuration
+        count here too), rotation and last window reads. Breakers restart closed when the breaker
+        settings changed; cooldowns and windows live in ``windows``, which the caller shares."""
+        kept = {name: set(creds) for name, creds in self._credentials.items()}
+
+        def exists(key: str, has_credential: bool) -> bool:
+            provider, _, rest = key.partition("/")
+            creds = kept.get(provider)
+            return creds is not None and (not has_credential or rest.rpartition("/")[2] in creds)
+
+        self._stats = {k: v for k, v in previous._stats.items() if exists(k, True)}
+        if previous._config.breaker == self._config.breaker:
+            self._breakers = {k: v for k, v in previous._breakers.items() if exists(k, False)}
+        self._rotation = {k: v for k, v in previous._rotation.items() if k in kept}
+        self._usage = {k: v for k, v in previous._usage.items() if exists(k, True)}
+
     # ------------------------------------------------------------------ lookups
 
     def credentials(self, provider: str) -> list[str]:

@@ -104,6 +104,13 @@ class GatewayMetrics:
         info.labels(__version__).set(1)
         reg.register(self._live)
 
+    def use(
+        self, status_sources: Sequence[ProviderStatusSource], budget_source: BudgetStatusSource | None
+    ) -> None:
+        """Read these sources at scrape time from now on (a configuration reload); counters go on."""
+        self._live.sources = status_sources
+        self._budget_source = budget_source
+
     def in_flight_for(self, endpoint: str) -> Gauge:
         """The in-flight gauge of ``endpoint``'s route: ``inc()`` when a request starts, ``dec()``
         when it ends. ``endpoint`` is an exchange's: an endpoint table's name, or ``other``."""
@@ -188,7 +195,7 @@ class _LiveCollector(Collector):
     """Gauges computed at scrape time from the status sources."""
 
     def __init__(self, sources: Sequence[ProviderStatusSource]) -> None:
-        self._sources = sources
+        self.sources = sources
         self.budgets: list[BudgetStatus] = []
 
     def describe(self) -> Iterable[Metric]:
@@ -221,7 +228,7 @@ class _LiveCollector(Collector):
         yield from self._budget_families()
 
     def _provider_statuses(self) -> Iterator[ProviderStatus]:
-        for source in self._sources:
+        for source in self.sources:
             try:
                 statuses = source.provider_statuses()
             except Exception:  # the boundary: one broken source must not take the whole scrape down

@@ -1,0 +1,40 @@
+"""The built-in observers of finished exchanges and the built-in alert channel (the webhook).
+
+Observers are told in the order registered here: the ledger's first, since it fills in the
+estimated usage and the cost that the metrics and the request log then count; then the metrics,
+the request log line and the alerts' window of recent requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ccrouter.config import Settings
+from ccrouter.exchange import Observer
+from ccrouter.hookspecs import hookimpl
+from ccrouter.services import ObserverContext
+from ccrouter.store import LedgerObserver
+from ccrouter.telemetry.alerts import Sender, WebhookSender
+from ccrouter.telemetry.logging import RequestLog
+from ccrouter.telemetry.redact import Redactor, secrets_of
+
+__all__ = ["register_alert_channels", "register_observers"]
+
+
+@hookimpl
+def register_observers(register: Callable[[Observer], None], context: ObserverContext) -> None:
+    register(LedgerObserver(context.ledger, context.cost_hook, context.counter, context.estimates))
+    register(context.metrics)
+    if context.settings.logging.requests:
+        register(RequestLog())
+    if context.recent is not None:
+        register(context.recent)
+
+
+@hookimpl
+def register_alert_channels(register: Callable[[Sender], None], settings: Settings) -> None:
+    alerts = settings.alerts
+    if alerts.enabled and alerts.webhook_url is not None:
+        # Notices carry provider names and error messages: scrubbed of every configured secret.
+        redactor = Redactor(secrets_of(settings))
+        register(WebhookSender(alerts.webhook_url.get_secret_value(), alerts.webhook_timeout_s, redactor))
