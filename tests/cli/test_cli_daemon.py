@@ -148,14 +148,32 @@ def test_start_on_a_port_taken_by_another_program(config: Path) -> None:
 
 
 def test_start_reports_a_gateway_that_cannot_start(config: Path) -> None:
-    # The child exits during startup (its routing hook does not import): start shows the log's end.
-    config.write_text(config.read_text().replace("router:\n", "router:\n  custom: no_such_module_x:choose\n"))
+    # The child exits during startup (its ledger's database cannot be reached; the config itself is
+    # valid, so start spawns it): start shows the log's end.
+    port = _free_port()
+    config.write_text(
+        config.read_text() + f"store:\n  url: postgresql://postgres@127.0.0.1:{port}/no_such_db_x\n"
+    )
     result = runner.invoke(app, ["start", "--port", "0"], env=WIDE)
     assert result.exit_code == 1
     message = " ".join(result.stderr.split())
     assert "the gateway exited during startup" in message
-    assert "no_such_module_x" in message
+    assert "store.url: cannot connect to PostgreSQL" in message
     assert not pid_file(config).exists()
+
+
+def test_start_with_a_routing_hook_that_does_not_import_fails_before_spawning(config: Path) -> None:
+    config.write_text(config.read_text().replace("router:\n", "router:\n  custom: no_such_module_x:choose\n"))
+    result = runner.invoke(app, ["start", "--port", "0"], env=WIDE)
+    assert result.exit_code == 1
+    assert "router.custom: cannot import 'no_such_module_x'" in " ".join(result.stderr.split())
+    assert not pid_file(config).exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_start_with_a_bad_config_fails_before_spawning(config: Path) -> None:
