@@ -65,7 +65,7 @@ bench: $(BENCHSTAMP)
 
 # 200 concurrent streams while the config file is rewritten 10 times: drops and latency spikes.
 .PHONY: bench-reload
-bench-reload: $(STAMP)
+bench-reload: $(BENCHSTAMP)
 	$(BIN)/python bench/reload.py $(BENCH_ARGS)
 
 # Installs litellm[proxy] (PyPI) and claude-code-router (npm) into bench/.peers, then runs with them.

@@ -46,6 +46,8 @@ CAN_BLOCK = (
     # Tests load a config file from a coroutine before they serve it; the gateway loads it before
     # its loop runs, and a live reload reads and validates it in a thread (ccrouter.reload).
     ("ccrouter/config_file.py", "load_settings"),
+    ("ccrouter/config_file.py", "settings_from_data"),
+    ("tests/integration/test_reload.py", "_write"),
     ("tests/cli/test_serve_workers.py", "_children"),
     ("tests/cli/test_serve_workers.py", "_alive"),
     ("tests/integration/test_metrics.py", "_used_names"),

@@ -103,12 +103,12 @@ def _describe(error: Any) -> str:
     return f"{_key_path(loc)}: {message}"
 
 
-def _registry_for(data: dict[str, Any], base_dir: Path | None) -> Registry:
+def _registry_for(data: dict[str, Any], base_dir: Path | None, config_plugins: bool) -> Registry:
     """The plugins the document would run with (built-ins, installed, its ``plugins:``), so that the
     provider types they add are valid; a malformed ``plugins:`` is left to the validation."""
     from ccrouter.plugins import Registry, load_plugins
 
-    named = data.get("plugins", [])
+    named = data.get("plugins", []) if config_plugins else []
     if not (isinstance(named, list) and all(isinstance(item, str) for item in named)):
         named = []
     return Registry.build(load_plugins(named, base_dir=base_dir))
@@ -120,9 +120,12 @@ def settings_from_data(
     *,
     source: str = "config",
     base_dir: Path | None = None,
+    run_plugins: bool = True,
 ) -> Settings:
     """Interpolate and validate an already parsed document; ``base_dir``: where relative plugin paths
-    start (the file's folder)."""
+    start (the file's folder). ``run_plugins=False`` checks the document's shape only: its own
+    ``plugins:`` are not imported and no plugin is asked about the settings (the code it names, a
+    ``router.custom`` hook say, need not exist here: documentation examples)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping (server, providers, router)")
     try:
@@ -130,7 +133,7 @@ def settings_from_data(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
     try:
-        registry = _registry_for(resolved, base_dir)
+        registry = _registry_for(resolved, base_dir, run_plugins)
     except PluginError as exc:
         raise PluginError(f"{source}: {exc.message}") from exc.__cause__
     try:
@@ -138,6 +141,8 @@ def settings_from_data(
     except ValidationError as exc:
         problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
         raise ConfigError(f"{source}: invalid configuration\n{problems}") from None
+    if not run_plugins:
+        return settings
     try:
         # The hooks that take the settings, asked once here too: a plugin refusing them is a problem
         # of this file, found before anything starts.

@@ -46,7 +46,7 @@ async def _provider(session: aiohttp.ClientSession, url: str) -> str:
 
 async def test_sighup_reloads_the_configuration(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(_config("first")))
+    await asyncio.to_thread(config.write_text, yaml.safe_dump(_config("first")))
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(ccrouter.__file__).parents[1])}
     process = await asyncio.create_subprocess_exec(
@@ -67,7 +67,7 @@ async def test_sighup_reloads_the_configuration(tmp_path: Path) -> None:
             else:
                 pytest.fail("the gateway never answered /health")
             assert await _provider(session, url) == "first"
-            config.write_text(yaml.safe_dump(_config("second")))
+            await asyncio.to_thread(config.write_text, yaml.safe_dump(_config("second")))
             await asyncio.sleep(1.0)
             assert await _provider(session, url) == "first"  # --no-watch: the edit alone does nothing
             process.send_signal(signal.SIGHUP)
@@ -77,7 +77,7 @@ async def test_sighup_reloads_the_configuration(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("SIGHUP did not reload the configuration")
-            config.write_text("router: {default: nowhere,sim-1}\n")
+            await asyncio.to_thread(config.write_text, "router: {default: nowhere,sim-1}\n")
             process.send_signal(signal.SIGHUP)  # an invalid file: refused, the gateway serves on
             await asyncio.sleep(1.0)
             assert await _provider(session, url) == "second"

@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from ccrouter.api import config_api
+from ccrouter.api.response_hooks import RESPONSE_HOOKS
 from ccrouter.app import create_app
 from ccrouter.config_file import load_settings
 from ccrouter.testing import FakeUpstream, Fault, Reply
@@ -94,8 +96,10 @@ async def test_without_a_response_hook_plugin_nothing_is_attached(
     status, headers = await _headers(server, "/v1/messages", json=BODY)
     assert status == 200
     assert "x-example-plugin" not in headers
-    # Zero cost when no plugin has response hooks: no handler on aiohttp's prepare signal at all.
-    assert len(server.app.on_response_prepare) == 0
+    # Zero cost when no plugin has response hooks: no plugin handler on aiohttp's prepare signal (the
+    # gateway's own x-ccrouter-config-version is the only one).
+    assert list(server.app.on_response_prepare) == [config_api.version_header]
+    assert RESPONSE_HOOKS not in server.app
 
 
 async def test_a_failing_response_hook_is_logged_and_the_response_goes_on(

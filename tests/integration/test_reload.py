@@ -349,7 +349,7 @@ async def test_a_reload_loads_the_plugins_the_new_file_names_or_refuses_it_whole
             message = (await response.json())["error"]["message"]
         assert "no_such_plugin_module_for_reload" in message
         assert gateway.current.version == running
-        (tmp_path / "counting.py").write_text(PLUGIN)
+        await asyncio.to_thread((tmp_path / "counting.py").write_text, PLUGIN)
         _write(path, {**data, "plugins": ["counting.py"]})
         async with session.post(url, headers=_admin()) as response:
             assert response.status == 200
