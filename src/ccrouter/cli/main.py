@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 
 from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
+from ccrouter.cli.help import HelpGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="ccrouter",
+    cls=HelpGroup,  # no <bool> beside the flags in any command's help
     help="A gateway between Claude Code (or any Anthropic/OpenAI client) and many model providers.",
     no_args_is_help=True,
     add_completion=False,
