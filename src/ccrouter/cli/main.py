@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, logs, models, plugins, prices, serve
 from ccrouter.cli.help import HelpGroup
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 serve.register(app)
 daemon.register(app)
+logs.register(app)
 code.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")
