@@ -130,9 +130,11 @@ def test_costs_piped_keeps_whole_names(tmp_path: Path, config: Path) -> None:
     _line_with(out, PROVIDER, MODEL, "s-1", "0.0004")
 
 
-def test_prices_piped_keeps_every_column(tmp_path: Path, config: Path) -> None:
+def test_prices_piped_keeps_every_column_and_a_long_override(tmp_path: Path, config: Path) -> None:
+    config.write_text(CONFIG + f"prices:\n  {MODEL}: {{input: 1.5, output: 7.25}}\n", encoding="utf-8")
     out = piped(tmp_path, "prices", "show", "--config", str(config))
     _line_with(out, "model", "input", "output", "cache read", "cache write")
+    _line_with(out, MODEL, "1.5", "7.25")
     _line_with(out, "claude-sonnet-4-5", "3", "15", "0.3", "3.75")
 
 
