@@ -109,7 +109,9 @@ def test_field_errors_list_every_key_path(tmp_path: Path) -> None:
     lines = error_of(write(tmp_path, text)).splitlines()[1:]
     assert lines == [
         "  server.port: Input should be less than or equal to 65535 (got 99999)",
-        "  server.colour: unknown key",
+        "  server.colour: unknown key (known keys here: admin_token, api_keys, auth_throttle_burst,"
+        " auth_throttle_per_minute, body_timeout_s, header_timeout_s, host, log_level, max_body_bytes,"
+        " max_stream_s, port, protect_observability)",
         "  providers[1].type: Input should be 'anthropic', 'openai', 'gemini' or 'simulated'"
         " (got 'antropic')",
     ]
@@ -269,3 +271,45 @@ def test_every_literal_with_a_yaml_boolean_word_is_covered() -> None:
     probe = Probe.model_validate({"mode": False, "answer": True, "flag": False})
     assert (probe.mode, probe.answer, probe.flag) == ("off", "yes", False)
     assert Probe.model_validate({"mode": True}).mode == "on"
+
+
+def test_every_missing_variable_is_listed_at_once(tmp_path: Path) -> None:
+    environ = {"USER_NAME": "ada"}  # CLIENT_KEY, DEEPSEEK_KEY and ANTHROPIC_KEY are all unset
+    lines = error_of(write(tmp_path, GOOD), environ).splitlines()
+    assert lines[0].endswith(
+        "3 environment variables are not set: CLIENT_KEY, DEEPSEEK_KEY, ANTHROPIC_KEY (export them)"
+    )
+    assert lines[1:] == [
+        "  server.api_keys[0]: environment variable CLIENT_KEY is not set (used as ${CLIENT_KEY})",
+        "  providers[0].api_key: environment variable DEEPSEEK_KEY is not set (used as ${DEEPSEEK_KEY})",
+        "  providers[1].api_key: environment variable ANTHROPIC_KEY is not set (used as $ANTHROPIC_KEY)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("default: deepseek,deepseek-chat", "defualt: deepseek,deepseek-chat"),
+         "router.defualt: unknown key; did you mean 'default'?"),
+        (("base_url: https://api.deepseek.com/v1", "base_ur: https://api.deepseek.com/v1"),
+         "providers[0].base_ur: unknown key; did you mean 'base_url'?"),
+        (("max_output_tokens: 32000", "max_output_token: 32000"),
+         "providers[1].models[0].max_output_token: unknown key; did you mean 'max_output_tokens'?"),
+        (("port: 4000", "port: 4000\n  admin_tokn: t"),
+         "server.admin_tokn: unknown key; did you mean 'admin_token'?"),
+        (("server:", "servr:"), "servr: unknown key; did you mean 'server'?"),
+        (("long_context_threshold: 90000", "long_context_threshold: 90000\n  zzqqxx: 1"),
+         "router.zzqqxx: unknown key (known keys here: background, custom, default, fallback, image,"
+         " long_context, long_context_threshold, match_model_names, think, web_search)"),
+    ],
+    ids=["router", "provider", "model", "server", "top", "no-close-match"],
+)  # fmt: skip
+def test_unknown_keys_suggest_the_closest_known_key(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    assert f"  {expected}" in error_of(write(tmp_path, GOOD.replace(*edit))).splitlines()
+
+
+def test_unknown_key_in_a_client_key_object_suggests_its_fields(tmp_path: Path) -> None:
+    text = GOOD.replace('api_keys: ["${CLIENT_KEY}"]', "api_keys: [{name: bob, key: k-1, usr: bob}]")
+    assert "did you mean 'user'?" in error_of(write(tmp_path, text))

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from ccrouter.config import Settings, registry_context
+from ccrouter.config_errors import MissingVariable, describe, key_path, missing_variables_message
 from ccrouter.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ SIMULATED_PROVIDER: dict[str, Any] = {"name": "simulated", "type": "simulated", 
 
 # `$$` first so an escaped dollar is never read as the start of a reference.
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-# Paths whose offending value must never be echoed in an error message.
-_SECRET_KEYS = frozenset({"api_key", "api_keys", "headers"})
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -52,55 +51,41 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".ccrouter" / "config.yaml"
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
-
-
-def _interpolate_str(value: str, path: str, environ: Mapping[str, str]) -> str:
+def _interpolate_str(
+    value: str, path: str, environ: Mapping[str, str], missing: list[MissingVariable]
+) -> str:
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         name = match.group(1) or match.group(2)
         if name not in environ:
-            raise ConfigError(f"{path}: environment variable {name} is not set (used as {match.group(0)})")
+            missing.append(MissingVariable(name, path, match.group(0)))
+            return ""
         return environ[name]
 
     return _VAR.sub(substitute, value) if "$" in value else value
 
 
-def interpolate(node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...] = ()) -> Any:
-    """Replace ``${VAR}``/``$VAR`` in every string value (``$$`` is a literal ``$``); keys are left alone."""
+def _interpolate(
+    node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...], missing: list[MissingVariable]
+) -> Any:
     if isinstance(node, str):
-        return _interpolate_str(node, _key_path(loc), environ)
+        return _interpolate_str(node, key_path(loc), environ, missing)
     if isinstance(node, dict):
-        return {key: interpolate(value, environ, (*loc, str(key))) for key, value in node.items()}
+        return {key: _interpolate(value, environ, (*loc, str(key)), missing) for key, value in node.items()}
     if isinstance(node, list):
-        return [interpolate(value, environ, (*loc, i)) for i, value in enumerate(node)]
+        return [_interpolate(value, environ, (*loc, i), missing) for i, value in enumerate(node)]
     return node
 
 
-def _describe(error: Any) -> str:
-    loc = tuple(error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    kind = error["type"]
-    if kind == "missing":
-        message = "required key is missing"
-    elif kind == "extra_forbidden":
-        message = "unknown key"
-    elif (
-        isinstance(error.get("input"), str | int | float | bool)
-        and not _SECRET_KEYS.intersection(str(part) for part in loc)
-        and len(str(error["input"])) <= 80
-        and repr(error["input"]) not in message
-    ):
-        message += f" (got {error['input']!r})"
-    if not loc and ":" in message:
-        # Model-level validators (e.g. Settings._routes_exist) already lead with the key path.
-        return message
-    return f"{_key_path(loc)}: {message}"
+def interpolate(node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...] = ()) -> Any:
+    """Replace ``${VAR}``/``$VAR`` in every string value (``$$`` is a literal ``$``); keys are left alone.
+    Unset variables are a ``ConfigError`` naming every one of them and the keys that use them."""
+    missing: list[MissingVariable] = []
+    resolved = _interpolate(node, environ, loc, missing)
+    if missing:
+        raise ConfigError(missing_variables_message(missing))
+    return resolved
 
 
 def _registry_for(data: dict[str, Any], base_dir: Path | None, config_plugins: bool) -> Registry:
@@ -139,7 +124,7 @@ def settings_from_data(
     try:
         settings = Settings.model_validate(resolved, context=registry_context(registry))
     except ValidationError as exc:
-        problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
+        problems = "\n".join(f"  {describe(error)}" for error in exc.errors())
         raise ConfigError(f"{source}: invalid configuration\n{problems}") from None
     if not run_plugins:
         return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -173,3 +174,58 @@ def test_validate_checks_transformer_names(config: Path) -> None:
     result = runner.invoke(app, ["config", "validate"], env=WIDE)
     assert result.exit_code == 1
     assert "providers[0] (deepseek).transformers[1]: unknown transformer 'nope'" in flat(result.stderr)
+
+
+SECRET_CONFIG = """\
+server:
+  admin_token: ${ADMIN}
+  api_keys: ["${CLIENT}", {name: bob, key: ck-bob-0123456789abcdef}]
+providers:
+  - name: deepseek
+    type: openai
+    base_url: https://user:pw-0123456789abc@api.example.test/v1?key=q-0123456789abc
+    api_key: ${DEEPSEEK_KEY}
+    headers: {x-extra-auth: hdr-0123456789abcdef}
+    models: [deepseek-chat]
+router: {default: 'deepseek,deepseek-chat'}
+state: {redis_url: 'redis://:redis-0123456789abc@127.0.0.1:6379/0'}
+"""
+SECRETS = ("sk-test", "adm-0123456789abcdef", "ck-0123456789abcdef", "ck-bob-0123456789abcdef",
+           "pw-0123456789abc", "q-0123456789abc", "hdr-0123456789abcdef", "redis-0123456789abc")  # fmt: skip
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["yaml", "json"])
+def test_config_show_masks_every_secret(config: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    monkeypatch.setenv("DEEPSEEK_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("ADMIN", "adm-0123456789abcdef")
+    monkeypatch.setenv("CLIENT", "ck-0123456789abcdef")
+    config.write_text(SECRET_CONFIG, encoding="utf-8")
+    result = runner.invoke(app, ["config", "show", "--config", str(config), *(["--json"] if as_json else [])])
+    assert result.exit_code == 0, result.output
+    for secret in SECRETS:
+        assert secret not in result.stdout
+    data = orjson.loads(result.stdout) if as_json else yaml.safe_load(result.stdout)
+    provider = data["providers"][0]
+    assert provider["api_key"] == "********"
+    assert provider["headers"] == {"x-extra-auth": "********"}
+    assert provider["base_url"] == "https://user:********@api.example.test/v1?key=********"
+    assert data["server"]["admin_token"] == "********"
+    assert data["server"]["api_keys"][1] == {
+        "name": "bob",
+        "key": "********",
+        "user": None,
+        "user_header": False,
+    }
+    # The effective configuration: defaults filled in.
+    assert data["server"]["port"] == 3456
+    assert provider["timeouts"]["connect"] == 10.0
+    assert data["router"]["long_context_threshold"] == 60000
+
+
+def test_config_show_lists_every_missing_variable(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPSEEK_KEY")
+    config.write_text(SECRET_CONFIG, encoding="utf-8")
+    result = runner.invoke(app, ["config", "show"], env=WIDE)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "3 environment variables are not set: ADMIN, CLIENT, DEEPSEEK_KEY" in flat(result.stderr)

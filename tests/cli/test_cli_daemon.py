@@ -36,6 +36,11 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     runner.invoke(app, ["stop"])
 
 
+def this_program() -> str:
+    """How a port error names this test process, which holds the port (Linux /proc)."""
+    return f"{Path('/proc/self/comm').read_text().strip()} (pid {os.getpid()})"
+
+
 def pid_file(config: Path) -> Path:
     return config.parent / "ccrouter.pid"
 
@@ -142,7 +147,7 @@ def test_start_on_a_port_taken_by_another_program(config: Path) -> None:
         result = runner.invoke(app, ["start", "--port", str(port)], env=WIDE)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"error: port {port} on 127.0.0.1 is already in use (by another program); use --port or stop it"
+        f"error: port {port} on 127.0.0.1 is already in use by {this_program()}; use --port or stop it"
     ]
     assert not pid_file(config).exists()
 

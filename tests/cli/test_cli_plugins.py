@@ -38,9 +38,9 @@ def _config(tmp_path: Path, *plugins: str) -> Path:
 def test_plugins_list_shows_the_builtins_and_what_they_provide() -> None:
     result = runner.invoke(app, ["plugins", "list"], env=WIDE)
     assert result.exit_code == 0, result.output
-    for expected in ("ccrouter.builtins.providers", "built-in", "register_providers", "provider gemini"):
+    for expected in ("ccrouter.builtins.providers", "built-in", "register_providers", "provider: anthropic"):
         assert expected in result.stdout
-    assert "vendor openrouter" in result.stdout
+    assert "vendor: openai, deepseek, groq, openrouter" in result.stdout
 
 
 def test_plugins_list_json_includes_the_configs_plugins(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 import ccrouter
-from ccrouter.cli.port import PortInUseError, probe
+from ccrouter.cli.port import Holder, PortInUseError, in_use_message, listener, probe
 from ccrouter.cli.process import spawn_gateway
 
 CONFIG = """\
@@ -39,6 +39,11 @@ def install_fake_claude(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "claude").write_text(FAKE_CLAUDE.format(python=sys.executable))
     (directory / "claude").chmod(0o755)
+
+
+def this_program() -> str:
+    """How a port error names this test process when it holds the port (Linux /proc)."""
+    return f"{Path('/proc/self/comm').read_text().strip()} (pid {os.getpid()})"
 
 
 def free_port() -> int:
@@ -145,7 +150,8 @@ def test_serve_on_a_port_taken_by_another_program_is_one_line(tmp_path: Path, ot
     config = write_config(tmp_path / "cfg", other_program)
     done = ccrouter_cli(environment(tmp_path, config), "serve")
     assert done.returncode == 1
-    message = f"port {other_program} on 127.0.0.1 is already in use (by another program)"
+    # The program is named when /proc shows it: here, this very test process holds the port.
+    message = f"port {other_program} on 127.0.0.1 is already in use by {this_program()}"
     assert done.stderr.splitlines() == [f"error: {message}; use --port or stop it"]
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -158,7 +164,7 @@ def test_serve_on_a_port_taken_by_ccrouter_names_its_pid(
     config = write_config(tmp_path / "cfg", port)
     done = ccrouter_cli(environment(tmp_path, config), "serve", "--workers", workers)
     assert done.returncode == 1
-    expected = f"error: port {port} on 127.0.0.1 is already in use (by ccrouter pid {process.pid})"
+    expected = f"error: port {port} on 127.0.0.1 is already in use by ccrouter (pid {process.pid})"
     assert done.stderr.splitlines() == [f"{expected}; use --port or stop it"]
 
 
@@ -169,7 +175,7 @@ def test_start_does_not_take_a_foreground_gateway_for_its_own(
     config = write_config(tmp_path / "cfg", port)
     done = ccrouter_cli(environment(tmp_path, config), "start")
     assert done.returncode == 1, done.stdout
-    assert f"port {port} on 127.0.0.1 is already in use (by ccrouter pid {process.pid})" in done.stderr
+    assert f"port {port} on 127.0.0.1 is already in use by ccrouter (pid {process.pid})" in done.stderr
     assert "started" not in done.stdout
     assert not (config.parent / "ccrouter.pid").exists()
 
@@ -183,7 +189,7 @@ def test_spawn_checks_that_the_answer_comes_from_the_process_it_started(
     config = write_config(tmp_path / "cfg", port)
     for name, value in environment(tmp_path, config).items():
         monkeypatch.setenv(name, value)
-    expected = rf"could not start: port {port} .* \(by ccrouter pid {process.pid}\)"
+    expected = rf"could not start: port {port} .* by ccrouter \(pid {process.pid}\)"
     with pytest.raises(PortInUseError, match=expected):
         spawn_gateway(config, "127.0.0.1", port)
     assert not (config.parent / "ccrouter.pid").exists()
@@ -209,7 +215,7 @@ def test_code_refuses_a_port_held_by_another_program(tmp_path: Path, other_progr
     env = claude_environment(tmp_path, config)
     done = ccrouter_cli(env, "code", "-p", "hi")
     assert done.returncode == 1
-    assert f"port {other_program} on 127.0.0.1 is already in use (by another program)" in done.stderr
+    assert f"port {other_program} on 127.0.0.1 is already in use by {this_program()}" in done.stderr
     assert not (tmp_path / "claude.json").exists()  # claude never ran against it
 
 
@@ -251,3 +257,10 @@ def test_status_reads_protected_provider_state_with_the_configured_admin_token(t
         config.write_text(config.read_text().replace("admin-token-0123456789", "another-token-0123456789"))
         done = ccrouter_cli(environment(tmp_path, config), "status")
         assert "live provider state not shown" in done.stdout
+
+
+def test_listener_names_the_process_holding_a_port(other_program: int) -> None:
+    assert listener(other_program) == (os.getpid(), Path("/proc/self/comm").read_text().strip())
+    assert listener(free_port()) is None
+    message = in_use_message("127.0.0.1", free_port(), Holder(ccrouter=False))
+    assert message.endswith("is already in use by another program; use --port or stop it")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -14,8 +14,21 @@ from ccrouter.errors import CCRouterError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
-__all__ = ["ConfigOption", "config_path", "console", "err_console", "fail", "handle_errors"]
+__all__ = [
+    "ConfigOption",
+    "config_path",
+    "console",
+    "err_console",
+    "fail",
+    "handle_errors",
+    "new_table",
+    "print_table",
+]
+
+# Wider than any table: measuring with it gives a table's natural width.
+_UNBOUNDED = 1_000_000
 
 ConfigOption = Annotated[
     Path | None,
@@ -41,6 +54,43 @@ def err_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+def new_table(*headers: str, **options: Any) -> Table:
+    """A table whose cells are never cut short with an ellipsis: on a narrow terminal a long value
+    (a model, a plugin path) folds onto the next line instead."""
+    from rich.table import Table
+
+    table = Table(*headers, **options)
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
+def print_table(table: Table, *, whole: Sequence[int] = (), limit: int = 36) -> None:
+    """Print ``table`` on stdout: fitted to a terminal; at its natural width into a pipe or a file
+    (where rich would assume 80 columns and wrap or cut), so every line holds whole values.
+    ``whole``: columns (names, ids) kept unbroken on a terminal too, up to ``limit`` characters,
+    when the table still fits; else they fold like the others."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    out = console()
+    wide = out.options.update(max_width=_UNBOUNDED)
+    if out.is_terminal:
+        for index in whole:
+            column = table.columns[index]
+            cells = [line for cell in column.cells for line in str(cell).splitlines()]
+            column.min_width = min(limit, max((Text.from_markup(line).cell_len for line in cells), default=1))
+        if Measurement.get(out, wide, table).minimum > out.width:
+            for index in whole:  # rich would drop the columns that no longer fit: fold instead
+                table.columns[index].min_width = None
+    else:
+        natural = Measurement.get(out, wide, table).maximum
+        if natural > out.width:
+            out = Console(file=out.file, width=natural, highlight=False, no_color=out.no_color)
+    out.print(table)
 
 
 def config_path(option: Path | None) -> Path:

@@ -1,4 +1,4 @@
-"""``ccrouter config validate | import-ccr``."""
+"""``ccrouter config validate | show | import-ccr``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ccrouter.cli.common import config_path, console, err_console, fail, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, console, err_console, fail, handle_errors
 
 if TYPE_CHECKING:
     from ccrouter.config import Settings
@@ -72,6 +72,27 @@ def validate(
         out.print(f"  client keys: {len(settings.server.api_keys)}")
     if uses_simulated(settings):
         out.print("  [yellow]the default route goes to the simulated provider (no real model)[/]")
+
+
+@app.command()
+def show(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
+) -> None:
+    """The effective configuration: the file with every default filled in and ${VAR} resolved, every
+    secret masked (as GET /api/config shows it)."""
+    import orjson
+
+    from ccrouter.config_file import dump_yaml, load_settings
+    from ccrouter.config_view import masked_settings
+
+    target = config_path(config)
+    with handle_errors():
+        data = orjson.loads(orjson.dumps(masked_settings(load_settings(target)), default=str))
+    if as_json:
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(f"# {target} (effective configuration; secrets masked)\n{dump_yaml(data)}", nl=False)
 
 
 @app.command("import-ccr")

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, fail, handle_errors
+from ccrouter.cli.common import (
+    ConfigOption,
+    config_path,
+    console,
+    fail,
+    handle_errors,
+    new_table,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from ccrouter.config import Settings
@@ -71,12 +79,11 @@ def _table(title: str, by: tuple[str, ...], rows: list[GroupRow], numbers: tuple
 
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from ccrouter.pricing import PICOS_PER_USD
 
     # Cost first: on a narrow terminal the token columns at the right are the ones cropped.
-    table = Table(
+    table = new_table(
         *by,
         "cost USD",
         *(_HEADINGS[n] for n in numbers),
@@ -144,7 +151,7 @@ def costs(
             query = UsageQuery(by=groups or ("provider", "model"), since=start, until=end)
             (rows,) = asyncio.run(_reports(settings, config_dir, [query]))
             if fmt == "table":
-                console().print(_table("usage", query.by, rows))
+                print_table(_table("usage", query.by, rows))
             else:
                 _emit(fmt, query.by, rows)
             return
@@ -167,9 +174,9 @@ def costs(
     from ccrouter.store import describe_store
 
     out.print(f"ledger: {describe_store(settings.store, config_dir)}")
-    out.print(_table("spending", ("period",), summary))
-    out.print(_table(f"by provider and model ({label})", ("provider", "model"), by_model))
-    out.print(_table(f"top sessions ({label})", ("session",), sessions, _COMPACT))
+    print_table(_table("spending", ("period",), summary))
+    print_table(_table(f"by provider and model ({label})", ("provider", "model"), by_model))
+    print_table(_table(f"top sessions ({label})", ("session",), sessions, _COMPACT))
 
 
 def _totals(row: GroupRow) -> tuple[int, ...]:
@@ -259,9 +266,8 @@ def _compare(
 def _print_comparison(rows: list[dict[str, Any]], messages: int) -> None:
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(
+    table = new_table(
         "session",
         "models",
         "CC msgs",
@@ -291,9 +297,8 @@ def _print_comparison(rows: list[dict[str, Any]], messages: int) -> None:
             f"{row['gateway_output_tokens']:,}",
             row["gateway_cost_usd"],
         )
-    out = console()
-    out.print(table)
-    out.print(
+    print_table(table)
+    console().print(
         f"{messages} assistant messages in {len(rows)} sessions. *CC cost: Claude Code's tokens at the "
         "price table's rate for the model it asked for; the gateway bills the model it routed to."
     )

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, err_console, fail, handle_errors
+from ccrouter.cli.common import (
+    ConfigOption,
+    config_path,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    new_table,
+    print_table,
+)
 from ccrouter.cli.serve import HostOption, PortOption
 
 if TYPE_CHECKING:
@@ -137,7 +146,6 @@ def status(config: ConfigOption = None) -> None:
     """Show whether the gateway runs, where, since when, and its providers. Exit 3 when not running."""
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from ccrouter.cli.process import format_duration, get_health, log_path, running
 
@@ -165,14 +173,14 @@ def status(config: ConfigOption = None) -> None:
         raise typer.Exit(1)
     if health.get("simulated"):
         out.print("  [yellow]simulated provider: no API key configured[/]")
-    table = Table("provider", "type", "models", box=box.SIMPLE)
+    table = new_table("provider", "type", "models", box=box.SIMPLE)
     for provider in health.get("providers", []):
         models = ", ".join(str(m) for m in provider.get("models", [])) or "(any model)"
         table.add_row(escape(str(provider.get("name"))), escape(str(provider.get("type"))), escape(models))
-    out.print(table)
+    print_table(table)
     live = get_health(info.url, path="/health/providers", token=_admin_token(path))
     if live is not None:
-        out.print(provider_state_table(live))
+        print_table(provider_state_table(live))
     else:
         out.print("  (live provider state not shown: /health/providers needs server.admin_token here)")
 
@@ -193,10 +201,9 @@ def provider_state_table(body: dict[str, Any]) -> Any:
     """The live routing state from ``/health/providers`` as a table (state, breaker, limits, score)."""
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     colours = {"ok": "green", "recovering": "yellow", "rate_limited": "yellow", "down": "red"}
-    table = Table(
+    table = new_table(
         "provider,model",
         "state",
         "breaker",

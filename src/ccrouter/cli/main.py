@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, logs, models, plugins, prices, serve
+from ccrouter.cli.help import HelpGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="ccrouter",
+    cls=HelpGroup,  # no <bool> beside the flags in any command's help
     help="A gateway between Claude Code (or any Anthropic/OpenAI client) and many model providers.",
     no_args_is_help=True,
     add_completion=False,
@@ -23,6 +25,7 @@ app = typer.Typer(
 )
 serve.register(app)
 daemon.register(app)
+logs.register(app)
 code.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")

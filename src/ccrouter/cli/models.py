@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, handle_errors, new_table, print_table
 
 if TYPE_CHECKING:
     from ccrouter.catalog import Catalog
@@ -69,7 +69,6 @@ def models(config: ConfigOption = None) -> None:
     """List the configured provider,model pairs and their capabilities (from the model catalog)."""
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from ccrouter.catalog import Catalog
     from ccrouter.config_file import load_settings
@@ -77,15 +76,12 @@ def models(config: ConfigOption = None) -> None:
     with handle_errors():
         settings = load_settings(config_path(config))
         rows = model_rows(settings, Catalog.load())
-    table = Table(*HEADERS, box=box.SIMPLE_HEAD)
+    table = new_table(*HEADERS, box=box.SIMPLE_HEAD)
     for column in table.columns[2:4]:
         column.justify = "right"
-    for column in table.columns[:2]:
-        column.no_wrap = True  # a truncated model name is useless: let the table grow instead
-        column.overflow = "fold"
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
-    console().print(table)
+    print_table(table, whole=(0, 1))
 
 
 def register(app: typer.Typer) -> None:

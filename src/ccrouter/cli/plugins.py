@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, handle_errors, new_table, print_table
 
 if TYPE_CHECKING:
     from ccrouter.config import Settings
@@ -64,15 +64,20 @@ def list_plugins(
         return
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table("plugin", "origin", "version", "hooks", "provides", box=box.SIMPLE)
+    # Two columns, each value whole on its line: the name with its origin and version under it; the
+    # hooks, then what it registers grouped by kind. Readable on an 80-column terminal.
+    table = new_table("plugin", "hooks and what they register", box=box.SIMPLE)
     for p in plugins:
-        table.add_row(
-            escape(p.name),
-            p.origin,
-            escape(p.version or "-"),
-            "\n".join(p.hooks),
-            escape("\n".join(p.provides) or "-"),
-        )
-    console().print(table)
+        details = [f"[bold]{', '.join(p.hooks)}[/]", *(escape(line) for line in _grouped(p.provides))]
+        table.add_row(f"{escape(p.name)}\n[dim]{p.origin} {escape(p.version or '')}[/]", "\n".join(details))
+    print_table(table, whole=(0,), limit=40)
+
+
+def _grouped(provides: tuple[str, ...]) -> list[str]:
+    """``("provider openai", "provider gemini", "rule x")`` -> ``["provider: openai, gemini", "rule: x"]``."""
+    kinds: dict[str, list[str]] = {}
+    for item in provides:
+        kind, _, name = item.rpartition(" ")
+        kinds.setdefault(kind or item, []).append(name if kind else "")
+    return [f"{kind}: {', '.join(n for n in names if n)}".rstrip(": ") for kind, names in kinds.items()]

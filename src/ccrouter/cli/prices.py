@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors
+from ccrouter.cli.common import ConfigOption, config_path, console, handle_errors, new_table, print_table
 
 __all__ = ["app"]
 
@@ -43,7 +43,6 @@ def show(config: ConfigOption = None) -> None:
     """The table in use (installed or shipped), with the config's overrides."""
     from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from ccrouter.config_file import load_settings
     from ccrouter.pricing import PriceTable
@@ -52,7 +51,7 @@ def show(config: ConfigOption = None) -> None:
     with handle_errors():
         overrides = load_settings(path).prices if path.exists() else {}
         table = PriceTable.load(overrides, path.parent)
-    out = Table(
+    out = new_table(
         "model",
         "input",
         "output",
@@ -66,4 +65,4 @@ def show(config: ConfigOption = None) -> None:
         out.add_row(
             escape(name), str(price.input), str(price.output), str(price.cache_read), str(price.cache_write)
         )
-    console().print(out)
+    print_table(out)
