@@ -70,6 +70,7 @@ async def test_a_profile_header_routes_to_the_profile_and_a_routes_header_over_i
 ) -> None:
     status, headers, _ = await post(url, body(), **{"x-ccrouter-project": "api"})
     assert (status, headers["x-ccrouter-model"]) == (200, "main-model")
+    assert "strategy intelligent" in headers["x-ccrouter-route-reason"]
     status, headers, _ = await post(url, body(), **{"x-ccrouter-profile": "cheap"})
     assert (status, headers["x-ccrouter-model"], headers["x-ccrouter-scenario"]) == (
         200,
@@ -77,7 +78,7 @@ async def test_a_profile_header_routes_to_the_profile_and_a_routes_header_over_i
         "default",
     )
     assert "(profile cheap)" in headers["x-ccrouter-route-reason"]
-    assert "strategy priority" not in headers["x-ccrouter-route-reason"]
+    assert "strategy cost" in headers["x-ccrouter-route-reason"]  # the profile's strategy
     status, headers, _ = await post(
         url,
         body(),
