@@ -51,7 +51,10 @@ def test_profiles_and_the_subagent_route_load() -> None:
             {"profiles": {"p": {"router": {"subagent": "other,x"}}}},
             "profiles.p.router.subagent: unknown provider 'other'",
         ),
-        ({"profiles": {"p": {"router": {"thinking": "sim,sim-1"}}}}, "thinking"),
+        (
+            {"profiles": {"p": {"router": {"thinking": "sim,sim-1"}}}},
+            "profiles.p.router.thinking\n  Extra inputs are not permitted",
+        ),
         ({"profiles": {"p": {"router": {"think": "sim"}}}}, "must be 'provider,model'"),
         ({"profiles": {"two words": {}}}, "profiles.two words: a profile name is letters"),
     ],
