@@ -25,12 +25,13 @@ import yaml
 from ccrouter.config import Settings
 from ccrouter.config_file import settings_from_data, write_default_config
 from ccrouter.errors import ConfigError
+from ccrouter.projects import ProjectFile
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _OTHER_FILE = re.compile(r"\A# file: (?!config\.yaml\b)\S+")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_ROUTE_FIELDS = ("default", "background", "think", "long_context", "web_search", "image")
+_ROUTE_FIELDS = ("default", "background", "think", "long_context", "web_search", "image", "subagent")
 _BASE: dict[str, Any] = {
     "providers": [{"name": "simulated", "type": "simulated", "models": ["sim-1"]}],
     "router": {"default": "simulated,sim-1"},
@@ -61,7 +62,13 @@ def as_whole_config(data: dict[str, Any]) -> dict[str, Any]:
     providers = list(merged["providers"])
     defined = {provider.get("name") for provider in providers if isinstance(provider, dict)}
     router = merged["router"] if isinstance(merged["router"], dict) else {}
-    for route in _routes(router):
+    profile_routes = [
+        route
+        for profile in (merged.get("profiles") or {}).values()
+        if isinstance(profile, dict) and isinstance(profile.get("router"), dict)
+        for route in _routes(profile["router"])
+    ]
+    for route in [*_routes(router), *profile_routes]:
         name = route.split(",")[0].strip()
         if name not in defined:
             providers.append({"name": name, "type": "simulated"})
@@ -84,6 +91,9 @@ def test_readme_yaml_block_is_a_valid_configuration(line: int, block: str) -> No
         data = yaml.safe_load(block)
     except yaml.YAMLError as exc:
         pytest.fail(f"README.md:{line}: not valid YAML: {exc}")
+    if block.startswith("# file: .ccrouter.yaml"):
+        ProjectFile.model_validate(data)  # a project file: checked as `ccrouter code` reads it
+        return
     if _OTHER_FILE.match(block):
         return  # rule 4: another program's file, which parsed
     assert isinstance(data, dict), f"README.md:{line}: the top level must be a mapping"

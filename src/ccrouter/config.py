@@ -12,11 +12,14 @@ The YAML contract::
     router:
       default: deepseek,deepseek-chat
       background: ...; think: ...; long_context: ...; long_context_threshold: 60000
-      web_search: ...; image: ...; custom: package.module:function
+      web_search: ...; image: ...; subagent: ...; custom: package.module:function
+    profiles:                        # chosen per request by x-ccrouter-profile (a project's .ccrouter.yaml)
+      cheap: {router: {default: ...}, routing: {strategy: cost}}
 """
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -30,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from ccrouter.projects import MAX_NAME, NAME_PATTERN, SCENARIOS
+
 __all__ = [
     "AlertsConfig",
     "BreakerConfig",
@@ -38,6 +43,9 @@ __all__ = [
     "LoggingConfig",
     "ModelSpec",
     "PriceOverride",
+    "Profile",
+    "ProfileRouter",
+    "ProfileRouting",
     "ProviderConfig",
     "ResponseLimits",
     "RouterConfig",
@@ -251,6 +259,9 @@ class RouterConfig(_Frozen):
     long_context_threshold: int = Field(default=60_000, gt=0)
     web_search: str | None = None
     image: str | None = None
+    # Requests of Claude Code's subagents (``cc_is_subagent=true`` in the billing line); the
+    # ``<CCR-SUBAGENT-MODEL>`` tag wins over it (``ccrouter.routing.scenarios``).
+    subagent: str | None = None
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None
     # Route a bare model name that exactly one listed provider serves to that provider (as an
@@ -270,12 +281,52 @@ class RouterConfig(_Frozen):
                     raise ValueError(f"fallback.{scenario}: must be 'provider,model', got {route!r}")
         return value
 
-    @field_validator("default", "background", "think", "long_context", "web_search", "image")
+    @field_validator("default", "background", "think", "long_context", "web_search", "image", "subagent")
     @classmethod
     def _route_shape(cls, value: str | None) -> str | None:
-        if value is not None and (value.count(",") != 1 or not all(p.strip() for p in value.split(","))):
-            raise ValueError(f"must be 'provider,model', got {value!r}")
-        return value
+        return _route_shape(value)
+
+
+def _route_shape(value: str | None) -> str | None:
+    if value is not None and (value.count(",") != 1 or not all(p.strip() for p in value.split(","))):
+        raise ValueError(f"must be 'provider,model', got {value!r}")
+    return value
+
+
+class ProfileRouter(_Frozen):
+    """The scenario routes a profile overrides (each ``provider,model``); unset ones are the config's."""
+
+    default: str | None = None
+    background: str | None = None
+    think: str | None = None
+    long_context: str | None = None
+    web_search: str | None = None
+    image: str | None = None
+    subagent: str | None = None
+
+    @field_validator(*SCENARIOS)
+    @classmethod
+    def _route_shape(cls, value: str | None) -> str | None:
+        return _route_shape(value)
+
+    def routes(self) -> dict[str, str]:
+        """The overridden scenarios and their routes."""
+        return {scenario: route for scenario in SCENARIOS if (route := getattr(self, scenario)) is not None}
+
+
+class ProfileRouting(_Frozen):
+    """What a profile changes in ``routing``: the strategy (a registered one, checked when the
+    services are built)."""
+
+    strategy: str | None = Field(default=None, min_length=1)
+
+
+class Profile(_Frozen):
+    """Settings a request takes when it names the profile in ``x-ccrouter-profile`` (a project's
+    ``.ccrouter.yaml``)."""
+
+    router: ProfileRouter = Field(default_factory=ProfileRouter)
+    routing: ProfileRouting = Field(default_factory=ProfileRouting)
 
 
 # ---------------------------------------------------------------- client keys, ledger, prices, budgets
@@ -494,29 +545,34 @@ class Settings(_Frozen):
     # -- the platform (issue 12): plugins to load besides the installed ones (``ccrouter`` entry
     # points): module names, or paths to .py files (relative to the config file's folder).
     plugins: list[str] = Field(default_factory=list)
+    # -- Claude Code (issue 13): named profiles a request picks with ``x-ccrouter-profile``.
+    profiles: dict[str, Profile] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique, got {names}")
-        routes = [
-            (f"router.{scenario}", getattr(self.router, scenario))
-            for scenario in ("default", "background", "think", "long_context", "web_search", "image")
-        ]
+        routes = [(f"router.{scenario}", getattr(self.router, scenario)) for scenario in SCENARIOS]
         # Fallback routes (issue 3) are checked like scenario routes.
         routes += [(f"router.fallback.{k}", r) for k, rs in self.router.fallback.items() for r in rs]
+        # Profile routes (issue 13) too, and the profile names a request's header may carry.
+        for name, profile in self.profiles.items():
+            if len(name) > MAX_NAME or not re.match(NAME_PATTERN, name):
+                raise ValueError(
+                    f"profiles.{name}: a profile name is letters, digits and _.- (at most {MAX_NAME})"
+                )
+            routes += [(f"profiles.{name}.router.{k}", r) for k, r in profile.router.routes().items()]
         for where, route in routes:
             if route is None:
                 continue
-            scenario = where.removeprefix("router.")
             provider_name, model = (part.strip() for part in route.split(","))
             provider = self.provider(provider_name)
             if provider is None:
-                raise ValueError(f"router.{scenario}: unknown provider {provider_name!r} (have {names})")
+                raise ValueError(f"{where}: unknown provider {provider_name!r} (have {names})")
             if provider.models and provider.model(model) is None:
                 raise ValueError(
-                    f"router.{scenario}: provider {provider_name!r} has no model {model!r}"
+                    f"{where}: provider {provider_name!r} has no model {model!r}"
                     f" (have {[m.name for m in provider.models]})"
                 )
         return self

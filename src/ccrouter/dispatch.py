@@ -54,6 +54,7 @@ from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
 from ccrouter.routing.candidates import candidates_for
 from ccrouter.routing.fit import fit_request
+from ccrouter.routing.project import project_context
 from ccrouter.routing.scenarios import RouteDecision, Router
 from ccrouter.routing.session import SessionUsage, session_id
 from ccrouter.routing.strategies import (
@@ -99,13 +100,16 @@ class Dispatcher:
         strategy: RankingPolicy | None = None,
         pre_dispatch: Sequence[PreDispatch] = (),
         owner: Callable[[object], str] | None = None,
+        profile_strategies: Mapping[str, RankingPolicy] | None = None,
     ) -> None:
         """``pools``: provider -> credential id -> provider (``providers.registry.open_pools``); without
         it each provider of ``providers`` is its own one-credential pool. ``strategy``: the ranking
         policy ``routing.strategy`` names (``routing.strategies.strategy_named``; default: a built-in);
         ``pre_dispatch``: the answerers asked before any provider call, ``owner`` naming their plugin
-        (``plugins.Extensions``)."""
+        (``plugins.Extensions``); ``profile_strategies``: the policy of each profile that names its own
+        strategy (``profiles.<name>.routing.strategy``)."""
         self._admission = admission
+        self._profile_strategies = profile_strategies or {}
         self._usage_hooks = usage_hooks
         self._settings = settings
         self._router = router
@@ -136,8 +140,12 @@ class Dispatcher:
         exchange.session_id = session
         exchange.requested_model = request.model
         exchange.stream = request.stream
-        decision = await self._router.route(request, session_id=session)
-        ranked, why = await self._ranked(request, decision, session)
+        project = project_context(headers, self._settings, self._router.check_route)
+        exchange.project, exchange.profile = project.project, project.profile
+        decision, context = await self._router.decide(request, session_id=session, project=project)
+        exchange.subagent = context.is_subagent()
+        strategy = self._profile_strategies.get(project.profile) if project.profile else None
+        ranked, why = await self._ranked(request, decision, session, strategy)
         first = ranked[0].candidate
         prepared = self._prepare_for(request, first.provider, first.model)
         if self._admission is not None:
@@ -151,7 +159,7 @@ class Dispatcher:
                 decision = RouteDecision(
                     "downgrade", provider_name, model, f"admission policy chose {override}"
                 )
-                ranked, why = await self._ranked(request, decision, session)
+                ranked, why = await self._ranked(request, decision, session, strategy)
                 first = ranked[0].candidate
                 prepared = self._prepare_for(request, first.provider, first.model)
         decision = RouteDecision(
@@ -184,14 +192,18 @@ class Dispatcher:
         return out
 
     async def _ranked(
-        self, request: MessagesRequest, decision: RouteDecision, session: str | None
+        self,
+        request: MessagesRequest,
+        decision: RouteDecision,
+        session: str | None,
+        strategy: RankingPolicy | None = None,
     ) -> tuple[list[Scored], str]:
         if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
             raise RoutingError(f"provider {decision.provider!r} is not configured")
-        return await self._rank(request, decision, session)
+        return await self._rank(request, decision, session, strategy or self._strategy)
 
     async def _rank(
-        self, request: MessagesRequest, decision: RouteDecision, session: str | None
+        self, request: MessagesRequest, decision: RouteDecision, session: str | None, chosen_by: RankingPolicy
     ) -> tuple[list[Scored], str]:
         """The candidates in the order to try them, and the explanation."""
         chosen, automatic = candidates_for(self._settings, self._catalog, request, decision)
@@ -204,13 +216,13 @@ class Dispatcher:
             for i, (c, a) in enumerate(zip(everyone, assessments, strict=True))
         ]
         route, listed, auto = scored[0], scored[1 : len(chosen)], scored[len(chosen) :]
-        strategy = self._strategy
+        strategy = chosen_by
         if decision.scenario in _PINNED or (decision.scenario == "explicit" and "," in request.model):
             strategy = PRIORITY
         # Tiers in order (the route, the fallback list, automatic candidates), each ranked by the
         # strategy; live state decides across them: usable before blocked. Blocked ones stay listed
         # (skipped, they explain the answer and give the Retry-After).
-        ordered = rank_tiers([(strategy, [route]), (strategy, listed), (self._strategy, auto)])
+        ordered = rank_tiers([(strategy, [route]), (strategy, listed), (chosen_by, auto)])
         usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
         ordered = usable + [s for s in ordered if s.assessment.tier == 2]
         sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None

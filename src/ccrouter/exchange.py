@@ -39,6 +39,11 @@ class Exchange:
     client_key_id: str | None = None
     user: str | None = None
     session_id: str | None = None
+    # The request's project and profile (``x-ccrouter-project`` / ``-profile``), and whether Claude
+    # Code marked it as a subagent's (the billing line's ``cc_is_subagent``, or the subagent tag).
+    project: str | None = None
+    profile: str | None = None
+    subagent: bool = False
     requested_model: str | None = None
     stream: bool = False
     scenario: str | None = None

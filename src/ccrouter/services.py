@@ -30,6 +30,7 @@ from ccrouter.catalog import Catalog
 from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
+from ccrouter.errors import ConfigError
 from ccrouter.exchange import Observer
 from ccrouter.plugins import Extensions, Registry, collect_observers
 from ccrouter.pricing import CostHook, PriceTable
@@ -40,7 +41,7 @@ from ccrouter.resilience.live import LiveState
 from ccrouter.resilience.windows import WindowStore, open_windows
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
-from ccrouter.routing.strategies import strategy_named
+from ccrouter.routing.strategies import RankingPolicy, strategy_named
 from ccrouter.store import InputEstimates, Store, make_store
 from ccrouter.telemetry.alerts import Alerter, RecentRequests, Sender
 from ccrouter.telemetry.metrics import GatewayMetrics
@@ -165,6 +166,20 @@ class Services:
     _background: _Background = field(default_factory=_Background)
 
 
+def _profile_strategies(settings: Settings, registry: Registry) -> dict[str, RankingPolicy]:
+    """The ranking policy of each profile naming its own strategy (a ConfigError names the profile)."""
+    out: dict[str, RankingPolicy] = {}
+    for name, profile in settings.profiles.items():
+        if profile.routing.strategy is None:
+            continue
+        config = settings.routing.model_copy(update={"strategy": profile.routing.strategy})
+        try:
+            out[name] = strategy_named(registry.strategies, config)
+        except ConfigError as exc:
+            raise ConfigError(f"profiles.{name}.{exc.message}") from None
+    return out
+
+
 def _report_warm_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("loading the token encoding failed: %s", task.exception())
@@ -205,6 +220,7 @@ async def build_services(
     check_providers(settings.providers, registry)
     build_transformers(settings.providers, registry.transformers)
     strategy_named(registry.strategies, settings.routing)
+    _profile_strategies(settings, registry)
     background = _Background()
     if previous is None:
         windows = open_windows(settings.state)
@@ -310,6 +326,7 @@ def _assemble(
         strategy=strategy_named(registry.strategies, settings.routing),
         pre_dispatch=extensions.pre_dispatch,
         owner=extensions.owner,
+        profile_strategies=_profile_strategies(settings, registry),
     )
     if previous is not None:
         dispatcher.carry_over(previous.dispatcher)

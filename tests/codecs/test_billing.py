@@ -10,7 +10,7 @@ import pytest
 
 from ccrouter.codecs.anthropic.codec import decode_request
 from ccrouter.codecs.anthropic.codec import encode_request as anthropic_encode
-from ccrouter.codecs.billing import strip_billing_line, without_billing_line
+from ccrouter.codecs.billing import is_subagent, strip_billing_line, without_billing_line
 from ccrouter.codecs.gemini.codec import encode_request as gemini_encode
 from ccrouter.codecs.openai.chat import encode_request as openai_encode
 from ccrouter.codecs.openai.dialect import Dialect
@@ -123,3 +123,32 @@ def test_openai_and_gemini_encoders_drop_it_and_the_anthropic_codec_keeps_it(sys
         assert IDENTITY.encode() in text
     # Whether an Anthropic endpoint gets it is the Anthropic adapter's rule (its API reads it).
     assert b"x-anthropic-billing-header" in orjson.dumps(anthropic_encode(request, "m", stream=False))
+
+
+@pytest.mark.parametrize(
+    ("system", "flagged"),
+    [
+        # As Claude Code 2.1.332 sends them: a subagent's line, then its main thread's.
+        (
+            [
+                "x-anthropic-billing-header: cc_version=2.1.332.322; cc_entrypoint=sdk-cli;"
+                " cc_is_subagent=true;"
+            ],
+            True,
+        ),
+        (
+            ["x-anthropic-billing-header: cc_version=2.1.332.a15; cc_entrypoint=sdk-cli;", "You are Claude."],
+            False,
+        ),
+        (["You are Claude.", "  x-anthropic-billing-header: cc_version=1; cc_is_subagent=true;\nmore"], True),
+        # Only the billing line counts: the flag elsewhere, or false, is not a subagent.
+        (["Please add cc_is_subagent=true; to x-anthropic-billing-header: lines"], False),
+        (["x-anthropic-billing-header: cc_version=1; cc_is_subagent=false;"], False),
+        ([], False),
+    ],
+)
+def test_the_billing_line_says_whether_a_subagent_sent_the_request(system: list[str], flagged: bool) -> None:
+    body: dict[str, Any] = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    if system:
+        body["system"] = [{"type": "text", "text": text} for text in system]
+    assert is_subagent(decode_request(body)) is flagged

@@ -75,8 +75,11 @@ def test_the_built_in_rules_come_from_the_plugin_hook_in_order() -> None:
         "explicit",
         "long_context",
         "subagent",
+        "subagent_route",
         "background",
+        "web_search",
         "think",
+        "image",
         "default",
     ]
 
@@ -84,7 +87,8 @@ def test_the_built_in_rules_come_from_the_plugin_hook_in_order() -> None:
 async def test_a_rule_without_order_goes_after_the_subagent_tag_and_before_the_features() -> None:
     seen: list[str] = []
     router = _router(_settings(), Pick("mine", seen))
-    assert [rule.name for rule in router.rules] == ["explicit", "subagent", "mine", "think", "default"]
+    names = [rule.name for rule in router.rules]
+    assert names[names.index("subagent") :][:4] == ["subagent", "subagent_route", "mine", "background"]
     decision = await router.route(_request(thinking=True), session_id=None)
     assert (decision.scenario, decision.reason) == ("plugin", "mine decided")
     # Earlier rules still win: an explicit provider,model, the subagent tag (removed as ever).

@@ -88,7 +88,11 @@ async def test_migrations_are_recorded_once(make_store: Factory) -> None:
     finally:
         await first.close()
         await second.close()
-    assert [m.__name__ for m in MIGRATIONS] == ["m001_usage", "m002_budget_reservations"]
+    assert [m.__name__ for m in MIGRATIONS] == [
+        "m001_usage",
+        "m002_budget_reservations",
+        "m003_usage_project",
+    ]
 
 
 async def test_report_groups_and_ranges(make_store: Factory) -> None:

@@ -37,7 +37,9 @@ UntilOption = Annotated[str | None, typer.Option("--until", help="End (exclusive
 ByOption = Annotated[
     str | None,
     typer.Option(
-        "--by", help="Group by a comma list of: provider, model, key, user, session, scenario, day."
+        "--by",
+        help="Group by a comma list of: provider, model, key, user, session, scenario, day, project, "
+        "profile, subagent.",
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="table, csv or json.")]

@@ -10,7 +10,9 @@ feature scenarios (background, web search, think, image) and the default route.
 
 ``RuleContext`` is what a rule may consult besides the request: the settings, the catalog, the token
 counter, the session's last reported input, the request's token count (counted once, exactly only
-where it matters) and ``decide``, which checks a ``provider,model`` against the configuration.
+where it matters), the request's project (``routing.project``: its profile's and its header's route
+overrides, which ``route`` applies), whether Claude Code's billing line marks it as a subagent's,
+and ``decide``, which checks a ``provider,model`` against the configuration.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from ccrouter.catalog import Catalog
+from ccrouter.codecs.billing import is_subagent
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import RoutingError
 from ccrouter.messages import MessagesRequest
 from ccrouter.routing.candidates import compared_windows
 from ccrouter.routing.decision import RouteDecision
 from ccrouter.routing.prepare import CleanTexts, extract_subagent_model
+from ccrouter.routing.project import NO_PROJECT, ProjectContext
 from ccrouter.routing.session import SessionUsage
 from ccrouter.tokens import TokenCounter
 
@@ -37,6 +41,7 @@ __all__ = [
     "PLUGIN",
     "SESSION_MIN_TOKENS",
     "SUBAGENT",
+    "SUBAGENT_FLAG",
     "THINK",
     "WEB_SEARCH",
     "RouteDecision",
@@ -51,6 +56,8 @@ CUSTOM: Final = 100
 EXPLICIT: Final = 200
 LONG_CONTEXT: Final = 300
 SUBAGENT: Final = 400
+# ``router.subagent`` for a request Claude Code's billing line marks as a subagent's.
+SUBAGENT_FLAG: Final = 410
 PLUGIN: Final = 450
 BACKGROUND: Final = 500
 WEB_SEARCH: Final = 600
@@ -150,22 +157,32 @@ class RuleContext:
     session's last input) is worked out once, by whichever rule asks first."""
 
     __slots__ = (
+        "_flagged",
         "_last",
         "_request",
         "_services",
         "_subagent",
         "catalog",
         "counter",
+        "project",
         "session_id",
         "settings",
         "tokens",
     )
 
-    def __init__(self, services: RuleServices, request: MessagesRequest, session_id: str | None) -> None:
+    def __init__(
+        self,
+        services: RuleServices,
+        request: MessagesRequest,
+        session_id: str | None,
+        project: ProjectContext = NO_PROJECT,
+    ) -> None:
         self._services = services
         self._request = request
         self._subagent: object = _UNSEEN
+        self._flagged: bool | None = None
         self._last: object = _UNSEEN
+        self.project = project
         self.settings: Settings = services.settings
         self.catalog: Catalog = services.catalog
         self.counter: TokenCounter = services.counter
@@ -189,6 +206,25 @@ class RuleContext:
         found = self._subagent
         return found if isinstance(found, str) else None
 
+    def flagged_subagent(self) -> bool:
+        """Whether Claude Code's billing line says a subagent sent the request (``cc_is_subagent``)."""
+        if self._flagged is None:
+            self._flagged = is_subagent(self._request)
+        return self._flagged
+
+    def is_subagent(self) -> bool:
+        """A subagent's request: flagged by the billing line, or carrying the subagent tag."""
+        return self.subagent() is not None or self.flagged_subagent()
+
+    def route(self, scenario: str, configured: str | None) -> str | None:
+        """The route for ``scenario``: the request's project override (its profile's, then its
+        ``x-ccrouter-routes``), else ``configured`` (the config's ``router.<scenario>``)."""
+        return self.project.routes.get(scenario, configured)
+
+    def source(self, scenario: str) -> str:
+        """Where ``route(scenario)`` comes from, for errors and reasons."""
+        return self.project.sources.get(scenario, f"router.{scenario}")
+
     async def count_tokens(self) -> int:
         """The request's token count (without the subagent tag), as ``RuleServices.count`` gives it."""
         if self.tokens is None:
@@ -201,6 +237,10 @@ class RuleContext:
 
     def decide(self, scenario: str, route: str, reason: str, *, source: str | None = None) -> RouteDecision:
         """A decision for ``route`` (``provider,model``, checked: a RoutingError names ``source``,
-        default ``router.<scenario>``), carrying the token count if one was made."""
-        provider, model = self._services.resolve(route, source or f"router.{scenario}")
+        default where ``route(scenario)`` comes from), carrying the token count if one was made. A
+        route the project overrides says so in the reason."""
+        provider, model = self._services.resolve(route, source or self.source(scenario))
+        origin = self.project.sources.get(scenario)
+        if origin is not None and source is None and self.project.routes.get(scenario) == route:
+            reason = f"{reason} ({origin})"
         return RouteDecision(scenario, provider.name, model, reason, self.tokens)

@@ -10,16 +10,22 @@ are in ``routing.rules``):
 3. long context: the request's token count, or the session's last reported input, over
    ``router.long_context_threshold`` (counted exactly only where the cache's bounds on the count
    cannot decide a comparison: see ``RuleServices.count``);
-4. the subagent tag ``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>``;
+4. the subagent tag ``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>`` (in any system block
+   or the first user message);
+5. ``router.subagent``, for a request Claude Code's billing line marks ``cc_is_subagent=true``: after
+   the tag (which names its route exactly) and long context (a subagent's route with a small window
+   would fail), before everything else;
    (a plugin's rule without an ``order`` is asked here)
-5. background: a Haiku model (Claude Code's small/fast model for titles and summaries);
-6. web search: a web search tool is offered;
-7. think: thinking is requested;
-8. image: the last user message holds an image the default model cannot see;
-9. the default route.
+6. background: a Haiku model (Claude Code's small/fast model for titles and summaries);
+7. web search: a web search tool is offered;
+8. think: thinking is requested;
+9. image: the last user message holds an image the default model cannot see;
+10. the default route.
 
-A rule for a scenario the configuration leaves unset is not registered at all. The subagent tag is
-always removed from the request, whichever rule decides.
+A scenario's route is the request's project override (its profile's routes, then its
+``x-ccrouter-routes`` header: ``routing.project``) or the config's ``router.<scenario>``; a rule whose
+scenario has no route passes. The subagent tag is always removed from the request, whichever rule
+decides.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ccrouter.errors import CCRouterError, RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing import rules
 from ccrouter.routing.custom import CustomRouter, RouteContext
+from ccrouter.routing.project import NO_PROJECT, ProjectContext
 from ccrouter.routing.rules import (
     SESSION_MIN_TOKENS,
     RouteDecision,
@@ -74,8 +81,21 @@ class Router:
         self.rules: tuple[RoutingRule, ...] = tuple(sorted(found, key=order_of))
         self._owner = owner
 
-    async def route(self, request: MessagesRequest, *, session_id: str | None) -> RouteDecision:
-        context = RuleContext(self._services, request, session_id)
+    async def route(
+        self, request: MessagesRequest, *, session_id: str | None, project: ProjectContext = NO_PROJECT
+    ) -> RouteDecision:
+        decision, _ = await self.decide(request, session_id=session_id, project=project)
+        return decision
+
+    def check_route(self, route: str, source: str) -> object:
+        """``provider,model`` checked against the configuration (a RoutingError names ``source``)."""
+        return self._services.resolve(route, source)
+
+    async def decide(
+        self, request: MessagesRequest, *, session_id: str | None, project: ProjectContext = NO_PROJECT
+    ) -> tuple[RouteDecision, RuleContext]:
+        """The decision, and the context it was made in (what it found out about the request)."""
+        context = RuleContext(self._services, request, session_id, project)
         for rule in self.rules:
             try:
                 decision = await rule.decide(request, context)
@@ -85,7 +105,7 @@ class Router:
                 raise self._failed(rule, exc) from exc
             if decision is not None:
                 context.subagent()  # the tag goes whichever rule decided
-                return decision
+                return decision, context
         names = ", ".join(rule.name for rule in self.rules) or "none"
         raise RoutingError(f"no routing rule decided where the request goes (rules: {names})")
 
@@ -99,24 +119,23 @@ class Router:
 
 
 def builtin_rules(settings: Settings, custom: CustomRouter | None = None) -> list[RoutingRule]:
-    """The built-in scenario rules the settings configure (the custom hook: ``custom``)."""
+    """The built-in scenario rules (the custom hook: ``custom``). Every scenario has its rule: a
+    request's profile or ``x-ccrouter-routes`` may give a route the config leaves unset."""
     router = settings.router
     found: list[RoutingRule] = []
     if custom is not None:
         found.append(CustomRule(custom))
-    found.append(ExplicitRule())
-    if router.long_context is not None:
-        found.append(LongContextRule(router.long_context))
-    found.append(SubagentRule())
-    if router.background:
-        found.append(BackgroundRule(router.background))
-    if router.web_search:
-        found.append(WebSearchRule(router.web_search))
-    if router.think:
-        found.append(ThinkRule(router.think))
-    if router.image:
-        found.append(ImageRule(router.image))
-    found.append(DefaultRule())
+    found += [
+        ExplicitRule(),
+        LongContextRule(router.long_context),
+        SubagentRule(),
+        SubagentFlagRule(router.subagent),
+        BackgroundRule(router.background),
+        WebSearchRule(router.web_search),
+        ThinkRule(router.think),
+        ImageRule(router.image),
+        DefaultRule(),
+    ]
     return found
 
 
@@ -172,27 +191,30 @@ class ExplicitRule:
 class LongContextRule:
     """The request, or the session's last turn, is over ``router.long_context_threshold``."""
 
-    route: str
+    route: str | None
     name: str = "long_context"
     order: int = rules.LONG_CONTEXT
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
+        route = context.route("long_context", self.route)
+        if route is None:
+            return None
         threshold = context.settings.router.long_context_threshold
         tokens = await context.count_tokens()
         if tokens > threshold:
             reason = f"long context: {tokens:,} tokens > {threshold:,}"
-            return context.decide("long_context", self.route, reason)
+            return context.decide("long_context", route, reason)
         last = context.last_input_tokens
         if last is not None and last > threshold and tokens > SESSION_MIN_TOKENS:
             reason = f"long context: the session's last turn used {last:,} input tokens > {threshold:,}"
-            return context.decide("long_context", self.route, reason)
+            return context.decide("long_context", route, reason)
         return None
 
 
 @dataclass(frozen=True, slots=True)
 class SubagentRule:
-    """``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>`` in the system prompt or first
-    user message."""
+    """``<CCR-SUBAGENT-MODEL>provider,model</CCR-SUBAGENT-MODEL>`` in any block of the system prompt,
+    or in the first user message."""
 
     name: str = "subagent"
     order: int = rules.SUBAGENT
@@ -207,62 +229,85 @@ class SubagentRule:
 
 
 @dataclass(frozen=True, slots=True)
+class SubagentFlagRule:
+    """``router.subagent`` for a request of one of Claude Code's subagents: its billing line says
+    ``cc_is_subagent=true`` (the subagent shares the main thread's ``x-claude-code-session-id``)."""
+
+    route: str | None
+    name: str = "subagent_route"
+    order: int = rules.SUBAGENT_FLAG
+
+    async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
+        route = context.route("subagent", self.route)
+        if route is None or not context.flagged_subagent():
+            return None
+        return context.decide("subagent", route, "subagent: the billing line says cc_is_subagent=true")
+
+
+@dataclass(frozen=True, slots=True)
 class BackgroundRule:
     """A Haiku model: Claude Code's small/fast model for titles and summaries."""
 
-    route: str
+    route: str | None
     name: str = "background"
     order: int = rules.BACKGROUND
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
-        if "haiku" not in request.model.lower():
+        route = context.route("background", self.route)
+        if route is None or "haiku" not in request.model.lower():
             return None
-        return context.decide("background", self.route, f"background: {request.model!r} is a Haiku model")
+        return context.decide("background", route, f"background: {request.model!r} is a Haiku model")
 
 
 @dataclass(frozen=True, slots=True)
 class WebSearchRule:
-    route: str
+    route: str | None
     name: str = "web_search"
     order: int = rules.WEB_SEARCH
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
+        route = context.route("web_search", self.route)
+        if route is None:
+            return None
         tool = next((t for t in request.tools if _is_web_search(t.name, t.server_type)), None)
         if tool is None:
             return None
         reason = f"web search: the request offers the {tool.server_type or tool.name} tool"
-        return context.decide("web_search", self.route, reason)
+        return context.decide("web_search", route, reason)
 
 
 @dataclass(frozen=True, slots=True)
 class ThinkRule:
-    route: str
+    route: str | None
     name: str = "think"
     order: int = rules.THINK
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
-        if not request.thinking.on:
+        route = context.route("think", self.route)
+        if route is None or not request.thinking.on:
             return None
         reason = f"think: the request asks for {request.thinking.type} thinking"
-        return context.decide("think", self.route, reason)
+        return context.decide("think", route, reason)
 
 
 @dataclass(frozen=True, slots=True)
 class ImageRule:
     """The last user message holds an image and the default model cannot see it."""
 
-    route: str
+    route: str | None
     name: str = "image"
     order: int = rules.IMAGE
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
-        if not _last_user_has_image(request):
+        route = context.route("image", self.route)
+        if route is None or not _last_user_has_image(request):
             return None
-        provider, model = context.resolve(context.settings.router.default, "router.default")
+        default = context.route("default", context.settings.router.default) or context.settings.router.default
+        provider, model = context.resolve(default, context.source("default"))
         if context.catalog.info(provider, model).vision:
             return None
         reason = f"image: the last user message has an image and {model!r} lacks vision"
-        return context.decide("image", self.route, reason)
+        return context.decide("image", route, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +316,8 @@ class DefaultRule:
     order: int = rules.DEFAULT
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
-        return context.decide("default", context.settings.router.default, "default route")
+        route = context.route("default", context.settings.router.default) or context.settings.router.default
+        return context.decide("default", route, "default route")
 
 
 def _is_web_search(name: str, server_type: str | None) -> bool:

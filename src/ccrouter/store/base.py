@@ -132,10 +132,18 @@ class SqlBuilder:
 def group_rows(by: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[GroupRow]:
     out = []
     for row in rows:
-        groups = {name: (None if row[i] is None else str(row[i])) for i, name in enumerate(by)}
+        groups = {name: _group_value(name, row[i]) for i, name in enumerate(by)}
         n = len(by)
         out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(_SUMS)])))
     return out
+
+
+def _group_value(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if name == "subagent":  # SQLite keeps 0/1, PostgreSQL a boolean: one spelling for both
+        return "true" if value else "false"
+    return str(value)
 
 
 class Store(abc.ABC):

@@ -88,3 +88,16 @@ def m002_budget_reservations(dialect: Dialect) -> list[str]:
             cost_picos BIGINT NOT NULL
         )"""
     ]
+
+
+@migration
+def m003_usage_project(dialect: Dialect) -> list[str]:
+    # Claude Code (issue 13): the project and profile a request came with (x-ccrouter-project /
+    # -profile), and whether one of Claude Code's subagents sent it.
+    boolean = "BOOLEAN NOT NULL DEFAULT FALSE" if dialect == "postgres" else "INTEGER NOT NULL DEFAULT 0"
+    return [
+        "ALTER TABLE usage ADD COLUMN project TEXT",
+        "ALTER TABLE usage ADD COLUMN profile TEXT",
+        f"ALTER TABLE usage ADD COLUMN subagent {boolean}",
+        "CREATE INDEX usage_project_ts ON usage (project, ts)",
+    ]

@@ -48,6 +48,10 @@ class UsageRecord:
     attempts: int = 0
     # JSON list of the failed attempts before the final one: [{provider, model, status, error_type}].
     fallbacks: str | None = None
+    # Claude Code (issue 13): the request's project and profile, and whether a subagent sent it.
+    project: str | None = None
+    profile: str | None = None
+    subagent: bool = False
 
     def reservation_token(self) -> str:
         """The budget reservation this row settles (see ``budgets``)."""
@@ -60,6 +64,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
 def record_from_row(row: Sequence[Any]) -> UsageRecord:
     values = dict(zip(COLUMNS, row, strict=True))
     values["estimated"] = bool(values["estimated"])
+    values["subagent"] = bool(values["subagent"])
     return UsageRecord(**values)
 
 
@@ -107,10 +112,25 @@ def record_from_exchange(exchange: Exchange, cost_picos: int | None) -> UsageRec
         cost_picos=cost_picos,
         attempts=len(exchange.attempts),
         fallbacks=fallbacks,
+        project=exchange.project,
+        profile=exchange.profile,
+        subagent=exchange.subagent,
     )
 
 
-GroupName = Literal["provider", "model", "key", "user", "session", "scenario", "day", "endpoint"]
+GroupName = Literal[
+    "provider",
+    "model",
+    "key",
+    "user",
+    "session",
+    "scenario",
+    "day",
+    "endpoint",
+    "project",
+    "profile",
+    "subagent",
+]
 # Report group name -> column (``day`` is computed per dialect).
 GROUPS: dict[str, str] = {
     "provider": "provider",
@@ -121,6 +141,9 @@ GROUPS: dict[str, str] = {
     "scenario": "scenario",
     "endpoint": "endpoint",
     "day": "day",
+    "project": "project",
+    "profile": "profile",
+    "subagent": "subagent",
 }
 
 
