@@ -28,6 +28,9 @@ CAN_BLOCK = (
     ("ccrouter/app.py", "lifespan"),
     # The shipped price table, read once per process (functools.cache) from the installed package.
     ("ccrouter/pricing/table.py", "_shipped"),
+    # The shipped model catalog, likewise read once per process; a test that builds a Router first
+    # in a coroutine reads it there.
+    ("ccrouter/catalog.py", "_shipped"),
     # A module's import reads its files once (a library's lazy import in a test, its own metadata).
     ("<frozen importlib._bootstrap_external>", "exec_module"),
     # Log lines go to stderr synchronously, one write each, as aiohttp's own logs do.
