@@ -7,19 +7,24 @@ with how to get it, and exits 1; prints nothing and exits 0 when all is there. N
 suite needs every service below, in CI too.
 
 The addresses are the ones the tests use; CCROUTER_TEST_REDIS and CCROUTER_TEST_POSTGRES (host:port)
-override them for this check only (its own tests point them at a closed port).
+override them for this check only (its own tests point them at a closed port). The Claude Code CLI
+is looked for where tests/integration/test_claude_code_real.py looks (CCROUTER_TEST_CLAUDE, else
+node_modules/.bin/claude, else .cache/claude-code/node_modules/.bin/claude) and, when it is nowhere,
+installed into .cache/claude-code with npm (pinned version).
 """
 
 import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 
 REDIS = os.environ.get("CCROUTER_TEST_REDIS", "127.0.0.1:6379")
 POSTGRES = os.environ.get("CCROUTER_TEST_POSTGRES", "127.0.0.1:5432")
 PG_USER, PG_DATABASE = "postgres", "test"  # tests/integration/test_ledger.py, test_budget.py
 TIMEOUT_S = 2.0
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _address(text):
@@ -119,7 +124,51 @@ def _reason(exc):
     return exc.strerror or str(exc)
 
 
-CHECKS = (check_python, check_promtool, check_redis, check_postgres)
+# tests/integration/test_claude_code_real.py runs the real CLI; the version is the one it was checked with.
+CLAUDE_CODE = "@anthropic-ai/claude-code@2.1.332"
+CLAUDE_CACHE = os.path.join(ROOT, ".cache", "claude-code")
+CLAUDE_PLACES = (
+    os.path.join(ROOT, "node_modules", ".bin", "claude"),
+    os.path.join(CLAUDE_CACHE, "node_modules", ".bin", "claude"),
+)
+
+
+def _executable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def check_claude_code():
+    """The Claude Code CLI, found where the test looks, else installed with npm into .cache."""
+    given = os.environ.get("CCROUTER_TEST_CLAUDE")
+    if given:
+        if _executable(given):
+            return None
+        return (
+            "CCROUTER_TEST_CLAUDE=%s is not an executable file (point it at the claude CLI, or unset it)"
+            % given
+        )
+    if any(_executable(place) for place in CLAUDE_PLACES):
+        return None
+    npm = shutil.which("npm")
+    how = "install Node.js with npm (https://nodejs.org), or set CCROUTER_TEST_CLAUDE to a claude CLI"
+    if npm is None:
+        return "the Claude Code CLI (%s, for the real Claude Code test), and npm to install it: %s" % (
+            CLAUDE_CODE,
+            how,
+        )
+    print("make test: installing %s into %s (once)" % (CLAUDE_CODE, CLAUDE_CACHE), file=sys.stderr)
+    command = [npm, "install", "--prefix", CLAUDE_CACHE, "--no-audit", "--no-fund", CLAUDE_CODE]
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "the Claude Code CLI: `%s` failed (%s); %s" % (" ".join(command), exc, how)
+    if done.returncode != 0 or not _executable(CLAUDE_PLACES[1]):
+        tail = done.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return "the Claude Code CLI: `%s` failed (%s); %s" % (" ".join(command), tail[0], how)
+    return None
+
+
+CHECKS = (check_python, check_promtool, check_redis, check_postgres, check_claude_code)
 
 
 def main():

@@ -50,12 +50,13 @@ def chatty_port() -> Iterator[str]:
     server.close()
 
 
-def run_check(path: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **env}
+def run_check(path: str | None = None, script: Path = CHECK, **env: str) -> subprocess.CompletedProcess[str]:
+    # A Claude Code CLI that is there, unless a test says otherwise: no test installs one from npm.
+    environ = {**os.environ, "CCROUTER_TEST_CLAUDE": sys.executable, **env}
     if path is not None:
         environ["PATH"] = path
     return subprocess.run(
-        [sys.executable, str(CHECK)], env=environ, capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, str(script)], env=environ, capture_output=True, text=True, timeout=30, check=False
     )
 
 
@@ -66,12 +67,20 @@ def test_silent_when_everything_is_there() -> None:
 
 
 def test_one_message_names_every_missing_thing_and_how_to_get_it(tmp_path: Path, closed_port: str) -> None:
-    done = run_check(str(tmp_path), CCROUTER_TEST_REDIS=closed_port, CCROUTER_TEST_POSTGRES=closed_port)
+    done = run_check(
+        str(tmp_path),
+        script=_copied_check(tmp_path),  # a tree without any claude CLI
+        CCROUTER_TEST_CLAUDE="",
+        CCROUTER_TEST_REDIS=closed_port,
+        CCROUTER_TEST_POSTGRES=closed_port,
+    )
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert lines[0].startswith("make test: this machine lacks what the test suite needs")
-    assert len(lines) == 4, done.stderr  # the header, then one line per missing thing
-    promtool, redis, postgres = lines[1:]
+    assert len(lines) == 5, done.stderr  # the header, then one line per missing thing
+    promtool, redis, postgres, claude = lines[1:]
+    assert claude.startswith("  - the Claude Code CLI (@anthropic-ai/claude-code@2.1.332")
+    assert "npm" in claude
     assert promtool.startswith("  - promtool")
     assert "apt-get install" in promtool
     assert redis.startswith(f"  - Redis at {closed_port} (connection refused: not running)")
@@ -79,6 +88,51 @@ def test_one_message_names_every_missing_thing_and_how_to_get_it(tmp_path: Path,
     assert postgres.startswith(f"  - PostgreSQL at {closed_port} (connection refused: not running)")
     for detail in ("user postgres", "database test", "trust"):
         assert detail in postgres
+
+
+def _copied_check(tmp_path: Path) -> Path:
+    """The check script in a tree of its own (it looks for the CLI beside it)."""
+    (tmp_path / "tree" / "scripts").mkdir(parents=True)
+    return Path(shutil.copy(CHECK, tmp_path / "tree" / "scripts" / CHECK.name))
+
+
+def test_a_missing_claude_cli_is_installed_with_npm_pinned(tmp_path: Path) -> None:
+    script = _copied_check(tmp_path)
+    tree = script.parent.parent
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "npm.log"
+    # A stand-in npm (no network in tests): records its arguments, makes the CLI where npm would.
+    npm = bin_dir / "npm"
+    npm.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {log}\n'
+        'mkdir -p "$3/node_modules/.bin" && printf "#!/bin/sh\\n" > "$3/node_modules/.bin/claude"\n'
+        'chmod +x "$3/node_modules/.bin/claude"\n'
+    )
+    npm.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    done = run_check(path, script=script, CCROUTER_TEST_CLAUDE="")
+    cache = tree / ".cache" / "claude-code"
+    assert log.read_text().split() == [
+        "install",
+        "--prefix",
+        str(cache),
+        "--no-audit",
+        "--no-fund",
+        "@anthropic-ai/claude-code@2.1.332",
+    ]
+    assert (cache / "node_modules" / ".bin" / "claude").is_file()
+    assert "Claude Code" not in done.stderr.split("lacks", 1)[-1]
+    # Found the next time: npm is not run again.
+    log.unlink()
+    run_check(path, script=script, CCROUTER_TEST_CLAUDE="")
+    assert not log.exists()
+
+
+def test_a_wrong_claude_path_is_named(tmp_path: Path) -> None:
+    done = run_check(CCROUTER_TEST_CLAUDE=str(tmp_path / "nothing"))
+    assert f"CCROUTER_TEST_CLAUDE={tmp_path / 'nothing'} is not an executable file" in done.stderr
 
 
 def test_a_port_held_by_something_else_is_named_as_such(chatty_port: str) -> None:
@@ -100,7 +154,7 @@ def test_make_test_runs_the_check_before_building_anything(tmp_path: Path, close
             shutil.copy(source, tmp_path / name)
     done = subprocess.run(
         [make, "-C", str(tmp_path), "test", f"PY={sys.executable}"],
-        env={**os.environ, "CCROUTER_TEST_REDIS": closed_port},
+        env={**os.environ, "CCROUTER_TEST_REDIS": closed_port, "CCROUTER_TEST_CLAUDE": sys.executable},
         capture_output=True,
         text=True,
         timeout=60,

@@ -61,7 +61,9 @@ __all__ = [
     "ThinkingDelta",
     "Tool",
     "ToolChoice",
+    "ToolReferenceBlock",
     "ToolResultBlock",
+    "ToolResultPart",
     "ToolUseBlock",
     "Usage",
 ]
@@ -105,9 +107,23 @@ class ToolUseBlock:
 
 
 @dataclass(slots=True)
+class ToolReferenceBlock:
+    """A tool a tool result loads (Anthropic tool search: a client-side search tool such as Claude
+    Code's ToolSearch answers with these; the named tool's definition, sent with ``defer_loading``,
+    becomes callable). Only inside ``ToolResultBlock.content``."""
+
+    tool_name: str
+    cache_control: JSON | None = None
+    type: Literal["tool_reference"] = "tool_reference"
+
+
+ToolResultPart = TextBlock | ImageBlock | ToolReferenceBlock
+
+
+@dataclass(slots=True)
 class ToolResultBlock:
     tool_use_id: str
-    content: list[TextBlock | ImageBlock] = field(default_factory=list)
+    content: list[ToolResultPart] = field(default_factory=list)
     is_error: bool = False
     cache_control: JSON | None = None
     type: Literal["tool_result"] = "tool_result"
@@ -155,12 +171,16 @@ class Message:
 @dataclass(slots=True)
 class Tool:
     """A tool definition. Server tools (``web_search_20250305``...) have ``server_type`` set and keep
-    their definition in ``raw``; client tools have a JSON Schema in ``input_schema``."""
+    their definition in ``raw``; client tools have a JSON Schema in ``input_schema``.
+
+    ``defer_loading``: the tool is loaded only once a ``ToolReferenceBlock`` names it (Anthropic tool
+    search); ``ccrouter.codecs.toolsearch`` decides what a target without tool search gets."""
 
     name: str
     description: str | None = None
     input_schema: JSON = field(default_factory=dict)
     cache_control: JSON | None = None
+    defer_loading: bool = False
     server_type: str | None = None
     raw: JSON | None = None
 

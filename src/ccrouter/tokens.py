@@ -426,7 +426,12 @@ def _block_pieces(block: ContentBlock) -> Iterator[Piece]:
         yield orjson.dumps(block.input).decode()
     elif isinstance(block, ToolResultBlock):
         for part in block.content:
-            yield part.text if isinstance(part, TextBlock) else IMAGE_TOKENS
+            if isinstance(part, TextBlock):
+                yield part.text
+            elif isinstance(part, ImageBlock):
+                yield IMAGE_TOKENS
+            else:  # a tool_reference: the tool's definition is counted with the tools
+                yield part.tool_name
     elif isinstance(block, ImageBlock):
         yield IMAGE_TOKENS
     elif isinstance(block, ThinkingBlock):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ccrouter.config import ProviderConfig
     from ccrouter.plugins import Registry
 
-__all__ = ["HttpCall", "Provider", "ProviderType", "StreamDecoder", "WireAdapter"]
+__all__ = ["ErrorAnswers", "HttpCall", "Provider", "ProviderType", "StreamDecoder", "WireAdapter"]
 
 
 @runtime_checkable
@@ -76,6 +76,17 @@ class WireAdapter(Protocol):
 
     def error_message(self, status: int, body: bytes) -> str:
         """A readable message from the provider's error body (never containing credentials)."""
+        ...
+
+
+@runtime_checkable
+class ErrorAnswers(Protocol):
+    """Optional for a ``WireAdapter`` (so adapters written before it still fit): an error status that
+    is in fact a finished answer, as the client's API would have given it (OpenAI's 400 for a
+    reasoning model out of output tokens is Anthropic's ``stop_reason: max_tokens``)."""
+
+    def answer_for_error(self, status: int, body: bytes, call: HttpCall) -> MessagesResponse | None:
+        """The answer ``status`` with ``body`` stands for; None: it is an error."""
         ...
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 import aiohttp
 
+from ccrouter.codecs.events import response_events
 from ccrouter.codecs.sse import SSEParser
 from ccrouter.config import ProviderConfig
 from ccrouter.errors import (
@@ -25,7 +26,7 @@ from ccrouter.errors import (
     upstream_error_for_status,
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
-from ccrouter.providers.base import HttpCall, WireAdapter
+from ccrouter.providers.base import ErrorAnswers, HttpCall, WireAdapter
 from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
 from ccrouter.telemetry.redact import Redactor
 
@@ -92,6 +93,7 @@ class HttpProvider:
         self.wire = adapter.wire
         self.config = config
         self._adapter = adapter
+        self._answers = adapter if isinstance(adapter, ErrorAnswers) else None
         self._session = session
         self._timeouts = config.timeouts
         self._limits = config.limits
@@ -107,6 +109,8 @@ class HttpProvider:
             async with CallDeadline(self._timeouts, total=True) as deadline:
                 response = await self._open(call, model)
                 deadline.answered()
+                if isinstance(response, MessagesResponse):
+                    return response
                 async with response:
                     body = await self._read_body(response)
         except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
@@ -147,6 +151,9 @@ class HttpProvider:
             raise self._connection_error(exc) from exc
         except TimeoutError as exc:
             raise self._timeout_error(deadline) from exc
+        if isinstance(response, MessagesResponse):
+            yield response_events(response)
+            return
         async with response, contextlib.aclosing(self._chunks(response.content)) as chunks:
             async for chunk in chunks:
                 events: list[StreamEvent] = []
@@ -200,9 +207,10 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._session.close()
 
-    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse:
-        """POST the call and wait for the response head; raise the mapped error on an error status.
-        The caller holds the ``CallDeadline`` and maps timeouts and aiohttp errors."""
+    async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse | MessagesResponse:
+        """POST the call and wait for the response head; raise the mapped error on an error status,
+        or return the answer it stands for (``ErrorAnswers``). The caller holds the ``CallDeadline``
+        and maps timeouts and aiohttp errors."""
         response = await self._session.post(
             call.url,
             data=call.body,
@@ -228,6 +236,10 @@ class HttpProvider:
                     body = await response.content.read(_MAX_ERROR_BODY)
                 except aiohttp.ClientError:
                     body = b""
+            if self._answers is not None:
+                answer = self._answers.answer_for_error(response.status, body, call)
+                if answer is not None:
+                    return answer
             message = self._redactor.text(self._adapter.error_message(response.status, body))
             raise upstream_error_for_status(
                 response.status,

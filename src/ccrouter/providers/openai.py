@@ -35,8 +35,16 @@ class OpenAICallContext:
     model: str
 
 
+# OpenAI answers a reasoning model that spends all of max_completion_tokens before any output with a
+# 400 (gpt-5 models with max_completion_tokens 1 or 2; the message, as OpenAI words it, is matched
+# case-insensitively). Anthropic reports the same thing as a finished message with stop_reason
+# max_tokens, and Claude Code's model probe (max_tokens: 1, sent when /model names a model) must
+# succeed: reported by https://github.com/saurabhav88/EnviousWispr/pull/2072.
+_OUTPUT_LIMIT = "could not finish the message because max_tokens or model output limit was reached"
+
+
 class OpenAIAdapter:
-    """``WireAdapter`` for chat completions: ``POST {base_url}/chat/completions``."""
+    """``WireAdapter`` for chat completions: ``POST {base_url}/chat/completions``; also ``ErrorAnswers``."""
 
     wire = "openai"
 
@@ -80,6 +88,15 @@ class OpenAIAdapter:
         context: OpenAICallContext = call.context
         return OpenAIStreamDecoder(
             context.names, context.dialect, model=context.model, provider=self._config.name
+        )
+
+    def answer_for_error(self, status: int, body: bytes, call: HttpCall) -> MessagesResponse | None:
+        """The output-limit 400 as an empty message that stopped at max_tokens."""
+        if status != 400 or _OUTPUT_LIMIT not in _message_from(body).lower():
+            return None
+        context: OpenAICallContext = call.context
+        return MessagesResponse(
+            id=context.names.fresh_id("msg"), model=context.model, content=[], stop_reason="max_tokens"
         )
 
     def error_message(self, status: int, body: bytes) -> str:

@@ -99,7 +99,10 @@ def _sign(reply: Reply, parts: list[dict[str, Any]]) -> None:
 
 
 def _chunk(ctx: RenderContext, parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    # Gemini leaves ``parts`` out of a candidate that has none (MAX_TOKENS spent on thinking, as for
+    # a maxOutputTokens of 1): the content is only {"role": "model"}.
+    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
+    candidate: dict[str, Any] = {"content": content}
     if finish is not None:
         candidate["finishReason"] = finish
     candidate["index"] = 0
@@ -141,7 +144,9 @@ def render_stream(reply: Reply, ctx: RenderContext) -> Iterator[bytes]:
     calls = _call_parts(reply, raws)
     if calls:
         chunks.append(calls)
-    if not chunks or "thought" in chunks[-1][0]:
+    if not chunks:
+        chunks.append([])  # nothing at all: one chunk, without parts, with the finishReason
+    elif "thought" in chunks[-1][0]:
         chunks.append([{"text": ""}])  # the finishReason rides on an answer chunk
     _sign(reply, [part for parts in chunks for part in parts])
     last = len(chunks) - 1

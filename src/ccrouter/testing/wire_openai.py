@@ -19,6 +19,7 @@ from ccrouter.testing.script import RenderContext, Reply, fragments
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "OUTPUT_LIMIT_MESSAGE",
     "STREAM_CONTENT_TYPE",
     "error_body",
     "models_body",
@@ -33,6 +34,13 @@ JSON_CONTENT_TYPE = "application/json"
 STREAM_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _FINGERPRINT = "fp_fake0001"
 _DONE = b"data: [DONE]\n\n"
+# What OpenAI answers (HTTP 400, invalid_request_error) when a reasoning model spends all of a tiny
+# max_completion_tokens (1 or 2) before any output: ``Fault("status", status=400,
+# body=error_body(400, message=OUTPUT_LIMIT_MESSAGE))`` makes the fake behave so.
+OUTPUT_LIMIT_MESSAGE = (
+    "Could not finish the message because max_tokens or model output limit was reached. "
+    "Please try again with higher max_tokens."
+)
 
 # https://platform.openai.com/docs/guides/error-codes: status -> (type, code, message)
 _ERRORS = {

@@ -41,7 +41,9 @@ from ccrouter.messages import (
     ThinkingConfig,
     Tool,
     ToolChoice,
+    ToolReferenceBlock,
     ToolResultBlock,
+    ToolResultPart,
     ToolUseBlock,
 )
 
@@ -267,15 +269,20 @@ def _decode_image(block: JSON) -> ImageBlock | None:
     return None
 
 
-def _decode_tool_result_content(content: Any, path: str) -> list[TextBlock | ImageBlock]:
+def _decode_tool_result_content(content: Any, path: str) -> list[ToolResultPart]:
     if content is None or content == "":
         return []
     if isinstance(content, str):
         return [TextBlock(text=content)]
     if not isinstance(content, list):
         raise _fail(path, "Input should be a valid string or list")
-    parts: list[TextBlock | ImageBlock] = []
+    parts: list[ToolResultPart] = []
     for i, item in enumerate(content):
+        if isinstance(item, dict) and item.get("type") == "tool_reference":
+            # Tool search: the result loads the named (deferred) tool (``ccrouter.codecs.toolsearch``).
+            name = _text(item, "tool_name", f"{path}.{i}")
+            parts.append(ToolReferenceBlock(tool_name=name, cache_control=item.get("cache_control")))
+            continue
         block = _decode_block(item, f"{path}.{i}")
         # Documents and search results inside a tool result have no canonical form; a passthrough
         # still forwards them from ``raw``.
@@ -314,6 +321,7 @@ def decode_tools(value: Any) -> list[Tool]:
                 description=description,
                 input_schema=schema,  # shared, not copied: schemas are large and never modified
                 cache_control=item.get("cache_control"),
+                defer_loading=item.get("defer_loading") is True,
             )
         )
     return tools

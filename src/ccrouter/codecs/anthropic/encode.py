@@ -341,6 +341,8 @@ def _encode_tool(tool: Tool, _client: Any = None, _before: Any = None) -> JSON:
     out["input_schema"] = tool.input_schema or {"type": "object", "properties": {}}
     if tool.cache_control is not None:
         out["cache_control"] = tool.cache_control
+    if tool.defer_loading:
+        out["defer_loading"] = True
     return out
 
 

@@ -39,6 +39,7 @@ from ccrouter.messages import (
     TextDelta,
     ThinkingBlock,
     ThinkingDelta,
+    ToolReferenceBlock,
     ToolResultBlock,
     ToolUseBlock,
     Usage,
@@ -226,7 +227,7 @@ class AnthropicStreamDecoder:
 # --------------------------------------------------------------------------- encoding
 
 
-def encode_block(block: ContentBlock) -> JSON:
+def encode_block(block: ContentBlock | ToolReferenceBlock) -> JSON:
     """A canonical block as Anthropic writes it. Thinking of a foreign origin keeps (or gets) its
     ``ccr:<wire>`` signature so it comes back to us recognisable."""
     if isinstance(block, TextBlock):
@@ -248,6 +249,8 @@ def encode_block(block: ContentBlock) -> JSON:
             out["content"] = [encode_block(part) for part in block.content]
         if block.is_error:
             out["is_error"] = True
+    elif isinstance(block, ToolReferenceBlock):
+        out = {"type": "tool_reference", "tool_name": block.tool_name}
     else:
         return block.raw
     if block.cache_control is not None:

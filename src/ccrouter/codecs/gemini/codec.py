@@ -37,6 +37,7 @@ from ccrouter.codecs.gemini.stream import (
 )
 from ccrouter.codecs.notes import system_note
 from ccrouter.codecs.prompt import CleanTexts
+from ccrouter.codecs.toolsearch import callable_tools, reference_text
 from ccrouter.errors import UpstreamProtocolError
 from ccrouter.messages import (
     ImageBlock,
@@ -98,7 +99,8 @@ def encode_request(
     """
     request = without_billing_line(request, clean)
     names = _ToolNames()
-    tools = _tools(request.tools, names)
+    # No tool search in Gemini: deferred tools go as ordinary ones once loaded (``codecs.toolsearch``).
+    tools = _tools(callable_tools(request.tools, request.messages), names)
     builder = _Contents(names, function_call_ids)
     for message in request.messages:
         builder.add(message)
@@ -276,7 +278,9 @@ class _Contents:
     def _tool_result(
         self, block: ToolResultBlock, responses: list[tuple[int, JSON]], media: list[JSON], others: list[JSON]
     ) -> None:
-        text = "\n".join(item.text for item in block.content if isinstance(item, TextBlock))
+        texts = [item.text for item in block.content if isinstance(item, TextBlock)]
+        loaded = reference_text(block.content)
+        text = "\n".join(texts if loaded is None else [loaded, *texts])
         images = [
             part for item in block.content if isinstance(item, ImageBlock) and (part := _image_part(item))
         ]

@@ -27,6 +27,7 @@ from ccrouter.codecs.openai.front import (
     usage_to_openai,
 )
 from ccrouter.codecs.openai.toolnames import ToolNames, WireNames, clean_schema, parse_arguments
+from ccrouter.codecs.toolsearch import callable_tools, reference_text
 from ccrouter.errors import UpstreamProtocolError, upstream_error_for_status
 from ccrouter.messages import (
     ContentBlock,
@@ -97,13 +98,16 @@ def encode_request(
     if received is not None and received.format == "openai":
         return _passthrough(request, received, model, stream, dialect, names), names
     tools: list[JSON] | orjson.Fragment | None
+    # No tool search here: deferred tools go as ordinary ones once loaded (``codecs.toolsearch``).
+    # The memo keys a tool list by its tools, so a list that grows between turns is encoded anew.
+    offered = callable_tools(request.tools, request.messages)
     if memo is not None and request.shared_parts:
         dialect = memo.intern(dialect)
         body: JSON = {"model": model, "messages": _memo_messages(request, names, dialect, memo)}
-        tools = memo.tools(request.tools, names, dialect, _tools)
+        tools = memo.tools(offered, names, dialect, _tools)
     else:
         body = {"model": model, "messages": _messages(request, names, dialect)}
-        tools = _tools(request.tools, names, dialect)
+        tools = _tools(offered, names, dialect)
     _put_tools(body, tools, request.tool_choice, names)
     _set_reasoning(body, request, dialect)
     if not dialect.drop_sampling:
@@ -421,8 +425,11 @@ def _result_text(block: ToolResultBlock, images: list[JSON]) -> str:
     for item in block.content:
         if isinstance(item, TextBlock):
             texts.append(item.text)
-        else:
+        elif isinstance(item, ImageBlock):
             images.append(_image_part(item))
+    loaded = reference_text(block.content)
+    if loaded is not None:
+        texts.insert(0, loaded)
     text = "\n".join(texts)
     if block.is_error:
         text = f"Error: {text}" if text else "Error"

@@ -30,6 +30,7 @@ from ccrouter.messages import (
     Tool,
     ToolChoice,
     ToolResultBlock,
+    ToolResultPart,
     ToolUseBlock,
     Usage,
 )
@@ -334,7 +335,7 @@ def _tool_result(item: JSON, path: str) -> ToolResultBlock:
     if not isinstance(call_id, str) or not call_id:
         raise RequestError(f"{path}.tool_call_id: required, a non-empty string")
     parts = _user_content(item.get("content"), path)
-    content = [part for part in parts if isinstance(part, TextBlock | ImageBlock)]
+    content: list[ToolResultPart] = [part for part in parts if isinstance(part, TextBlock | ImageBlock)]
     return ToolResultBlock(tool_use_id=call_id, content=content)
 
 
