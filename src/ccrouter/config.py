@@ -251,6 +251,8 @@ class RouterConfig(_Frozen):
     long_context_threshold: int = Field(default=60_000, gt=0)
     web_search: str | None = None
     image: str | None = None
+    # Claude Code's subagents (``CLAUDE_CODE_SUBAGENT_MODEL`` under ``ccrouter code``).
+    subagent: str | None = None
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None
     # Route a bare model name that exactly one listed provider serves to that provider (as an
