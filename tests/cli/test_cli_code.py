@@ -32,6 +32,7 @@ runner = CliRunner()
 FAKE_CLAUDE = """\
 #!{python}
 import json, os, signal, sys, time, urllib.request
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))
 base = os.environ["ANTHROPIC_BASE_URL"]
 request = urllib.request.Request(
     base + "/v1/models?limit=1000",
@@ -47,7 +48,6 @@ record = {{"argv": sys.argv[1:], "env": {{n: os.environ[n] for n in names}}, "mo
 out = os.environ["FAKE_CLAUDE_OUT"] + "." + os.environ.get("FAKE_CLAUDE_NAME", "a")
 with open(out, "w") as handle:
     json.dump(record, handle)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))
 wait = os.environ.get("FAKE_CLAUDE_WAIT")
 deadline = time.monotonic() + 30
 while wait and not os.path.exists(wait) and time.monotonic() < deadline:
