@@ -259,8 +259,9 @@ class RouterConfig(_Frozen):
     long_context_threshold: int = Field(default=60_000, gt=0)
     web_search: str | None = None
     image: str | None = None
-    # Requests of Claude Code's subagents (``cc_is_subagent=true`` in the billing line); the
-    # ``<CCR-SUBAGENT-MODEL>`` tag wins over it (``ccrouter.routing.scenarios``).
+    # Requests of Claude Code's subagents (``cc_is_subagent=true`` in the billing line; under
+    # ``ccrouter code`` also ``CLAUDE_CODE_SUBAGENT_MODEL``); the ``<CCR-SUBAGENT-MODEL>`` tag wins over it
+    # (``ccrouter.routing.scenarios``).
     subagent: str | None = None
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None

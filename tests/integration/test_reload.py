@@ -380,3 +380,25 @@ async def test_a_rotated_key_is_a_change_that_reaches_the_provider(
     ):
         assert response.status == 200
     assert a.requests[-1].headers["x-api-key"] == "sk-a-rotated-key"
+
+
+async def test_a_reload_brings_the_new_routes_aliases(
+    tmp_path: Path, upstreams: tuple[FakeUpstream, FakeUpstream], served: Started
+) -> None:
+    a, b = upstreams
+    server, path = await served(_config(tmp_path, [_provider("a", a.url)], "a"), watch=False)
+    gateway: Gateway = server.app[GATEWAY]
+    headers = {"anthropic-version": "2023-06-01"}
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.make_url("/v1/models"), headers=headers) as response:
+            assert [m["id"] for m in (await response.json())["data"]] == [f"claude-ccr-a-{MODEL}"]
+        _write(path, _config(tmp_path, [_provider("a", a.url), _provider("b", b.url)], "a"))
+        assert (await gateway.reload()).status == "reloaded"
+        async with session.get(server.make_url("/v1/models"), headers=headers) as response:
+            ids = [m["id"] for m in (await response.json())["data"]]
+        assert ids == [f"claude-ccr-a-{MODEL}", f"claude-ccr-b-{MODEL}"]
+        body = {**BODY, "model": f"claude-ccr-b-{MODEL}"}
+        async with session.post(server.make_url("/v1/messages"), json=body) as response:
+            assert response.status == 200
+            assert response.headers["x-ccrouter-provider"] == "b"
+    assert len(b.requests) == 1

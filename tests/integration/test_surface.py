@@ -40,12 +40,12 @@ async def test_health_root_and_head(fake: FakeUpstream, gateway: GatewayFactory)
             assert (await response.json())["name"] == "ccrouter"
 
 
-async def test_models_lists_provider_model_pairs(
+async def test_models_lists_the_picker_aliases(
     fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt
 ) -> None:
     client = anthropic_at(await gateway(settings_for(fake.url, "openai")))
     page = await client.models.list()
-    assert [model.id for model in page.data] == ["up,gpt-test", "up,other-model"]
+    assert [model.id for model in page.data] == ["claude-ccr-up-gpt-test", "claude-ccr-up-other-model"]
 
 
 async def test_count_tokens(fake: FakeUpstream, gateway: GatewayFactory, anthropic_at: AnthropicAt) -> None:

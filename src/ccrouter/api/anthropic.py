@@ -1,5 +1,5 @@
-"""The Anthropic Messages API handlers: /v1/messages, /v1/messages/count_tokens, /v1/models
-(registered by ``ccrouter.builtins.endpoints``)."""
+"""The Anthropic Messages API handlers: /v1/messages, /v1/messages/count_tokens (``/v1/models`` is
+``ccrouter.api.models``; registered by ``ccrouter.builtins.endpoints``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ccrouter.codecs.anthropic import codec
 from ccrouter.codecs.anthropic.body import decode_request_body
 from ccrouter.services import Services
 
-__all__ = ["count_tokens", "messages", "models"]
+__all__ = ["count_tokens", "messages"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -52,29 +52,3 @@ async def count_tokens(request: web.Request) -> web.Response:
         canonical = decode_request_body(body, state.decode_cache, require_max_tokens=False)
         tokens = await state.counter.count_request_async(canonical)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")
-
-
-async def models(request: web.Request) -> web.Response:
-    """Configured models as ``provider,model`` ids, in a shape both Anthropic and OpenAI SDKs read."""
-    state: Services = services_of(request)
-    data = [
-        {
-            "type": "model",
-            "object": "model",
-            "id": f"{provider.name},{spec.name}",
-            "display_name": f"{spec.name} ({provider.name})",
-            "created_at": "2025-01-01T00:00:00Z",
-            "created": 1735689600,
-            "owned_by": provider.name,
-        }
-        for provider in state.settings.providers
-        for spec in provider.models
-    ]
-    body = {
-        "object": "list",
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
-    return web.Response(body=orjson.dumps(body), content_type="application/json")

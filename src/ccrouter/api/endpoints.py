@@ -10,6 +10,7 @@ never becomes a label).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +27,13 @@ __all__ = ["ENDPOINTS", "OTHER", "Endpoint", "EndpointTable", "Envelope"]
 Envelope = Literal["anthropic", "openai"]
 # The name of every request that matched no endpoint.
 OTHER = "other"
+_VARIABLE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """A regex for a path with ``{name}`` segments, each matching one segment (as aiohttp's)."""
+    parts = ("[^/]+" if _VARIABLE.fullmatch(part) else re.escape(part) for part in path.split("/"))
+    return re.compile("/".join(parts) + "$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,8 @@ class EndpointTable:
                 )
         self._routes = tuple(routes.values())
         self._by_path = by_path
+        # Paths with ``{name}`` segments (``/v1/models/{model_id}``): one segment each, matched in order.
+        self._templates = tuple((_pattern(path), e) for path, e in by_path.items() if "{" in path)
         # Longest first: the envelope of a path under an endpoint's (a 404 below it) is that endpoint's.
         self._prefixes = sorted(by_path.values(), key=lambda e: len(e.path), reverse=True)
         self.names = frozenset(endpoint.name for endpoint in self._routes)
@@ -76,11 +86,14 @@ class EndpointTable:
         return len(self._routes)
 
     def match(self, path: str) -> Endpoint | None:
-        return self._by_path.get(path)
+        found = self._by_path.get(path)
+        if found is None and self._templates:
+            found = next((e for pattern, e in self._templates if pattern.match(path)), None)
+        return found
 
     def name(self, path: str) -> str:
         """The label of a request for ``path``: its endpoint's name, else ``other``."""
-        endpoint = self._by_path.get(path)
+        endpoint = self.match(path)
         return endpoint.name if endpoint is not None else OTHER
 
     def envelope(self, path: str) -> Envelope:

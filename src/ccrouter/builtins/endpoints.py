@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ccrouter.api import anthropic, openai
+from ccrouter.api import anthropic, models, openai
 from ccrouter.api.endpoints import Endpoint
 from ccrouter.hookspecs import hookimpl
 
@@ -14,8 +14,10 @@ BUILTIN_ENDPOINTS = (
     Endpoint("POST", "/v1/messages", anthropic.messages, "messages"),
     Endpoint("POST", "/v1/messages/count_tokens", anthropic.count_tokens, "count_tokens"),
     Endpoint("POST", "/v1/chat/completions", openai.chat_completions, "chat_completions", envelope="openai"),
-    # Read by Anthropic and OpenAI SDKs alike; an error under it answers in Anthropic's envelope.
-    Endpoint("GET", "/v1/models", anthropic.models, "models"),
+    # Read by Anthropic and OpenAI SDKs alike: each gets its own shape and error envelope (told apart
+    # by headers, ``api.models``); errors raised before the handler answer in Anthropic's envelope.
+    Endpoint("GET", "/v1/models", models.list_models, "models"),
+    Endpoint("GET", "/v1/models/{model_id}", models.get_model, "models"),
 )
 
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["Found", "ensure_running", "find_foreground", "register"]
 
 EXIT_NOT_RUNNING = 3  # LSB init-script convention for "program is not running"
+# ``ccrouter code`` records here the gateway it started, to stop it when its last session ends.
+CODE_STARTED_FILE = "code-started"
 
 
 # How ensure_running found its gateway: recorded in the pid file, started now, or a ccrouter that was
@@ -104,6 +106,8 @@ def start(config: ConfigOption = None, host: HostOption = None, port: PortOption
             console().print(f"log: {log_path(path.parent)}")
         else:
             console().print(f"ccrouter is already running (pid {info.pid}) on [cyan]{info.url}[/]")
+        # Asked for by name now: a gateway `ccrouter code` started stays when its sessions end.
+        (path.parent / CODE_STARTED_FILE).unlink(missing_ok=True)
 
 
 def stop(config: ConfigOption = None) -> None:

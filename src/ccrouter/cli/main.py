@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, logs, models, plugins, prices, serve
+from ccrouter.cli import (
+    claude_settings,
+    code,
+    config_cmd,
+    costs,
+    daemon,
+    logs,
+    models,
+    plugins,
+    prices,
+    serve,
+)
 from ccrouter.cli.help import HelpGroup
 
 __all__ = ["app", "main"]
@@ -27,6 +38,7 @@ serve.register(app)
 daemon.register(app)
 logs.register(app)
 code.register(app)
+claude_settings.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")

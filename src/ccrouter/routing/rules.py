@@ -24,6 +24,7 @@ from ccrouter.codecs.billing import is_subagent
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import RoutingError
 from ccrouter.messages import MessagesRequest
+from ccrouter.routing.aliases import Aliases, ModelRoute
 from ccrouter.routing.candidates import compared_windows
 from ccrouter.routing.decision import RouteDecision
 from ccrouter.routing.prepare import CleanTexts, extract_subagent_model
@@ -98,6 +99,8 @@ class RuleServices:
         self.catalog = catalog
         self.counter = counter
         self.sessions = sessions
+        # The picker aliases (``claude-ccr-<provider>-<model>``) of this configuration's routes.
+        self.aliases = Aliases.from_settings(settings)
         # Texts already found free of the subagent tag.
         self.clean = CleanTexts()
         # ``candidates_for`` drops a model when ``tokens >= context_window``: as ``tokens > w - 1``.
@@ -234,6 +237,10 @@ class RuleContext:
 
     def resolve(self, route: str, source: str) -> tuple[ProviderConfig, str]:
         return self._services.resolve(route, source)
+
+    def alias(self, model: str) -> ModelRoute | None:
+        """The configured route whose picker alias is ``model`` (``routing.aliases``), else None."""
+        return self._services.aliases.resolve(model)
 
     def decide(self, scenario: str, route: str, reason: str, *, source: str | None = None) -> RouteDecision:
         """A decision for ``route`` (``provider,model``, checked: a RoutingError names ``source``,

@@ -5,8 +5,9 @@ The first rule that decides wins, in claude-code-router's order (``src/utils/rou
 are in ``routing.rules``):
 
 1. the custom hook (``router.custom``), if it answers;
-2. an explicit ``provider,model`` in the request's model (or, with ``router.match_model_names``, a bare
-   model name a provider lists);
+2. an explicit ``provider,model`` in the request's model, or its picker alias
+   ``claude-ccr-<provider>-<model>`` (``routing.aliases``; an alias this configuration does not know
+   is just a model name), or, with ``router.match_model_names``, a bare model name a provider lists;
 3. long context: the request's token count, or the session's last reported input, over
    ``router.long_context_threshold`` (counted exactly only where the cache's bounds on the count
    cannot decide a comparison: see ``RuleServices.count``);
@@ -39,6 +40,7 @@ from ccrouter.config import Settings
 from ccrouter.errors import CCRouterError, RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing import rules
+from ccrouter.routing.aliases import Aliases
 from ccrouter.routing.custom import CustomRouter, RouteContext
 from ccrouter.routing.project import NO_PROJECT, ProjectContext
 from ccrouter.routing.rules import (
@@ -80,6 +82,11 @@ class Router:
         # A stable sort: rules of one order keep their registration order.
         self.rules: tuple[RoutingRule, ...] = tuple(sorted(found, key=order_of))
         self._owner = owner
+
+    @property
+    def aliases(self) -> Aliases:
+        """The picker aliases of this configuration's routes (``GET /v1/models`` lists them)."""
+        return self._services.aliases
 
     async def route(
         self, request: MessagesRequest, *, session_id: str | None, project: ProjectContext = NO_PROJECT
@@ -167,8 +174,9 @@ class CustomRule:
 
 @dataclass(frozen=True, slots=True)
 class ExplicitRule:
-    """The request's model names ``provider,model`` (or, with ``router.match_model_names``, a model
-    some provider lists)."""
+    """The request's model names ``provider,model`` or its picker alias (Claude Code's ``/model``
+    choice, or ``ccrouter code``'s tier mapping), or, with ``router.match_model_names``, a model some
+    provider lists."""
 
     name: str = "explicit"
     order: int = rules.EXPLICIT
@@ -178,6 +186,10 @@ class ExplicitRule:
         if "," in model:
             source = f"request model {model!r}"
             return context.decide("explicit", model, f"the request names {model.strip()}", source=source)
+        alias = context.alias(model)
+        if alias is not None:
+            reason = f"the request names {alias.route} by its alias {model}"
+            return context.decide("explicit", alias.route, reason, source=f"request model {model!r}")
         if not context.settings.router.match_model_names:
             return None
         for provider in context.settings.providers:

@@ -1,0 +1,168 @@
+"""``ccrouter claude-settings [--write | --remove]``: Claude Code's own settings pointed at the gateway,
+for people who run ``claude`` directly.
+
+Prints (default) or merges into ``~/.claude/settings.json`` the environment ``ccrouter code`` gives
+claude (``ccrouter.cli.claude_env``: base URL, the gateway key as ``ANTHROPIC_AUTH_TOKEN``, model
+discovery, the tier models) and ``statusLine: {type: command, command: "ccrouter statusline"}``.
+The key goes in as ``ANTHROPIC_AUTH_TOKEN`` rather than an ``apiKeyHelper``: Claude Code skips model
+discovery when only a helper provides the credential (anthropics/claude-code#56675), and the key is
+a gateway key, not a provider's. The file is written with mode 0600.
+
+``--write`` backs the file up first (``settings.json.ccrouter-backup-<time>``), keeps every other
+key, and records in ``settings.json.ccrouter-state`` which keys it added and the previous value of
+each it replaced; ``--remove`` takes exactly those out again, restoring the previous values, and
+leaves a key the user changed since alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ccrouter.cli.common import ConfigOption, config_path, console, fail, handle_errors
+
+__all__ = ["merge", "register", "unmerge"]
+
+STATUSLINE = {"type": "command", "command": "ccrouter statusline"}
+
+
+def _desired(config: Path | None, statusline: bool) -> dict[str, Any]:
+    from ccrouter.cli.claude_env import claude_env
+    from ccrouter.cli.process import base_url
+    from ccrouter.config_file import load_settings
+
+    settings = load_settings(config_path(config))
+    wanted: dict[str, Any] = {
+        "env": claude_env(settings, base_url(settings.server.host, settings.server.port))
+    }
+    if statusline:
+        wanted["statusLine"] = STATUSLINE
+    return wanted
+
+
+def merge(current: dict[str, Any], wanted: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with ``wanted`` merged in (``env`` key by key); ``state`` records what was there
+    before: ``[value]``, or None where there was nothing (kept from an earlier write, so a second
+    write never records ccrouter's own values)."""
+    merged = dict(current)
+    env = dict(merged.get("env") or {})
+    previous_env: dict[str, Any] = state.setdefault("env", {})
+    for name, value in wanted["env"].items():
+        previous_env.setdefault(name, [env[name]] if name in env else None)
+        env[name] = value
+    merged["env"] = env
+    top: dict[str, Any] = state.setdefault("top", {})
+    for name, value in wanted.items():
+        if name != "env":
+            top.setdefault(name, [merged[name]] if name in merged else None)
+            merged[name] = value
+    state["written"] = wanted
+    return merged
+
+
+def unmerge(current: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """``current`` without what ``merge`` put there: previous values back, added keys gone; a key
+    whose value is no longer the one written (the user changed it) is left alone."""
+    restored = dict(current)
+    written = state.get("written", {})
+    env = dict(restored.get("env") or {})
+    for name, before in state.get("env", {}).items():
+        if env.get(name) != written.get("env", {}).get(name):
+            continue
+        if before is None:
+            env.pop(name, None)
+        else:
+            env[name] = before[0]
+    if env:
+        restored["env"] = env
+    else:
+        restored.pop("env", None)
+    for name, before in state.get("top", {}).items():
+        if restored.get(name) != written.get(name):
+            continue
+        if before is None:
+            restored.pop(name, None)
+        else:
+            restored[name] = before[0]
+    return restored
+
+
+def _load(path: Path) -> dict[str, Any]:
+    import orjson
+
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except orjson.JSONDecodeError as exc:
+        fail(f"{path} is not valid JSON ({exc}); fix it or move it away first")
+    if not isinstance(data, dict):
+        fail(f"{path} does not hold a JSON object")
+    return data
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    import orjson
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".ccrouter-tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    os.replace(temporary, path)
+
+
+def _masked(wanted: dict[str, Any]) -> dict[str, Any]:
+    env = dict(wanted["env"])
+    token = env.get("ANTHROPIC_AUTH_TOKEN", "")
+    env["ANTHROPIC_AUTH_TOKEN"] = f"{token[:3]}…{token[-2:]}" if len(token) > 8 else "****"
+    return {**wanted, "env": env}
+
+
+def claude_settings(
+    write: Annotated[bool, typer.Option("--write", help="Merge into ~/.claude/settings.json.")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Take out what --write added.")] = False,
+    no_statusline: Annotated[bool, typer.Option("--no-statusline", help="Leave statusLine out.")] = False,
+    show_key: Annotated[bool, typer.Option("--show-key", help="Print the gateway key unmasked.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Print (or write into ~/.claude/settings.json) the settings that point `claude` at the gateway."""
+    import orjson
+
+    target = Path.home() / ".claude" / "settings.json"
+    state_path = target.with_name(target.name + ".ccrouter-state")
+    if write and remove:
+        fail("--write and --remove cannot be used together")
+    if remove:
+        state = _load(state_path)
+        if not state:
+            fail(f"nothing to remove: {state_path} does not exist (no `claude-settings --write` here)")
+        _save(target, unmerge(_load(target), state))
+        state_path.unlink()
+        console().print(f"removed ccrouter's settings from {target}")
+        return
+    with handle_errors():
+        wanted = _desired(config, not no_statusline)
+    if not write:
+        shown = wanted if show_key else _masked(wanted)
+        typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+        return
+    current = _load(target)
+    if target.exists():
+        backup = target.with_name(f"{target.name}.ccrouter-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+        backup.write_bytes(target.read_bytes())
+        backup.chmod(0o600)
+        console().print(f"backup: {backup}")
+    state = _load(state_path)
+    merged = merge(current, wanted, state)
+    _save(state_path, state)
+    _save(target, merged)
+    console().print(f"wrote ccrouter's settings into {target} (undo: ccrouter claude-settings --remove)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("claude-settings")(claude_settings)

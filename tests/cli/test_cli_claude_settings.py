@@ -1,0 +1,98 @@
+"""`ccrouter claude-settings`: prints the settings with the key masked, merges them into a temp
+HOME's ~/.claude/settings.json with a backup, and --remove restores exactly what was there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from ccrouter.cli.main import app
+
+runner = CliRunner()
+KEY = "ck-secret-gateway-key-123"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = tmp_path / "cfg" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        f"server: {{port: 4567, api_keys: ['{KEY}']}}\n"
+        "providers: [{name: sim, type: simulated, models: [sim-1, sim-2]}]\n"
+        "router: {default: 'sim,sim-1', think: 'sim,sim-2'}\n"
+    )
+    monkeypatch.setenv("CCROUTER_CONFIG", str(config))
+    return tmp_path
+
+
+def settings_file(home: Path) -> Path:
+    return home / ".claude" / "settings.json"
+
+
+def test_prints_with_the_key_masked(home: Path) -> None:
+    shown = runner.invoke(app, ["claude-settings"])
+    assert shown.exit_code == 0, shown.output
+    assert KEY not in shown.stdout
+    data = orjson.loads(shown.stdout)
+    env = data["env"]
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4567"
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "ck-…23"
+    assert env["ANTHROPIC_API_KEY"] == ""
+    assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "claude-ccr-sim-sim-2"
+    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "claude-ccr-sim-sim-1"
+    assert data["statusLine"] == {"type": "command", "command": "ccrouter statusline"}
+    assert not settings_file(home).exists()  # printing writes nothing
+    unmasked = runner.invoke(app, ["claude-settings", "--show-key", "--no-statusline"])
+    assert orjson.loads(unmasked.stdout)["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY
+    assert "statusLine" not in orjson.loads(unmasked.stdout)
+
+
+def test_write_merges_backs_up_and_remove_restores(home: Path) -> None:
+    target = settings_file(home)
+    target.parent.mkdir()
+    before: dict[str, Any] = {
+        "model": "opus",
+        "env": {"ANTHROPIC_BASE_URL": "http://elsewhere", "MY_VAR": "1"},
+        "permissions": {"allow": ["Bash(ls)"]},
+    }
+    original = orjson.dumps(before)
+    target.write_bytes(original)
+    assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0
+    written = orjson.loads(target.read_bytes())
+    assert written["model"] == "opus"
+    assert written["permissions"] == before["permissions"]
+    assert written["env"]["MY_VAR"] == "1"
+    assert written["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4567"
+    assert written["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY
+    assert written["statusLine"]["command"] == "ccrouter statusline"
+    assert target.stat().st_mode & 0o777 == 0o600
+    backups = list(target.parent.glob("settings.json.ccrouter-backup-*"))
+    assert [b.read_bytes() for b in backups] == [original]
+    # A second write records nothing of its own as "previous".
+    assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0
+    removed = runner.invoke(app, ["claude-settings", "--remove"])
+    assert removed.exit_code == 0, removed.output
+    assert orjson.loads(target.read_bytes()) == before
+    again = runner.invoke(app, ["claude-settings", "--remove"])
+    assert again.exit_code == 1
+    assert "nothing to remove" in again.stderr
+
+
+def test_remove_leaves_what_the_user_changed_since(home: Path) -> None:
+    assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0  # no file before
+    target = settings_file(home)
+    data = orjson.loads(target.read_bytes())
+    data["env"]["ANTHROPIC_DEFAULT_SONNET_MODEL"] = "my-choice"
+    data["theme"] = "dark"
+    target.write_bytes(orjson.dumps(data))
+    assert runner.invoke(app, ["claude-settings", "--remove"]).exit_code == 0
+    assert orjson.loads(target.read_bytes()) == {
+        "env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "my-choice"},
+        "theme": "dark",
+    }
