@@ -163,7 +163,9 @@ async def test_each_distinct_image_is_described_once_and_the_target_gets_text(
     # The target got text only, each image replaced by its description where it stood.
     (sent,) = fake.requests
     text = orjson.dumps(sent.body).decode()
-    assert "image_url" not in text and IMAGE_A not in text and URL_IMAGE not in text
+    assert "image_url" not in text
+    assert IMAGE_A not in text
+    assert URL_IMAGE not in text
     assert text.count("[Image: a picture of image A]") == 2
     assert text.count("[Image: a picture of image B]") == 1
     assert text.count("[Image: a picture of the URL image]") == 1
@@ -179,7 +181,8 @@ async def test_each_distinct_image_is_described_once_and_the_target_gets_text(
     await state.ledger.flush()
     rows = await state.ledger.records()
     agent = [row for row in rows if row.scenario == "image_agent"]
-    assert len(agent) == 3 and len(rows) == 5
+    assert len(agent) == 3
+    assert len(rows) == 5
     for row in agent:
         assert (row.provider, row.model, row.status) == ("vis", "claude-sonnet-4-6", 200)
         assert row.session_id == SESSION
@@ -196,7 +199,9 @@ async def test_a_vision_route_gets_the_images_untouched(
     assert status == 200, answer
     (sent,) = vision.requests  # the target itself: no vision call
     text = orjson.dumps(sent.body).decode()
-    assert text.count(IMAGE_A) == 2 and IMAGE_B in text and URL_IMAGE in text
+    assert text.count(IMAGE_A) == 2
+    assert IMAGE_B in text
+    assert URL_IMAGE in text
     assert "[Image:" not in text
     await state.ledger.flush()
     assert [row.scenario for row in await state.ledger.records()] == ["default"]
