@@ -39,7 +39,9 @@ async def vision() -> AsyncIterator[FakeUpstream]:
         yield upstream
 
 
-def settings(target: str, vision_url: str, tmp_path: Path, *, route: str = "txt,text-only") -> Settings:
+def settings(
+    target: str, vision_url: str, tmp_path: Path, *, route: str = "txt,text-only", **router: Any
+) -> Settings:
     return Settings.model_validate(
         {
             "providers": [
@@ -47,7 +49,7 @@ def settings(target: str, vision_url: str, tmp_path: Path, *, route: str = "txt,
                 {"name": "txt", "type": "openai", "base_url": target + "/v1", "models": ["text-only"]},
                 {"name": "vis", "type": "anthropic", "base_url": vision_url, "models": ["claude-sonnet-4-6"]},
             ],
-            "router": {"default": route, "image_agent": "vis,claude-sonnet-4-6"},
+            "router": {"default": route, "image_agent": "vis,claude-sonnet-4-6", **router},
             "prices": {"vis,claude-sonnet-4-6": {"input": 3, "output": 15}},
             "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
         }
@@ -229,3 +231,17 @@ async def test_a_failing_vision_model_fails_the_request_in_the_clients_envelope(
     status, answer = await post(url, client, body_for(client, stream))
     assert status == 200, answer
     assert len(vision.requests) == 3
+
+
+async def test_images_past_the_bound_become_a_note(
+    fake: FakeUpstream, vision: FakeUpstream, start: Any, tmp_path: Path
+) -> None:
+    config = settings(fake.url, vision.url, tmp_path, image_agent_max_images=1, image_agent_prompt="Say.")
+    url, _ = await start(config)
+    status, answer = await post(url, "anthropic", anthropic_body(False))
+    assert status == 200, answer
+    (shown,) = vision.requests  # one vision call, with the configured prompt
+    assert shown.body["messages"][0]["content"][1] == {"type": "text", "text": "Say."}
+    text = orjson.dumps(fake.requests[0].body).decode()
+    assert text.count("[Image: a picture of image A]") == 2  # the first image, at both places
+    assert text.count("not described: more than router.image_agent_max_images") == 2
