@@ -31,7 +31,16 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _OTHER_FILE = re.compile(r"\A# file: (?!config\.yaml\b)\S+")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_ROUTE_FIELDS = ("default", "background", "think", "long_context", "web_search", "image", "subagent")
+_ROUTE_FIELDS = (
+    "default",
+    "background",
+    "think",
+    "long_context",
+    "web_search",
+    "image",
+    "subagent",
+    "image_agent",
+)
 _BASE: dict[str, Any] = {
     "providers": [{"name": "simulated", "type": "simulated", "models": ["sim-1"]}],
     "router": {"default": "simulated,sim-1"},

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from ccrouter.errors import (
@@ -88,6 +88,8 @@ class Targets:
     prepare: Callable[[MessagesRequest, str, str], MessagesRequest]
     # Told (session, "provider,model") when a candidate serves the request (sticky sessions).
     served: Callable[[str | None, str], None]
+    # The request rewritten for (provider, model) by the target steps (the image agent); None: none.
+    rewrite: Callable[[MessagesRequest, Exchange, str, str], Awaitable[MessagesRequest]] | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +125,8 @@ class Cascade:
         self._last_error: CCRouterError | None = None
         self._cooldowns: list[float] = []
         self._long_context_tried = False
+        # route -> the request as rewritten for it (credential retries reuse it).
+        self._rewritten: dict[str, MessagesRequest] = {}
 
     async def next(self) -> Step | None:
         """The next call to make (its slot taken), or None when no candidate is left."""
@@ -134,6 +138,11 @@ class Cascade:
                 self._cooldowns.append(scored.assessment.cooldown_s)
                 self._skipped.append(f"{candidate.route}=skipped({'; '.join(scored.assessment.notes)})")
                 continue
+            if self._t.rewrite is not None and candidate.route not in self._rewritten:
+                # Before the target's slot is taken: the rewrite may call other models meanwhile.
+                self._rewritten[candidate.route] = await self._t.rewrite(
+                    self._request_for(scored), self._plan.exchange, candidate.provider, candidate.model
+                )
             creds = self._creds.setdefault(candidate.route, self._credential_order(scored))
             while creds:
                 cred = creds.pop(0)
@@ -153,14 +162,18 @@ class Cascade:
         first = scored.assessment.credential
         return [first, *(c for c in pool if c != first)] if first in pool else pool
 
-    def _step(self, scored: Scored, cred: str) -> Step:
+    def _request_for(self, scored: Scored) -> MessagesRequest:
         candidate = scored.candidate
         plan = self._plan
         first = plan.candidates[0].candidate if plan.candidates else None
         if candidate == first or plan.original is None:
-            request = plan.request
-        else:
-            request = self._t.prepare(plan.original, candidate.provider, candidate.model)
+            return plan.request
+        return self._t.prepare(plan.original, candidate.provider, candidate.model)
+
+    def _step(self, scored: Scored, cred: str) -> Step:
+        candidate = scored.candidate
+        plan = self._plan
+        request = self._rewritten.get(candidate.route) or self._request_for(scored)
         attempt = Attempt(candidate.provider, candidate.model)
         plan.exchange.attempts.append(attempt)
         return Step(scored, cred, self._t.pools[candidate.provider][cred], request, attempt)

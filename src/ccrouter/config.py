@@ -263,6 +263,23 @@ class RouterConfig(_Frozen):
     # ``ccrouter code`` also ``CLAUDE_CODE_SUBAGENT_MODEL``); the ``<CCR-SUBAGENT-MODEL>`` tag wins over it
     # (``ccrouter.routing.scenarios``).
     subagent: str | None = None
+    # -- the image agent (issue 13): a vision model that describes each image of a request whose
+    # target has no vision; the descriptions replace the images (``ccrouter.images``). Off when unset.
+    image_agent: str | None = None
+    image_agent_prompt: str = Field(
+        default=(
+            "Describe this image for someone who cannot see it: its content, any text in it verbatim, "
+            "and details a software engineer would need (code, errors, layout). Be concise."
+        ),
+        min_length=1,
+    )
+    # At most this many distinct images described per request (more get a note), each at most
+    # image_agent_max_bytes of image data, in at most image_agent_max_tokens of description; at most
+    # image_agent_concurrency vision calls at once per request.
+    image_agent_max_images: int = Field(default=20, gt=0, le=200)
+    image_agent_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    image_agent_max_tokens: int = Field(default=1024, gt=0)
+    image_agent_concurrency: int = Field(default=4, gt=0, le=32)
     # ``package.module:function``: an async callable (request, context) -> "provider,model" | None.
     custom: str | None = None
     # Route a bare model name that exactly one listed provider serves to that provider (as an
@@ -282,7 +299,9 @@ class RouterConfig(_Frozen):
                     raise ValueError(f"fallback.{scenario}: must be 'provider,model', got {route!r}")
         return value
 
-    @field_validator("default", "background", "think", "long_context", "web_search", "image", "subagent")
+    @field_validator(
+        "default", "background", "think", "long_context", "web_search", "image", "subagent", "image_agent"
+    )
     @classmethod
     def _route_shape(cls, value: str | None) -> str | None:
         return _route_shape(value)
@@ -554,7 +573,9 @@ class Settings(_Frozen):
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique, got {names}")
-        routes = [(f"router.{scenario}", getattr(self.router, scenario)) for scenario in SCENARIOS]
+        routes = [
+            (f"router.{scenario}", getattr(self.router, scenario)) for scenario in (*SCENARIOS, "image_agent")
+        ]
         # Fallback routes (issue 3) are checked like scenario routes.
         routes += [(f"router.fallback.{k}", r) for k, rs in self.router.fallback.items() for r in rs]
         # Profile routes (issue 13) too, and the profile names a request's header may carry.

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -30,7 +32,7 @@ from ccrouter.cascade import Cascade, Plan, Targets, header_value
 from ccrouter.catalog import Catalog, clamp_max_tokens
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import CCRouterError, RoutingError, UpstreamProtocolError
-from ccrouter.exchange import Admission, Exchange, PreDispatch, UsageHook
+from ccrouter.exchange import Admission, Exchange, Observer, PreDispatch, TargetStep, UsageHook
 from ccrouter.messages import (
     BlockDelta,
     ContentBlock,
@@ -52,7 +54,7 @@ from ccrouter.predispatch import Answerers, response_events
 from ccrouter.pricing.table import ModelPrice
 from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState
-from ccrouter.routing.candidates import candidates_for
+from ccrouter.routing.candidates import candidates_for, needs
 from ccrouter.routing.fit import fit_request
 from ccrouter.routing.project import project_context
 from ccrouter.routing.scenarios import RouteDecision, Router
@@ -73,7 +75,7 @@ log = logging.getLogger("ccrouter.dispatch")
 
 # Scenarios where a policy named the target (and "explicit" when the client wrote provider,model):
 # it goes first whatever the scores say.
-_PINNED = frozenset({"custom", "subagent", "downgrade"})
+_PINNED = frozenset({"custom", "subagent", "downgrade", "image_agent"})
 _MAX_STICKY_SESSIONS = 10_000
 
 
@@ -101,13 +103,16 @@ class Dispatcher:
         pre_dispatch: Sequence[PreDispatch] = (),
         owner: Callable[[object], str] | None = None,
         profile_strategies: Mapping[str, RankingPolicy] | None = None,
+        target_steps: Sequence[TargetStep] = (),
+        observers: Sequence[Observer] = (),
     ) -> None:
         """``pools``: provider -> credential id -> provider (``providers.registry.open_pools``); without
         it each provider of ``providers`` is its own one-credential pool. ``strategy``: the ranking
         policy ``routing.strategy`` names (``routing.strategies.strategy_named``; default: a built-in);
         ``pre_dispatch``: the answerers asked before any provider call, ``owner`` naming their plugin
         (``plugins.Extensions``); ``profile_strategies``: the policy of each profile that names its own
-        strategy (``profiles.<name>.routing.strategy``)."""
+        strategy (``profiles.<name>.routing.strategy``); ``target_steps``: what rewrites a client request
+        for each candidate before its call; ``observers``: told of the calls those steps make (``call``)."""
         self._admission = admission
         self._profile_strategies = profile_strategies or {}
         self._usage_hooks = usage_hooks
@@ -126,8 +131,16 @@ class Dispatcher:
         # None without answerers: the hot path checks that once per request, nothing more.
         self._answers = Answerers(pre_dispatch, owner) if pre_dispatch else None
         self._sticky: OrderedDict[str, str] = OrderedDict()
+        self._steps = tuple(target_steps)
+        self._observers = tuple(observers)
         self._targets = Targets(
-            self.live, pools, settings.router.long_context, self._prepare_for, self._remember
+            self.live,
+            pools,
+            settings.router.long_context,
+            self._prepare_for,
+            self._remember,
+            # None without steps: the cascade checks that once per candidate, nothing more.
+            self._rewrite if self._steps else None,
         )
 
     def carry_over(self, previous: Dispatcher) -> None:
@@ -145,6 +158,16 @@ class Dispatcher:
         decision, context = await self._router.decide(request, session_id=session, project=project)
         exchange.subagent = context.is_subagent()
         strategy = self._profile_strategies.get(project.profile) if project.profile else None
+        return await self._plan(request, decision, session, exchange, strategy)
+
+    async def _plan(
+        self,
+        request: MessagesRequest,
+        decision: RouteDecision,
+        session: str | None,
+        exchange: Exchange,
+        strategy: RankingPolicy | None = None,
+    ) -> Plan:
         ranked, why = await self._ranked(request, decision, session, strategy)
         first = ranked[0].candidate
         prepared = self._prepare_for(request, first.provider, first.model)
@@ -253,6 +276,67 @@ class Dispatcher:
         if config is None:
             raise RoutingError(f"provider {provider!r} is not configured")
         return fit_request(request, self._catalog.info(config, model))
+
+    # ------------------------------------------------------------------ calls on a request's behalf
+
+    async def _rewrite(
+        self, request: MessagesRequest, exchange: Exchange, provider: str, model: str
+    ) -> MessagesRequest:
+        """``request`` as the target steps rewrite it for ``provider``/``model`` (client requests
+        only: a call a step makes is not rewritten again)."""
+        if exchange.parent_id is not None:
+            return request
+        config = self._settings.provider(provider)
+        if config is None:
+            return request
+        info = self._catalog.info(config, model)
+        for step in self._steps:
+            if step.wants(request, info):
+                request = await step.prepare(request, exchange, self)
+        return request
+
+    async def call(
+        self, request: MessagesRequest, route: str, *, scenario: str, parent: Exchange
+    ) -> MessagesResponse:
+        """``exchange.ModelCalls``: ``request`` sent to ``route`` down its own cascade (the
+        ``scenario``'s fallbacks), recorded as an exchange of its own, told to the observers."""
+        exchange = _child(parent, scenario)
+        provider, _, model = (part.strip() for part in route.partition(","))
+        try:
+            decision = RouteDecision(
+                scenario, provider, model, f"{scenario}: {route} for {parent.request_id}"
+            )
+            # No session: a call on a request's behalf neither moves its sticky route nor counts as
+            # its context usage (the long-context scenario reads that); the ledger row keeps it.
+            plan = await self._plan(request, decision, None, exchange)
+            if needs(request)[1]:
+                plan.candidates = [plan.candidates[0]] + [
+                    item for item in plan.candidates[1:] if self._sees_images(item.candidate.route)
+                ]
+            response = await self.complete(plan)
+            exchange.status = 200
+            return response
+        except CCRouterError as exc:
+            exchange.status = exc.status
+            exchange.error_type = exc.error_type
+            exchange.error_message = exc.message
+            raise
+        except BaseException:
+            exchange.status = 499  # cancelled: the client went away (usage may be spent)
+            exchange.error_type = "client_closed_request"
+            raise
+        finally:
+            exchange.duration_s = exchange.elapsed()
+            for observer in self._observers:
+                try:
+                    observer.on_exchange(exchange)
+                except Exception:  # the boundary: one failing observer must not silence the others
+                    log.exception("observer %s failed on %s", type(observer).__name__, exchange.request_id)
+
+    def _sees_images(self, route: str) -> bool:
+        provider, _, model = route.partition(",")
+        config = self._settings.provider(provider)
+        return config is not None and self._catalog.info(config, model).vision
 
     # ------------------------------------------------------------------ sending
 
@@ -380,6 +464,36 @@ class Dispatcher:
         self._sticky.move_to_end(session)
         while len(self._sticky) > _MAX_STICKY_SESSIONS:
             self._sticky.popitem(last=False)
+
+
+def _child(parent: Exchange, scenario: str) -> Exchange:
+    """An exchange for a call made on ``parent``'s behalf: its identity (key, user, session and
+    whatever else names who asked) kept, everything about the call itself fresh."""
+    return dataclasses.replace(
+        parent,
+        request_id=f"{parent.request_id}.{scenario}.{os.urandom(4).hex()}",
+        parent_id=parent.request_id,
+        started_at=time.time(),
+        started=time.perf_counter(),
+        requested_model=None,
+        stream=False,
+        scenario=scenario,
+        provider=None,
+        model=None,
+        route_reason=None,
+        attempts=[],
+        answered_by=None,
+        usage=None,
+        usage_estimated=False,
+        cost_usd=None,
+        output_chars=0,
+        status=0,
+        error_type=None,
+        error_message=None,
+        first_byte_s=None,
+        duration_s=None,
+        response_headers={},
+    )
 
 
 def _cancelling() -> bool:

@@ -13,9 +13,20 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ccrouter.catalog import ModelInfo
 from ccrouter.messages import MessagesRequest, MessagesResponse, Usage
 
-__all__ = ["Admission", "Attempt", "Exchange", "Observer", "PreDispatch", "ResponseHook", "UsageHook"]
+__all__ = [
+    "Admission",
+    "Attempt",
+    "Exchange",
+    "ModelCalls",
+    "Observer",
+    "PreDispatch",
+    "ResponseHook",
+    "TargetStep",
+    "UsageHook",
+]
 
 
 @dataclass(slots=True)
@@ -65,6 +76,9 @@ class Exchange:
     error_message: str | None = None
     first_byte_s: float | None = None
     duration_s: float | None = None
+    # The request id of the client request this exchange is a call made for (an image agent's
+    # vision call); None: a client request.
+    parent_id: str | None = None
     # Response headers observers want to add before the response starts (cost, budget warnings...).
     response_headers: dict[str, str] = field(default_factory=dict)
 
@@ -128,3 +142,32 @@ class ResponseHook(Protocol):
     too: may add to ``headers``. Must be fast and not block."""
 
     def __call__(self, exchange: Exchange, headers: MutableMapping[str, str]) -> None: ...
+
+
+class ModelCalls(Protocol):
+    """Calls a ``TargetStep`` may make on a client request's behalf."""
+
+    async def call(
+        self, request: MessagesRequest, route: str, *, scenario: str, parent: Exchange
+    ) -> MessagesResponse:
+        """``request`` (not streamed) sent to ``route`` (``provider,model``) through the usual
+        machinery: the fallbacks of ``scenario`` (only models that can take the request's images),
+        limits, breakers, budgets. Recorded as an exchange of its own (a ledger row under
+        ``scenario``, with the parent's session, key and user). Raises the ``CCRouterError`` that
+        ended it."""
+        ...
+
+
+class TargetStep(Protocol):
+    """Rewrites a routed client request for the target about to serve it (each candidate of the
+    cascade, before its call). ``wants`` is asked first and must be cheap; ``prepare`` may call
+    models through ``calls``. Must not mutate ``request`` (copy-on-write, ``ccrouter.messages``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def wants(self, request: MessagesRequest, info: ModelInfo) -> bool: ...
+
+    async def prepare(
+        self, request: MessagesRequest, exchange: Exchange, calls: ModelCalls
+    ) -> MessagesRequest: ...

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ccrouter.api.endpoints import Endpoint
     from ccrouter.config import Settings
-    from ccrouter.exchange import Observer, PreDispatch, ResponseHook
+    from ccrouter.exchange import Observer, PreDispatch, ResponseHook, TargetStep
     from ccrouter.providers.base import ProviderType
     from ccrouter.providers.openai_vendors import Vendor
     from ccrouter.routing.rules import RoutingRule
@@ -85,6 +85,15 @@ def register_pre_dispatch(register: Callable[[PreDispatch], None], settings: Set
     """Answers that need no provider: asked in order after routing and before any provider call (a
     response cache, a guardrail, a mock). An answer is not a provider call: live state (windows,
     latency, breakers) does not see it."""
+
+
+@hookspec
+def register_target_steps(register: Callable[[TargetStep], None], settings: Settings) -> None:
+    """Steps that rewrite a routed client request for the target about to serve it, asked in
+    order for each candidate the cascade tries, before its call (the built-in image agent describes
+    images for a model without vision). A step may call models on the request's behalf (each call
+    its own ledger row). Not wired in at all when no plugin registers one; a step's state lives as
+    long as the configuration (a reload builds new steps)."""
 
 
 @hookspec

@@ -32,7 +32,7 @@ from ccrouter.errors import PluginError
 if TYPE_CHECKING:
     from ccrouter.api.endpoints import Endpoint
     from ccrouter.config import Settings
-    from ccrouter.exchange import PreDispatch, ResponseHook
+    from ccrouter.exchange import PreDispatch, ResponseHook, TargetStep
     from ccrouter.providers.base import ProviderType
     from ccrouter.providers.openai_vendors import Vendor
     from ccrouter.routing.rules import RoutingRule
@@ -59,6 +59,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ccrouter.builtins.endpoints",
     "ccrouter.builtins.transformers",
     "ccrouter.builtins.routing",
+    "ccrouter.builtins.images",
     "ccrouter.builtins.observers",
 )
 
@@ -280,6 +281,7 @@ class Extensions:
 
     rules: tuple[RoutingRule, ...] = ()
     pre_dispatch: tuple[PreDispatch, ...] = ()
+    target_steps: tuple[TargetStep, ...] = ()
     response_hooks: tuple[ResponseHook, ...] = ()
     alert_channels: tuple[Sender, ...] = ()
     # Which plugin registered each object (by id), for error messages.
@@ -298,6 +300,7 @@ class Extensions:
         return cls(
             rules=gather("register_routing_rules"),
             pre_dispatch=gather("register_pre_dispatch"),
+            target_steps=gather("register_target_steps"),
             response_hooks=gather("register_response_hooks"),
             alert_channels=gather("register_alert_channels"),
             owners=MappingProxyType(owners),
@@ -351,6 +354,7 @@ def _provided_by(extensions: Extensions) -> dict[str, list[str]]:
     kinds = (
         ("rule", extensions.rules),
         ("pre-dispatch", extensions.pre_dispatch),
+        ("target step", extensions.target_steps),
         ("response hook", extensions.response_hooks),
         ("alert channel", extensions.alert_channels),
     )

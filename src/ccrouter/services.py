@@ -312,6 +312,9 @@ def _assemble(
     cost_hook = CostHook(settings, prices)
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}
+    recent = _recent_window(settings, previous)
+    context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent)
+    observers = tuple(item for _, item in collect_observers(registry, context))
     dispatcher = Dispatcher(
         settings,
         providers,
@@ -327,12 +330,11 @@ def _assemble(
         pre_dispatch=extensions.pre_dispatch,
         owner=extensions.owner,
         profile_strategies=_profile_strategies(settings, registry),
+        target_steps=extensions.target_steps,
+        observers=observers,
     )
     if previous is not None:
         dispatcher.carry_over(previous.dispatcher)
-    recent = _recent_window(settings, previous)
-    context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent)
-    observers = tuple(item for _, item in collect_observers(registry, context))
     alerter = _alerter(settings, recent, live, budgets, extensions, previous)
     if settings.routing.health_checks:
         background.health = HealthChecker(settings, pools, live)
