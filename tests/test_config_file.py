@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ccrouter.config import RouterConfig
 from ccrouter.config_file import (
     default_config_path,
     detect_providers,
@@ -299,9 +298,9 @@ def test_every_missing_variable_is_listed_at_once(tmp_path: Path) -> None:
         (("port: 4000", "port: 4000\n  admin_tokn: t"),
          "server.admin_tokn: unknown key; did you mean 'admin_token'?"),
         (("server:", "servr:"), "servr: unknown key; did you mean 'server'?"),
+        # No close match, and more keys there than a message lists: just the key.
         (("long_context_threshold: 90000", "long_context_threshold: 90000\n  zzqqxx: 1"),
-         "router.zzqqxx: unknown key (known keys here: "
-         + ", ".join(sorted(RouterConfig.model_fields)) + ")"),
+         "router.zzqqxx: unknown key"),
     ],
     ids=["router", "provider", "model", "server", "top", "no-close-match"],
 )  # fmt: skip

@@ -101,3 +101,54 @@ async def test_a_request_naming_an_alias_routes_exactly_there() -> None:
     # a model name like any other: scenario routing.
     unknown = await router.route(_request("claude-ccr-gone-model"), session_id=None)
     assert (unknown.scenario, unknown.provider, unknown.model) == ("default", "deepseek", "deepseek-chat")
+
+
+def _long_request(model: str) -> MessagesRequest:
+    return MessagesRequest(
+        model=model, max_tokens=1000, messages=[Message("user", [TextBlock("word " * 3000)])]
+    )
+
+
+async def test_tier_ids_name_scenarios_and_leave_the_scenario_rules_to_decide() -> None:
+    settings = _settings(
+        PROVIDERS,
+        default="deepseek,deepseek-chat",
+        think="deepseek,deepseek-reasoner",
+        background="ollama,qwen3:8b",
+        long_context="openrouter,qwen/qwen3-coder:free",
+        long_context_threshold=1000,
+    )
+    router = Router(settings, CATALOG, TokenCounter(), SessionUsage())
+
+    async def route(request: MessagesRequest) -> tuple[str, str]:
+        decision = await router.route(request, session_id=None)
+        return decision.scenario, f"{decision.provider},{decision.model}"
+
+    # The opus tier takes the think route without thinking asked; the sonnet tier the default route.
+    assert await route(_request("claude-ccr-think")) == ("think", "deepseek,deepseek-reasoner")
+    assert await route(_request("claude-ccr-default")) == ("default", "deepseek,deepseek-chat")
+    assert await route(_request("claude-ccr-background")) == ("background", "ollama,qwen3:8b")
+    # No router.subagent: the subagent tier is the default route.
+    assert await route(_request("claude-ccr-subagent")) == ("default", "deepseek,deepseek-chat")
+    # A tier does not pin: a long prompt still goes to the long-context route, thinking to think.
+    long = ("long_context", "openrouter,qwen/qwen3-coder:free")
+    assert await route(_long_request("claude-ccr-default")) == long
+    assert await route(_long_request("claude-ccr-think")) == long
+    assert await route(_request("claude-ccr-default", thinking="adaptive")) == (
+        "think",
+        "deepseek,deepseek-reasoner",
+    )
+    with_subagent = Router(
+        _settings(PROVIDERS, default="deepseek,deepseek-chat", subagent="ollama,qwen3:8b"),
+        CATALOG,
+        TokenCounter(),
+        SessionUsage(),
+    )
+    decision = await with_subagent.route(_request("claude-ccr-subagent"), session_id=None)
+    assert (decision.scenario, decision.provider) == ("subagent", "ollama")
+    # No think route configured: the opus tier is the default route.
+    plain = Router(
+        _settings(PROVIDERS, default="deepseek,deepseek-chat"), CATALOG, TokenCounter(), SessionUsage()
+    )
+    decision = await plain.route(_request("claude-ccr-think"), session_id=None)
+    assert (decision.scenario, decision.provider, decision.model) == ("default", "deepseek", "deepseek-chat")

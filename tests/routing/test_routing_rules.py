@@ -80,6 +80,7 @@ def test_the_built_in_rules_come_from_the_plugin_hook_in_order() -> None:
         "web_search",
         "think",
         "image",
+        "tier",
         "default",
     ]
 

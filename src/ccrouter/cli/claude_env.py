@@ -8,10 +8,12 @@
   "custom API key", with No preselected, and No leaves it logged out;
 - ``CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1``: its ``/model`` picker lists the gateway's
   ``GET /v1/models`` (the ``claude-ccr-*`` aliases, ``routing.aliases``);
-- the tiers: ``ANTHROPIC_DEFAULT_OPUS_MODEL`` (the think route, else the default route),
-  ``ANTHROPIC_DEFAULT_SONNET_MODEL`` (default), ``ANTHROPIC_DEFAULT_HAIKU_MODEL`` (background, else
-  default) and ``CLAUDE_CODE_SUBAGENT_MODEL`` (``router.subagent``, else default), each the alias of
-  its route, so Claude Code names claude-* models that route back exactly there;
+- the tiers: ``ANTHROPIC_DEFAULT_OPUS_MODEL=claude-ccr-think``, ``..._SONNET_MODEL=claude-ccr-default``,
+  ``..._HAIKU_MODEL=claude-ccr-background`` and ``CLAUDE_CODE_SUBAGENT_MODEL=claude-ccr-subagent``:
+  tier ids name a scenario, not a model, so the scenario rules still route each request (long
+  context, web search, images, a project's profile) and the tier's own route is taken where none of
+  them applies (``routing.scenarios.TierRule``); ``..._NAME`` labels show the route in ``/model``.
+  Picking a route's alias (``claude-ccr-<provider>-<model>``) in ``/model`` pins that route;
 - ``ANTHROPIC_CUSTOM_HEADERS``: ``Name: value`` lines, newline-separated (Claude Code's format).
 """
 
@@ -20,18 +22,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ccrouter.config import Settings
-from ccrouter.routing.aliases import alias_for
+from ccrouter.routing.aliases import tier_model
 
 __all__ = ["ROUTES_HEADER", "claude_env", "custom_headers", "gateway_token", "tier_models"]
 
 # Route overrides a project sends (``scenario=provider,model;...``), as decided for issue 13.
 ROUTES_HEADER = "x-ccrouter-routes"
-# Claude Code's tier variables and the scenario routes they take, first configured wins.
-TIERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ANTHROPIC_DEFAULT_OPUS_MODEL", ("think", "default")),
-    ("ANTHROPIC_DEFAULT_SONNET_MODEL", ("default",)),
-    ("ANTHROPIC_DEFAULT_HAIKU_MODEL", ("background", "default")),
-    ("CLAUDE_CODE_SUBAGENT_MODEL", ("subagent", "default")),
+PROFILE_HEADER = "x-ccrouter-profile"
+# Claude Code's tier variables and the scenario each names (``routing.aliases.tier_model``).
+TIERS: tuple[tuple[str, str], ...] = (
+    ("ANTHROPIC_DEFAULT_OPUS_MODEL", "think"),
+    ("ANTHROPIC_DEFAULT_SONNET_MODEL", "default"),
+    ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "background"),
+    ("CLAUDE_CODE_SUBAGENT_MODEL", "subagent"),
 )
 _MAX_HEADER = 8192
 
@@ -55,16 +58,25 @@ def _overrides(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def tier_models(settings: Settings, headers: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Each tier variable -> the alias of its route (with the project's route overrides applied)."""
+    """Each tier variable -> its tier id (``claude-ccr-think`` ...), and for the three model tiers a
+    ``..._NAME`` label for the ``/model`` picker naming the route it takes now (with the project's
+    route overrides; under a profile, the profile's routes decide, which the label says)."""
     overrides = _overrides(headers or {})
+    profile = next((v for k, v in (headers or {}).items() if k.lower() == PROFILE_HEADER), None)
     tiers: dict[str, str] = {}
-    for variable, scenarios in TIERS:
-        for scenario in scenarios:
-            route = overrides.get(scenario) or getattr(settings.router, scenario, None)
-            if isinstance(route, str) and "," in route:
-                provider, _, model = (part.strip() for part in route.partition(","))
-                tiers[variable] = alias_for(provider, model)
-                break
+    for variable, scenario in TIERS:
+        tiers[variable] = tier_model(scenario)
+        if not variable.startswith("ANTHROPIC_DEFAULT_"):
+            continue
+        route = overrides.get(scenario) or getattr(settings.router, scenario, None)
+        if route is None and scenario != "default":
+            route = overrides.get("default") or settings.router.default
+            label = f"{scenario}: {route} (the default route)"
+        else:
+            label = f"{scenario}: {route}"
+        if profile and scenario not in overrides:
+            label = f"{scenario} route of profile {profile}"
+        tiers[f"{variable}_NAME"] = f"ccrouter {label}"
     return tiers
 
 

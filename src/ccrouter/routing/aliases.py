@@ -24,12 +24,42 @@ from dataclasses import dataclass
 
 from ccrouter.config import Settings
 
-__all__ = ["ALIAS_PREFIX", "Aliases", "ModelRoute", "alias_for", "configured_routes"]
+__all__ = [
+    "ALIAS_PREFIX",
+    "TIERS",
+    "Aliases",
+    "ModelRoute",
+    "alias_for",
+    "configured_routes",
+    "tier_model",
+    "tier_of",
+]
 
 ALIAS_PREFIX = "claude-ccr-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
 # The router's scenario routes, in the order the picker lists the ones no provider lists.
 _SCENARIOS = ("default", "background", "think", "long_context", "web_search", "image", "subagent")
+
+
+# Claude Code's tiers under ``ccrouter code``: ``claude-ccr-<scenario>`` names no model but a scenario
+# (sonnet: default, opus: think, haiku: background, subagents: subagent). Unlike a route's alias it
+# does not pin the route: the scenario rules still decide (long context, web search, images...), and
+# the tier's own scenario route is taken where none of them does (``routing.scenarios.TierRule``).
+# ``alias_for`` always puts a '-' and a model after the provider, so no alias equals a tier id.
+TIERS = ("default", "think", "background", "subagent")
+_TIER_IDS = {f"{ALIAS_PREFIX}{scenario}": scenario for scenario in TIERS}
+
+
+def tier_model(scenario: str) -> str:
+    """The model id of a tier: ``claude-ccr-think``."""
+    if scenario not in TIERS:
+        raise ValueError(f"{scenario!r} is not a tier (one of {', '.join(TIERS)})")
+    return f"{ALIAS_PREFIX}{scenario}"
+
+
+def tier_of(model: str) -> str | None:
+    """The scenario a tier id names (``claude-ccr-think`` -> ``think``); None for any other name."""
+    return _TIER_IDS.get(model)
 
 
 def alias_for(provider: str, model: str) -> str:

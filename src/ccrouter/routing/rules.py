@@ -44,6 +44,7 @@ __all__ = [
     "SUBAGENT",
     "SUBAGENT_FLAG",
     "THINK",
+    "TIER",
     "WEB_SEARCH",
     "RouteDecision",
     "RoutingRule",
@@ -64,6 +65,9 @@ BACKGROUND: Final = 500
 WEB_SEARCH: Final = 600
 THINK: Final = 700
 IMAGE: Final = 800
+# A tier id (``claude-ccr-think``, ``ccrouter code``'s opus tier): its scenario's route, when no
+# scenario above decided.
+TIER: Final = 900
 DEFAULT: Final = 1000
 
 # claude-code-router follows the session's last usage only while the request itself still holds

@@ -21,7 +21,10 @@ are in ``routing.rules``):
 7. web search: a web search tool is offered;
 8. think: thinking is requested;
 9. image: the last user message holds an image the default model cannot see;
-10. the default route.
+10. a tier id (``claude-ccr-think``, ``claude-ccr-subagent``; ``ccrouter code`` sets them as Claude
+    Code's opus tier and subagent model): that scenario's route (``claude-ccr-background``, the haiku
+    tier, counts as a Haiku model in 6);
+11. the default route.
 
 A scenario's route is the request's project override (its profile's routes, then its
 ``x-ccrouter-routes`` header: ``routing.project``) or the config's ``router.<scenario>``; a rule whose
@@ -40,7 +43,7 @@ from ccrouter.config import Settings
 from ccrouter.errors import CCRouterError, RoutingError
 from ccrouter.messages import ImageBlock, MessagesRequest, ToolResultBlock
 from ccrouter.routing import rules
-from ccrouter.routing.aliases import Aliases
+from ccrouter.routing.aliases import Aliases, tier_of
 from ccrouter.routing.custom import CustomRouter, RouteContext
 from ccrouter.routing.project import NO_PROJECT, ProjectContext
 from ccrouter.routing.rules import (
@@ -141,6 +144,7 @@ def builtin_rules(settings: Settings, custom: CustomRouter | None = None) -> lis
         WebSearchRule(router.web_search),
         ThinkRule(router.think),
         ImageRule(router.image),
+        TierRule(),
         DefaultRule(),
     ]
     return found
@@ -266,7 +270,11 @@ class BackgroundRule:
 
     async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
         route = context.route("background", self.route)
-        if route is None or "haiku" not in request.model.lower():
+        if route is None:
+            return None
+        if tier_of(request.model) == "background":
+            return context.decide("background", route, f"background: {request.model!r} is the haiku tier")
+        if "haiku" not in request.model.lower():
             return None
         return context.decide("background", route, f"background: {request.model!r} is a Haiku model")
 
@@ -320,6 +328,25 @@ class ImageRule:
             return None
         reason = f"image: the last user message has an image and {model!r} lacks vision"
         return context.decide("image", route, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    """A tier id (``claude-ccr-think``, ``claude-ccr-subagent``: ``ccrouter code``'s opus tier and
+    subagent model) names a scenario: its route, where no scenario above decided. ``claude-ccr-default``
+    is the default route, and the background tier is ``BackgroundRule``'s."""
+
+    name: str = "tier"
+    order: int = rules.TIER
+
+    async def decide(self, request: MessagesRequest, context: RuleContext) -> RouteDecision | None:
+        scenario = tier_of(request.model)
+        if scenario not in ("think", "subagent"):
+            return None
+        route = context.route(scenario, getattr(context.settings.router, scenario))
+        if route is None:
+            return None
+        return context.decide(scenario, route, f"{scenario}: {request.model!r} is the {scenario} tier")
 
 
 @dataclass(frozen=True, slots=True)
