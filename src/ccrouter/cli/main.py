@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve, statusline
 
 __all__ = ["app", "main"]
 
@@ -25,6 +25,7 @@ serve.register(app)
 daemon.register(app)
 code.register(app)
 models.register(app)
+statusline.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
 app.add_typer(prices.app, name="prices")
