@@ -48,7 +48,7 @@ async def session(request: web.Request) -> web.Response:
         "source": "gateway",
         "last_request": None if last is None else _last_json(last),
         "today": _today_json(summary, baseline, since),
-        "cooling": _cooling(services, last),
+        "cooling": await _cooling(services, last),
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -111,15 +111,24 @@ def _today_json(summary: SessionSummary, baseline: Baseline, since: float) -> di
     )
 
 
-def _cooling(services: Services, last: LastRequest | None) -> list[dict[str, object]]:
+async def _cooling(services: Services, last: LastRequest | None) -> list[dict[str, object]]:
     """The routes of the last request (the one that served, those passed over) that are not ready
     now: breaker open or half open, or cooling down after a rate limit."""
     if last is None:
         return []
+    live = services.live
+    routes = [
+        (provider, model)
+        for route in dict.fromkeys([f"{last.provider},{last.model}", *last.passed_over])
+        for provider, _, model in [route.partition(",")]
+        if services.settings.provider(provider) is not None
+    ]
+    # One read of their windows (cooldowns are there, in memory or Redis), then the status views.
+    await live.assess(routes)
     out: list[dict[str, object]] = []
-    for route in dict.fromkeys([f"{last.provider},{last.model}", *last.passed_over]):
-        provider, _, model = route.partition(",")
-        status = services.live.status(provider, model)
+    for provider, model in routes:
+        route = f"{provider},{model}"
+        status = live.status(provider, model)
         if status is None:
             continue
         state = provider_state(status)

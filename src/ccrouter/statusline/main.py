@@ -3,8 +3,8 @@
 Where it looks, in order: ``--url``, ``$CCROUTER_URL``, else the URL in the gateway's state file
 (``ccrouter.statusline.state``, in the config folder of ``--config``, ``$CCROUTER_CONFIG`` or
 ``~/.ccrouter``), with the state file's read token (or ``$CCROUTER_TOKEN``, e.g. a remote gateway's
-admin token); the API gets 25 ms. When it does not answer, the ledger file is read (the state file's
-path, else ``usage.db`` in the config folder). Whatever goes wrong, the command prints one short line
+admin token); the API gets 25 ms (``$CCROUTER_STATUSLINE_TIMEOUT_MS``). When it does not answer,
+the ledger file is read (the state file's path, else ``usage.db`` in the config folder). Whatever goes wrong, the command prints one short line
 and exits 0: Claude Code blanks the status bar on a non-zero exit, and a broken statusline must not
 get in the way. Standard library only (see ``ccrouter.statusline``).
 """
@@ -121,6 +121,14 @@ def _parse_stdin(raw: bytes) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def _api_timeout(environ: Mapping[str, str]) -> float:
+    """``$CCROUTER_STATUSLINE_TIMEOUT_MS`` (a busy machine, a remote gateway), else 25 ms."""
+    try:
+        return max(1.0, float(environ.get("CCROUTER_STATUSLINE_TIMEOUT_MS", ""))) / 1000.0
+    except ValueError:
+        return API_TIMEOUT_S
+
+
 def status_line(options: Options, raw_stdin: bytes, environ: Mapping[str, str], now: float) -> str:
     """The line to print (never raises on bad input: the line says what is wrong)."""
     try:
@@ -141,7 +149,7 @@ def status_line(options: Options, raw_stdin: bytes, environ: Mapping[str, str], 
     refused: int | None = None
     if url and token:
         try:
-            status, body = from_gateway(url, session, token, API_TIMEOUT_S)
+            status, body = from_gateway(url, session, token, _api_timeout(environ))
         except FetchError:
             status, body = 0, {}
         if status == 200:
