@@ -6,7 +6,8 @@ Where it looks, in order: ``--url``, ``$CCROUTER_URL``, else the URL in the gate
 admin token); the API gets 25 ms (``$CCROUTER_STATUSLINE_TIMEOUT_MS``). When it does not answer,
 the ledger file is read (the state file's path, else ``usage.db`` in the config folder). Whatever
 goes wrong, the command prints one short line and exits 0: Claude Code blanks the status bar on a
-non-zero exit, and a broken statusline must not get in the way. Standard library only (see ``ccrouter.statusline``).
+non-zero exit, and a broken statusline must not get in the way. Standard library only
+(see ``ccrouter.statusline``).
 """
 
 from __future__ import annotations
