@@ -75,5 +75,5 @@ bench-peers: $(BENCHSTAMP)
 
 # Wall time of `ccrouter statusline` (API and ledger fallback) against `python -c pass` (bench/statusline.py).
 .PHONY: bench-statusline
-bench-statusline: $(STAMP)
+bench-statusline: $(BENCHSTAMP)
 	$(BIN)/python bench/statusline.py $(BENCH_ARGS)
