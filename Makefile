@@ -72,3 +72,8 @@ bench-reload: $(BENCHSTAMP)
 bench-peers: $(BENCHSTAMP)
 	PY=$(PY) bench/peers/install.sh
 	$(BIN)/python bench/run.py --peers $(BENCH_ARGS)
+
+# Wall time of `ccrouter statusline` (API and ledger fallback) against `python -c pass` (bench/statusline.py).
+.PHONY: bench-statusline
+bench-statusline: $(BENCHSTAMP)
+	$(BIN)/python bench/statusline.py $(BENCH_ARGS)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from aiohttp.typedefs import Middleware
 
 from ccrouter.api import config_api, health
 from ccrouter.api import metrics as metrics_api
+from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
 from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
 from ccrouter.api.endpoints import ENDPOINTS, EndpointTable
@@ -30,6 +35,8 @@ from ccrouter.providers.registry import check_providers
 from ccrouter.reload import Gateway
 from ccrouter.runtime import tuned_for_serving
 from ccrouter.services import Services
+from ccrouter.statusline.state import GatewayState, local_url, write_state
+from ccrouter.store import sqlite_path
 from ccrouter.telemetry import setup_logging
 from ccrouter.telemetry.redact import secrets_of
 from ccrouter.transformers.apply import build_transformers
@@ -39,6 +46,9 @@ __all__ = ["create_app", "serve"]
 log = logging.getLogger("ccrouter")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The served gateway's session read token (``ccrouter.statusline.state``): made at import, so that the
+# workers forked by ``serve --workers N`` share it, and new at every start.
+_SESSION_TOKEN = secrets.token_urlsafe(24)
 
 
 def _use_response_hooks(
@@ -64,12 +74,14 @@ def create_app(
     config_path: Path | None = None,
     watch: bool = True,
     reload_on_sighup: bool = False,
+    session_token: str | None = None,
 ) -> web.Application:
     """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
     folder of ``config_path``, else of the default config file). ``registry``: what the plugins
     registered (default: the built-ins, the installed plugins and ``settings.plugins``, loaded now).
     ``config_path``: the file ``settings`` came from, reloaded when it changes (``watch``), on
-    SIGHUP (``reload_on_sighup``) and on ``POST /api/config/reload``."""
+    SIGHUP (``reload_on_sighup``) and on ``POST /api/config/reload``. ``session_token``: opens
+    ``GET /api/sessions/{id}`` besides the admin token (the statusline's)."""
     base = config_dir or (config_path or default_config_path()).parent
     if registry is None:
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
@@ -83,7 +95,12 @@ def create_app(
     # Always on: without keys it still reads the x-ccrouter-user header; with keys it authenticates.
     middlewares.append(client_auth_middleware(server.api_keys, guard))
     middlewares.append(
-        admin_auth_middleware(server.admin_token, guard, observability=server.observability_protected)
+        admin_auth_middleware(
+            server.admin_token,
+            guard,
+            observability=server.observability_protected,
+            session_reader=session_token,
+        )
     )
     app = web.Application(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
@@ -97,6 +114,7 @@ def create_app(
     app.add_routes([*app[ENDPOINTS].routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
     app.add_routes(config_api.routes())  # -- live configuration (issue 12)
+    app.add_routes(sessions_api.routes())  # -- the statusline (issue 13)
     app.on_response_prepare.append(config_api.version_header)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -144,6 +162,7 @@ def serve(
     except ImportError:  # not available on every platform; asyncio's loop works too
         pass
     setup_logging(settings)  # -- telemetry (issue 4): structlog, JSON or console, secrets scrubbed
+    base = config_dir or (config_path or default_config_path()).parent
     bind = host or settings.server.host
     if not settings.server.api_keys and bind not in _LOOPBACK:
         raise ConfigError(f"refusing to bind {bind!r} without client auth: set server.api_keys first")
@@ -157,17 +176,51 @@ def serve(
         config_path=config_path,
         watch=watch,
         reload_on_sighup=True,
+        session_token=_SESSION_TOKEN,
     )
     app.on_startup.append(_scrub_reloaded_secrets)
+    port = port if port is not None else settings.server.port
+    # Port 0: bound here, so that the state file can name the port the kernel picked.
+    sock = _bound_socket(bind) if port == 0 else None
+    if sock is not None:
+        port = sock.getsockname()[1]
+    state = GatewayState(
+        url=local_url(bind, port),
+        token=_SESSION_TOKEN,
+        ledger=None if (ledger := sqlite_path(settings.store, base)) is None else str(ledger),
+        pid=os.getppid() if reuse_port else os.getpid(),
+        started_at=time.time(),
+    )
+    app.on_startup.append(lambda app: _write_state(base, state))
+    if sock is not None:
+        web.run_app(app, sock=sock, access_log=None, print=None, loop=loop)
+        return
     web.run_app(
         app,
         host=bind,
-        port=port if port is not None else settings.server.port,
+        port=port,
         access_log=None,
         print=None,
         loop=loop,
         reuse_port=reuse_port or None,
     )
+
+
+def _bound_socket(host: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+async def _write_state(config_dir: Path, state: GatewayState) -> None:
+    """The statusline's state file (``ccrouter.statusline.state``); a gateway that cannot write it
+    still serves (the statusline then reads the ledger)."""
+    try:
+        await asyncio.to_thread(write_state, str(config_dir), state)
+    except OSError as exc:
+        log.warning("could not write the statusline state file in %s: %s", config_dir, exc)
 
 
 async def _scrub_reloaded_secrets(app: web.Application) -> None:

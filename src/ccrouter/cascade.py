@@ -185,6 +185,7 @@ class Cascade:
         route = step.scored.candidate.route
         exchange.provider, exchange.model = step.name, step.model
         tried = [*plan.fallbacks, *self._skipped]
+        exchange.fallbacks = tried
         headers = exchange.response_headers
         headers["x-ccrouter-provider"] = step.name
         headers["x-ccrouter-model"] = step.model

@@ -62,6 +62,9 @@ class Exchange:
     model: str | None = None
     route_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    # The candidates passed over before the one that served, failed or skipped (cooling down, breaker
+    # open), as ``x-ccrouter-fallbacks`` names them: "provider,model=why".
+    fallbacks: list[str] = field(default_factory=list)
     # The pre-dispatch answerer that served the request without a provider call (``PreDispatch.name``).
     answered_by: str | None = None
     usage: Usage | None = None

@@ -46,6 +46,7 @@ from ccrouter.store import InputEstimates, Store, make_store
 from ccrouter.telemetry.alerts import Alerter, RecentRequests, Sender
 from ccrouter.telemetry.metrics import GatewayMetrics
 from ccrouter.telemetry.redact import Redactor, secrets_of
+from ccrouter.telemetry.sessions import SessionLog
 from ccrouter.tokens import TokenCounter
 from ccrouter.transformers.apply import build_transformers
 
@@ -77,6 +78,8 @@ class ObserverContext:
     metrics: GatewayMetrics
     # The alerts' window of recent requests (None when alerts are off).
     recent: RecentRequests | None
+    # Per-session summaries for the statusline (``GET /api/sessions/{id}``).
+    session_log: SessionLog
 
 
 class Users:
@@ -144,6 +147,8 @@ class Services:
     catalog: Catalog
     counter: TokenCounter
     sessions: SessionUsage
+    # What each Claude Code session was last served, and its spend today (the statusline's API).
+    session_log: SessionLog
     ledger: Store
     prices: PriceTable
     budgets: BudgetAdmission
@@ -304,6 +309,7 @@ def _assemble(
     """Everything derived from the settings, on top of the pools and stores."""
     catalog, prices = files.catalog, files.prices
     sessions = previous.sessions if previous is not None else SessionUsage()
+    session_log = previous.session_log if previous is not None else SessionLog()
     estimates = previous.estimates if previous is not None else InputEstimates()
     # Counters keep counting across reloads; only the sources read at scrape time change (activate).
     metrics = previous.metrics if previous is not None else GatewayMetrics([live])
@@ -313,7 +319,7 @@ def _assemble(
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}
     recent = _recent_window(settings, previous)
-    context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent)
+    context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log)
     observers = tuple(item for _, item in collect_observers(registry, context))
     dispatcher = Dispatcher(
         settings,
@@ -355,6 +361,7 @@ def _assemble(
         catalog=catalog,
         counter=counter,
         sessions=sessions,
+        session_log=session_log,
         ledger=ledger,
         prices=prices,
         budgets=budgets,

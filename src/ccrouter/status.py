@@ -9,9 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["BudgetStatus", "BudgetStatusSource", "ProviderStatus", "ProviderStatusSource"]
+__all__ = [
+    "BudgetStatus",
+    "BudgetStatusSource",
+    "ProviderState",
+    "ProviderStatus",
+    "ProviderStatusSource",
+    "provider_state",
+]
 
 BreakerState = Literal["closed", "open", "half_open"]
+# One word for a target's state, as /health/providers and the session API show it.
+ProviderState = Literal["ok", "recovering", "rate_limited", "down"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,17 @@ class ProviderStatus:
     tokens_per_minute: float = 0.0
     latency_ewma_s: float | None = None
     error_rate: float = 0.0
+
+
+def provider_state(status: ProviderStatus) -> ProviderState:
+    """Down while the breaker is open, rate limited while cooling down, recovering while half open."""
+    if status.breaker == "open":
+        return "down"
+    if status.cooldown_s > 0:
+        return "rate_limited"
+    if status.breaker == "half_open":
+        return "recovering"
+    return "ok"
 
 
 class ProviderStatusSource(Protocol):

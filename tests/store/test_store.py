@@ -183,3 +183,29 @@ async def test_settle_lowers_or_releases_a_reservation_on_every_instance(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_session_day_sums_a_range_and_finds_the_last_served(make_store: Factory) -> None:
+    store = make_store()
+    await store.open()
+    try:
+        for row in (
+            record(1, session_id="s1", cost_picos=None),
+            record(2, session_id="s1", model="kept"),
+            record(3, session_id="s1", status=529, provider="late"),  # failed: not "served"
+            record(4, session_id="s2"),
+            record(5, session_id="s1", ts=DAY2, model="tomorrow"),
+        ):
+            store.add(row)
+        await store.flush()
+        day = await store.session_day("s1", DAY1, DAY1 + 100)
+        assert (day.requests, day.cost_picos, day.unpriced) == (3, 2000 + 3000, 1)
+        assert day.last is not None
+        assert (day.last.request_id, day.last.model) == ("req-2", "kept")
+        later = await store.session_day("s1", DAY2 - 1, DAY2 + 1)
+        assert later.last is not None
+        assert (later.requests, later.last.model) == (1, "tomorrow")
+        none = await store.session_day("nobody", DAY1, DAY2 + 1)
+        assert (none.requests, none.cost_picos, none.last) == (0, 0, None)
+    finally:
+        await store.close()

@@ -5,6 +5,8 @@ the matching key names the exchange's client key id and user. A plain-string key
 from a hash of it, never the key itself. /api/* needs ``server.admin_token`` (401 without a token,
 403 with a wrong one or when no admin token is configured); so do /metrics and /health/providers when
 ``server.observability_protected`` (they show providers, models, limits and every client's traffic).
+``GET /api/sessions/{id}`` also takes the session read token a served gateway makes at start and
+writes to its 0600 state file for the statusline (``ccrouter.statusline.state``).
 
 Failed attempts are throttled per client address (``ccrouter.api.throttle``), counted in
 ``ccr_auth_failures_total{reason}`` and marked on the request so that no ledger row or request log
@@ -25,6 +27,7 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
 from ccrouter.api.observe import EXCHANGE, REJECTED
+from ccrouter.api.sessions import SESSIONS_PREFIX
 from ccrouter.api.state import services_of
 from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
 from ccrouter.config import ClientKey
@@ -205,10 +208,18 @@ def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard)
     return identity
 
 
-def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observability: bool) -> Middleware:
+def admin_auth_middleware(
+    token: SecretStr | None,
+    guard: AuthGuard,
+    *,
+    observability: bool,
+    session_reader: str | None = None,
+) -> Middleware:
     """/api/* needs the admin token as ``Authorization: Bearer`` (or ``x-api-key``); so do /metrics
-    and /health/providers when ``observability``."""
+    and /health/providers when ``observability``. ``session_reader``: a token that also opens
+    ``GET /api/sessions/{id}``, and nothing else (the statusline's, ``ccrouter.statusline.state``)."""
     secret = None if token is None else token.get_secret_value().encode()
+    reader = None if session_reader is None else session_reader.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -225,6 +236,15 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
                     "missing_admin_token",
                     AuthenticationError(f"{what}: send server.admin_token as Authorization: Bearer"),
                 )
+            if (
+                reader is not None
+                and request.method in ("GET", "HEAD")
+                and path.startswith(SESSIONS_PREFIX)
+                and hmac.compare_digest(_secret_bytes(presented), reader)
+            ):
+                guard.check(request, address, wait, "session-reader")
+                response: web.StreamResponse = await handler(request)
+                return response
             if secret is None:
                 guard.check(request, address, wait, None)
                 guard.rejected(request, "admin_disabled")
@@ -238,7 +258,7 @@ def admin_auth_middleware(token: SecretStr | None, guard: AuthGuard, *, observab
                     PermissionDeniedError(f"{what}: invalid admin token"),
                 )
             guard.check(request, address, wait, "admin")
-        response: web.StreamResponse = await handler(request)
-        return response
+        answer: web.StreamResponse = await handler(request)
+        return answer
 
     return middleware

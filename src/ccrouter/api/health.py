@@ -13,6 +13,7 @@ from ccrouter import __version__
 from ccrouter.api.endpoints import ENDPOINTS
 from ccrouter.api.state import services_of
 from ccrouter.services import Services
+from ccrouter.status import provider_state
 
 __all__ = ["routes"]
 
@@ -45,7 +46,7 @@ async def provider_health(request: web.Request) -> web.Response:
         row["breaker_reason"] = live.breaker(status.provider, status.model).reason
         row["credentials"] = len(live.credentials(status.provider))
         row.update(live.detail(status.provider, status.model))
-        row["state"] = _state(row)
+        row["state"] = provider_state(status)
         rows.append(row)
     body = {
         "strategy": state.settings.routing.strategy,
@@ -53,17 +54,6 @@ async def provider_health(request: web.Request) -> web.Response:
         "providers": rows,
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-
-def _state(row: dict[str, object]) -> str:
-    if row["breaker"] == "open":
-        return "down"
-    cooldown = row["cooldown_s"]
-    if isinstance(cooldown, float) and cooldown > 0:
-        return "rate_limited"
-    if row["breaker"] == "half_open":
-        return "recovering"
-    return "ok"
 
 
 async def root(request: web.Request) -> web.Response:

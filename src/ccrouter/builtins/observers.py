@@ -2,7 +2,7 @@
 
 Observers are told in the order registered here: the ledger's first, since it fills in the
 estimated usage and the cost that the metrics and the request log then count; then the metrics,
-the request log line and the alerts' window of recent requests.
+the request log line, the alerts' window of recent requests and the statusline's session log.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ccrouter.store import LedgerObserver
 from ccrouter.telemetry.alerts import Sender, WebhookSender
 from ccrouter.telemetry.logging import RequestLog
 from ccrouter.telemetry.redact import Redactor, secrets_of
+from ccrouter.telemetry.sessions import SessionObserver
 
 __all__ = ["register_alert_channels", "register_observers"]
 
@@ -29,6 +30,7 @@ def register_observers(register: Callable[[Observer], None], context: ObserverCo
         register(RequestLog())
     if context.recent is not None:
         register(context.recent)
+    register(SessionObserver(context.session_log, context.cost_hook))
 
 
 @hookimpl

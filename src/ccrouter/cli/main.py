@@ -19,6 +19,7 @@ from ccrouter.cli import (
     plugins,
     prices,
     serve,
+    statusline,
 )
 from ccrouter.cli.help import HelpGroup
 
@@ -40,6 +41,7 @@ logs.register(app)
 code.register(app)
 claude_settings.register(app)
 models.register(app)
+statusline.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
 app.add_typer(prices.app, name="prices")

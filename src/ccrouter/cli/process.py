@@ -66,8 +66,9 @@ def log_path(config_dir: Path) -> Path:
 
 def base_url(host: str, port: int) -> str:
     """The URL a local client uses: a wildcard bind is reached through loopback."""
-    connect = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://[{connect}]:{port}" if ":" in connect else f"http://{connect}:{port}"
+    from ccrouter.statusline.state import local_url
+
+    return local_url(host, port)
 
 
 def format_duration(seconds: float) -> str:

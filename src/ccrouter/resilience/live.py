@@ -375,6 +375,13 @@ class LiveState:
                 rows.append(self._status(config.name, model, now))
         return rows
 
+    def status(self, provider: str, model: str) -> ProviderStatus | None:
+        """One configured provider's row of ``provider_statuses`` (None for a provider the
+        configuration does not have), from the last window read: no I/O."""
+        if self._settings.provider(provider) is None:
+            return None
+        return self._status(provider, model, self.clock())
+
     def _models(self, config: ProviderConfig) -> list[str]:
         seen = {key.split("/")[1] for key in self._breakers if key.startswith(config.name + "/")}
         return [*(m.name for m in config.models), *sorted(seen - {m.name for m in config.models})]

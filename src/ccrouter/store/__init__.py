@@ -13,7 +13,15 @@ from ccrouter.config import StoreConfig
 from ccrouter.errors import ConfigError
 from ccrouter.store.base import Store
 from ccrouter.store.ledger import InputEstimates, LedgerObserver
-from ccrouter.store.records import GROUPS, GroupRow, UsageQuery, UsageRecord, Window, record_from_exchange
+from ccrouter.store.records import (
+    GROUPS,
+    GroupRow,
+    SessionDay,
+    UsageQuery,
+    UsageRecord,
+    Window,
+    record_from_exchange,
+)
 
 __all__ = [
     "DEFAULT_DB_NAME",
@@ -21,6 +29,7 @@ __all__ = [
     "GroupRow",
     "InputEstimates",
     "LedgerObserver",
+    "SessionDay",
     "Store",
     "UsageQuery",
     "UsageRecord",
@@ -28,6 +37,7 @@ __all__ = [
     "describe_store",
     "make_store",
     "record_from_exchange",
+    "sqlite_path",
 ]
 
 DEFAULT_DB_NAME = "usage.db"
@@ -41,6 +51,11 @@ def _sqlite_path(url: str | None, config_dir: Path) -> Path | None:
         # sqlite:///relative.db is relative to the config folder; sqlite:////abs.db is absolute.
         return path if path.is_absolute() else config_dir / path
     return None
+
+
+def sqlite_path(config: StoreConfig, config_dir: Path) -> Path | None:
+    """The SQLite ledger's file, or None when the ledger is PostgreSQL."""
+    return _sqlite_path(None if config.url is None else config.url.get_secret_value(), config_dir)
 
 
 def make_store(config: StoreConfig, config_dir: Path) -> Store:

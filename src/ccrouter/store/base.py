@@ -8,7 +8,7 @@ from typing import Any
 
 from ccrouter.errors import CCRouterError, RequestError
 from ccrouter.store.migrations import Dialect
-from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, UsageQuery, UsageRecord, Window
+from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, SessionDay, UsageQuery, UsageRecord, Window
 
 __all__ = ["RESERVATION_TTL_S", "SqlBuilder", "Store", "StoreUnavailableError", "crosses", "group_rows"]
 
@@ -122,6 +122,22 @@ class SqlBuilder:
             sql += f" LIMIT {int(query.limit)}"
         return sql, params
 
+    def session_sums(self) -> str:
+        """Requests, spend and unpriced rows of session ``$1`` in ``[$2, $3)``."""
+        return (
+            "SELECT COUNT(*), COALESCE(SUM(cost_picos), 0),"
+            " COALESCE(SUM(CASE WHEN cost_picos IS NULL THEN 1 ELSE 0 END), 0)"
+            f" FROM usage WHERE session_id = {self.mark(1)} AND ts >= {self.mark(2)} AND ts < {self.mark(3)}"
+        )
+
+    def session_last(self) -> str:
+        """The last request of session ``$1`` before ``$2`` that a provider served."""
+        return (
+            f"SELECT {', '.join(COLUMNS)} FROM usage"
+            f" WHERE session_id = {self.mark(1)} AND ts < {self.mark(2)} AND status < 400"
+            " AND provider IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1"
+        )
+
     def spend_by(self, column: str, since: float) -> str:
         return (
             f"SELECT {column}, COALESCE(SUM(cost_picos), 0) FROM usage"
@@ -198,6 +214,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
         """Spent pico-dollars since ``since`` per key id (``key``) or user (``user``)."""
+
+    @abc.abstractmethod
+    async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
+        """Session ``session_id``'s requests and spend in ``[since, until)`` and its last served
+        request before ``until`` (the statusline's session API)."""
 
     @abc.abstractmethod
     async def records(self, since: float | None = None) -> list[UsageRecord]:

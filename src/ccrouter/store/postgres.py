@@ -28,7 +28,15 @@ from ccrouter.store.base import (
     group_rows,
 )
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
-from ccrouter.store.records import COLUMNS, GroupRow, UsageQuery, UsageRecord, Window, record_from_row
+from ccrouter.store.records import (
+    COLUMNS,
+    GroupRow,
+    SessionDay,
+    UsageQuery,
+    UsageRecord,
+    Window,
+    record_from_row,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -223,6 +231,15 @@ class PostgresStore(Store):
         async with _unavailable(), self._acquire() as conn:
             rows = await conn.fetch(self._sql.spend_by(column, since), since)
         return {str(row[0]): int(row[1]) for row in rows}
+
+    async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
+        async with _unavailable(), self._acquire() as conn:
+            sums = await conn.fetchrow(self._sql.session_sums(), session_id, since, until)
+            last = await conn.fetchrow(self._sql.session_last(), session_id, until)
+        requests, picos, unpriced = (0, 0, 0) if sums is None else tuple(sums)
+        return SessionDay(
+            int(requests), int(picos), int(unpriced), None if last is None else record_from_row(tuple(last))
+        )
 
     async def records(self, since: float | None = None) -> list[UsageRecord]:
         sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= $1 ORDER BY id"

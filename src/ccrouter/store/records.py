@@ -14,6 +14,7 @@ __all__ = [
     "COLUMNS",
     "GROUPS",
     "GroupRow",
+    "SessionDay",
     "UsageQuery",
     "UsageRecord",
     "Window",
@@ -186,6 +187,17 @@ class GroupRow:
             "unpriced": self.unpriced,
             "cost_usd": format_usd(self.cost_picos),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDay:
+    """One session in the ledger: its requests and spend in ``[since, until)``, and its last served
+    request before ``until`` (None when it has none)."""
+
+    requests: int
+    cost_picos: int
+    unpriced: int
+    last: UsageRecord | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,15 @@ import orjson
 
 from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
-from ccrouter.store.records import COLUMNS, GroupRow, UsageQuery, UsageRecord, Window, record_from_row
+from ccrouter.store.records import (
+    COLUMNS,
+    GroupRow,
+    SessionDay,
+    UsageQuery,
+    UsageRecord,
+    Window,
+    record_from_row,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -263,6 +271,19 @@ class SQLiteStore(Store):
         sql = self._sql.spend_by(column, since)
         rows = await self._run(lambda: self._conn().execute(sql, (since,)).fetchall())
         return {str(name): int(total) for name, total in rows}
+
+    async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
+        def run() -> SessionDay:
+            conn = self._conn()
+            requests, picos, unpriced = conn.execute(
+                self._sql.session_sums(), (session_id, since, until)
+            ).fetchone()
+            last = conn.execute(self._sql.session_last(), (session_id, until)).fetchone()
+            return SessionDay(
+                int(requests), int(picos), int(unpriced), None if last is None else record_from_row(last)
+            )
+
+        return await self._run(run)
 
     async def records(self, since: float | None = None) -> list[UsageRecord]:
         sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? ORDER BY id"
