@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, models, plugins, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, init, models, plugins, prices, serve
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 serve.register(app)
 daemon.register(app)
 code.register(app)
+init.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
