@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ccrouter.cli import code, config_cmd, costs, daemon, init, models, plugins, prices, serve
+from ccrouter.cli import code, config_cmd, costs, daemon, doctor, init, models, plugins, prices, serve
 
 __all__ = ["app", "main"]
 
@@ -25,6 +25,7 @@ serve.register(app)
 daemon.register(app)
 code.register(app)
 init.register(app)
+doctor.register(app)
 models.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
