@@ -416,8 +416,8 @@ class FakeUpstream:
         return web.json_response({"reset": True})
 
 
-async def _serve(host: str, port: int) -> None:
-    fake = FakeUpstream()
+async def _serve(host: str, port: int, api_key: str | None = None) -> None:
+    fake = FakeUpstream(api_key=api_key)
     url = await fake.start(host, port)
     print(f"ccrouter fake upstream listening on {url}", flush=True)
     try:
@@ -434,11 +434,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--api-key", help="accept only this key (others get 401); default: any")
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port))
+        asyncio.run(_serve(args.host, args.port, args.api_key))
 
 
 if __name__ == "__main__":
