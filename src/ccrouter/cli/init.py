@@ -12,6 +12,7 @@ import asyncio
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -199,20 +200,37 @@ def _write(path: Path, plan: InitPlan, environ: Mapping[str, str], force: bool) 
 
 def init(
     provider: Annotated[
-        list[str], typer.Option("--provider", help="A provider to add (repeatable): a known one or a name.")
-    ] = [],  # noqa: B006 (typer reads the default; never mutated)
+        list[str] | None,
+        typer.Option(
+            "--provider", metavar="NAME", help="A provider to add (repeatable): a known one or a name."
+        ),
+    ] = None,
     type_: Annotated[
-        list[str], typer.Option("--type", help="Wire format (anthropic, openai, gemini) [NAME=]TYPE.")
-    ] = [],  # noqa: B006
-    vendor: Annotated[list[str], typer.Option("--vendor", help="Vendor profile, [NAME=]VENDOR.")] = [],  # noqa: B006
-    base_url: Annotated[list[str], typer.Option("--base-url", help="Base URL, [NAME=]URL.")] = [],  # noqa: B006
+        list[str] | None,
+        typer.Option("--type", metavar="[NAME=]TYPE", help="Wire format: anthropic, openai, gemini."),
+    ] = None,
+    vendor: Annotated[
+        list[str] | None,
+        typer.Option("--vendor", metavar="[NAME=]VENDOR", help="Vendor profile (quirks), e.g. deepseek."),
+    ] = None,
+    base_url: Annotated[
+        list[str] | None,
+        typer.Option("--base-url", metavar="[NAME=]URL", help="Base URL of the provider's API."),
+    ] = None,
     api_key_env: Annotated[
-        list[str], typer.Option("--api-key-env", help="Environment variable holding the key, [NAME=]VAR.")
-    ] = [],  # noqa: B006
-    default: Annotated[str | None, typer.Option("--default", help=_ROUTE_HELP)] = None,
-    background: Annotated[str | None, typer.Option("--background", help=_ROUTE_HELP)] = None,
-    think: Annotated[str | None, typer.Option("--think", help=_ROUTE_HELP)] = None,
-    long_context: Annotated[str | None, typer.Option("--long-context", help=_ROUTE_HELP)] = None,
+        list[str] | None,
+        typer.Option("--api-key-env", metavar="[NAME=]VAR", help="Environment variable holding the key."),
+    ] = None,
+    default: Annotated[
+        str | None, typer.Option("--default", metavar="PROVIDER,MODEL", help=_ROUTE_HELP)
+    ] = None,
+    background: Annotated[
+        str | None, typer.Option("--background", metavar="PROVIDER,MODEL", help=_ROUTE_HELP)
+    ] = None,
+    think: Annotated[str | None, typer.Option("--think", metavar="PROVIDER,MODEL", help=_ROUTE_HELP)] = None,
+    long_context: Annotated[
+        str | None, typer.Option("--long-context", metavar="PROVIDER,MODEL", help=_ROUTE_HELP)
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Gateway port (default 3456).")] = None,
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="No questions: flags and defaults only.")] = False,
@@ -225,13 +243,10 @@ def init(
     """Write a configuration: a wizard (providers, keys, a test call each, routes, port), or --yes."""
     import os
 
-    from ccrouter.init_config import InitPlan
-
     path = config_path(config)
     if path.exists() and not force:
         fail(f"{path} exists; pass --force to replace it (the old file is kept as a backup)")
     environ = dict(os.environ)
-    given = {"default": default, "background": background, "think": think, "long_context": long_context}
     if not yes:
         if not sys.stdin.isatty():
             fail("no terminal to ask questions on: use --yes with --provider, --default... (see --help)")
@@ -243,25 +258,53 @@ def init(
             if no_test
             else lambda choices: asyncio.run(_probe_all(choices, environ, test_timeout)),
             port=port,
-            preselected=provider,
-            base_urls=base_url,
+            preselected=provider or [],
+            base_urls=base_url or [],
         )
-        _write(path, plan, environ, force)
-        return
-    if not provider:
+    else:
+        flags = _Flags(provider or [], type_ or [], vendor or [], base_url or [], api_key_env or [])
+        given = {"default": default, "background": background, "think": think, "long_context": long_context}
+        plan = _from_flags(flags, given, environ, port, None if no_test else test_timeout)
+    _write(path, plan, environ, force)
+
+
+@dataclass(frozen=True)
+class _Flags:
+    providers: list[str]
+    types: list[str]
+    vendors: list[str]
+    base_urls: list[str]
+    key_envs: list[str]
+
+
+def _from_flags(
+    flags: _Flags,
+    given: Mapping[str, str | None],
+    environ: Mapping[str, str],
+    port: int | None,
+    test_timeout: float | None,
+) -> InitPlan:
+    from ccrouter.init_config import InitPlan
+
+    if not flags.providers:
         fail("missing: --provider NAME (with --yes, at least one)")
     try:
         choices = resolve_flags(
-            provider, environ, types=type_, vendors=vendor, base_urls=base_url, key_envs=api_key_env
+            flags.providers,
+            environ,
+            types=flags.types,
+            vendors=flags.vendors,
+            base_urls=flags.base_urls,
+            key_envs=flags.key_envs,
         )
-        if not no_test:
+        if test_timeout is not None:
             results = asyncio.run(_probe_all(choices, environ, test_timeout))
             show_probes(results)
             choices = [with_listed_models(choice, results.get(choice.name)) for choice in choices]
         routes = _default_routes(choices, given)
     except _Missing as exc:
         fail("missing or wrong values:\n  " + "\n  ".join(exc.problems))
-    _write(path, InitPlan(tuple(choices), routes, 3456 if port is None else port), environ, force)
+    return InitPlan(tuple(choices), routes, 3456 if port is None else port)
 
 
 def register(app: typer.Typer) -> None:
