@@ -274,3 +274,27 @@ def test_an_unreadable_config_fails_with_a_hint(home: Home) -> None:
     assert status == "fail"
     assert "no such file" in detail
     assert "ccrouter init" in detail
+
+
+def test_key_files_readable_by_others_warn_and_missing_ones_fail(home: Home, fake: FakeUpstream) -> None:
+    shared = home.root / "shared-key"
+    shared.write_text(KEY)
+    shared.chmod(0o644)
+    home.write_config(
+        [
+            provider("fake", f"{fake.url}/v1", key=f"${{file:{shared}}}"),
+            provider("lost", f"{fake.url}/v1", key="${file:~/.ccrouter/keys/lost}"),
+        ]
+    )
+    home.claude_code_ready()
+    done = home.doctor()
+    assert done.returncode == 1
+    text = done.stdout
+    assert f"{shared} is readable by other users (chmod 600 {shared})" in text
+    assert f"{home.root}/.ccrouter/keys/lost: No such file or directory" in text
+    table = rows(text)
+    assert table["provider fake"][0] == "ok"  # the key read from the file was accepted
+    status, detail = table["provider lost"]
+    assert status == "fail"
+    assert "not tested" in detail
+    assert KEY not in text

@@ -292,3 +292,31 @@ def test_the_wizard_in_a_terminal_stores_a_typed_key_privately(tmp_path: Path, f
     assert reply["type"] == "message"
     (upstream,) = [r for r in fake.requests if r.path == "/v1/chat/completions"]
     assert upstream.headers["authorization"] == f"Bearer {KEY}"  # read back from the key file
+
+
+def test_yes_with_several_providers_takes_name_value_flags(tmp_path: Path, fake: FakeUpstream) -> None:
+    env = environ(tmp_path, FAKE_KEY=KEY)
+    config = tmp_path / "config.yaml"
+    done = ccrouter_cli(
+        env, "init", "--yes", "--provider", "chat", "--provider", "claude",
+        "--type", "claude=anthropic", "--base-url", f"chat={fake.url}/v1", "--base-url", f"claude={fake.url}",
+        "--api-key-env", "chat=FAKE_KEY", "--api-key-env", "claude=FAKE_KEY",
+        "--default", "chat,gpt-4o", "--background", "claude,claude-haiku-4-5", "--config", str(config),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "test chat: ok" in done.stdout
+    assert "test claude: ok" in done.stdout
+    data = yaml.safe_load(config.read_text())
+    assert [(p["name"], p["type"]) for p in data["providers"]] == [
+        ("chat", "openai"),
+        ("claude", "anthropic"),
+    ]
+    assert data["router"] == {"default": "chat,gpt-4o", "background": "claude,claude-haiku-4-5"}
+    # A bare value is ambiguous with two providers: said, nothing written.
+    ambiguous = ccrouter_cli(
+        env, "init", "--yes", "--provider", "a", "--provider", "b", "--base-url", "http://x",
+        "--config", str(tmp_path / "other.yaml"),
+    )  # fmt: skip
+    assert ambiguous.returncode == 1
+    assert "with several providers, write --base-url NAME=VALUE" in ambiguous.stderr
+    assert not (tmp_path / "other.yaml").exists()
