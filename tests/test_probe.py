@@ -65,7 +65,7 @@ async def test_a_closed_port_is_unreachable(registry: Registry) -> None:
         config(type="openai", base_url=f"http://127.0.0.1:{port}/v1"), registry, limit_s=2
     )
     assert result.outcome == "unreachable"
-    assert "unreachable" in result.detail
+    assert result.detail == "unreachable: Connection refused"
 
 
 async def test_without_a_models_list_a_one_token_message_is_sent(registry: Registry) -> None:

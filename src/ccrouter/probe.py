@@ -10,6 +10,7 @@ through the provider's own redaction, or are ours).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -124,7 +125,12 @@ async def _list_models(call: _ListCall, config: ProviderConfig, limit_s: float) 
     except TimeoutError:
         return ProbeResult("timeout", f"no answer within {limit_s:g}s")
     except aiohttp.ClientConnectorError as exc:
-        reason = exc.os_error.strerror if exc.os_error is not None and exc.os_error.strerror else str(exc)
+        error = exc.os_error
+        # asyncio's "Connect call failed ('h', p)" hides the reason its errno names ("Connection refused");
+        # a DNS failure has a negative getaddrinfo code and its own text.
+        code = error.errno if error is not None else None
+        reason = os.strerror(code) if code is not None and code > 0 else (error or exc).strerror
+        reason = reason or str(exc)
         return ProbeResult("unreachable", f"unreachable: {redactor.text(reason)}")
     except aiohttp.ClientError as exc:
         return ProbeResult(

@@ -151,7 +151,7 @@ def test_a_provider_whose_upstream_is_down_fails_by_name(home: Home, fake: FakeU
     assert table["provider fake"][0] == "ok"
     status, detail = table["provider gone"]
     assert status == "fail"
-    assert "unreachable" in detail
+    assert "unreachable: Connection refused" in detail
     assert "check base_url" in detail  # the fix hint
     assert "failed: provider gone" in done.stderr
 
