@@ -330,10 +330,18 @@ def _safe_url(url: str) -> str:
 
 
 async def _redis(url: str, ctx: DoctorContext) -> Check:
+    import redis as redis_package
     import redis.asyncio as redis
+    from redis.driver_info import DriverInfo
 
     name = f"Redis {_safe_url(url)}"
-    client = redis.from_url(url, socket_connect_timeout=ctx.timeout_s, socket_timeout=ctx.timeout_s)
+    client = redis.from_url(
+        url,
+        socket_connect_timeout=ctx.timeout_s,
+        socket_timeout=ctx.timeout_s,
+        # Told its version, redis-py does not scan the package metadata (on the loop) to connect.
+        driver_info=DriverInfo(lib_version=redis_package.__version__),
+    )
     try:
         await client.ping()
     except (redis.RedisError, OSError) as exc:
