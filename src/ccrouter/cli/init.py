@@ -121,9 +121,11 @@ def _default_routes(choices: Sequence[ProviderChoice], given: Mapping[str, str |
     return routes
 
 
-async def _probe_all(
+def probe_choices(
     choices: Sequence[ProviderChoice], environ: Mapping[str, str], limit_s: float
 ) -> dict[str, ProbeResult]:
+    """One test call per provider, concurrently. The configs (key files read) and the plugin registry
+    are built first, off the event loop."""
     from ccrouter.config import ProviderConfig, registry_context
     from ccrouter.config_file import interpolate
     from ccrouter.errors import ConfigError
@@ -131,17 +133,22 @@ async def _probe_all(
     from ccrouter.probe import ProbeResult, probe_provider
 
     registry = Registry.build(load_plugins([]))
-
-    async def one(choice: ProviderChoice) -> ProbeResult:
+    results: dict[str, ProbeResult] = {}
+    configs: dict[str, ProviderConfig] = {}
+    for choice in choices:
         try:
             data = interpolate(choice.document(()), environ, ("providers", choice.name))
-            config = ProviderConfig.model_validate(data, context=registry_context(registry))
+            configs[choice.name] = ProviderConfig.model_validate(data, context=registry_context(registry))
         except (ConfigError, ValueError) as exc:
-            return ProbeResult("error", getattr(exc, "message", None) or str(exc).splitlines()[0])
-        return await probe_provider(config, registry, limit_s=limit_s)
+            results[choice.name] = ProbeResult(
+                "error", getattr(exc, "message", None) or str(exc).splitlines()[0]
+            )
 
-    results = await asyncio.gather(*(one(choice) for choice in choices))
-    return {choice.name: result for choice, result in zip(choices, results, strict=True)}
+    async def probe_all() -> list[ProbeResult]:
+        return await asyncio.gather(*(probe_provider(c, registry, limit_s=limit_s) for c in configs.values()))
+
+    results.update(zip(configs, asyncio.run(probe_all()), strict=True))
+    return {choice.name: results[choice.name] for choice in choices}
 
 
 def show_probes(results: Mapping[str, ProbeResult]) -> None:
@@ -254,9 +261,7 @@ def init(
 
         plan = run_wizard(
             environ,
-            probe=None
-            if no_test
-            else lambda choices: asyncio.run(_probe_all(choices, environ, test_timeout)),
+            probe=None if no_test else lambda choices: probe_choices(choices, environ, test_timeout),
             port=port,
             preselected=provider or [],
             base_urls=base_url or [],
@@ -298,7 +303,7 @@ def _from_flags(
             key_envs=flags.key_envs,
         )
         if test_timeout is not None:
-            results = asyncio.run(_probe_all(choices, environ, test_timeout))
+            results = probe_choices(choices, environ, test_timeout)
             show_probes(results)
             choices = [with_listed_models(choice, results.get(choice.name)) for choice in choices]
         routes = _default_routes(choices, given)
