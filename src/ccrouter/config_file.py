@@ -12,7 +12,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ccrouter.config import Settings, registry_context
 from ccrouter.config_errors import MissingVariable, describe, key_path, missing_variables_message
 from ccrouter.errors import ConfigError, PluginError
+from ccrouter.presets import PRESETS, preset
 
 if TYPE_CHECKING:
     from ccrouter.plugins import Registry
@@ -31,6 +32,8 @@ __all__ = [
     "interpolate",
     "load_or_create",
     "load_settings",
+    "read_secret_file",
+    "references",
     "settings_from_data",
     "uses_simulated",
     "write_default_config",
@@ -39,8 +42,11 @@ __all__ = [
 
 SIMULATED_PROVIDER: dict[str, Any] = {"name": "simulated", "type": "simulated", "models": ["sim-1"]}
 
-# `$$` first so an escaped dollar is never read as the start of a reference.
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# `$$` first so an escaped dollar is never read as the start of a reference. `${file:PATH}`: the
+# contents of a file (a key `ccrouter init` stored, mode 0600), trailing whitespace stripped.
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$\{file:([^}]+)\}")
+# A secret file is a key or a token: anything longer is not what the reference meant.
+_MAX_SECRET_FILE = 64 * 1024
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -57,6 +63,8 @@ def _interpolate_str(
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
+        if match.group(3) is not None:
+            return read_secret_file(match.group(3), path)
         name = match.group(1) or match.group(2)
         if name not in environ:
             missing.append(MissingVariable(name, path, match.group(0)))
@@ -64,6 +72,45 @@ def _interpolate_str(
         return environ[name]
 
     return _VAR.sub(substitute, value) if "$" in value else value
+
+
+def read_secret_file(name: str, where: str = "config") -> str:
+    """The contents of the file a ``${file:PATH}`` reference names (absolute, or ``~/...``), trailing
+    whitespace stripped. The contents never appear in an error."""
+    path = Path(name.strip()).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"{where}: ${{file:{name}}} must name an absolute path or one under ~/")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_SECRET_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"{where}: cannot read {path} (used as ${{file:{name}}}): {exc.strerror or exc}"
+        ) from None
+    if len(data) > _MAX_SECRET_FILE:
+        raise ConfigError(f"{where}: {path} is larger than {_MAX_SECRET_FILE} bytes: not a key file")
+    try:
+        return data.decode("utf-8").rstrip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {path} is not UTF-8 text") from None
+
+
+def references(node: Any, loc: tuple[int | str, ...] = ()) -> list[tuple[tuple[int | str, ...], str, str]]:
+    """Every reference in the string values of a parsed document: (key path, ``env`` or ``file``,
+    variable name or file path), in document order. Nothing is read or resolved."""
+    if isinstance(node, str):
+        found: list[tuple[tuple[int | str, ...], str, str]] = []
+        for match in _VAR.finditer(node):
+            if match.group(3) is not None:
+                found.append((loc, "file", match.group(3)))
+            elif match.group(0) != "$$":
+                found.append((loc, "env", match.group(1) or match.group(2)))
+        return found
+    if isinstance(node, dict):
+        return [ref for key, value in node.items() for ref in references(value, (*loc, str(key)))]
+    if isinstance(node, list):
+        return [ref for i, value in enumerate(node) for ref in references(value, (*loc, i))]
+    return []
 
 
 def _interpolate(
@@ -164,68 +211,7 @@ def uses_simulated(settings: Settings) -> bool:
 # --- first run: detect what the environment offers ------------------------------------------------
 
 
-class _Known(NamedTuple):
-    """A provider recognised by its API key variable; ``background`` is its cheaper model, if any."""
-
-    var: str
-    name: str
-    wire: str
-    vendor: str
-    base_url: str | None
-    models: tuple[str, ...]
-    background: str | None = None
-
-    def provider(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.wire, "vendor": self.vendor}
-        if self.base_url:
-            out["base_url"] = self.base_url
-        out["api_key"] = f"${{{self.var}}}"  # a reference: the secret itself never reaches the file
-        out["models"] = list(self.models)
-        return out
-
-
-# Order = preference for the default route. Model ids are current public ones; users edit them freely.
-_KNOWN = (
-    _Known(
-        "ANTHROPIC_API_KEY", "anthropic", "anthropic", "anthropic", None,
-        ("claude-sonnet-4-6", "claude-opus-4-5", "claude-haiku-4-5"), "claude-haiku-4-5",
-    ),
-    _Known(
-        "OPENAI_API_KEY", "openai", "openai", "openai", "https://api.openai.com/v1",
-        ("gpt-5", "gpt-5-mini", "gpt-4.1"), "gpt-5-mini",
-    ),
-    _Known(
-        "DEEPSEEK_API_KEY", "deepseek", "openai", "deepseek", "https://api.deepseek.com/v1",
-        ("deepseek-chat", "deepseek-reasoner"),
-    ),
-    _Known(
-        "GROQ_API_KEY", "groq", "openai", "groq", "https://api.groq.com/openai/v1",
-        ("openai/gpt-oss-120b", "moonshotai/kimi-k2-instruct-0905", "llama-3.3-70b-versatile"),
-        "llama-3.3-70b-versatile",
-    ),
-    _Known(
-        "OPENROUTER_API_KEY", "openrouter", "openai", "openrouter", "https://openrouter.ai/api/v1",
-        ("anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro",
-         "deepseek/deepseek-chat-v3.1"),
-    ),
-    _Known(
-        "GEMINI_API_KEY", "gemini", "gemini", "gemini", None,
-        ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"), "gemini-2.5-flash",
-    ),
-    _Known(
-        "GITHUB_TOKEN", "github", "openai", "github", "https://models.github.ai/inference",
-        ("openai/gpt-4.1", "openai/gpt-4.1-mini"), "openai/gpt-4.1-mini",
-    ),
-)  # fmt: skip
-
-# Ollama needs no key; these are common coding models (`ollama list` shows what is pulled).
-_OLLAMA: dict[str, Any] = {
-    "name": "ollama",
-    "type": "openai",
-    "vendor": "ollama",
-    "base_url": "http://localhost:11434/v1",
-    "models": ["qwen2.5-coder:7b", "llama3.1:8b"],
-}
+_OLLAMA = preset("ollama")
 
 
 def probe_ollama() -> bool:
@@ -241,16 +227,21 @@ def detect_providers(
     environ: Mapping[str, str], *, ollama_probe: Callable[[], bool] = probe_ollama
 ) -> list[dict[str, Any]]:
     """Provider dicts for every API key found in ``environ`` (as ``${VAR}`` references) and a local Ollama."""
-    found = [known.provider() for known in _KNOWN if environ.get(known.var)]
-    if ollama_probe():
-        found.append({**_OLLAMA, "models": list(_OLLAMA["models"])})
+    found = [
+        known.provider(f"${{{var}}}")  # a reference: the secret itself never reaches the file
+        for known in PRESETS
+        if known.needs_key and (var := known.key_var(environ)) is not None
+    ]
+    if ollama_probe() and _OLLAMA is not None:
+        found.append(_OLLAMA.provider())
     return found
 
 
 def _router_for(providers: list[dict[str, Any]]) -> dict[str, Any]:
     first = providers[0]
     router: dict[str, Any] = {"default": f"{first['name']},{first['models'][0]}"}
-    background = next((known.background for known in _KNOWN if known.name == first["name"]), None)
+    known = preset(first["name"])
+    background = known.background if known is not None else None
     if background:
         router["background"] = f"{first['name']},{background}"
     return router
@@ -277,7 +268,7 @@ _HEADER = """\
 # ccrouter configuration (written on first run; edit freely: a running gateway applies a saved edit at
 # once, and keeps its configuration if the edit is invalid; server.host/port need `ccrouter restart`).
 # Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
-# from the environment when the gateway starts (`$$` is a literal dollar sign).
+# from the environment when the gateway starts, `${file:~/path}` from a file (`$$` is a literal `$`).
 """
 _SIMULATED_NOTE = """\
 # No API key was found in the environment, so the built-in simulated provider answers every request.

@@ -14,6 +14,8 @@ from ccrouter.cli import (
     config_cmd,
     costs,
     daemon,
+    doctor,
+    init,
     logs,
     models,
     plugins,
@@ -40,6 +42,8 @@ daemon.register(app)
 logs.register(app)
 code.register(app)
 claude_settings.register(app)
+init.register(app)
+doctor.register(app)
 models.register(app)
 statusline.register(app)
 app.add_typer(config_cmd.app, name="config")

@@ -18,7 +18,7 @@ import contextlib
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Protocol
 
@@ -90,13 +90,17 @@ class FakeUpstream:
         default: DefaultBehaviour | None = None,
         rate_limit_headers: bool = True,
         keep_requests: int | None = None,
+        api_key: str | None = None,
     ) -> None:
         """``keep_requests``: how many of the latest requests ``requests`` keeps (None: all, as a test
-        wants; a long-running fake such as the simulated provider keeps a few, or it grows forever)."""
+        wants; a long-running fake such as the simulated provider keeps a few, or it grows forever).
+        ``api_key``: the only key accepted (``x-api-key``, ``Authorization: Bearer``, ``x-goog-api-key``
+        or ``?key=``); any other request is recorded and answered 401 in its wire's error format."""
         self.default: DefaultBehaviour = default or simulated_reply
         self.rate_limit_headers = rate_limit_headers
         self.requests: list[RecordedRequest] = []
         self._keep = keep_requests
+        self._api_key = api_key
         self._script = Script()
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -158,8 +162,34 @@ class FakeUpstream:
     ) -> None:
         await self.stop()
 
+    def _authorised(self, request: web.Request) -> bool:
+        if self._api_key is None or request.path.startswith("/_fake/"):
+            return True
+        headers = request.headers
+        offered = {
+            headers.get("x-api-key"),
+            headers.get("x-goog-api-key"),
+            headers.get("Authorization", "").removeprefix("Bearer ").strip() or None,
+            request.query.get("key"),
+        }
+        return self._api_key in offered
+
+    @web.middleware
+    async def _auth(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self._authorised(request):
+            return await handler(request)
+        wire: WireName = "openai"
+        if request.path.startswith(("/v1beta", "/v1/projects")):
+            wire = "gemini"
+        elif request.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+            wire = "anthropic"
+        record, seq = await self._record(request, wire, stream=False)
+        return self._status(record, seq, Fault("status", status=401))
+
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY)
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._auth])
         router = app.router
         router.add_post("/v1/messages", self._anthropic_messages)
         router.add_post("/v1/messages/count_tokens", self._anthropic_count_tokens)
@@ -386,8 +416,8 @@ class FakeUpstream:
         return web.json_response({"reset": True})
 
 
-async def _serve(host: str, port: int) -> None:
-    fake = FakeUpstream()
+async def _serve(host: str, port: int, api_key: str | None = None) -> None:
+    fake = FakeUpstream(api_key=api_key)
     url = await fake.start(host, port)
     print(f"ccrouter fake upstream listening on {url}", flush=True)
     try:
@@ -404,11 +434,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--api-key", help="accept only this key (others get 401); default: any")
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port))
+        asyncio.run(_serve(args.host, args.port, args.api_key))
 
 
 if __name__ == "__main__":
