@@ -96,3 +96,19 @@ def test_remove_leaves_what_the_user_changed_since(home: Path) -> None:
         "env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "my-choice"},
         "theme": "dark",
     }
+
+
+def test_a_later_write_without_the_statusline_takes_it_back_out(home: Path) -> None:
+    target = settings_file(home)
+    target.parent.mkdir()
+    before = {"statusLine": {"type": "command", "command": "my-line"}, "env": {"MY_VAR": "1"}}
+    target.write_bytes(orjson.dumps(before))
+    assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0
+    assert orjson.loads(target.read_bytes())["statusLine"]["command"] == "ccrouter statusline"
+    assert runner.invoke(app, ["claude-settings", "--write", "--no-statusline"]).exit_code == 0
+    assert orjson.loads(target.read_bytes())["statusLine"] == before["statusLine"]  # the user's again
+    assert runner.invoke(app, ["claude-settings", "--remove"]).exit_code == 0
+    assert orjson.loads(target.read_bytes()) == before
+    backups = sorted(target.parent.glob("settings.json.ccrouter-backup-*"))
+    assert len(backups) == 3  # one per change, none over another
+    assert orjson.loads(min(backups, key=lambda b: b.stat().st_mtime_ns).read_bytes()) == before
