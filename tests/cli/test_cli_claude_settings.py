@@ -3,6 +3,7 @@ HOME's ~/.claude/settings.json with a backup, and --remove restores exactly what
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from ccrouter.cli.claude_env import tier_models
 from ccrouter.cli.main import app
+from ccrouter.config_file import load_settings
 
 runner = CliRunner()
 KEY = "ck-secret-gateway-key-123"
@@ -44,8 +47,10 @@ def test_prints_with_the_key_masked(home: Path) -> None:
     assert env["ANTHROPIC_AUTH_TOKEN"] == "ck-…23"
     assert env["ANTHROPIC_API_KEY"] == ""
     assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"
-    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "claude-ccr-sim-sim-2"
-    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "claude-ccr-sim-sim-1"
+    # The tier models are the ones `ccrouter code` gives claude (``claude_env.tier_models``).
+    tiers = tier_models(load_settings(Path(os.environ["CCROUTER_CONFIG"])))
+    assert {"ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL"} <= tiers.keys()
+    assert {name: env[name] for name in tiers} == tiers
     assert data["statusLine"] == {"type": "command", "command": "ccrouter statusline"}
     assert not settings_file(home).exists()  # printing writes nothing
     unmasked = runner.invoke(app, ["claude-settings", "--show-key", "--no-statusline"])
