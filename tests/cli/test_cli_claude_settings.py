@@ -3,6 +3,7 @@ HOME's ~/.claude/settings.json with a backup, and --remove restores exactly what
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from ccrouter.cli.claude_env import tier_models
 from ccrouter.cli.main import app
+from ccrouter.config_file import load_settings
 
 runner = CliRunner()
 KEY = "ck-secret-gateway-key-123"
@@ -44,8 +47,10 @@ def test_prints_with_the_key_masked(home: Path) -> None:
     assert env["ANTHROPIC_AUTH_TOKEN"] == "ck-…23"
     assert env["ANTHROPIC_API_KEY"] == ""
     assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"
-    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "claude-ccr-sim-sim-2"
-    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "claude-ccr-sim-sim-1"
+    # The tier models are the ones `ccrouter code` gives claude (``claude_env.tier_models``).
+    tiers = tier_models(load_settings(Path(os.environ["CCROUTER_CONFIG"])))
+    assert {"ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL"} <= tiers.keys()
+    assert {name: env[name] for name in tiers} == tiers
     assert data["statusLine"] == {"type": "command", "command": "ccrouter statusline"}
     assert not settings_file(home).exists()  # printing writes nothing
     unmasked = runner.invoke(app, ["claude-settings", "--show-key", "--no-statusline"])
@@ -96,3 +101,19 @@ def test_remove_leaves_what_the_user_changed_since(home: Path) -> None:
         "env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "my-choice"},
         "theme": "dark",
     }
+
+
+def test_a_later_write_without_the_statusline_takes_it_back_out(home: Path) -> None:
+    target = settings_file(home)
+    target.parent.mkdir()
+    before = {"statusLine": {"type": "command", "command": "my-line"}, "env": {"MY_VAR": "1"}}
+    target.write_bytes(orjson.dumps(before))
+    assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0
+    assert orjson.loads(target.read_bytes())["statusLine"]["command"] == "ccrouter statusline"
+    assert runner.invoke(app, ["claude-settings", "--write", "--no-statusline"]).exit_code == 0
+    assert orjson.loads(target.read_bytes())["statusLine"] == before["statusLine"]  # the user's again
+    assert runner.invoke(app, ["claude-settings", "--remove"]).exit_code == 0
+    assert orjson.loads(target.read_bytes()) == before
+    backups = sorted(target.parent.glob("settings.json.ccrouter-backup-*"))
+    assert len(backups) == 3  # one per change, none over another
+    assert orjson.loads(min(backups, key=lambda b: b.stat().st_mtime_ns).read_bytes()) == before

@@ -8,10 +8,11 @@ The key goes in as ``ANTHROPIC_AUTH_TOKEN`` rather than an ``apiKeyHelper``: Cla
 discovery when only a helper provides the credential (anthropics/claude-code#56675), and the key is
 a gateway key, not a provider's. The file is written with mode 0600.
 
-``--write`` backs the file up first (``settings.json.ccrouter-backup-<time>``), keeps every other
-key, and records in ``settings.json.ccrouter-state`` which keys it added and the previous value of
-each it replaced; ``--remove`` takes exactly those out again, restoring the previous values, and
-leaves a key the user changed since alone.
+``--write`` and ``--remove`` back the file up first (``settings.json.ccrouter-backup-<time>``).
+``--write`` keeps every other key, and records in ``settings.json.ccrouter-state`` which keys it
+added and the previous value of each it replaced (a later write starts from the file as it was
+without ccrouter, so a key it no longer sets goes back); ``--remove`` takes exactly those out again,
+restoring the previous values, and leaves a key the user changed since alone.
 """
 
 from __future__ import annotations
@@ -116,6 +117,25 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def _backup(target: Path) -> None:
+    """A copy of the settings file as it is now, readable by the user only, before any change."""
+    if not target.exists():
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(100):  # never over an earlier backup (two changes in one second)
+        backup = target.with_name(f"{target.name}.ccrouter-backup-{stamp}{f'-{attempt}' if attempt else ''}")
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:
+        fail(f"too many backups of {target} this second; nothing was changed")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(target.read_bytes())
+    console().print(f"backup: {backup}")
+
+
 def _masked(wanted: dict[str, Any]) -> dict[str, Any]:
     env = dict(wanted["env"])
     token = env.get("ANTHROPIC_AUTH_TOKEN", "")
@@ -141,7 +161,9 @@ def claude_settings(
         state = _load(state_path)
         if not state:
             fail(f"nothing to remove: {state_path} does not exist (no `claude-settings --write` here)")
-        _save(target, unmerge(_load(target), state))
+        current = _load(target)
+        _backup(target)
+        _save(target, unmerge(current, state))
         state_path.unlink()
         console().print(f"removed ccrouter's settings from {target}")
         return
@@ -152,12 +174,12 @@ def claude_settings(
         typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return
     current = _load(target)
-    if target.exists():
-        backup = target.with_name(f"{target.name}.ccrouter-backup-{time.strftime('%Y%m%d-%H%M%S')}")
-        backup.write_bytes(target.read_bytes())
-        backup.chmod(0o600)
-        console().print(f"backup: {backup}")
+    _backup(target)
     state = _load(state_path)
+    if state:
+        # Written before: start from the file as it was without ccrouter, so a key this write no
+        # longer sets (--no-statusline now, a tier gone from the config) goes back as well.
+        current, state = unmerge(current, state), {}
     merged = merge(current, wanted, state)
     _save(state_path, state)
     _save(target, merged)
