@@ -4,6 +4,8 @@ HOME's ~/.claude/settings.json with a backup, and --remove restores exactly what
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,10 @@ def test_prints_with_the_key_masked(home: Path) -> None:
     tiers = tier_models(load_settings(Path(os.environ["CCROUTER_CONFIG"])))
     assert {"ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL"} <= tiers.keys()
     assert {name: env[name] for name in tiers} == tiers
-    assert data["statusLine"] == {"type": "command", "command": "ccrouter statusline"}
+    # The config is not the default one: the statusline is told which (Claude Code runs it without
+    # this shell's $CCROUTER_CONFIG).
+    config = home / "cfg" / "config.yaml"
+    assert data["statusLine"] == {"type": "command", "command": f"ccrouter statusline --config {config}"}
     assert not settings_file(home).exists()  # printing writes nothing
     unmasked = runner.invoke(app, ["claude-settings", "--show-key", "--no-statusline"])
     assert orjson.loads(unmasked.stdout)["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY
@@ -75,7 +80,7 @@ def test_write_merges_backs_up_and_remove_restores(home: Path) -> None:
     assert written["env"]["MY_VAR"] == "1"
     assert written["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4567"
     assert written["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY
-    assert written["statusLine"]["command"] == "ccrouter statusline"
+    assert written["statusLine"]["command"].startswith("ccrouter statusline --config ")
     assert target.stat().st_mode & 0o777 == 0o600
     backups = list(target.parent.glob("settings.json.ccrouter-backup-*"))
     assert [b.read_bytes() for b in backups] == [original]
@@ -109,7 +114,7 @@ def test_a_later_write_without_the_statusline_takes_it_back_out(home: Path) -> N
     before = {"statusLine": {"type": "command", "command": "my-line"}, "env": {"MY_VAR": "1"}}
     target.write_bytes(orjson.dumps(before))
     assert runner.invoke(app, ["claude-settings", "--write"]).exit_code == 0
-    assert orjson.loads(target.read_bytes())["statusLine"]["command"] == "ccrouter statusline"
+    assert orjson.loads(target.read_bytes())["statusLine"]["command"].startswith("ccrouter statusline")
     assert runner.invoke(app, ["claude-settings", "--write", "--no-statusline"]).exit_code == 0
     assert orjson.loads(target.read_bytes())["statusLine"] == before["statusLine"]  # the user's again
     assert runner.invoke(app, ["claude-settings", "--remove"]).exit_code == 0
@@ -117,3 +122,17 @@ def test_a_later_write_without_the_statusline_takes_it_back_out(home: Path) -> N
     backups = sorted(target.parent.glob("settings.json.ccrouter-backup-*"))
     assert len(backups) == 3  # one per change, none over another
     assert orjson.loads(min(backups, key=lambda b: b.stat().st_mtime_ns).read_bytes()) == before
+
+
+def test_a_ccrouter_not_on_path_is_named_by_its_absolute_path(home: Path) -> None:
+    """Run as a venv's ccrouter that PATH does not reach, the statusline command names that program:
+    Claude Code would otherwise find no `ccrouter` and show nothing."""
+    program = Path(sys.executable).parent / "ccrouter"
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "HOME": str(home)}
+    env.pop("CCROUTER_CONFIG")
+    (home / ".ccrouter").mkdir()
+    (home / "cfg" / "config.yaml").rename(home / ".ccrouter" / "config.yaml")
+    shown = subprocess.run([str(program), "claude-settings"], env=env, capture_output=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    command = orjson.loads(shown.stdout)["statusLine"]["command"]
+    assert command == f"{program.resolve()} statusline"  # the default config: no --config

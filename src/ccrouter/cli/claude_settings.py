@@ -31,6 +31,28 @@ __all__ = ["merge", "register", "unmerge"]
 STATUSLINE = {"type": "command", "command": "ccrouter statusline"}
 
 
+def statusline_command(config: Path | None) -> str:
+    """The statusline command Claude Code runs: ``ccrouter statusline`` when the ``ccrouter`` on PATH is
+    this one; else this ``ccrouter`` by its absolute path (a venv's, not on PATH, say: Claude Code
+    would find no command and show nothing); ``--config`` for any config but the default."""
+    import shlex
+    import shutil
+    import sys
+
+    program = "ccrouter"
+    running = Path(sys.argv[0])
+    if running.name == "ccrouter" and running.exists():
+        on_path = shutil.which("ccrouter")
+        if on_path is None or not Path(on_path).samefile(running):
+            program = shlex.quote(str(running.resolve()))
+    command = f"{program} statusline"
+    # Claude Code runs it without this shell's $CCROUTER_CONFIG: any config but the default is named.
+    chosen = config_path(config).expanduser().resolve()
+    if chosen != (Path.home() / ".ccrouter" / "config.yaml").resolve():
+        command += f" --config {shlex.quote(str(chosen))}"
+    return command
+
+
 def _desired(config: Path | None, statusline: bool) -> dict[str, Any]:
     from ccrouter.cli.claude_env import claude_env
     from ccrouter.cli.process import base_url
@@ -41,7 +63,7 @@ def _desired(config: Path | None, statusline: bool) -> dict[str, Any]:
         "env": claude_env(settings, base_url(settings.server.host, settings.server.port))
     }
     if statusline:
-        wanted["statusLine"] = STATUSLINE
+        wanted["statusLine"] = {**STATUSLINE, "command": statusline_command(config)}
     return wanted
 
 
