@@ -344,7 +344,8 @@ def describe(registry: Registry, extensions: Extensions | None = None) -> list[P
         builtin = name in BUILTIN_MODULES
         version = __version__ if builtin else entry_versions.get(name) or _module_version(plugin)
         origin = "built-in" if builtin else "installed" if name in entry_versions else "config"
-        provides = (*registry.provided.get(name, ()), *per_config.get(name, ()))
+        # One line per name: an endpoint with two routes (/v1/models and /v1/models/{id}) is one.
+        provides = tuple(dict.fromkeys((*registry.provided.get(name, ()), *per_config.get(name, ()))))
         out.append(PluginInfo(name, version, builtin, hooks, origin, provides))
     return out
 

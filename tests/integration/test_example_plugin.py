@@ -112,5 +112,8 @@ def test_plugins_list_shows_it_with_its_version_and_hook(installed: Path) -> Non
     command = [sys.executable, "-m", "ccrouter.cli.main", "plugins", "list"]
     listed = subprocess.run(command, env=_env(str(installed)), capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
-    row = next(line for line in listed.stdout.splitlines() if "example-header" in line)
-    assert row.split()[:4] == ["example-header", "installed", "0.1.0", "register_response_hooks"]
+    lines = listed.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "example-header" in line)
+    # Two lines a plugin: its name and hooks, then its origin and version and what it registers.
+    assert lines[at].split()[:2] == ["example-header", "register_response_hooks"]
+    assert lines[at + 1].split()[:2] == ["installed", "0.1.0"]
