@@ -392,12 +392,13 @@ BudgetAction = Literal["warn", "downgrade", "block"]
 
 
 class BudgetRule(_Frozen):
-    """A spending limit. ``scope``: ``global``, ``key`` or ``user``; ``match`` names one key (its
-    name or id) or user, unset: each key / user gets the limit separately. Periods are UTC days,
-    ISO weeks (from Monday) and calendar months."""
+    """A spending limit. ``scope``: ``global``, ``key``, ``user``, ``profile`` (the request's
+    ``x-ccrouter-profile``) or ``project`` (its ``x-ccrouter-project``); ``match`` names one key (its
+    name or id), user, profile or project, unset: each gets the limit separately. Periods are UTC
+    days, ISO weeks (from Monday) and calendar months."""
 
     name: Annotated[str, Field(min_length=1)]
-    scope: Literal["global", "key", "user"] = "global"
+    scope: Literal["global", "key", "user", "profile", "project"] = "global"
     match: str | None = None
     period: BudgetPeriod
     limit_usd: float = Field(gt=0)
@@ -411,6 +412,9 @@ class BudgetRule(_Frozen):
             raise ValueError("action downgrade needs downgrade_to: 'provider,model'")
         if self.scope == "global" and self.match is not None:
             raise ValueError("a global budget takes no match")
+        named = self.scope in ("profile", "project") and self.match is not None
+        if named and (len(self.match or "") > MAX_NAME or not re.match(NAME_PATTERN, self.match or "")):
+            raise ValueError(f"a {self.scope} name is letters, digits and _.- (at most {MAX_NAME})")
         return self
 
 
@@ -585,6 +589,11 @@ class Settings(_Frozen):
                     f"profiles.{name}: a profile name is letters, digits and _.- (at most {MAX_NAME})"
                 )
             routes += [(f"profiles.{name}.router.{k}", r) for k, r in profile.router.routes().items()]
+        for rule in self.budgets:
+            if rule.scope == "profile" and rule.match is not None and rule.match not in self.profiles:
+                raise ValueError(
+                    f"budgets.{rule.name}: unknown profile {rule.match!r} (have {sorted(self.profiles)})"
+                )
         for where, route in routes:
             if route is None:
                 continue

@@ -92,6 +92,7 @@ async def test_migrations_are_recorded_once(make_store: Factory) -> None:
         "m001_usage",
         "m002_budget_reservations",
         "m003_usage_project",
+        "m004_reservation_profile",
     ]
 
 

@@ -1,4 +1,4 @@
-"""Budgets: daily / weekly / monthly spending limits per client key, per user and global.
+"""Budgets: daily / weekly / monthly spending limits per client key, user, profile, project and global.
 
 Once a request is routed and before any provider call, ``BudgetAdmission.admit`` asks the shared store,
 in one atomic step, how much each applicable budget has spent (ledger rows plus reservations of
@@ -110,6 +110,8 @@ class BudgetAdmission:
             amount,
             client_key_id=exchange.client_key_id,
             user_name=exchange.user,
+            profile=exchange.profile,
+            project=exchange.project,
         )
         downgrade: str | None = None
         for item, spent in zip(applied, used, strict=True):
@@ -151,19 +153,15 @@ class BudgetAdmission:
     def _applicable(self, exchange: Exchange, now: float) -> list[_Applied]:
         out = []
         for rule in self._rules:
-            key = user = None
-            if rule.scope == "key":
-                if exchange.client_key_id is None or rule.match not in (None, exchange.client_key_id):
-                    continue
-                key, scope = exchange.client_key_id, f"key:{exchange.client_key_id}"
-            elif rule.scope == "user":
-                if exchange.user is None or rule.match not in (None, exchange.user):
-                    continue
-                user, scope = exchange.user, f"user:{exchange.user}"
-            else:
-                scope = "global"
             since, resets_at = period_bounds(rule.period, now)
-            window = Window(since, _limit_picos(rule), rule.action == "block", key, user)
+            if rule.scope == "global":
+                window, scope = Window(since, _limit_picos(rule), rule.action == "block"), "global"
+            else:
+                entity = _entity(exchange, rule.scope)
+                if entity is None or rule.match not in (None, entity):
+                    continue
+                window = _window(rule, since, entity, blocking=rule.action == "block")
+                scope = f"{rule.scope}:{entity}"
             out.append(_Applied(rule, window, scope, resets_at))
         return out
 
@@ -212,15 +210,36 @@ class BudgetAdmission:
             if entity:
                 spent_by = await self._store.spend_by(rule.scope, since)
             else:
-                key = rule.match if rule.scope == "key" else None
-                user = rule.match if rule.scope == "user" else None
-                window = Window(since, _limit_picos(rule), False, key, user)
+                window = _window(rule, since, rule.match, blocking=False)
                 spent_by = {rule.match or "": (await self._store.window_sums([window], now))[0]}
             for name, spent in sorted(spent_by.items()):
                 scope = "global" if rule.scope == "global" else f"{rule.scope}:{name}"
                 item = _Applied(rule, Window(since, _limit_picos(rule), False), scope, resets_at)
                 out.append(self._status(item, spent))
         return out
+
+
+def _entity(exchange: Exchange, scope: str) -> str | None:
+    """The key id, user, profile or project a ``scope`` budget counts ``exchange`` under."""
+    return {
+        "key": exchange.client_key_id,
+        "user": exchange.user,
+        "profile": exchange.profile,
+        "project": exchange.project,
+    }[scope]
+
+
+def _window(rule: BudgetRule, since: float, entity: str | None, *, blocking: bool) -> Window:
+    """``rule``'s window over one entity of its scope (None with scope ``global``: everything)."""
+    return Window(
+        since,
+        _limit_picos(rule),
+        blocking,
+        client_key_id=entity if rule.scope == "key" else None,
+        user_name=entity if rule.scope == "user" else None,
+        profile=entity if rule.scope == "profile" else None,
+        project=entity if rule.scope == "project" else None,
+    )
 
 
 def _blocked_message(item: _Applied, spent: int) -> str:

@@ -10,7 +10,15 @@ from ccrouter.errors import CCRouterError, RequestError
 from ccrouter.store.migrations import Dialect
 from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, SessionDay, UsageQuery, UsageRecord, Window
 
-__all__ = ["RESERVATION_TTL_S", "SqlBuilder", "Store", "StoreUnavailableError", "crosses", "group_rows"]
+__all__ = [
+    "RESERVATION_TTL_S",
+    "SPEND_COLUMNS",
+    "SqlBuilder",
+    "Store",
+    "StoreUnavailableError",
+    "crosses",
+    "group_rows",
+]
 
 # A reservation whose request never reached the ledger (its instance crashed) stops counting after this.
 RESERVATION_TTL_S = 1800.0
@@ -57,9 +65,10 @@ class SqlBuilder:
         return f"DELETE FROM budget_reservations WHERE ts < {self.mark(1)}"
 
     def insert_reservation(self) -> str:
-        marks = ", ".join(self.mark(i) for i in range(1, 6))
+        marks = ", ".join(self.mark(i) for i in range(1, 8))
         return (
-            "INSERT INTO budget_reservations (token, ts, client_key_id, user_name, cost_picos)"
+            "INSERT INTO budget_reservations (token, ts, client_key_id, user_name, profile, project,"
+            " cost_picos)"
             f" VALUES ({marks})"
         )
 
@@ -74,7 +83,10 @@ class SqlBuilder:
         inserts the row and drops its reservation together) is seen wholly or not at all."""
         params: list[Any] = []
         filters = [
-            (c, v) for c, v in (("client_key_id", window.client_key_id), ("user_name", window.user_name))
+            ("client_key_id", window.client_key_id),
+            ("user_name", window.user_name),
+            ("profile", window.profile),
+            ("project", window.project),
         ]
 
         def where(since: float) -> str:
@@ -201,6 +213,8 @@ class Store(abc.ABC):
         *,
         client_key_id: str | None,
         user_name: str | None,
+        profile: str | None = None,
+        project: str | None = None,
     ) -> tuple[list[int], bool]:
         """Atomically (across every instance sharing the store): sum each window; unless a blocking
         window would be crossed by ``amount``, record a reservation of ``amount`` under ``token``.
@@ -213,7 +227,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        """Spent pico-dollars since ``since`` per key id (``key``) or user (``user``)."""
+        """Spent pico-dollars since ``since`` per key id (``key``), user (``user``), profile
+        (``profile``) or project (``project``)."""
 
     @abc.abstractmethod
     async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
@@ -223,6 +238,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def records(self, since: float | None = None) -> list[UsageRecord]:
         """Raw rows, oldest first (tests and exports)."""
+
+
+SPEND_COLUMNS = {"key": "client_key_id", "user": "user_name", "profile": "profile", "project": "project"}
 
 
 def crosses(window: Window, used: int, amount: int) -> bool:

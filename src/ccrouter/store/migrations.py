@@ -101,3 +101,14 @@ def m003_usage_project(dialect: Dialect) -> list[str]:
         f"ALTER TABLE usage ADD COLUMN subagent {boolean}",
         "CREATE INDEX usage_project_ts ON usage (project, ts)",
     ]
+
+
+@migration
+def m004_reservation_profile(dialect: Dialect) -> list[str]:
+    # Budgets per profile and per project (issue 13): a reservation records both, so requests in flight
+    # count against those budgets as they do against key and user ones.
+    return [
+        "ALTER TABLE budget_reservations ADD COLUMN profile TEXT",
+        "ALTER TABLE budget_reservations ADD COLUMN project TEXT",
+        "CREATE INDEX usage_profile_ts ON usage (profile, ts)",
+    ]

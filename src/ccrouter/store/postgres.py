@@ -21,6 +21,7 @@ import asyncpg
 from ccrouter.errors import ConfigError
 from ccrouter.store.base import (
     RESERVATION_TTL_S,
+    SPEND_COLUMNS,
     SqlBuilder,
     Store,
     StoreUnavailableError,
@@ -202,6 +203,8 @@ class PostgresStore(Store):
         *,
         client_key_id: str | None,
         user_name: str | None,
+        profile: str | None = None,
+        project: str | None = None,
     ) -> tuple[list[int], bool]:
         async with _unavailable(), self._acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
@@ -214,6 +217,8 @@ class PostgresStore(Store):
                     ts,
                     client_key_id,
                     user_name,
+                    profile,
+                    project,
                     amount,
                 )
         return used, not blocked
@@ -227,7 +232,7 @@ class PostgresStore(Store):
             await conn.execute(sql, *args)
 
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        column = {"key": "client_key_id", "user": "user_name"}[group]
+        column = SPEND_COLUMNS[group]
         async with _unavailable(), self._acquire() as conn:
             rows = await conn.fetch(self._sql.spend_by(column, since), since)
         return {str(row[0]): int(row[1]) for row in rows}

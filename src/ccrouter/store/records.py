@@ -203,10 +203,13 @@ class SessionDay:
 @dataclass(frozen=True, slots=True)
 class Window:
     """One budget's scope over its current period, as the store sums it: the ledger's costs since
-    ``since`` plus the reservations of requests still in flight, for one key, one user or all."""
+    ``since`` plus the reservations of requests still in flight, for one key, user, profile, project
+    or all."""
 
     since: float
     limit_picos: int
     blocking: bool
     client_key_id: str | None = None
     user_name: str | None = None
+    profile: str | None = None
+    project: str | None = None

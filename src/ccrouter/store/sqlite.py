@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
+from ccrouter.store.base import RESERVATION_TTL_S, SPEND_COLUMNS, SqlBuilder, Store, crosses, group_rows
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
 from ccrouter.store.records import (
     COLUMNS,
@@ -236,6 +236,8 @@ class SQLiteStore(Store):
         *,
         client_key_id: str | None,
         user_name: str | None,
+        profile: str | None = None,
+        project: str | None = None,
     ) -> tuple[list[int], bool]:
         def run() -> tuple[list[int], bool]:
             conn = self._conn()
@@ -247,9 +249,8 @@ class SQLiteStore(Store):
                     w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True)
                 )
                 if not blocked and amount > 0:
-                    conn.execute(
-                        self._sql.insert_reservation(), (token, ts, client_key_id, user_name, amount)
-                    )
+                    row = (token, ts, client_key_id, user_name, profile, project, amount)
+                    conn.execute(self._sql.insert_reservation(), row)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -267,7 +268,7 @@ class SQLiteStore(Store):
         await self._run(lambda: self._conn().execute(sql, args))
 
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        column = {"key": "client_key_id", "user": "user_name"}[group]
+        column = SPEND_COLUMNS[group]
         sql = self._sql.spend_by(column, since)
         rows = await self._run(lambda: self._conn().execute(sql, (since,)).fetchall())
         return {str(name): int(total) for name, total in rows}
