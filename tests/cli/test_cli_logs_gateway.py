@@ -148,7 +148,8 @@ def test_logs_of_a_foreground_gateway_by_request(gateway: Gateway) -> None:
     done = cli(gateway.env, "logs", "--request", "req-logs-one")
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert lines and all("req-logs-one" in line for line in lines)
+    assert lines
+    assert all("req-logs-one" in line for line in lines)
     assert any(" request req-logs-one status=200" in line for line in lines), done.stdout
     assert "req-logs-other" not in done.stdout
     as_json = cli(gateway.env, "logs", "--request", "req-logs-one", "--json")
@@ -202,27 +203,31 @@ def test_the_api_pages_and_filters(gateway: Gateway) -> None:
     assert call(gateway, "req-logs-page") == 200
     wait_logged(gateway, "req-logs-page")
     status, last = logs_api(gateway, limit=1)
-    assert status == 200 and len(last["records"]) == 1
+    assert status == 200
+    assert len(last["records"]) == 1
     newest = last["records"][0]["seq"]
     assert last["next"] == newest + 1
     status, recent = logs_api(gateway, limit=5)
     seqs = [item["seq"] for item in recent["records"]]
-    assert seqs == sorted(seqs) and seqs[-1] == newest and len(seqs) == 5
+    assert seqs == sorted(seqs)
+    assert seqs[-1] == newest
+    assert len(seqs) == 5
     # since: from that seq on, oldest first; nothing new past next
     status, after = logs_api(gateway, since=seqs[1], limit=2)
-    assert [item["seq"] for item in after["records"]] == seqs[1:3] and after["next"] == seqs[3]
+    assert [item["seq"] for item in after["records"]] == seqs[1:3]
+    assert after["next"] == seqs[3]
     assert logs_api(gateway, since=last["next"])[1] == {"records": [], "next": last["next"]}
     # level: warning and above only (the refused request's line is one)
     status, warned = logs_api(gateway, level="warning", limit=2000)
-    assert warned["records"] and all(
-        item["record"]["level"] in ("warning", "error", "critical") for item in warned["records"]
-    )
+    assert warned["records"]
+    assert all(item["record"]["level"] in ("warning", "error", "critical") for item in warned["records"])
     assert any(item["record"].get("request_id") == "req-logs-bad" for item in warned["records"])
     # bounds: a clear 400 in the Anthropic envelope, never a 500
     for query in ({"limit": 2001}, {"limit": -1}, {"since": "x"}, {"level": "loud"}, {"request": "r" * 300}):
         status, body = logs_api(gateway, **query)
         assert status == 400, (query, body)
-        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        assert body["type"] == "error"
+        assert body["error"]["type"] == "invalid_request_error"
 
 
 def test_auth(gateway: Gateway) -> None:
