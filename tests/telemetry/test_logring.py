@@ -63,6 +63,8 @@ def test_paging_and_filters() -> None:
     page = ring.read(since=1, limit=100, request_id="none")
     assert page.records == []
     assert page.next_seq == 12
+    # since past the end (a seq of the gateway before a restart): from the end on
+    assert ring.read(since=500, limit=5).next_seq == 12
     # since older than the oldest kept: from the oldest
     small = LogRing(max_records=2)
     for n in range(5):

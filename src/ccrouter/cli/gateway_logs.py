@@ -20,13 +20,15 @@ from rich.console import Console
 
 from ccrouter.cli.common import fail
 from ccrouter.logfile import Record, render
-from ccrouter.telemetry.logring import MAX_RECORDS
 
 __all__ = ["POLL_S", "GatewayLogs"]
 
 POLL_S = 0.5
 _TIMEOUT_S = 3.0
 _MAX_BYTES = 64 * 1024 * 1024
+# The API's largest page (``ccrouter.telemetry.logring.MAX_RECORDS``; importing it would load the
+# whole telemetry package into this command).
+MAX_RECORDS = 2_000
 
 
 class GatewayLogs:

@@ -69,6 +69,8 @@ class LogRing:
         with self._lock:
             lines = list(self._lines)
             newest = self._next
+        if since is not None and since > newest:  # a seq of an earlier process: from the end on
+            since = newest
         minimum = LEVELS.index(level) if level is not None else 0
         found: list[tuple[int, dict[str, Any]]] = []
         if since is None:
