@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ccrouter.api import config_api, health
+from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
@@ -38,6 +39,7 @@ from ccrouter.services import Services
 from ccrouter.statusline.state import GatewayState, local_url, write_state
 from ccrouter.store import sqlite_path
 from ccrouter.telemetry import setup_logging
+from ccrouter.telemetry.logring import LogRing
 from ccrouter.telemetry.redact import secrets_of
 from ccrouter.transformers.apply import build_transformers
 
@@ -75,13 +77,15 @@ def create_app(
     watch: bool = True,
     reload_on_sighup: bool = False,
     session_token: str | None = None,
+    log_ring: LogRing | None = None,
 ) -> web.Application:
     """``config_dir`` holds the default SQLite ledger and an installed price table (default: the
     folder of ``config_path``, else of the default config file). ``registry``: what the plugins
     registered (default: the built-ins, the installed plugins and ``settings.plugins``, loaded now).
     ``config_path``: the file ``settings`` came from, reloaded when it changes (``watch``), on
     SIGHUP (``reload_on_sighup``) and on ``POST /api/config/reload``. ``session_token``: opens
-    ``GET /api/sessions/{id}`` besides the admin token (the statusline's)."""
+    ``GET /api/sessions/{id}`` and ``GET /api/logs`` besides the admin token (the statusline's).
+    ``log_ring``: the recent log records ``GET /api/logs`` serves (``serve`` feeds it)."""
     base = config_dir or (config_path or default_config_path()).parent
     if registry is None:
         registry = Registry.build(load_plugins(settings.plugins, base_dir=base))
@@ -115,6 +119,8 @@ def create_app(
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
     app.add_routes(config_api.routes())  # -- live configuration (issue 12)
     app.add_routes(sessions_api.routes())  # -- the statusline (issue 13)
+    app[logs_api.LOG_RING] = log_ring if log_ring is not None else LogRing()
+    app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)
     app.on_response_prepare.append(config_api.version_header)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -161,7 +167,10 @@ def serve(
         loop = uvloop.new_event_loop()
     except ImportError:  # not available on every platform; asyncio's loop works too
         pass
-    setup_logging(settings)  # -- telemetry (issue 4): structlog, JSON or console, secrets scrubbed
+    # -- telemetry (issue 4): structlog, JSON or console, secrets scrubbed; the recent records are
+    # kept in memory too, for ``GET /api/logs`` (``ccrouter logs`` without a log file).
+    ring = LogRing()
+    setup_logging(settings, ring=ring)
     base = config_dir or (config_path or default_config_path()).parent
     bind = host or settings.server.host
     if not settings.server.api_keys and bind not in _LOOPBACK:
@@ -177,6 +186,7 @@ def serve(
         watch=watch,
         reload_on_sighup=True,
         session_token=_SESSION_TOKEN,
+        log_ring=ring,
     )
     app.on_startup.append(_scrub_reloaded_secrets)
     port = port if port is not None else settings.server.port
@@ -231,6 +241,6 @@ async def _scrub_reloaded_secrets(app: web.Application) -> None:
 
     def rescrub(services: Services) -> None:
         seen.update(secrets_of(services.settings))
-        setup_logging(services.settings, secrets=seen)
+        setup_logging(services.settings, secrets=seen, ring=app[logs_api.LOG_RING])
 
     gateway.on_swap.append(rescrub)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -19,9 +20,9 @@ def log_capture() -> Iterator[Callable[..., io.StringIO]]:
     level = root.level
     handlers: list[logging.Handler] = []
 
-    def start(settings: Settings, stream: io.StringIO | None = None) -> io.StringIO:
+    def start(settings: Settings, stream: io.StringIO | None = None, **options: Any) -> io.StringIO:
         out = stream if stream is not None else io.StringIO()
-        handlers.append(setup_logging(settings, stream=out))
+        handlers.append(setup_logging(settings, stream=out, **options))
         return out
 
     yield start

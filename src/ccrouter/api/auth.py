@@ -5,8 +5,9 @@ the matching key names the exchange's client key id and user. A plain-string key
 from a hash of it, never the key itself. /api/* needs ``server.admin_token`` (401 without a token,
 403 with a wrong one or when no admin token is configured); so do /metrics and /health/providers when
 ``server.observability_protected`` (they show providers, models, limits and every client's traffic).
-``GET /api/sessions/{id}`` also takes the session read token a served gateway makes at start and
-writes to its 0600 state file for the statusline (``ccrouter.statusline.state``).
+``GET /api/sessions/{id}`` and ``GET /api/logs`` also take the read token a served gateway makes at
+start and writes to its 0600 state file for the statusline and ``ccrouter logs``
+(``ccrouter.statusline.state``).
 
 Failed attempts are throttled per client address (``ccrouter.api.throttle``), counted in
 ``ccr_auth_failures_total{reason}`` and marked on the request so that no ledger row or request log
@@ -26,6 +27,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
+from ccrouter.api.logs import LOGS_PATH
 from ccrouter.api.observe import EXCHANGE, REJECTED
 from ccrouter.api.sessions import SESSIONS_PREFIX
 from ccrouter.api.state import services_of
@@ -217,7 +219,8 @@ def admin_auth_middleware(
 ) -> Middleware:
     """/api/* needs the admin token as ``Authorization: Bearer`` (or ``x-api-key``); so do /metrics
     and /health/providers when ``observability``. ``session_reader``: a token that also opens
-    ``GET /api/sessions/{id}``, and nothing else (the statusline's, ``ccrouter.statusline.state``)."""
+    ``GET /api/sessions/{id}`` and ``GET /api/logs``, and nothing else (the statusline's and
+    ``ccrouter logs``', ``ccrouter.statusline.state``)."""
     secret = None if token is None else token.get_secret_value().encode()
     reader = None if session_reader is None else session_reader.encode()
 
@@ -239,7 +242,7 @@ def admin_auth_middleware(
             if (
                 reader is not None
                 and request.method in ("GET", "HEAD")
-                and path.startswith(SESSIONS_PREFIX)
+                and (path.startswith(SESSIONS_PREFIX) or path == LOGS_PATH)
                 and hmac.compare_digest(_secret_bytes(presented), reader)
             ):
                 guard.check(request, address, wait, "session-reader")

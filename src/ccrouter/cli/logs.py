@@ -1,9 +1,10 @@
 """``ccrouter logs``: the background gateway's log, readable: the last lines, filtered by request id
 or level, and followed (``-f``) as it grows, across a rotation of the file.
 
-It reads the file ``ccrouter start`` writes (``<config dir>/ccrouter.log``). A foreground ``ccrouter
-serve`` logs to its terminal; redirect it (``ccrouter serve 2>>gateway.log``) and read that with
-``--file``.
+It reads the file ``ccrouter start`` writes (``<config dir>/ccrouter.log``). Without that file, it
+asks a running gateway (a foreground ``ccrouter serve``) for its recent records: ``GET /api/logs``
+at the URL and with the read token of ``<config dir>/statusline.json``, polled every 0.5 s with
+``-f``. ``--file`` reads any other log file.
 """
 
 from __future__ import annotations
@@ -51,16 +52,29 @@ def logs(
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="The JSON records as written, one a line.")] = False,
 ) -> None:
-    """Show the background gateway's log: time, level, event, request id and key fields."""
+    """Show the gateway's log (its file, else a running gateway's recent records): time, level,
+    event, request id and key fields."""
     from ccrouter.cli.process import log_path
     from ccrouter.logfile import Record, follow, matches, render, tail
 
-    path = file.expanduser() if file is not None else log_path(config_path(config).parent)
+    config_dir = config_path(config).parent
+    path = file.expanduser() if file is not None else log_path(config_dir)
+    if not path.is_file() and file is None:
+        from ccrouter.cli.gateway_logs import GatewayLogs
+
+        source = GatewayLogs.find(config_dir)
+        if source is not None:
+            source.show(
+                lines=lines, follow=follow_, request_id=request, level=level, as_json=as_json, out=console()
+            )
+            return
     if not path.is_file():
-        where = "" if file is not None else " (`ccrouter start` writes it)"
+        if file is not None:
+            fail(f"no log file at {path}")
         fail(
-            f"no log file at {path}{where}; a foreground `ccrouter serve` logs to its terminal:"
-            " redirect it (`ccrouter serve 2>>gateway.log`) and use `ccrouter logs --file gateway.log`"
+            f"no log file at {path} (`ccrouter start` writes it), and no running `ccrouter serve` of"
+            f" this config answers (its URL and read token are in {config_dir / 'statusline.json'});"
+            " a log redirected to a file is read with `ccrouter logs --file PATH`"
         )
     out = console()
 

@@ -2,9 +2,10 @@
 
 ``<config dir>/statusline.json``, mode 0600 in the config folder (0700): the gateway's URL, the
 ledger's SQLite path (None for PostgreSQL), the gateway's pid, and a read token. The token is made
-fresh at each start and opens ``GET /api/sessions/{id}`` only (the admin token opens every /api
-route): the statusline needs no configured secret, and none is written here, neither provider keys
-nor client keys nor the admin token. Standard library only: the statusline reads it on every run.
+fresh at each start and opens ``GET /api/sessions/{id}`` and ``GET /api/logs`` only (the admin token
+opens every /api route): the statusline and ``ccrouter logs`` need no configured secret, and none is
+written here, neither provider keys nor client keys nor the admin token. Standard library only: the
+statusline reads it on every run.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from ccrouter.config import Settings
 from ccrouter.exchange import Exchange
+from ccrouter.telemetry.logring import LogRing
 from ccrouter.telemetry.redact import Redactor, secrets_of
 
 __all__ = ["RequestLog", "exchange_fields", "log_bodies", "setup_logging"]
@@ -57,11 +58,45 @@ def _dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+class _KeepLine:
+    """Adds the rendered (and redacted) JSON line to the ring, and passes it on unchanged."""
+
+    def __init__(self, ring: LogRing) -> None:
+        self._add = ring.add
+
+    def __call__(self, logger: WrappedLogger, name: str, line: Any) -> Any:
+        if isinstance(line, str):
+            self._add(line)
+        return line
+
+
+class _KeepRecord:
+    """With the console renderer: adds the (redacted) record to the ring as the JSON line it would
+    have been, traceback formatted as ``format_exc_info`` does; the record goes on unchanged."""
+
+    def __init__(self, ring: LogRing, redactor: Redactor) -> None:
+        self._add = ring.add
+        self._redactor = redactor
+
+    def __call__(self, logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+        record = event
+        if event.get("exc_info"):
+            record = structlog.processors.format_exc_info(logger, name, dict(event))
+            record["exception"] = self._redactor.value(record.get("exception"))
+        self._add(_dumps(record))
+        return event
+
+
 def setup_logging(
-    settings: Settings, *, stream: TextIO | None = None, secrets: Iterable[str] | None = None
+    settings: Settings,
+    *,
+    stream: TextIO | None = None,
+    secrets: Iterable[str] | None = None,
+    ring: LogRing | None = None,
 ) -> logging.Handler:
     """Configure structlog and the root logger (a process-wide choice, made once by ``serve``).
-    ``secrets``: values to scrub (default: every secret in ``settings``). Returns the handler."""
+    ``secrets``: values to scrub (default: every secret in ``settings``). ``ring``: also keeps every
+    line written, as JSON, there (``GET /api/logs``). Returns the handler."""
     out = stream if stream is not None else sys.stderr
     config = settings.logging
     level = (config.level or settings.server.log_level).upper()
@@ -76,7 +111,10 @@ def setup_logging(
     tail: list[Processor]
     if console:
         # The console renderer formats exceptions itself (format_exc_info would make it warn).
-        tail = [_RedactFields(redactor), structlog.dev.ConsoleRenderer(colors=out.isatty())]
+        tail = [_RedactFields(redactor)]
+        if ring is not None:
+            tail.append(_KeepRecord(ring, redactor))
+        tail.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
     else:
         tail = [
             structlog.processors.format_exc_info,
@@ -85,7 +123,12 @@ def setup_logging(
         ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, _RedactLine(redactor)],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *tail,
+            _RedactLine(redactor),
+            *([_KeepLine(ring)] if ring is not None and not console else []),
+        ],
     )
     handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
