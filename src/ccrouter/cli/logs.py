@@ -52,8 +52,9 @@ def logs(
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="The JSON records as written, one a line.")] = False,
 ) -> None:
-    """Show the gateway's log (its file, else a running gateway's recent records): time, level,
-    event, request id and key fields."""
+    """Show the gateway's log: its file, else a running gateway's recent records.
+
+    Each line: time, level, event, request id and key fields."""
     from ccrouter.cli.process import log_path
     from ccrouter.logfile import Record, follow, matches, render, tail
 

@@ -43,8 +43,10 @@ def statusline(
         ),
     ] = None,
 ) -> None:
-    """One line for Claude Code's status bar: the route that served this session's last request, its
-    spend today, tokens/s and a marker when a fallback served or the provider cools down.
+    """One line for Claude Code's status bar: this session's route, spend today, tokens/s, markers.
+
+    The route that served the session's last request, its spend through the gateway today, tokens/s
+    of the last answer, and a marker when a fallback served or the provider cools down.
 
     Reads Claude Code's statusline JSON on stdin; always exits 0. Install it in ~/.claude/settings.json
     as {"statusLine": {"type": "command", "command": "ccrouter statusline"}}.
