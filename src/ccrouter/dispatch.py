@@ -30,6 +30,7 @@ import orjson
 
 from ccrouter.cascade import Cascade, Plan, Targets, header_value
 from ccrouter.catalog import Catalog, clamp_max_tokens
+from ccrouter.codecs.events import response_events
 from ccrouter.config import ProviderConfig, Settings
 from ccrouter.errors import CCRouterError, RoutingError, UpstreamProtocolError
 from ccrouter.exchange import Admission, Exchange, Observer, PreDispatch, TargetStep, UsageHook
@@ -50,7 +51,7 @@ from ccrouter.messages import (
     ToolUseBlock,
     Usage,
 )
-from ccrouter.predispatch import Answerers, response_events
+from ccrouter.predispatch import Answerers
 from ccrouter.pricing.table import ModelPrice
 from ccrouter.providers.base import Provider
 from ccrouter.resilience.live import LiveState

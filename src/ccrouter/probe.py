@@ -25,6 +25,7 @@ from ccrouter.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
+from ccrouter.providers.base import envelope_message
 from ccrouter.telemetry.redact import Redactor
 
 if TYPE_CHECKING:
@@ -149,15 +150,9 @@ async def _list_models(call: _ListCall, config: ProviderConfig, limit_s: float) 
 
 def _error_text(body: bytes) -> str:
     """The message of an error envelope (Anthropic, OpenAI, Gemini), else a short excerpt."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if isinstance(message, str) and message:
-            return message[:200]
+    message = envelope_message(body)
+    if message is not None:
+        return message[:200]
     return body[:200].decode("utf-8", "replace").strip() or "(empty body)"
 
 

@@ -11,15 +11,13 @@ refuse it. They edit the canonical request, copy-on-write; the codec encodes wha
 
 from __future__ import annotations
 
-import orjson
-
 from ccrouter.codecs.anthropic import codec
 from ccrouter.codecs.anthropic.stream import AnthropicStreamDecoder
 from ccrouter.codecs.billing import without_billing_line
 from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, MessagesResponse, ThinkingBlock, ThinkingConfig, ToolUseBlock
-from ccrouter.providers.base import HttpCall
+from ccrouter.providers.base import HttpCall, envelope_message
 
 __all__ = ["DEFAULT_BASE_URL", "AnthropicAdapter", "fit_for_anthropic", "is_anthropic_api"]
 
@@ -109,15 +107,9 @@ class AnthropicAdapter:
 
     def error_message(self, status: int, body: bytes) -> str:
         """The message of Anthropic's error envelope, else a short excerpt of the body."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            error = data.get("error")
-            message = error.get("message") if isinstance(error, dict) else error
-            if isinstance(message, str) and message:
-                # Kept verbatim: Claude Code parses "prompt is too long: N tokens > M" from it.
-                return message
+        message = envelope_message(body)
+        if message is not None:
+            # Kept verbatim: Claude Code parses "prompt is too long: N tokens > M" from it.
+            return message
         text = body[:_MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
         return text or f"HTTP {status} with an empty body"

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import orjson
+
 from ccrouter.codecs.sse import SSEFrame
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
 
@@ -18,7 +20,15 @@ if TYPE_CHECKING:
     from ccrouter.config import ProviderConfig
     from ccrouter.plugins import Registry
 
-__all__ = ["ErrorAnswers", "HttpCall", "Provider", "ProviderType", "StreamDecoder", "WireAdapter"]
+__all__ = [
+    "ErrorAnswers",
+    "HttpCall",
+    "Provider",
+    "ProviderType",
+    "StreamDecoder",
+    "WireAdapter",
+    "envelope_message",
+]
 
 
 @runtime_checkable
@@ -112,3 +122,17 @@ class ProviderType:
     def __post_init__(self) -> None:
         if (self.adapter is None) == (self.opener is None):
             raise ValueError(f"provider type {self.name!r}: give exactly one of adapter= or opener=")
+
+
+def envelope_message(body: bytes) -> str | None:
+    """The message of an ``{"error": {"message": ...}}`` envelope (Anthropic's and OpenAI's; also
+    ``{"error": "..."}``), verbatim; None when ``body`` holds none."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) and message else None
