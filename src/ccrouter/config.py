@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from ccrouter.auth.roles import Role
 from ccrouter.projects import MAX_NAME, NAME_PATTERN, SCENARIOS
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "BreakerConfig",
     "BudgetRule",
     "ClientKey",
+    "JwtConfig",
+    "KeysConfig",
+    "LimitRule",
     "LoggingConfig",
     "ModelSpec",
     "PriceOverride",
@@ -50,6 +54,7 @@ __all__ = [
     "ResponseLimits",
     "RouterConfig",
     "RoutingConfig",
+    "SecretsConfig",
     "ServerConfig",
     "Settings",
     "StateConfig",
@@ -360,6 +365,13 @@ class ClientKey(_Frozen):
     key: SecretStr
     user: str | None = None
     user_header: bool = False
+    # -- a team's gateway (issue 14): the key's team and role (``ccrouter.auth.roles``), its own
+    # request and token limits per minute and the routes it may use (as managed keys have them).
+    team: str | None = Field(default=None, min_length=1, max_length=128)
+    role: Role = "client"
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    models: list[str] | None = None
 
     def get_secret_value(self) -> str:
         """The key itself, like ``SecretStr`` (so code reading ``api_keys`` takes either)."""
@@ -392,13 +404,13 @@ BudgetAction = Literal["warn", "downgrade", "block"]
 
 
 class BudgetRule(_Frozen):
-    """A spending limit. ``scope``: ``global``, ``key``, ``user``, ``profile`` (the request's
+    """A spending limit. ``scope``: ``global``, ``key``, ``user``, ``team``, ``profile`` (the request's
     ``x-ccrouter-profile``) or ``project`` (its ``x-ccrouter-project``); ``match`` names one key (its
     name or id), user, profile or project, unset: each gets the limit separately. Periods are UTC
     days, ISO weeks (from Monday) and calendar months."""
 
     name: Annotated[str, Field(min_length=1)]
-    scope: Literal["global", "key", "user", "profile", "project"] = "global"
+    scope: Literal["global", "key", "user", "team", "profile", "project"] = "global"
     match: str | None = None
     period: BudgetPeriod
     limit_usd: float = Field(gt=0)
@@ -514,6 +526,82 @@ class AlertsConfig(_Frozen):
     webhook_timeout_s: float = Field(default=5.0, gt=0)
 
 
+# ---------------------------------------------------------------- a team's gateway (issue 14)
+
+
+class KeysConfig(_Frozen):
+    """Managed client keys (``ccrouter keys``, ``/api/keys``), kept hashed in the store. A change made
+    on one instance reaches the others through Redis (``state.redis_url``) at once, else by polling
+    the store every ``poll_s``. ``rotation_grace_s``: how long a rotated key's old secret still works
+    (default a day: long enough to roll the new one out to every client)."""
+
+    poll_s: float = Field(default=1.0, gt=0, le=60)
+    rotation_grace_s: float = Field(default=86_400.0, ge=0)
+    # Last-used times are kept in memory and written to the store this often.
+    last_used_flush_s: float = Field(default=30.0, gt=0)
+
+
+JwtAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"]
+_JWT_DEFAULT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
+
+
+class JwtConfig(_Frozen):
+    """Single sign-on: ``Authorization: Bearer <JWT>`` verified against a JWKS (``jwks_url``, fetched
+    and refreshed, or ``jwks_file``). The claims name the user, team and role; ``role_map`` maps the
+    role claim's values (a string or a list of groups) to ccrouter roles, the highest match wins;
+    without a match the token gets ``default_role`` (None: refused)."""
+
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    issuer: str = Field(min_length=1)
+    audience: str | list[str]
+    # Asymmetric algorithms only: an HS* token (a JWKS public key used as an HMAC secret) is refused.
+    algorithms: list[JwtAlgorithm] = Field(
+        default_factory=lambda: list(_JWT_DEFAULT_ALGORITHMS), min_length=1
+    )
+    user_claim: str = "sub"
+    team_claim: str | None = None
+    role_claim: str | None = None
+    role_map: dict[str, Role] = Field(default_factory=dict)
+    default_role: Role | None = "client"
+    # Clock skew allowed on exp/nbf/iat, at most five minutes.
+    leeway_s: float = Field(default=30.0, ge=0, le=300)
+    # JWKS refetched this often, and at most once per ``jwks_min_refresh_s`` for an unknown key id.
+    jwks_refresh_s: float = Field(default=300.0, gt=0)
+    jwks_min_refresh_s: float = Field(default=10.0, gt=0)
+    jwks_timeout_s: float = Field(default=5.0, gt=0)
+    # Tokens larger than this are refused before any parsing.
+    max_token_bytes: int = Field(default=16_384, gt=0, le=1_048_576)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JwtConfig:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("set exactly one of jwks_url and jwks_file")
+        return self
+
+
+class LimitRule(_Frozen):
+    """Requests and tokens per minute, and the routes allowed, for client keys, users or teams
+    (``scope``), shared by every instance through ``state.redis_url``. ``match`` names one key (its
+    name or id), user or team; unset: each gets the limit separately. ``models``: the routes they may
+    use (``provider,model``, ``provider,*`` or a model name); a request routed elsewhere is a 403."""
+
+    name: Annotated[str, Field(min_length=1)]
+    scope: Literal["key", "user", "team"]
+    match: str | None = None
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    models: list[str] | None = None
+
+
+class SecretsConfig(_Frozen):
+    """Secret references in this file (``${file:...}``, ``${vault:...}``) are read again every
+    ``refresh_s`` seconds; when one changed the configuration reloads (requests in flight finish on
+    the old values). 0: only at reload."""
+
+    refresh_s: float = Field(default=300.0, ge=0)
+
+
 class ServerConfig(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=3456, ge=0, le=65535)
@@ -538,12 +626,27 @@ class ServerConfig(_Frozen):
     auth_throttle_per_minute: float = Field(default=10.0, gt=0)
     # /metrics and /health/providers need the admin token; None: only when host is not loopback.
     protect_observability: bool | None = None
+    # -- a team's gateway (issue 14): whether /v1/* needs a credential (a static key, a managed key,
+    # a single sign-on token); None: when server.api_keys or server.jwt is set.
+    require_auth: bool | None = None
+    keys: KeysConfig = Field(default_factory=KeysConfig)
+    jwt: JwtConfig | None = None
 
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:
-        if not self.api_keys and self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"host {self.host!r} is not loopback: set server.api_keys to expose the gateway")
+        if not self.auth_required and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                f"host {self.host!r} is not loopback: set server.api_keys, server.jwt or"
+                " server.require_auth: true (managed keys) to expose the gateway"
+            )
         return self
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether /v1/* refuses a request without a valid credential."""
+        if self.require_auth is not None:
+            return self.require_auth
+        return bool(self.api_keys) or self.jwt is not None
 
     @property
     def observability_protected(self) -> bool:
@@ -571,6 +674,9 @@ class Settings(_Frozen):
     plugins: list[str] = Field(default_factory=list)
     # -- Claude Code (issue 13): named profiles a request picks with ``x-ccrouter-profile``.
     profiles: dict[str, Profile] = Field(default_factory=dict)
+    # -- a team's gateway (issue 14): per key, user and team limits; when secrets are read again.
+    limits: list[LimitRule] = Field(default_factory=list)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:

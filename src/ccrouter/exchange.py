@@ -13,6 +13,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ccrouter.auth.roles import Principal
 from ccrouter.catalog import ModelInfo
 from ccrouter.messages import MessagesRequest, MessagesResponse, Usage
 
@@ -49,6 +50,10 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     client_key_id: str | None = None
     user: str | None = None
+    # -- a team's gateway (issue 14): the caller's team, and who it is with its limits (set by the
+    # authentication middleware; None on a gateway without client auth and without a credential).
+    team: str | None = None
+    principal: Principal | None = None
     session_id: str | None = None
     # The request's project and profile (``x-ccrouter-project`` / ``-profile``), and whether Claude
     # Code marked it as a subagent's (the billing line's ``cc_is_subagent``, or the subagent tag).

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ccrouter.auth.keys import AuditRecord, KeyRecord
 from ccrouter.errors import CCRouterError, RequestError
 from ccrouter.store.migrations import Dialect
 from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, SessionDay, UsageQuery, UsageRecord, Window
@@ -239,8 +240,60 @@ class Store(abc.ABC):
     async def records(self, since: float | None = None) -> list[UsageRecord]:
         """Raw rows, oldest first (tests and exports)."""
 
+    # -- managed keys and the audit trail (issue 14, ``ccrouter.auth``) -----------------------------
+    # Key writes are serialized across every instance sharing the store (SQLite's write lock, a
+    # PostgreSQL advisory lock), so ``rev`` grows in commit order and ``key_changes`` misses nothing.
 
-SPEND_COLUMNS = {"key": "client_key_id", "user": "user_name", "profile": "profile", "project": "project"}
+    async def key_insert(self, record: KeyRecord) -> KeyRecord:
+        """Store a new key; returns it with its ``rev``. A duplicate id or hash is a ``RequestError``."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def key_get(self, key_id: str) -> KeyRecord | None:
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def key_list(self) -> list[KeyRecord]:
+        """Every key, revoked and expired ones included, oldest first."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def key_update(self, key_id: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        """Set ``changes`` (``KeyRecord`` field names, never ``id`` or ``rev``) on the key and give it
+        a new ``rev``; returns the updated key, None when there is no such key."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def key_changes(self, since_rev: int) -> tuple[int, list[KeyRecord]]:
+        """The keys written after ``since_rev`` (0: all), and the highest ``rev`` now stored (the
+        ``since_rev`` of the next call)."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def key_touch(self, last_used: Mapping[str, float]) -> None:
+        """Record when each key was last used (key id -> unix time; a later time only). Does not
+        change ``rev`` (it is not a change other instances must see)."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def audit_add(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit records (committed before it returns)."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+    async def audit_list(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit records, newest first, at most ``limit``; ``action`` may end in ``*`` (a prefix)."""
+        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+
+
+SPEND_COLUMNS = {
+    "key": "client_key_id",
+    "user": "user_name",
+    "team": "team",
+    "profile": "profile",
+    "project": "project",
+}
 
 
 def crosses(window: Window, used: int, amount: int) -> bool:
