@@ -17,16 +17,20 @@ from aiohttp.typedefs import Handler
 
 from ccrouter.api.endpoints import ENDPOINTS, OTHER
 from ccrouter.api.state import GATEWAY, SERVICES
+from ccrouter.auth.roles import Principal
 from ccrouter.errors import anthropic_error_type
 from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["EXCHANGE", "REJECTED", "exchange_for", "observe_middleware"]
+__all__ = ["EXCHANGE", "PRINCIPAL", "REJECTED", "exchange_for", "observe_middleware"]
 
 log = logging.getLogger("ccrouter.api")
 
 EXCHANGE: web.RequestKey[Exchange] = web.RequestKey("ccrouter_exchange", Exchange)
+# Who the request is (``ccrouter.auth.middleware`` sets it once the credential checks out; absent on
+# paths that need none, such as /health).
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("ccrouter_principal", Principal)
 # Set (to the reason) on a request refused by authentication: it is counted in
 # ccr_auth_failures_total, not recorded per request (no ledger row, no request log line), so that
 # anyone who can reach the port cannot fill the ledger.
