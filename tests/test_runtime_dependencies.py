@@ -63,7 +63,9 @@ def _distributions(modules: dict[str, Path]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for module, path in modules.items():
         dists = providers.get(module) or providers.get(module.split(".")[0]) or [module]
-        for dist in dists:
+        # A namespace package (backports) is shared by distributions: the one named like the module.
+        named = [dist for dist in dists if canonicalize_name(dist) == canonicalize_name(module)]
+        for dist in named or dists:
             out[canonicalize_name(dist)] = path
     return out
 
