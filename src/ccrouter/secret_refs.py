@@ -146,9 +146,7 @@ class Resolution:
             known = ", ".join(sorted(KINDS))
             raise ConfigError(f"{where}: {ref.text} is not a known reference kind (known: {known})")
         if len(ref.target) > _MAX_TARGET:
-            raise ConfigError(
-                f"{where}: a ${{{ref.kind}:...}} reference longer than {_MAX_TARGET} characters"
-            )
+            raise ConfigError(f"{where}: a ${{{ref.kind}:...}} reference over {_MAX_TARGET} characters")
         value = kind.resolve(ref, where, self)
         if value is None:
             return ""

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 __all__ = ["FakeVault", "VaultCall"]
@@ -57,8 +58,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _json(body: Any, status: int = 200) -> web.Response:
+    # Exactly ``application/json``, no charset, as Vault sends it (hvac reads an error's ``errors``
+    # only from a response of exactly that type).
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
 def _errors(status: int, *errors: str) -> web.Response:
-    return web.json_response({"errors": list(errors)}, status=status)
+    return _json({"errors": list(errors)}, status)
 
 
 def _envelope(data: Any = None, auth: Any = None) -> dict[str, Any]:
@@ -188,7 +195,7 @@ class FakeVault:
             "accessor": secrets.token_hex(12),
             "client_token": token,
         }
-        return web.json_response(_envelope(auth=auth))
+        return _json(_envelope(auth=auth))
 
     async def _lookup_self(self, request: web.Request) -> web.Response:
         token = self._token(request)
@@ -214,7 +221,7 @@ class FakeVault:
             "renewable": True,
             "ttl": 2764790,
         }
-        return web.json_response(_envelope(data=data))
+        return _json(_envelope(data=data))
 
     async def _read(self, request: web.Request) -> web.Response:
         if self._token(request) is None:
@@ -229,4 +236,4 @@ class FakeVault:
             "destroyed": False,
             "version": found.version,
         }
-        return web.json_response(_envelope(data={"data": dict(found.data), "metadata": metadata}))
+        return _json(_envelope(data={"data": dict(found.data), "metadata": metadata}))
