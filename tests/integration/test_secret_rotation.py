@@ -199,3 +199,38 @@ async def test_a_new_vault_version_is_picked_up_by_the_refresh(
     # One read per load and per refresh round (every 0.2 s for about 2 s), not one per request.
     assert 3 <= reads <= 25
     assert all(call.status == 200 for call in vault.calls)
+
+
+async def test_a_vault_that_refuses_the_refresh_leaves_the_running_key(
+    tmp_path: Path,
+    upstream: FakeUpstream,
+    serve: Callable[[dict[str, Any]], Awaitable[TestServer]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeVault(token=VAULT_TOKEN) as vault:
+        vault.put("ccrouter/anthropic", {"api_key": OLD})
+        monkeypatch.setenv("VAULT_ADDR", vault.url)
+        monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN)
+        data = _config(tmp_path, "${vault:ccrouter/anthropic#api_key}", refresh_s=0.2)
+        data["providers"][0]["base_url"] = upstream.url
+        server = await serve(data)
+        await _until(lambda: vault.reads("ccrouter/anthropic") >= 3, limit_s=3.0)  # refreshing
+        vault.put("ccrouter/anthropic", {"api_key": NEW})
+        vault.revoke(VAULT_TOKEN)  # the token expired: no refresh can read the new version
+        failed = len([call for call in vault.calls if call.status == 403])
+        await _until(lambda: len([c for c in vault.calls if c.status == 403]) >= failed + 2, limit_s=3.0)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.make_url("/v1/messages"), json=BODY) as response,
+        ):
+            assert response.status == 200
+        await server.close()
+    assert _keys(upstream) == [OLD]
+    refused = [r.getMessage() for r in caplog.records if "re-reading the secrets failed" in r.getMessage()]
+    assert refused
+    assert "permission denied" in refused[0]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert VAULT_TOKEN not in logged
+    assert NEW not in logged
+    assert OLD not in logged
