@@ -251,10 +251,10 @@ class KeyDirectory:
         ids, self._unflushed = self._unflushed, set()
         try:
             await self._store.key_touch({key_id: self._last_used[key_id] for key_id in ids})
-        except (CCRouterError, OSError) as exc:
+        except Exception as exc:  # a boundary: see ``_refresh_logged``
             self._unflushed |= ids
             if self._flush_log.due():
-                log.warning("key last-use times not written to the store (kept for later): %s", exc)
+                log.warning("keys: last-use times not written, kept for later (%s)", _describe(exc))
         else:
             self._flush_log.reset()
 
@@ -269,9 +269,12 @@ class KeyDirectory:
         """Refresh; a store failure keeps the last good replica (and is logged once a minute)."""
         try:
             await self._refresh()
-        except (CCRouterError, OSError) as exc:
+        except Exception as exc:
+            # A boundary: the background loops must outlive any failure of the store, whose backends
+            # raise their own errors (``StoreUnavailableError``, sqlite3's). A loop that died would
+            # freeze the replica without a word; this one keeps it and says why.
             if self._store_log.due():
-                log.warning("keys: the store cannot be read (%s); serving the last keys read", exc)
+                log.warning("keys: the store cannot be read (%s); serving the last keys read", _describe(exc))
             return
         self._store_log.reset()
 
@@ -364,6 +367,12 @@ def _connect(url: SecretStr | str) -> redis.asyncio.Redis:
         driver_info=DriverInfo(lib_version=redis_package.__version__),
     )
     return client
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for the log: our own messages say nothing secret; a foreign one is named only (a
+    driver's message may quote a connection string or a value)."""
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, CCRouterError) else type(exc).__name__
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
