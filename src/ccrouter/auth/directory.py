@@ -214,6 +214,8 @@ class KeyDirectory:
     async def start(self) -> None:
         """Load every key (a store failure here is raised: no gateway starts without its keys), then
         follow the changes in the background."""
+        if self._tasks:
+            return  # started already
         await self._refresh()
         loop = asyncio.get_running_loop()
         if self._redis_url is not None:
