@@ -25,6 +25,8 @@ from pathlib import Path
 
 from ccrouter.api.heap import HeapTrimmer
 from ccrouter.api.large import LargeBodies
+from ccrouter.auth.audit import Auditor
+from ccrouter.auth.authenticator import Authenticator
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.codecs.body import DecodeCache
@@ -166,6 +168,11 @@ class Services:
     heap: HeapTrimmer
     # At most a few large bodies read and decoded at once (``ccrouter.api.large``).
     large: LargeBodies
+    # -- a team's gateway (issue 14): who each request is (static keys and the admin token of this
+    # configuration; managed keys and single sign-on tokens through what every configuration
+    # shares), and the audit trail.
+    authenticator: Authenticator
+    auditor: Auditor
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -375,6 +382,8 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
+        authenticator=Authenticator(settings.server, clock=time.time),
+        auditor=previous.auditor if previous is not None else Auditor(ledger),
         _relay=relay,
         _background=background,
     )
@@ -450,6 +459,7 @@ async def close_services(services: Services, still_serving: Sequence[Services] =
 
 async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
+    await services.auditor.aclose()
     await services.windows.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
