@@ -251,14 +251,20 @@ class KeyDirectory:
         if not self._unflushed:
             return
         ids, self._unflushed = self._unflushed, set()
+        written = False
         try:
             await self._store.key_touch({key_id: self._last_used[key_id] for key_id in ids})
+            written = True
         except Exception as exc:  # a boundary: see ``_refresh_logged``
-            self._unflushed |= ids
             if self._flush_log.due():
                 log.warning("keys: last-use times not written, kept for later (%s)", _describe(exc))
-        else:
-            self._flush_log.reset()
+        finally:
+            # Kept on a failure, and on a cancellation (``aclose`` during a periodic flush), so the
+            # next flush, or the final one, writes them.
+            if written:
+                self._flush_log.reset()
+            else:
+                self._unflushed |= ids
 
     async def _refresh(self) -> None:
         # One refresh at a time: two overlapping ones would read the same changes twice.
