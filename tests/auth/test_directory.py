@@ -349,28 +349,41 @@ async def _redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
 
 @pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)
 async def test_resubscribes_when_redis_is_back_and_polls_when_it_goes(make_store: MakeStore) -> None:
+    """B polls often, C once a minute. While Redis is away B sees changes by polling, C not yet;
+    once Redis is back both subscribe again, C catches up at once, and changes arrive by pub/sub;
+    when it goes again, B is back to polling."""
     port = _free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    config = KeysConfig(poll_s=0.3)
+    fast, slow = KeysConfig(poll_s=0.3), KeysConfig(poll_s=60)
     async with AsyncExitStack() as stack:
-        store_a, a = await stack.enter_async_context(_instance(make_store, config, redis_url=url))
-        _, b = await stack.enter_async_context(_instance(make_store, config, redis_url=url))
+        store_a, a = await stack.enter_async_context(_instance(make_store, fast, redis_url=url))
+        _, b = await stack.enter_async_context(_instance(make_store, fast, redis_url=url))
+        _, c = await stack.enter_async_context(_instance(make_store, slow, redis_url=url))
 
-        async def change_seen_by_b(within: float) -> float:
+        async def change() -> str:
             secret, record = _key()
             await store_a.key_insert(record)
             await a.changed()
-            return await _eventually(lambda: b.lookup(secret, time.time()) is not None, within, "seen by B")
+            return secret
 
-        await change_seen_by_b(2.0)  # Redis never was: polling
+        def seen(directory: KeyDirectory, secret: str) -> bool:
+            return directory.lookup(secret, time.time()) is not None
+
+        first = await change()  # Redis never was
+        await _eventually(lambda: seen(b, first), 2.0, "seen by B, polling")
+        assert not seen(c, first)
         async with _redis_server(port) as server:
             client = redis.asyncio.from_url(url, driver_info=DriverInfo(lib_version=redis.__version__))
             stack.push_async_callback(client.aclose)
-            await _wait_subscribed(client, "ccrouter", 2, within=8.0)
-            await change_seen_by_b(1.0)  # by pub/sub: subscribed, B polls only every 30 s
+            await _wait_subscribed(client, "ccrouter", 3, within=8.0)
+            # Subscribed again, C refreshes at once: what changed while Redis was away is not lost.
+            await _eventually(lambda: seen(c, first), 1.0, "missed change caught up by C")
+            second = await change()
+            await _eventually(lambda: seen(b, second) and seen(c, second), 1.0, "seen by pub/sub")
             server.terminate()
             await server.wait()
-        await change_seen_by_b(2.0)  # Redis gone again: B is back to polling
+        third = await change()
+        await _eventually(lambda: seen(b, third), 2.0, "seen by B, polling again")
 
 
 async def test_announce_tells_subscribed_instances(

@@ -100,7 +100,9 @@ class _Throttle:
 
 class _Replica:
     """The records by id, by current hash and by rotated-away hash; changes applied in place
-    (synchronously, so a lookup never sees half of one)."""
+    (synchronously, so a lookup never sees half of one). Refreshes never overlap and the store
+    hands each key's latest version in rev order, so a version applied is never older than the one
+    it replaces."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, _Entry] = {}
@@ -111,8 +113,6 @@ class _Replica:
         for record in records:
             old = self.by_id.get(record.id)
             if old is not None:
-                if old.record.rev > record.rev:
-                    continue  # an older version than the one held (a slow refresh): keep the newer
                 self._unindex(old)
             entry = _Entry(record)
             self.by_id[record.id] = entry
