@@ -94,6 +94,7 @@ async def _instance(
     *,
     redis_url: str | None = None,
     prefix: str = "ccrouter",
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[tuple[Store, KeyDirectory]]:
     """One gateway instance's share: its own store connection and key directory."""
     store = make_store()
@@ -103,6 +104,7 @@ async def _instance(
         config or KeysConfig(),
         redis_url=SecretStr(redis_url) if redis_url is not None else None,
         prefix=prefix,
+        clock=clock,
     )
     try:
         await directory.start()
@@ -310,6 +312,28 @@ async def test_without_redis_the_store_is_polled(
     outages = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(outages) == 2, [r.getMessage() for r in outages]
     assert all(dead not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)
+async def test_an_outage_is_logged_once_a_minute(
+    make_store: MakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    now = [T0]
+    caplog.set_level(logging.WARNING, logger="ccrouter.keys")
+
+    def outages() -> int:
+        return len([r for r in caplog.records if "Redis unreachable" in r.getMessage()])
+
+    async with _instance(make_store, redis_url=dead, clock=lambda: now[0]) as (_, directory):
+        await _eventually(lambda: outages() == 1, 2.0, "the outage logged")
+        await directory.changed()
+        now[0] += 59
+        await directory.changed()
+        assert outages() == 1
+        now[0] += 1
+        await directory.changed()
+        assert outages() == 2
 
 
 @asynccontextmanager

@@ -94,9 +94,6 @@ class _Throttle:
         self._last = now
         return True
 
-    def reset(self) -> None:
-        self._last = None
-
 
 class _Replica:
     """The records by id, by current hash and by rotated-away hash; changes applied in place
@@ -157,6 +154,7 @@ class KeyDirectory:
         self._last_used: dict[str, float] = {}
         self._unflushed: set[str] = set()
         self._redis_log = _Throttle(clock)
+        self._resubscribed_log = _Throttle(clock)
         self._store_log = _Throttle(clock)
         self._flush_log = _Throttle(clock)
 
@@ -261,9 +259,7 @@ class KeyDirectory:
         finally:
             # Kept on a failure, and on a cancellation (``aclose`` during a periodic flush), so the
             # next flush, or the final one, writes them.
-            if written:
-                self._flush_log.reset()
-            else:
+            if not written:
                 self._unflushed |= ids
 
     async def _refresh(self) -> None:
@@ -283,8 +279,6 @@ class KeyDirectory:
             # freeze the replica without a word; this one keeps it and says why.
             if self._store_log.due():
                 log.warning("keys: the store cannot be read (%s); serving the last keys read", _describe(exc))
-            return
-        self._store_log.reset()
 
     async def _poll_loop(self) -> None:
         """Refresh every poll interval, or at once when woken (a message, Redis lost or back)."""
@@ -326,9 +320,8 @@ class KeyDirectory:
         if subscribed == self._subscribed:
             return
         self._subscribed = subscribed
-        if subscribed:
+        if subscribed and self._resubscribed_log.due():
             log.info("keys: subscribed to Redis for key changes")
-            self._redis_log.reset()
         self._wake.set()  # catch up now, and poll at the new pace
 
     def _redis_unreachable(self, exc: BaseException) -> None:
