@@ -27,6 +27,7 @@ from ccrouter.api.heap import HeapTrimmer
 from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
+from ccrouter.auth.directory import KeyDirectory
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.codecs.body import DecodeCache
@@ -173,6 +174,8 @@ class Services:
     # shares), and the audit trail.
     authenticator: Authenticator
     auditor: Auditor
+    # The managed keys' replica (every configuration shares it; ``server.keys`` needs a restart).
+    directory: KeyDirectory
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -238,6 +241,17 @@ async def build_services(
         windows = open_windows(settings.state)
         ledger = make_store(settings.store, config_dir)
         await ledger.open()
+        directory = KeyDirectory(
+            ledger,
+            settings.server.keys,
+            redis_url=settings.state.redis_url,
+            prefix=settings.state.key_prefix,
+        )
+        try:
+            await directory.start()
+        except BaseException:
+            await ledger.close()
+            raise
         counter = TokenCounter()
         # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
         # exactly only near a threshold, and whatever needs it first waits for the same load.
@@ -245,6 +259,7 @@ async def build_services(
         background.warming.add_done_callback(_report_warm_failure)
     else:
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
+        directory = previous.directory
         background.warming = previous._background.warming
     live = LiveState(settings, windows)
     if previous is not None:
@@ -263,6 +278,7 @@ async def build_services(
             live=live,
             windows=windows,
             ledger=ledger,
+            directory=directory,
             counter=counter,
             pools=pools,
             relay=relay,
@@ -275,6 +291,7 @@ async def build_services(
         kept = {id(pool) for pool in previous.pools.values()} if previous is not None else set()
         await close_pools({name: pool for name, pool in pools.items() if id(pool) not in kept})
         if previous is None:
+            await directory.aclose()
             await ledger.close()
             await windows.aclose()
         raise
@@ -305,6 +322,7 @@ def _assemble(
     live: LiveState,
     windows: WindowStore,
     ledger: Store,
+    directory: KeyDirectory,
     counter: TokenCounter,
     pools: ProviderPools,
     relay: _HeadersRelay,
@@ -382,7 +400,8 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
-        authenticator=Authenticator(settings.server, clock=time.time),
+        authenticator=Authenticator(settings.server, directory=directory, clock=time.time),
+        directory=directory,
         auditor=previous.auditor if previous is not None else Auditor(ledger),
         _relay=relay,
         _background=background,
@@ -460,6 +479,7 @@ async def close_services(services: Services, still_serving: Sequence[Services] =
 async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
     await services.auditor.aclose()
+    await services.directory.aclose()  # writes the last-use times it holds
     await services.windows.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming

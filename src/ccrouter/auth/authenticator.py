@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import SecretStr
 
-from ccrouter.auth.keys import MAX_PRESENTED, KeyRecord, KeyStatus, looks_like_key
+from ccrouter.auth.keys import MAX_PRESENTED, KeyMatch, looks_like_key
 from ccrouter.auth.roles import Principal
 from ccrouter.config import ClientKey, ServerConfig
 from ccrouter.errors import AuthenticationError
@@ -30,20 +29,10 @@ __all__ = [
     "READER",
     "Authenticator",
     "KeyLookup",
-    "KeyMatch",
     "Refused",
     "TokenVerifier",
     "static_key_id",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMatch:
-    """A presented managed key found: its record, what presenting it means now, its principal."""
-
-    record: KeyRecord
-    status: KeyStatus
-    principal: Principal
 
 
 class KeyLookup(Protocol):

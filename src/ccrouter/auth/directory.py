@@ -23,13 +23,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from ccrouter.auth.keys import MAX_PRESENTED, KeyRecord, KeyStatus, hash_secret, looks_like_key
-from ccrouter.auth.roles import Principal
+from ccrouter.auth.keys import MAX_PRESENTED, KeyMatch, KeyRecord, KeyStatus, hash_secret, looks_like_key
 from ccrouter.config import KeysConfig
 from ccrouter.errors import CCRouterError
 from ccrouter.store.base import Store
@@ -56,16 +54,6 @@ _STATUSES: tuple[KeyStatus, ...] = ("active", "revoked", "expired", "rotated")
 def channel(prefix: str) -> str:
     """The pub/sub channel that announces key changes to instances sharing ``state.key_prefix``."""
     return f"{prefix}:keys"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMatch:
-    """A presented secret that belongs to ``record``: what presenting it means now (``status``) and
-    who it makes the request (``principal``, built once per record)."""
-
-    record: KeyRecord
-    status: KeyStatus
-    principal: Principal
 
 
 class _Entry:

@@ -19,6 +19,7 @@ from ccrouter.auth.roles import Principal, Role
 __all__ = [
     "KEY_PREFIX",
     "AuditRecord",
+    "KeyMatch",
     "KeyRecord",
     "KeyStatus",
     "hash_secret",
@@ -111,6 +112,16 @@ class KeyRecord:
 
     def with_changes(self, **changes: Any) -> KeyRecord:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    """A presented secret that belongs to ``record``: what presenting it means now (``status``) and
+    who it makes the request (``principal``, built once per record)."""
+
+    record: KeyRecord
+    status: KeyStatus
+    principal: Principal
 
 
 @dataclass(frozen=True, slots=True)
