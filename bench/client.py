@@ -82,16 +82,16 @@ class Tally:
             log(f"client: {message[:300]}")
 
 
-def _headers(wire: str) -> dict[str, str]:
+def _headers(wire: str, key: str = CLIENT_KEY) -> dict[str, str]:
     # What Claude Code / the OpenAI SDK send; a gateway without client auth ignores the key.
     if wire == "openai":
-        return {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
+        return {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     return {
         "Content-Type": "application/json",
         "anthropic-version": "2023-06-01",
         "anthropic-beta": _BETAS,
-        "x-api-key": CLIENT_KEY,
-        "Authorization": f"Bearer {CLIENT_KEY}",
+        "x-api-key": key,
+        "Authorization": f"Bearer {key}",
     }
 
 
@@ -106,7 +106,7 @@ class Probe:
         self.session = session
         self.url: str = target["url"]
         wire = target["wire"]
-        self.headers = _headers(wire)
+        self.headers = _headers(wire, target.get("extra", {}).get("key", CLIENT_KEY))
         self.body = bodies.openai if wire == "openai" else bodies.anthropic
         self.stream_body = bodies.openai_stream if wire == "openai" else bodies.anthropic_stream
         self.stream_end = b"[DONE]" if wire == "openai" else b"message_stop"

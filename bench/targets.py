@@ -25,6 +25,9 @@ LITELLM = PEERS / "venv" / "bin" / "litellm"
 CCR_CLI = PEERS / "node" / "node_modules" / "@musistudio" / "claude-code-router" / "dist" / "cli.js"
 # LiteLLM refuses to start without a master key; the client sends it to every target (others ignore it).
 CLIENT_KEY = "sk-bench-7f3a9c1e5b2d4f608a1c3e5b7d9f1a2c4e6b8d0f"
+# The managed key the client presents to the ``-keys`` modes (one of the 1,000 the store holds).
+MANAGED_KEY = "ccr-" + "benchBENCHbench0123456789_-benchBENCHbench0"
+MANAGED_KEYS = 1000
 START_TIMEOUT_S = 60.0
 
 ANTHROPIC_PATH = "/v1/messages"
@@ -191,7 +194,56 @@ CCROUTER_MODES = {
     "a2o": ("ccrouter Anthropic->OpenAI (translation)", "openai", "anthropic", ANTHROPIC_PATH),
     "a2a": ("ccrouter Anthropic->Anthropic (passthrough)", "anthropic", "anthropic", ANTHROPIC_PATH),
     "o2o": ("ccrouter OpenAI->OpenAI", "openai", "openai", OPENAI_PATH),
+    # Issue 14: client auth by managed key (1,000 in the store), per-key rpm/tpm and a per-user rule.
+    "a2o-keys": (
+        "ccrouter a2o, 1,000 managed keys, per-key and per-user limits",
+        "openai",
+        "anthropic",
+        ANTHROPIC_PATH,
+    ),
 }
+
+
+def with_managed_keys(config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``config`` requiring client auth, its ledger (and so its keys) in ``folder``, 1,000 managed keys
+    in it (``MANAGED_KEY`` among them, with limits no run reaches), and a per-user limit rule."""
+    import asyncio
+
+    from ccrouter.auth.keys import KeyRecord, hash_secret, new_secret
+    from ccrouter.store.sqlite import SQLiteStore
+
+    ledger = folder / "usage.db"
+
+    async def seed() -> None:
+        store = SQLiteStore(ledger)
+        await store.open()
+        try:
+            now = time.time()
+            for i in range(MANAGED_KEYS):
+                secret = MANAGED_KEY if i == MANAGED_KEYS // 2 else new_secret()
+                record = KeyRecord(
+                    id=f"key_bench{i:06d}",
+                    name=f"bench-{i}",
+                    hash=hash_secret(secret),
+                    prefix=secret[:8],
+                    created_at=now,
+                    user=f"user-{i % 50}",
+                    team=f"team-{i % 5}",
+                    rpm=10_000_000,
+                    tpm=10_000_000_000,
+                )
+                await store.key_insert(record)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    server = {**config["server"], "require_auth": True}
+    return {
+        **config,
+        "server": server,
+        "store": {"url": f"sqlite:///{ledger}"},
+        "limits": [{"name": "per-user", "scope": "user", "rpm": 10_000_000, "tpm": 10_000_000_000}],
+    }
 
 
 def ccrouter_config(provider_type: str, upstream: str) -> dict[str, Any]:
@@ -230,7 +282,10 @@ def start_ccrouter(
     folder = launcher.workdir / name.replace(" ", "-")
     folder.mkdir()
     config = folder / "config.yaml"
-    config.write_bytes(orjson.dumps(ccrouter_config(provider_type, upstream), option=orjson.OPT_INDENT_2))
+    document = ccrouter_config(provider_type, upstream)
+    if mode.endswith("-keys"):
+        document = with_managed_keys(document, folder)
+    config.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     port = free_port()
     target = Target(
         name,
@@ -240,7 +295,7 @@ def start_ccrouter(
         f"http://{HOST}:{port}{path}",
         "direct" if wire == "anthropic" else "direct-oai",
         port=port,
-        extra={"workers": workers},
+        extra={"workers": workers, "key": MANAGED_KEY if mode.endswith("-keys") else CLIENT_KEY},
     )
     argv = [sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config), "--port", str(port)]
     if workers > 1:
