@@ -25,6 +25,8 @@ from pathlib import Path
 
 from ccrouter.api.heap import HeapTrimmer
 from ccrouter.api.large import LargeBodies
+from ccrouter.auth.audit import Auditor
+from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.codecs.body import DecodeCache
@@ -166,6 +168,10 @@ class Services:
     heap: HeapTrimmer
     # At most a few large bodies read and decoded at once (``ccrouter.api.large``).
     large: LargeBodies
+    # -- a team's gateway (issue 14): the audit trail's writer (one per ledger: it remembers the
+    # failed logins of the last minute) and the one way managed keys change.
+    auditor: Auditor
+    key_manager: KeyManager
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -318,6 +324,10 @@ def _assemble(
     cost_hook = CostHook(settings, prices)
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}
+    auditor = previous.auditor if previous is not None else Auditor(ledger)
+    # TRANSITIONAL(issue 14): the lead wires on_change to the key directory's ``changed()`` (refresh
+    # this instance, tell the others); until then other instances see a change at their next poll.
+    key_manager = KeyManager(ledger, auditor, settings.server.keys, on_change=None)
     recent = _recent_window(settings, previous)
     context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log)
     observers = tuple(item for _, item in collect_observers(registry, context))
@@ -375,6 +385,8 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
+        auditor=auditor,
+        key_manager=key_manager,
         _relay=relay,
         _background=background,
     )
@@ -451,6 +463,7 @@ async def close_services(services: Services, still_serving: Sequence[Services] =
 async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
     await services.windows.aclose()
+    await services.auditor.aclose()  # the failed-login rows still being written, before the ledger
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
     if warming is not None:

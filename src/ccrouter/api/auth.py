@@ -28,10 +28,11 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
 from ccrouter.api.logs import LOGS_PATH
-from ccrouter.api.observe import EXCHANGE, REJECTED
+from ccrouter.api.observe import EXCHANGE, PRINCIPAL, REJECTED
 from ccrouter.api.sessions import SESSIONS_PREFIX
 from ccrouter.api.state import services_of
 from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
+from ccrouter.auth.roles import Principal
 from ccrouter.config import ClientKey
 from ccrouter.errors import AuthenticationError, AuthThrottledError, PermissionDeniedError, RequestError
 
@@ -261,6 +262,8 @@ def admin_auth_middleware(
                     PermissionDeniedError(f"{what}: invalid admin token"),
                 )
             guard.check(request, address, wait, "admin")
+            # TRANSITIONAL(issue 14): the authentication middleware's rewrite sets it for every credential.
+            request[PRINCIPAL] = Principal(kind="admin_token", id="admin", role="admin")
         answer: web.StreamResponse = await handler(request)
         return answer
 
