@@ -25,7 +25,7 @@ from ccrouter.auth.keys import KeyRecord, hash_secret, new_key_id, new_secret
 from ccrouter.auth.roles import Principal, Role, can
 from ccrouter.auth.specs import BUDGET_FIELDS, KeyChanges, KeySpec, expiry_at, field_error
 from ccrouter.budgets.periods import period_bounds
-from ccrouter.config import KeysConfig
+from ccrouter.config import BudgetPeriod, KeysConfig
 from ccrouter.errors import NotFoundError, PermissionDeniedError, RequestError
 from ccrouter.pricing import PICOS_PER_USD
 from ccrouter.store.base import Store
@@ -67,7 +67,7 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def spend_period(record: KeyRecord) -> str:
+def spend_period(record: KeyRecord) -> BudgetPeriod:
     """The period a key's spend is shown for: its budget's, monthly without a budget."""
     return record.budget_period or "monthly"
 
@@ -153,7 +153,7 @@ class KeyManager:
         now = self._clock()
         spend: dict[str, dict[str, int]] = {}
         for period in {spend_period(record) for record in records}:
-            since = period_bounds(period, now)[0]  # type: ignore[arg-type]
+            since = period_bounds(period, now)[0]
             spend[period] = await self._store.spend_by("key", since)
         return [
             key_view(

@@ -86,13 +86,15 @@ def run_admin(
 ) -> _T:
     """Run ``operation(target)`` on the admin target; ccrouter's errors (and an unreachable store)
     become one line and exit 1. ``note``: say when the gateway accepts requests without a key."""
+    import sqlite3
+
     from ccrouter.cli.admin import target_for
 
     with handle_errors():
         try:
             target, settings = target_for(config, url)
             result = asyncio.run(operation(target))
-        except OSError as exc:  # a store that cannot be opened (a path, a database server)
+        except (OSError, sqlite3.Error) as exc:  # a store that cannot be opened (a path, a server)
             fail(f"cannot open the store: {exc}")
     if note:
         _auth_note(settings)
