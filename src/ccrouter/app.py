@@ -22,7 +22,7 @@ from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
-from ccrouter.api.auth import AuthGuard, admin_auth_middleware, client_auth_middleware
+from ccrouter.api.auth import AuthGuard, auth_middleware
 from ccrouter.api.endpoints import ENDPOINTS, EndpointTable
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
@@ -98,16 +98,9 @@ def create_app(
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
     # One throttle of failed authentications for the client keys and the admin token.
     guard = AuthGuard(FailureThrottle(server.auth_throttle_burst, server.auth_throttle_per_minute))
-    # Always on: without keys it still reads the x-ccrouter-user header; with keys it authenticates.
-    middlewares.append(client_auth_middleware(server.api_keys, guard))
-    middlewares.append(
-        admin_auth_middleware(
-            server.admin_token,
-            guard,
-            observability=server.observability_protected,
-            session_reader=session_token,
-        )
-    )
+    # Always on: it names who each request is (``ccrouter.auth``), or, on an open gateway, reads the
+    # x-ccrouter-user header; the credentials it accepts come with each configuration.
+    middlewares.append(auth_middleware(guard, session_reader=session_token))
     app = web.Application(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
     )
@@ -176,8 +169,11 @@ def serve(
     setup_logging(settings, ring=ring)
     base = config_dir or (config_path or default_config_path()).parent
     bind = host or settings.server.host
-    if not settings.server.api_keys and bind not in _LOOPBACK:
-        raise ConfigError(f"refusing to bind {bind!r} without client auth: set server.api_keys first")
+    if not settings.server.auth_required and bind not in _LOOPBACK:
+        raise ConfigError(
+            f"refusing to bind {bind!r} without client auth: set server.api_keys, server.jwt or"
+            " server.require_auth: true first"
+        )
     if bind != settings.server.host:
         # The app decides from server.host what to protect (/metrics): it must see the real bind.
         settings = settings.model_copy(update={"server": settings.server.model_copy(update={"host": bind})})

@@ -45,18 +45,19 @@ __all__ = ["RESTART_ONLY", "Gateway", "ReloadResult", "config_version", "restart
 
 log = logging.getLogger("ccrouter.reload")
 
-# Read once at start: the listening socket and its protocol limits, the authentication middlewares,
-# the logging setup, and where the ledger and the shared live state are stored.
+# Read once at start: the listening socket and its protocol limits, the failed-authentication
+# throttle, the key directory and the single sign-on verifier (their stores and key sets), the
+# logging setup, and where the ledger and the shared live state are stored. Client keys, the admin
+# token and whether auth is required change with a reload (each configuration's ``Authenticator``).
 RESTART_ONLY: tuple[str, ...] = (
     "server.host",
     "server.port",
     "server.max_body_bytes",
     "server.header_timeout_s",
-    "server.api_keys",
-    "server.admin_token",
+    "server.keys",
+    "server.jwt",
     "server.auth_throttle_burst",
     "server.auth_throttle_per_minute",
-    "server.protect_observability",
     "server.log_level",
     "logging.format",
     "logging.level",

@@ -26,6 +26,7 @@ from pathlib import Path
 from ccrouter.api.heap import HeapTrimmer
 from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
+from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
@@ -168,8 +169,10 @@ class Services:
     heap: HeapTrimmer
     # At most a few large bodies read and decoded at once (``ccrouter.api.large``).
     large: LargeBodies
-    # -- a team's gateway (issue 14): the audit trail's writer (one per ledger: it remembers the
-    # failed logins of the last minute) and the one way managed keys change.
+    # -- a team's gateway (issue 14): who each request is (static keys and the admin token of this
+    # configuration; managed keys and single sign-on tokens through what every configuration
+    # shares), the audit trail, and the one way managed keys change.
+    authenticator: Authenticator
     auditor: Auditor
     key_manager: KeyManager
     users: Users = field(default_factory=Users)
@@ -385,6 +388,7 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
+        authenticator=Authenticator(settings.server, clock=time.time),
         auditor=auditor,
         key_manager=key_manager,
         _relay=relay,
@@ -462,8 +466,8 @@ async def close_services(services: Services, still_serving: Sequence[Services] =
 
 async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
+    await services.auditor.aclose()
     await services.windows.aclose()
-    await services.auditor.aclose()  # the failed-login rows still being written, before the ledger
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
     if warming is not None:

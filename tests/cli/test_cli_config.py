@@ -215,6 +215,11 @@ def test_config_show_masks_every_secret(config: Path, monkeypatch: pytest.Monkey
         "key": "********",
         "user": None,
         "user_header": False,
+        "team": None,
+        "role": "client",
+        "rpm": None,
+        "tpm": None,
+        "models": None,
     }
     # The effective configuration: defaults filled in.
     assert data["server"]["port"] == 3456

@@ -232,11 +232,11 @@ def test_the_api_pages_and_filters(gateway: Gateway) -> None:
 
 def test_auth(gateway: Gateway) -> None:
     assert _get(gateway.url, "/api/logs")[0] == 401
-    assert _get(gateway.url, "/api/logs", "wrong-token")[0] == 403
+    assert _get(gateway.url, "/api/logs", "wrong-token")[0] == 401
     assert _get(gateway.url, "/api/logs?limit=1", ADMIN)[0] == 200
     assert _get(gateway.url, "/api/logs?limit=1", gateway.token)[0] == 200
     # the read token opens the logs and the sessions, not the rest of /api
-    assert _get(gateway.url, "/api/usage", gateway.token)[0] == 403
+    assert _get(gateway.url, "/api/usage", gateway.token)[0] == 401
 
 
 def test_a_stopped_gateway_is_the_one_line_hint(tmp_path: Path) -> None:

@@ -254,8 +254,12 @@ def test_status_reads_protected_provider_state_with_the_configured_admin_token(t
         assert done.returncode == 0, done.stdout + done.stderr
         assert "breaker" in done.stdout
         assert "live provider state not shown" not in done.stdout
-        config.write_text(config.read_text().replace("admin-token-0123456789", "another-token-0123456789"))
-        done = ccrouter_cli(environment(tmp_path, config), "status")
+        # Another config naming the same gateway with a wrong token (the gateway's own file would be
+        # reloaded: the admin token changes with a reload).
+        wrong = tmp_path / "wrong" / "config.yaml"
+        wrong.parent.mkdir()
+        wrong.write_text(config.read_text().replace("admin-token-0123456789", "another-token-0123456789"))
+        done = ccrouter_cli(environment(tmp_path, wrong), "status")
         assert "live provider state not shown" in done.stdout
 
 

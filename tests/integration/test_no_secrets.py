@@ -149,7 +149,7 @@ async def test_no_secret_anywhere(captured: io.StringIO, fake: FakeUpstream, gat
     # The scan covered successes, upstream errors, auth failures and the observability endpoints.
     assert statuses[:2] == [200, 200]
     assert all(status >= 400 for status in statuses[2:12]), statuses
-    assert statuses[12:16] == [401, 401, 403, 403]
+    assert statuses[12:16] == [401, 401, 403, 401]
     assert statuses[16:] == [200] * 6
     assert any("[redacted]" in text for text in scan.seen), "the echoed keys never reached a response"
     # A configuration error names the problem, never a key.

@@ -252,7 +252,7 @@ async def test_failed_admin_logins_are_logged_once_a_minute_per_address(
     with caplog.at_level(logging.WARNING, logger="ccrouter.auth"):
         for _ in range(10):
             status, _ = await _get(url, "/api/usage", {"authorization": "Bearer wrong-token"})
-            assert status == 403
+            assert status == 401
     lines = [r.getMessage() for r in caplog.records if r.name == "ccrouter.auth"]
     assert len(lines) == 1, lines
     assert "127.0.0.1" in lines[0]

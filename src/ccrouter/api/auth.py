@@ -1,51 +1,43 @@
-"""Client and admin authentication.
+"""Authentication and roles on every request.
 
-When ``server.api_keys`` is set, /v1/* needs one of them (``x-api-key`` or ``Authorization: Bearer``);
-the matching key names the exchange's client key id and user. A plain-string key gets an id derived
-from a hash of it, never the key itself. /api/* needs ``server.admin_token`` (401 without a token,
-403 with a wrong one or when no admin token is configured); so do /metrics and /health/providers when
-``server.observability_protected`` (they show providers, models, limits and every client's traffic).
-``GET /api/sessions/{id}`` and ``GET /api/logs`` also take the read token a served gateway makes at
-start and writes to its 0600 state file for the statusline and ``ccrouter logs``
-(``ccrouter.statusline.state``).
+/v1/* takes a static key of ``server.api_keys``, a managed key (``ccrouter keys``), a single sign-on
+token (``server.jwt``) or ``server.admin_token``, as ``x-api-key`` or ``Authorization: Bearer``
+(``ccrouter.auth.authenticator`` says who it is). When client auth is required
+(``server.auth_required``) a request without a valid one is a 401; otherwise an unknown credential
+is simply not an identity (loopback: one trusted machine, whose clients may name their user in
+``x-ccrouter-user``), but a revoked or expired managed key is still refused.
+
+/api/* needs a credential whose role allows the call (``ccrouter.auth.roles.required_role``): 401
+without a valid one, 403 when its role is too low. So do /metrics and /health/providers (role
+viewer) when ``server.observability_protected``. ``GET /api/sessions/{id}`` and ``GET /api/logs``
+also take the read token a served gateway makes at start and writes to its 0600 state file for the
+statusline and ``ccrouter logs`` (``ccrouter.statusline.state``).
 
 Failed attempts are throttled per client address (``ccrouter.api.throttle``), counted in
 ``ccr_auth_failures_total{reason}`` and marked on the request so that no ledger row or request log
-line is written for them (``ccrouter.api.observe``); failed admin attempts are logged, at most once a
-minute per address.
+line is written for them (``ccrouter.api.observe``); failed and refused admin attempts are logged
+and written to the audit trail, each at most once a minute per address.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from pydantic import SecretStr
 
 from ccrouter.api.logs import LOGS_PATH
 from ccrouter.api.observe import EXCHANGE, PRINCIPAL, REJECTED
 from ccrouter.api.sessions import SESSIONS_PREFIX
 from ccrouter.api.state import services_of
 from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
-from ccrouter.auth.roles import Principal
-from ccrouter.config import ClientKey
+from ccrouter.auth.authenticator import ANONYMOUS, READER, Refused
+from ccrouter.auth.roles import Principal, can, required_role
 from ccrouter.errors import AuthenticationError, AuthThrottledError, PermissionDeniedError, RequestError
 
-__all__ = [
-    "OBSERVABILITY_PATHS",
-    "USER_HEADER",
-    "AuthGuard",
-    "Identity",
-    "admin_auth_middleware",
-    "client_auth_middleware",
-    "identities",
-    "key_id",
-]
+__all__ = ["OBSERVABILITY_PATHS", "USER_HEADER", "AuthGuard", "auth_middleware"]
 
 log = logging.getLogger("ccrouter.auth")
 
@@ -54,30 +46,6 @@ USER_HEADER = "x-ccrouter-user"
 _MAX_USER = 128
 # Remembered (address, credential) successes; past this the oldest are forgotten.
 _MAX_KNOWN = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    id: str
-    secret: bytes
-    user: str | None
-    user_header: bool
-
-
-def key_id(secret: str) -> str:
-    """A stable, non-reversible id for a plain-string key (12 hex digits of its SHA-256)."""
-    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-
-def identities(keys: list[ClientKey | SecretStr]) -> list[Identity]:
-    out = []
-    for key in keys:
-        secret = key.get_secret_value()
-        if isinstance(key, ClientKey):
-            out.append(Identity(key.name, secret.encode(), key.user, key.user_header))
-        else:
-            out.append(Identity(key_id(secret), secret.encode(), None, False))
-    return out
 
 
 def _presented_key(request: web.Request) -> str | None:
@@ -166,34 +134,48 @@ class AuthGuard:
         services_of(request).metrics.auth_failure(reason)
 
 
-def client_auth_middleware(keys: list[ClientKey | SecretStr], guard: AuthGuard) -> Middleware:
-    """Authenticate /v1/* against ``keys`` (empty: no auth; the user may then come from the header)."""
-    known = identities(keys)
+def auth_middleware(guard: AuthGuard, *, session_reader: str | None = None) -> Middleware:
+    """Authenticate /v1/*, /api/* and (when protected) the observability endpoints against the
+    request's configuration (``Services.authenticator``). ``session_reader``: a token that also opens
+    ``GET /api/sessions/{id}`` and ``GET /api/logs``, and nothing else (``ccrouter.statusline.state``)."""
+    reader = None if session_reader is None else session_reader.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v1/"):
+        path = request.path
+        if path.startswith("/v1/"):
+            principal = await _client(request, guard)
             exchange = request.get(EXCHANGE)
-            if known:
-                identity = _authenticate(request, known, guard)
-                user = (_header_user(request) if identity.user_header else None) or identity.user
-                key: str | None = identity.id
-            else:
-                # Loopback without keys: one trusted machine, so its clients may name their user.
-                user, key = _header_user(request), None
             if exchange is not None:
-                exchange.client_key_id = key
-                exchange.user = user
+                user = _header_user(request) if principal.user_header else None
+                exchange.client_key_id = principal.id
+                exchange.user = user or principal.user
+                exchange.team = principal.team
+                exchange.principal = principal
+            request[PRINCIPAL] = principal
+        elif path.startswith("/api/") or (
+            path in OBSERVABILITY_PATHS and services_of(request).settings.server.observability_protected
+        ):
+            request[PRINCIPAL] = await _admin(request, guard, reader)
         response: web.StreamResponse = await handler(request)
         return response
 
     return middleware
 
 
-def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard) -> Identity:
+async def _client(request: web.Request, guard: AuthGuard) -> Principal:
+    auth = services_of(request).authenticator
     address, wait = guard.admit(request)
     presented = _presented_key(request)
-    if presented is None:
+    try:
+        principal = await auth.identify(presented)
+    except Refused as refused:
+        if auth.required or refused.reason != "invalid_key":
+            raise guard.refuse(request, address, wait, refused.reason, refused) from None
+        return ANONYMOUS  # an open gateway: a credential it does not know is no identity, no failure
+    if principal is None:
+        if not auth.required:
+            return ANONYMOUS
         raise guard.refuse(
             request,
             address,
@@ -201,70 +183,45 @@ def _authenticate(request: web.Request, known: list[Identity], guard: AuthGuard)
             "missing_key",
             AuthenticationError("missing API key: send it as x-api-key or Authorization: Bearer"),
         )
-    candidate = _secret_bytes(presented)
-    # Compare against every key, in constant time each, so timing tells nothing.
-    matches = [hmac.compare_digest(candidate, identity.secret) for identity in known]
-    if not any(matches):
-        raise guard.refuse(request, address, wait, "invalid_key", AuthenticationError("invalid API key"))
-    identity = known[matches.index(True)]
-    guard.check(request, address, wait, identity.id)
-    return identity
+    guard.check(request, address, wait, principal.id)
+    return principal
 
 
-def admin_auth_middleware(
-    token: SecretStr | None,
-    guard: AuthGuard,
-    *,
-    observability: bool,
-    session_reader: str | None = None,
-) -> Middleware:
-    """/api/* needs the admin token as ``Authorization: Bearer`` (or ``x-api-key``); so do /metrics
-    and /health/providers when ``observability``. ``session_reader``: a token that also opens
-    ``GET /api/sessions/{id}`` and ``GET /api/logs``, and nothing else (the statusline's and
-    ``ccrouter logs``', ``ccrouter.statusline.state``)."""
-    secret = None if token is None else token.get_secret_value().encode()
-    reader = None if session_reader is None else session_reader.encode()
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if path.startswith("/api/") or (observability and path in OBSERVABILITY_PATHS):
-            what = "admin endpoint" if path.startswith("/api/") else f"{path} (server.protect_observability)"
-            address, wait = guard.admit(request)
-            presented = _presented_key(request)
-            if presented is None:
-                raise guard.refuse(
-                    request,
-                    address,
-                    wait,
-                    "missing_admin_token",
-                    AuthenticationError(f"{what}: send server.admin_token as Authorization: Bearer"),
-                )
-            if (
-                reader is not None
-                and request.method in ("GET", "HEAD")
-                and (path.startswith(SESSIONS_PREFIX) or path == LOGS_PATH)
-                and hmac.compare_digest(_secret_bytes(presented), reader)
-            ):
-                guard.check(request, address, wait, "session-reader")
-                response: web.StreamResponse = await handler(request)
-                return response
-            if secret is None:
-                guard.check(request, address, wait, None)
-                guard.rejected(request, "admin_disabled")
-                raise PermissionDeniedError(f"{what}: admin endpoints are disabled: set server.admin_token")
-            if not hmac.compare_digest(_secret_bytes(presented), secret):
-                raise guard.refuse(
-                    request,
-                    address,
-                    wait,
-                    "invalid_admin_token",
-                    PermissionDeniedError(f"{what}: invalid admin token"),
-                )
-            guard.check(request, address, wait, "admin")
-            # TRANSITIONAL(issue 14): the authentication middleware's rewrite sets it for every credential.
-            request[PRINCIPAL] = Principal(kind="admin_token", id="admin", role="admin")
-        answer: web.StreamResponse = await handler(request)
-        return answer
-
-    return middleware
+async def _admin(request: web.Request, guard: AuthGuard, reader: bytes | None) -> Principal:
+    services = services_of(request)
+    path = request.path
+    what = "admin endpoint" if path.startswith("/api/") else f"{path} (server.protect_observability)"
+    address, wait = guard.admit(request)
+    presented = _presented_key(request)
+    if presented is None:
+        error = AuthenticationError(
+            f"{what}: send server.admin_token, or a key or token of role viewer or above,"
+            " as Authorization: Bearer"
+        )
+        services.auditor.failed_login(address, "missing_credential", path)
+        raise guard.refuse(request, address, wait, "missing_admin_token", error)
+    if (
+        reader is not None
+        and request.method in ("GET", "HEAD")
+        and (path.startswith(SESSIONS_PREFIX) or path == LOGS_PATH)
+        and hmac.compare_digest(_secret_bytes(presented), reader)
+    ):
+        guard.check(request, address, wait, READER.id)
+        return READER
+    try:
+        principal = await services.authenticator.identify(presented)
+    except Refused as refused:
+        services.auditor.failed_login(address, refused.reason, path)
+        error = AuthenticationError(f"{what}: {refused.message}")
+        raise guard.refuse(request, address, wait, "invalid_admin_token", error) from None
+    assert principal is not None  # something was presented
+    guard.check(request, address, wait, principal.id)
+    needed = "viewer" if path in OBSERVABILITY_PATHS else required_role(request.method, path)
+    if not can(principal.role, needed):
+        services.auditor.failed_login(address, f"role {principal.role} < {needed}", path, actor=principal.id)
+        guard.rejected(request, "forbidden_role")
+        raise PermissionDeniedError(
+            f"{what}: {request.method} {path} needs role {needed} or above; this credential has role"
+            f" {principal.role}"
+        )
+    return principal

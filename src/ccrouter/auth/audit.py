@@ -59,9 +59,10 @@ class Auditor:
         row = AuditRecord(self._clock(), actor, action, outcome, target, address, detail)
         await self._store.audit_add([row])
 
-    def failed_login(self, address: str, reason: str, path: str) -> None:
-        """Note a failed admin authentication from ``address`` (never the credential presented):
-        the first of each minute per address is written, with the count of those it stands for."""
+    def failed_login(self, address: str, reason: str, path: str, *, actor: str | None = None) -> None:
+        """Note a failed admin authentication from ``address`` (never the credential presented), or
+        with ``actor`` a valid credential whose role does not allow the call: the first of each
+        minute per address is written, with the count of those it stands for."""
         now = self._clock()
         start, count = self._failures.get(address, (0.0, 0))
         if now - start < 60.0:
@@ -71,7 +72,8 @@ class Auditor:
             self._failures.pop(next(iter(self._failures)))
         self._failures[address] = (now, 0)
         detail = {"reason": reason, "path": path[:200], "since_last_row": count}
-        row = AuditRecord(now, "anonymous", "auth.failed", "denied", None, address, detail)
+        action = "auth.failed" if actor is None else "auth.forbidden"
+        row = AuditRecord(now, actor or "anonymous", action, "denied", None, address, detail)
         task = asyncio.get_running_loop().create_task(self._write(row))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from ccrouter.config import Settings
@@ -39,8 +40,12 @@ TIERS: tuple[tuple[str, str], ...] = (
 _MAX_HEADER = 8192
 
 
-def gateway_token(settings: Settings) -> str:
-    """The key Claude Code presents: the first of ``server.api_keys``, else any (none is checked)."""
+def gateway_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """The key Claude Code presents: ``$CCROUTER_API_KEY`` (a team member's own managed key, from
+    ``ccrouter keys create``), else the first of ``server.api_keys``, else any (none is checked)."""
+    own = (os.environ if environ is None else environ).get("CCROUTER_API_KEY", "").strip()
+    if own:
+        return own
     keys = settings.server.api_keys
     return keys[0].get_secret_value() if keys else "ccrouter"
 

@@ -53,9 +53,12 @@ def ensure_running(
         err_console().print(f"created a default configuration at {path}")
     bind_host = host or settings.server.host
     bind_port = port if port is not None else settings.server.port
-    if not settings.server.api_keys and bind_host not in ("127.0.0.1", "localhost", "::1"):
+    if not settings.server.auth_required and bind_host not in ("127.0.0.1", "localhost", "::1"):
         # The gateway refuses this too; saying it here beats a failed start and a log to read.
-        raise ConfigError(f"refusing to bind {bind_host!r} without client auth: set server.api_keys first")
+        raise ConfigError(
+            f"refusing to bind {bind_host!r} without client auth: set server.api_keys, server.jwt or"
+            " server.require_auth: true first"
+        )
     holder = probe(bind_host, bind_port) if bind_port else None
     if holder is not None:
         if adopt_foreground and holder.ccrouter and holder.pid is not None:
