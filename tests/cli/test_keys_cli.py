@@ -252,7 +252,7 @@ def test_keys_through_a_served_gateway(config: Path, served: ServedGateway) -> N
     )
     one_error_line(
         cli(config, "keys", "list", env={**env, "CCROUTER_ADMIN_KEY": "wrong"}),
-        "the gateway refused (403): admin endpoint: invalid admin token",
+        "the gateway refused (401): admin endpoint: invalid API key",
     )
     one_error_line(
         cli(config, "keys", "create", "--name", "x", "--rpm", "0", env=env),

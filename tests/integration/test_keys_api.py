@@ -19,10 +19,20 @@ ADMIN = "admin-token-for-keys-tests"
 AUTH = {"authorization": f"Bearer {ADMIN}"}
 
 
+# Static keys with a role (``server.api_keys[].role``): callers of each role without managed keys.
+ROLE_KEYS = {role: f"{role}-static-key-0123456789" for role in ("viewer", "operator")}
+
+
 def keys_settings(tmp_path: Path) -> Settings:
     return Settings.model_validate(
         {
-            "server": {"admin_token": ADMIN, "keys": {"rotation_grace_s": 120}},
+            "server": {
+                "admin_token": ADMIN,
+                "keys": {"rotation_grace_s": 120},
+                "api_keys": [
+                    {"name": f"{role}-1", "key": key, "role": role} for role, key in ROLE_KEYS.items()
+                ],
+            },
             "providers": [{"name": "up", "type": "anthropic", "models": ["claude-sonnet-4-6"]}],
             "router": {"default": "up,claude-sonnet-4-6"},
             "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
@@ -194,8 +204,50 @@ async def test_the_routes_need_the_admin_token(api: tuple[str, aiohttp.ClientSes
         status, _ = await call(
             anonymous, "GET", url + "/api/audit", headers={"authorization": "Bearer wrong"}
         )
-        assert status == 403
+        assert status == 401
     _, session = api
     status, listed = await call(session, "GET", url + "/api/keys")
     assert status == 200
     assert listed["keys"] == []
+
+
+async def test_roles_on_the_key_routes(api: tuple[str, aiohttp.ClientSession]) -> None:
+    url, admin = api
+    _, admin_key = await call(admin, "POST", url + "/api/keys", {"name": "root", "role": "admin"})
+    viewer = {"authorization": f"Bearer {ROLE_KEYS['viewer']}"}
+    operator = {"authorization": f"Bearer {ROLE_KEYS['operator']}"}
+    async with aiohttp.ClientSession() as session:
+        # A viewer reads keys and the trail, and writes nothing.
+        status, listed = await call(session, "GET", url + "/api/keys", headers=viewer)
+        assert status == 200
+        assert [key["name"] for key in listed["keys"]] == ["root"]
+        assert (await call(session, "GET", url + "/api/audit", headers=viewer))[0] == 200
+        status, _ = await call(session, "POST", url + "/api/keys", {"name": "mine"}, headers=viewer)
+        assert status == 403
+        # An operator creates and manages client keys, not admin keys, nor keys above client.
+        status, made = await call(session, "POST", url + "/api/keys", {"name": "team"}, headers=operator)
+        assert status == 201
+        assert made["created_by"] == "operator-1"
+        status, refused = await call(
+            session, "POST", url + "/api/keys", {"name": "up", "role": "admin"}, headers=operator
+        )
+        assert status == 403
+        assert refused["error"]["message"] == "an operator cannot give a key role admin (client only)"
+        status, _ = await call(session, "DELETE", f"{url}/api/keys/{admin_key['id']}", headers=operator)
+        assert status == 403
+        status, _ = await call(
+            session, "PATCH", f"{url}/api/keys/{made['id']}", {"role": "operator"}, headers=operator
+        )
+        assert status == 403
+        status, rotated = await call(session, "POST", f"{url}/api/keys/{made['id']}/rotate", headers=operator)
+        assert status == 200
+        assert looks_like_key(rotated["key"])
+    _, trail = await call(admin, "GET", url + "/api/audit", params={"actor": "operator-1"})
+    assert [(e["action"], e["outcome"]) for e in trail["entries"]] == [
+        ("key.rotated", "ok"),
+        ("key.updated", "denied"),
+        ("key.revoked", "denied"),
+        ("key.created", "denied"),
+        ("key.created", "ok"),
+    ]
+    assert trail["entries"][2]["target"] == admin_key["id"]
