@@ -258,6 +258,16 @@ def test_keys_through_a_served_gateway(config: Path, served: ServedGateway) -> N
         cli(config, "keys", "create", "--name", "x", "--rpm", "0", env=env),
         "the gateway refused (400): rpm: Input should be greater than 0",
     )
+    # The trail shows the failed admin login too (the wrong key above, never the key itself).
+    failed = ok_json(cli(config, "audit", "--action", "auth.*", "--json", env=env))
+    assert [(e["action"], e["outcome"], e["address"]) for e in failed] == [
+        ("auth.failed", "denied", "127.0.0.1")
+    ]
+    assert "wrong" not in repr(failed)
+    table = cli(config, "audit", env=env)
+    assert table.exit_code == 0
+    assert "auth.failed" in table.stdout
+    assert "key.created" in table.stdout
 
 
 def test_the_gateway_url_comes_from_the_config_without_one_given(tmp_path: Path) -> None:
