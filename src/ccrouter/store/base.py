@@ -244,36 +244,38 @@ class Store(abc.ABC):
     # Key writes are serialized across every instance sharing the store (SQLite's write lock, a
     # PostgreSQL advisory lock), so ``rev`` grows in commit order and ``key_changes`` misses nothing.
 
+    @abc.abstractmethod
     async def key_insert(self, record: KeyRecord) -> KeyRecord:
         """Store a new key; returns it with its ``rev``. A duplicate id or hash is a ``RequestError``."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def key_get(self, key_id: str) -> KeyRecord | None:
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
+        """The key with id ``key_id``, None when there is none."""
 
+    @abc.abstractmethod
     async def key_list(self) -> list[KeyRecord]:
         """Every key, revoked and expired ones included, oldest first."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def key_update(self, key_id: str, changes: Mapping[str, Any]) -> KeyRecord | None:
         """Set ``changes`` (``KeyRecord`` field names, never ``id`` or ``rev``) on the key and give it
         a new ``rev``; returns the updated key, None when there is no such key."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def key_changes(self, since_rev: int) -> tuple[int, list[KeyRecord]]:
         """The keys written after ``since_rev`` (0: all), and the highest ``rev`` now stored (the
         ``since_rev`` of the next call)."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def key_touch(self, last_used: Mapping[str, float]) -> None:
         """Record when each key was last used (key id -> unix time; a later time only). Does not
         change ``rev`` (it is not a change other instances must see)."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def audit_add(self, records: Sequence[AuditRecord]) -> None:
         """Append audit records (committed before it returns)."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
+    @abc.abstractmethod
     async def audit_list(
         self,
         *,
@@ -284,7 +286,6 @@ class Store(abc.ABC):
         limit: int = 100,
     ) -> list[AuditRecord]:
         """Audit records, newest first, at most ``limit``; ``action`` may end in ``*`` (a prefix)."""
-        raise NotImplementedError  # TRANSITIONAL(issue 14): the store branch implements it
 
 
 SPEND_COLUMNS = {

@@ -112,3 +112,57 @@ def m004_reservation_profile(dialect: Dialect) -> list[str]:
         "ALTER TABLE budget_reservations ADD COLUMN project TEXT",
         "CREATE INDEX usage_profile_ts ON usage (profile, ts)",
     ]
+
+
+@migration
+def m005_keys_audit_team(dialect: Dialect) -> list[str]:
+    # Issue 14: managed client keys (``ccrouter.auth.keys.KeyRecord``; ``user`` is the column
+    # user_name, ``models`` JSON text, NULL: any), the audit trail, and the team a request and a
+    # reservation were made for (budgets and reports per team).
+    if dialect == "postgres":
+        real, ident = "DOUBLE PRECISION", "id BIGSERIAL PRIMARY KEY"
+    else:
+        real, ident = "REAL", "id INTEGER PRIMARY KEY AUTOINCREMENT"
+    return [
+        f"""CREATE TABLE client_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            role TEXT NOT NULL,
+            user_name TEXT,
+            team TEXT,
+            models TEXT,
+            rpm BIGINT,
+            tpm BIGINT,
+            budget_usd {real},
+            budget_period TEXT,
+            created_by TEXT,
+            expires_at {real},
+            revoked_at {real},
+            previous_hash TEXT,
+            previous_until {real},
+            last_used_at {real},
+            rev BIGINT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX client_keys_hash ON client_keys (hash)",
+        "CREATE INDEX client_keys_previous_hash ON client_keys (previous_hash)",
+        # key_changes reads the rows after a rev, and each write reads the highest.
+        "CREATE INDEX client_keys_rev ON client_keys (rev)",
+        f"""CREATE TABLE audit_log (
+            {ident},
+            ts {real} NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            target TEXT,
+            address TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX audit_log_ts ON audit_log (ts)",
+        "CREATE INDEX audit_log_action_ts ON audit_log (action, ts)",
+        "ALTER TABLE usage ADD COLUMN team TEXT",
+        "CREATE INDEX usage_team_ts ON usage (team, ts)",
+        "ALTER TABLE budget_reservations ADD COLUMN team TEXT",
+    ]

@@ -13,12 +13,13 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
-from ccrouter.errors import ConfigError
+from ccrouter.auth.keys import AuditRecord, KeyRecord
+from ccrouter.errors import ConfigError, RequestError
 from ccrouter.store.base import (
     RESERVATION_TTL_S,
     SPEND_COLUMNS,
@@ -27,6 +28,14 @@ from ccrouter.store.base import (
     StoreUnavailableError,
     crosses,
     group_rows,
+)
+from ccrouter.store.keys_sql import (
+    DUPLICATE_KEY,
+    KeysSql,
+    audit_from_row,
+    audit_row,
+    key_from_row,
+    key_row,
 )
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
 from ccrouter.store.records import (
@@ -43,9 +52,10 @@ __all__ = ["PostgresStore"]
 
 log = logging.getLogger("ccrouter.store")
 
-# Advisory lock keys (any fixed 64-bit numbers): one for migrations, one for budget admissions.
+# Advisory lock keys (any fixed 64-bit numbers): migrations, budget admissions, key writes.
 _MIGRATION_LOCK = 0x63637230_00000001
 _BUDGET_LOCK = 0x63637230_00000002
+_KEYS_LOCK = 0x63637230_00000003
 _RETRY_S = 1.0
 _FINAL_ATTEMPTS = 5
 
@@ -61,6 +71,7 @@ class PostgresStore(Store):
         self._interval = flush_interval_s
         self._batch_size = batch_size
         self._sql = SqlBuilder("postgres")
+        self._keys = KeysSql(self._sql)
         self._queue: asyncio.Queue[UsageRecord | asyncio.Future[None] | None] = asyncio.Queue()
         self._pool: asyncpg.Pool | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -252,12 +263,88 @@ class PostgresStore(Store):
             rows = await conn.fetch(sql, since or 0.0)
         return [record_from_row(tuple(row)) for row in rows]
 
+    # -- managed keys and the audit trail -------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _key_write(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction holding the key-write lock until it commits: every instance's key writes are
+        serial, so each takes the next ``rev`` and revs commit in order (``keys_sql``)."""
+        async with _unavailable(), self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEYS_LOCK)
+            yield conn
+
+    async def key_insert(self, record: KeyRecord) -> KeyRecord:
+        async with self._key_write() as conn:
+            stored = record.with_changes(rev=int(await conn.fetchval(self._keys.next_rev())))
+            await conn.execute(self._keys.insert(), *key_row(stored))
+        return stored
+
+    async def key_get(self, key_id: str) -> KeyRecord | None:
+        async with _unavailable(), self._acquire() as conn:
+            row = await conn.fetchrow(self._keys.get(), key_id)
+        return None if row is None else key_from_row(tuple(row))
+
+    async def key_list(self) -> list[KeyRecord]:
+        async with _unavailable(), self._acquire() as conn:
+            rows = await conn.fetch(self._keys.listing())
+        return [key_from_row(tuple(row)) for row in rows]
+
+    async def key_update(self, key_id: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        async with self._key_write() as conn:
+            rev = int(await conn.fetchval(self._keys.next_rev()))
+            sql, params = self._keys.update(changes, rev, key_id)
+            await conn.execute(sql, *params)
+            row = await conn.fetchrow(self._keys.get(), key_id)
+        return None if row is None else key_from_row(tuple(row))
+
+    async def key_changes(self, since_rev: int) -> tuple[int, list[KeyRecord]]:
+        # One snapshot for the rows and the highest rev.
+        async with (
+            _unavailable(),
+            self._acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await conn.fetch(self._keys.changes(), since_rev)
+            top = int(await conn.fetchval(self._keys.max_rev()))
+        return top, [key_from_row(tuple(row)) for row in rows]
+
+    async def key_touch(self, last_used: Mapping[str, float]) -> None:
+        if not last_used:
+            return
+        async with _unavailable(), self._acquire() as conn:
+            await conn.executemany(self._keys.touch(), list(last_used.items()))
+
+    async def audit_add(self, records: Sequence[AuditRecord]) -> None:
+        if not records:
+            return
+        async with _unavailable(), self._acquire() as conn:
+            await conn.executemany(self._keys.audit_insert(), [audit_row(record) for record in records])
+
+    async def audit_list(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        sql, params = self._keys.audit_list(since=since, until=until, action=action, actor=actor, limit=limit)
+        async with _unavailable(), self._acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        return [audit_from_row(tuple(row)) for row in rows]
+
 
 @contextlib.asynccontextmanager
 async def _unavailable() -> AsyncIterator[None]:
     """The database is away: a 503 the client retries, not a crash (budgets fail closed)."""
     try:
         yield
+    except asyncpg.UniqueViolationError:
+        raise RequestError(DUPLICATE_KEY) from None
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        # The message names the constraint and column (never a value).
+        raise RequestError(f"invalid record ({exc})") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreUnavailableError(f"the usage ledger is unavailable ({type(exc).__name__})") from exc
 

@@ -15,12 +15,14 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from ccrouter.auth.keys import AuditRecord, KeyRecord
+from ccrouter.store import sqlite_keys
 from ccrouter.store.base import RESERVATION_TTL_S, SPEND_COLUMNS, SqlBuilder, Store, crosses, group_rows
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
 from ccrouter.store.records import (
@@ -32,6 +34,7 @@ from ccrouter.store.records import (
     Window,
     record_from_row,
 )
+from ccrouter.store.sqlite_keys import KEYS_SQL
 
 __all__ = ["SQLiteStore"]
 
@@ -290,6 +293,45 @@ class SQLiteStore(Store):
         sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? ORDER BY id"
         rows = await self._run(lambda: self._conn().execute(sql, (since or 0.0,)).fetchall())
         return [record_from_row(row) for row in rows]
+
+    # -- managed keys and the audit trail: on the reader thread (``sqlite_keys``) -------------------
+
+    async def key_insert(self, record: KeyRecord) -> KeyRecord:
+        return await self._run(lambda: sqlite_keys.insert(self._conn(), record))
+
+    async def key_get(self, key_id: str) -> KeyRecord | None:
+        return await self._run(lambda: sqlite_keys.get(self._conn(), key_id))
+
+    async def key_list(self) -> list[KeyRecord]:
+        return await self._run(lambda: sqlite_keys.listing(self._conn()))
+
+    async def key_update(self, key_id: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        return await self._run(lambda: sqlite_keys.update(self._conn(), key_id, changes))
+
+    async def key_changes(self, since_rev: int) -> tuple[int, list[KeyRecord]]:
+        return await self._run(lambda: sqlite_keys.changes(self._conn(), since_rev))
+
+    async def key_touch(self, last_used: Mapping[str, float]) -> None:
+        if last_used:
+            pairs = list(last_used.items())
+            await self._run(lambda: sqlite_keys.touch(self._conn(), pairs))
+
+    async def audit_add(self, records: Sequence[AuditRecord]) -> None:
+        if records:
+            rows = list(records)
+            await self._run(lambda: sqlite_keys.audit_add(self._conn(), rows))
+
+    async def audit_list(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        sql, params = KEYS_SQL.audit_list(since=since, until=until, action=action, actor=actor, limit=limit)
+        return await self._run(lambda: sqlite_keys.audit_list(self._conn(), sql, params))
 
 
 # One statement for any number of rows: the rows arrive as a JSON array of arrays (SQLite's JSON
