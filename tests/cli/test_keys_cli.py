@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import getpass
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
@@ -24,13 +26,16 @@ ADMIN = "admin-token-for-the-keys-cli"
 runner = CliRunner()
 
 
-def write_config(tmp_path: Path, **server: Any) -> Path:
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def write_config(tmp_path: Path, store: dict[str, Any] | None = None, **server: Any) -> Path:
     path = tmp_path / "config.yaml"
     body = {
         "server": {"admin_token": ADMIN, **server},
         "providers": [{"name": "up", "type": "anthropic", "models": ["claude-sonnet-4-6"]}],
         "router": {"default": "up,claude-sonnet-4-6"},
-        "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
+        "store": store or {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
     }
     path.write_bytes(orjson.dumps(body))  # JSON is YAML
     return path
@@ -59,7 +64,29 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path)
 
 
-def test_keys_on_the_store_directly(config: Path) -> None:
+async def _drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A config whose store is a SQLite file, or a fresh schema on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield write_config(tmp_path)
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield write_config(tmp_path, {"url": PG_URL, "schema_name": schema, "flush_interval_s": 0.05})
+    finally:
+        asyncio.run(_drop_schema(schema))
+
+
+def test_keys_on_the_store_directly(any_store_config: Path) -> None:
+    config = any_store_config
     actor = f"cli:{getpass.getuser()}"
     created = ok_json(
         cli(
