@@ -25,21 +25,36 @@ def audit(
     since: Annotated[
         str | None,
         typer.Option(
-            "--since", help="From: 1h, 30m, 7d ago, an ISO date/time or unix seconds.", show_default=False
+            "--since",
+            metavar="WHEN",
+            help="From: 1h, 30m, 7d ago, an ISO date/time or unix seconds.",
+            show_default=False,
         ),
     ] = None,
-    until: Annotated[str | None, typer.Option("--until", help="To (same forms).", show_default=False)] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="WHEN", help="To (same forms).", show_default=False)
+    ] = None,
     action: Annotated[
         str | None,
         typer.Option(
-            "--action", help="Only this action (key.created; key.* for a prefix).", show_default=False
+            "--action",
+            metavar="ACTION",
+            help="Only this action (key.created; key.* for a prefix).",
+            show_default=False,
         ),
     ] = None,
     actor: Annotated[
         str | None,
-        typer.Option("--actor", help="Only this actor (a key id, admin, cli:NAME).", show_default=False),
+        typer.Option(
+            "--actor",
+            metavar="ACTOR",
+            help="Only this actor (a key id, admin, cli:NAME).",
+            show_default=False,
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many rows.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most this many rows.")
+    ] = 100,
     as_json: JsonOption = False,
     url: UrlOption = None,
     config: ConfigOption = None,

@@ -37,6 +37,7 @@ UrlOption = Annotated[
     str | None,
     typer.Option(
         "--url",
+        metavar="URL",
         help="The gateway's URL (with $CCROUTER_ADMIN_KEY; default: $CCROUTER_URL, else server.host/port).",
         show_default=False,
     ),
@@ -44,31 +45,46 @@ UrlOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="The key's id (key_...).", show_default=False)]
 UserOption = Annotated[
-    str | None, typer.Option("--user", help="The person it belongs to.", show_default=False)
+    str | None, typer.Option("--user", metavar="USER", help="The person it belongs to.", show_default=False)
 ]
-TeamOption = Annotated[str | None, typer.Option("--team", help="Its team.", show_default=False)]
+TeamOption = Annotated[
+    str | None, typer.Option("--team", metavar="TEAM", help="Its team.", show_default=False)
+]
 RoleOption = Annotated[
-    str | None, typer.Option("--role", help="client, viewer, operator or admin.", show_default=False)
+    str | None,
+    typer.Option("--role", metavar="ROLE", help="client, viewer, operator or admin.", show_default=False),
 ]
 ModelsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--models",
+        metavar="ROUTE",
         help="Routes it may use (provider,model | provider,* | model); repeat for more.",
         show_default=False,
     ),
 ]
-RpmOption = Annotated[int | None, typer.Option("--rpm", help="Requests per minute.", show_default=False)]
-TpmOption = Annotated[int | None, typer.Option("--tpm", help="Tokens per minute.", show_default=False)]
+RpmOption = Annotated[
+    int | None, typer.Option("--rpm", metavar="N", help="Requests per minute.", show_default=False)
+]
+TpmOption = Annotated[
+    int | None, typer.Option("--tpm", metavar="N", help="Tokens per minute.", show_default=False)
+]
 BudgetOption = Annotated[
-    float | None, typer.Option("--budget-usd", help="Spending limit per --period.", show_default=False)
+    float | None,
+    typer.Option("--budget-usd", metavar="USD", help="Spending limit per --period.", show_default=False),
 ]
 PeriodOption = Annotated[
     str | None,
-    typer.Option("--period", help="The budget's period: daily, weekly or monthly.", show_default=False),
+    typer.Option(
+        "--period",
+        metavar="PERIOD",
+        help="The budget's period: daily, weekly or monthly.",
+        show_default=False,
+    ),
 ]
 ExpiresOption = Annotated[
-    str | None, typer.Option("--expires", help="30d, 12h, 90m or an ISO date/time.", show_default=False)
+    str | None,
+    typer.Option("--expires", metavar="WHEN", help="30d, 12h, 90m or an ISO date/time.", show_default=False),
 ]
 _T = TypeVar("_T")
 _NOT_REQUIRED = (
@@ -160,7 +176,9 @@ def _print_secret(view: dict[str, Any], verb: str) -> None:
 
 @app.command()
 def create(
-    name: Annotated[str, typer.Option("--name", help="A name people tell it by.", show_default=False)],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="A name people tell it by.", show_default=False)
+    ],
     user: UserOption = None,
     team: TeamOption = None,
     role: RoleOption = None,
@@ -266,6 +284,7 @@ def rotate(
         str | None,
         typer.Option(
             "--grace",
+            metavar="DURATION",
             help="How long the old secret works on (90s, 30m, 1h, 2d; default server.keys.rotation_grace_s).",
             show_default=False,
         ),
@@ -291,7 +310,9 @@ _CLEARABLE = ("user", "team", "models", "rpm", "tpm", "budget", "expires")
 @app.command()
 def update(
     key_id: IdArgument,
-    name: Annotated[str | None, typer.Option("--name", help="A new name.", show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="A new name.", show_default=False)
+    ] = None,
     user: UserOption = None,
     team: TeamOption = None,
     role: RoleOption = None,
@@ -304,7 +325,10 @@ def update(
     clear: Annotated[
         str | None,
         typer.Option(
-            "--clear", help=f"Remove settings: a comma list of {', '.join(_CLEARABLE)}.", show_default=False
+            "--clear",
+            metavar="FIELDS",
+            help=f"Remove settings: a comma list of {', '.join(_CLEARABLE)}.",
+            show_default=False,
         ),
     ] = None,
     as_json: JsonOption = False,
