@@ -48,7 +48,12 @@ def _imports(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, Path
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
+                # `from backports import zstd` imports backports.zstd.
+                names = (
+                    [f"{node.module}.{alias.name}" for alias in node.names]
+                    if node.module == "backports"
+                    else [node.module]
+                )
             for name in names:
                 # A namespace package's distribution is named by its first two parts.
                 top = ".".join(name.split(".")[:2]) if name.startswith("backports.") else name.split(".")[0]
@@ -63,7 +68,9 @@ def _distributions(modules: dict[str, Path]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for module, path in modules.items():
         dists = providers.get(module) or providers.get(module.split(".")[0]) or [module]
-        for dist in dists:
+        # A namespace package (backports) is shared by distributions: the one named like the module.
+        named = [dist for dist in dists if canonicalize_name(dist) == canonicalize_name(module)]
+        for dist in named or dists:
             out[canonicalize_name(dist)] = path
     return out
 

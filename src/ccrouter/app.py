@@ -130,6 +130,7 @@ def create_app(
             gateway.on_swap.append(lambda s: hooks.use(s.extensions.response_hooks, s.extensions.owner))
         if watch and config_path is not None:
             gateway.watch()
+        gateway.refresh_secrets()  # -- secrets that change at their source (issue 14)
         if reload_on_sighup:
             gateway.handle_sighup()
         with tuned_for_serving():

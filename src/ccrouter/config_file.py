@@ -8,7 +8,6 @@ out of the file: detected keys are written as ``${VAR}`` references and resolved
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,9 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from ccrouter.config import Settings, registry_context
-from ccrouter.config_errors import MissingVariable, describe, key_path, missing_variables_message
+from ccrouter.config_errors import describe, key_path, missing_variables_message
 from ccrouter.errors import ConfigError, PluginError
 from ccrouter.presets import PRESETS, preset
+from ccrouter.secret_refs import KINDS, Reference, Resolution, find, read_secret_file
 
 if TYPE_CHECKING:
     from ccrouter.plugins import Registry
@@ -34,6 +34,7 @@ __all__ = [
     "load_settings",
     "read_secret_file",
     "references",
+    "secret_prints",
     "settings_from_data",
     "uses_simulated",
     "write_default_config",
@@ -41,12 +42,6 @@ __all__ = [
 ]
 
 SIMULATED_PROVIDER: dict[str, Any] = {"name": "simulated", "type": "simulated", "models": ["sim-1"]}
-
-# `$$` first so an escaped dollar is never read as the start of a reference. `${file:PATH}`: the
-# contents of a file (a key `ccrouter init` stored, mode 0600), trailing whitespace stripped.
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$\{file:([^}]+)\}")
-# A secret file is a key or a token: anything longer is not what the reference meant.
-_MAX_SECRET_FILE = 64 * 1024
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -57,55 +52,13 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".ccrouter" / "config.yaml"
 
 
-def _interpolate_str(
-    value: str, path: str, environ: Mapping[str, str], missing: list[MissingVariable]
-) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        if match.group(3) is not None:
-            return read_secret_file(match.group(3), path)
-        name = match.group(1) or match.group(2)
-        if name not in environ:
-            missing.append(MissingVariable(name, path, match.group(0)))
-            return ""
-        return environ[name]
-
-    return _VAR.sub(substitute, value) if "$" in value else value
-
-
-def read_secret_file(name: str, where: str = "config") -> str:
-    """The contents of the file a ``${file:PATH}`` reference names (absolute, or ``~/...``), trailing
-    whitespace stripped. The contents never appear in an error."""
-    path = Path(name.strip()).expanduser()
-    if not path.is_absolute():
-        raise ConfigError(f"{where}: ${{file:{name}}} must name an absolute path or one under ~/")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_SECRET_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"{where}: cannot read {path} (used as ${{file:{name}}}): {exc.strerror or exc}"
-        ) from None
-    if len(data) > _MAX_SECRET_FILE:
-        raise ConfigError(f"{where}: {path} is larger than {_MAX_SECRET_FILE} bytes: not a key file")
-    try:
-        return data.decode("utf-8").rstrip()
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: {path} is not UTF-8 text") from None
-
-
 def references(node: Any, loc: tuple[int | str, ...] = ()) -> list[tuple[tuple[int | str, ...], str, str]]:
-    """Every reference in the string values of a parsed document: (key path, ``env`` or ``file``,
-    variable name or file path), in document order. Nothing is read or resolved."""
+    """Every reference in the string values of a parsed document: (key path, kind, target), the kind
+    one of ``ccrouter.secret_refs.KINDS`` (``env``: a variable name; ``file``: a path; ``keyring``:
+    ``service/name``; ``vault``: ``path#field``) or an unknown one as written, in document order.
+    Nothing is read or resolved."""
     if isinstance(node, str):
-        found: list[tuple[tuple[int | str, ...], str, str]] = []
-        for match in _VAR.finditer(node):
-            if match.group(3) is not None:
-                found.append((loc, "file", match.group(3)))
-            elif match.group(0) != "$$":
-                found.append((loc, "env", match.group(1) or match.group(2)))
-        return found
+        return [(loc, ref.kind, ref.target) for ref in find(node)] if "$" in node else []
     if isinstance(node, dict):
         return [ref for key, value in node.items() for ref in references(value, (*loc, str(key)))]
     if isinstance(node, list):
@@ -113,26 +66,57 @@ def references(node: Any, loc: tuple[int | str, ...] = ()) -> list[tuple[tuple[i
     return []
 
 
-def _interpolate(
-    node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...], missing: list[MissingVariable]
-) -> Any:
+def _interpolate(node: Any, resolution: Resolution, loc: tuple[int | str, ...]) -> Any:
     if isinstance(node, str):
-        return _interpolate_str(node, key_path(loc), environ, missing)
+        return resolution.substitute(node, key_path(loc))
     if isinstance(node, dict):
-        return {key: _interpolate(value, environ, (*loc, str(key)), missing) for key, value in node.items()}
+        return {key: _interpolate(value, resolution, (*loc, str(key))) for key, value in node.items()}
     if isinstance(node, list):
-        return [_interpolate(value, environ, (*loc, i), missing) for i, value in enumerate(node)]
+        return [_interpolate(value, resolution, (*loc, i)) for i, value in enumerate(node)]
     return node
 
 
-def interpolate(node: Any, environ: Mapping[str, str], loc: tuple[int | str, ...] = ()) -> Any:
-    """Replace ``${VAR}``/``$VAR`` in every string value (``$$`` is a literal ``$``); keys are left alone.
-    Unset variables are a ``ConfigError`` naming every one of them and the keys that use them."""
-    missing: list[MissingVariable] = []
-    resolved = _interpolate(node, environ, loc, missing)
-    if missing:
-        raise ConfigError(missing_variables_message(missing))
+def interpolate(
+    node: Any,
+    environ: Mapping[str, str],
+    loc: tuple[int | str, ...] = (),
+    *,
+    resolution: Resolution | None = None,
+) -> Any:
+    """Replace every reference (``ccrouter.secret_refs``: ``${VAR}``/``$VAR``/``${env:VAR}``,
+    ``${file:...}``, ``${keyring:...}``, ``${vault:...}``) in every string value (``$$`` is a literal
+    ``$``); keys are left alone. Unset variables are one ``ConfigError`` naming every one of them and
+    the keys that use them; any other unresolvable reference is a ``ConfigError`` naming it.
+    ``resolution``: the load to resolve in (its fingerprints are the caller's); one made here if None."""
+    own = resolution is None
+    active = Resolution(environ) if resolution is None else resolution
+    try:
+        resolved = _interpolate(node, active, loc)
+    finally:
+        if own:
+            active.close()
+    if active.missing:
+        raise ConfigError(missing_variables_message(active.missing))
     return resolved
+
+
+def secret_prints(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Fingerprints (``secret_refs.fingerprint``) of the refreshable references (files, Vault) the
+    config file at ``path`` uses, read afresh: what the periodic refresh compares with those of the
+    running configuration's load. Blocking (run it in a thread); a ``ConfigError`` if one cannot be
+    read now."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({type(exc).__name__})") from None
+    resolution = Resolution(os.environ if environ is None else environ)
+    try:
+        for loc, kind, target in references(data):
+            if kind in KINDS and KINDS[kind].refreshable:
+                resolution.resolve(Reference(kind, target, f"${{{kind}:{target}}}"), key_path(loc))
+    finally:
+        resolution.close()
+    return dict(resolution.prints)
 
 
 def _registry_for(data: dict[str, Any], base_dir: Path | None, config_plugins: bool) -> Registry:
@@ -153,15 +137,17 @@ def settings_from_data(
     source: str = "config",
     base_dir: Path | None = None,
     run_plugins: bool = True,
+    resolution: Resolution | None = None,
 ) -> Settings:
     """Interpolate and validate an already parsed document; ``base_dir``: where relative plugin paths
     start (the file's folder). ``run_plugins=False`` checks the document's shape only: its own
     ``plugins:`` are not imported and no plugin is asked about the settings (the code it names, a
-    ``router.custom`` hook say, need not exist here: documentation examples)."""
+    ``router.custom`` hook say, need not exist here: documentation examples). ``resolution``: see
+    ``interpolate``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping (server, providers, router)")
     try:
-        resolved = interpolate(data, os.environ if environ is None else environ)
+        resolved = interpolate(data, os.environ if environ is None else environ, resolution=resolution)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
     try:
@@ -184,8 +170,10 @@ def settings_from_data(
     return settings
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, interpolate and validate the YAML file at ``path``."""
+def load_settings(
+    path: Path, environ: Mapping[str, str] | None = None, *, resolution: Resolution | None = None
+) -> Settings:
+    """Read, interpolate and validate the YAML file at ``path`` (``resolution``: see ``interpolate``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -199,7 +187,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
-    return settings_from_data(data, environ, source=str(path), base_dir=path.parent)
+    return settings_from_data(data, environ, source=str(path), base_dir=path.parent, resolution=resolution)
 
 
 def uses_simulated(settings: Settings) -> bool:
@@ -268,7 +256,8 @@ _HEADER = """\
 # ccrouter configuration (written on first run; edit freely: a running gateway applies a saved edit at
 # once, and keeps its configuration if the edit is invalid; server.host/port need `ccrouter restart`).
 # Check it with `ccrouter config validate`. Secrets stay out of this file: `${VAR}` and `$VAR` are read
-# from the environment when the gateway starts, `${file:~/path}` from a file (`$$` is a literal `$`).
+# from the environment when the gateway starts, `${file:~/path}` from a file, `${keyring:service/name}`
+# from the system keyring, `${vault:path#field}` from HashiCorp Vault (`$$` is a literal `$`).
 """
 _SIMULATED_NOTE = """\
 # No API key was found in the environment, so the built-in simulated provider answers every request.

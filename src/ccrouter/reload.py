@@ -9,6 +9,10 @@ last request ends.
 
 Some settings are read once, when the server starts (``RESTART_ONLY``): a reload keeps their
 running value and names them in its result.
+
+Secrets that change at their source without the file changing (``${file:...}``, ``${vault:...}``)
+are read again every ``secrets.refresh_s`` seconds, in a thread; their keyed fingerprints are compared
+with those of the running configuration's load, and any difference is an ordinary reload.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import orjson
 from pydantic import SecretStr
 
 from ccrouter.config import Settings
-from ccrouter.config_file import load_settings, uses_simulated
+from ccrouter.config_file import load_settings, secret_prints, uses_simulated
 from ccrouter.errors import CCRouterError
 from ccrouter.plugins import Extensions, Registry, load_plugins
+from ccrouter.secret_refs import Resolution
 from ccrouter.services import (
     Services,
     activate,
@@ -64,6 +69,9 @@ RESTART_ONLY: tuple[str, ...] = (
     "store",
     "state",
 )
+
+# With ``secrets.refresh_s: 0`` the refresh task looks again this often for a new value of the setting.
+_REFRESH_IDLE_S = 30.0
 
 # Secrets enter the version through a keyed hash: the version is on every response, and must not
 # let anyone test a guess of a secret against it. Made at import, so forked workers share it.
@@ -147,6 +155,9 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_watching = asyncio.Event()
         self._signal: int | None = None
+        # Fingerprints of the file and Vault secrets the running configuration was loaded with; None
+        # until a reload here made one (the first load happened before the gateway existed).
+        self._prints: dict[str, str] | None = None
 
     @classmethod
     async def start(
@@ -177,18 +188,28 @@ class Gateway:
             if self.config_path is None:
                 return self._refused(running, "this gateway was not started from a config file")
             try:
-                settings, registry = await asyncio.to_thread(self._read, running)
+                settings, registry, prints = await asyncio.to_thread(self._read, running)
             except CCRouterError as exc:
                 return self._refused(running, exc.message)
-            return await self._apply(running, settings, registry, uses_simulated(settings))
+            result = await self._apply(running, settings, registry, uses_simulated(settings))
+            if result.status != "refused":
+                self._prints = prints
+            return result
 
-    def _read(self, running: Services) -> tuple[Settings, Registry]:
-        """In a thread: parse and validate the file, and load the plugins it names if they changed."""
+    def _read(self, running: Services) -> tuple[Settings, Registry, dict[str, str]]:
+        """In a thread: parse and validate the file, and load the plugins it names if they changed;
+        with the fingerprints of its refreshable secrets."""
         assert self.config_path is not None
-        settings = load_settings(self.config_path)
+        resolution = Resolution(os.environ)
+        try:
+            settings = load_settings(self.config_path, resolution=resolution)
+        finally:
+            resolution.close()
+        prints = dict(resolution.prints)
         if settings.plugins == running.settings.plugins:
-            return settings, running.registry
-        return settings, Registry.build(load_plugins(settings.plugins, base_dir=self.config_path.parent))
+            return settings, running.registry, prints
+        base = self.config_path.parent
+        return settings, Registry.build(load_plugins(settings.plugins, base_dir=base)), prints
 
     async def _apply(
         self, running: Services, settings: Settings, registry: Registry, simulated: bool
@@ -293,6 +314,40 @@ class Gateway:
                 await self._reload_logged()
         except Exception:  # the task's boundary: the gateway serves on without watching
             log.exception("watching %s failed: reload with SIGHUP or POST /api/config/reload", path)
+
+    def refresh_secrets(self) -> None:
+        """Every ``secrets.refresh_s`` seconds (read from the running settings each time), read the
+        file's ``${file:...}`` and ``${vault:...}`` secrets again and reload when one changed."""
+        if self.config_path is None:
+            return
+        task = asyncio.create_task(self._refresh_loop(self.config_path), name="ccrouter-refresh-secrets")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_loop(self, path: Path) -> None:
+        while True:
+            every = self.current.settings.secrets.refresh_s
+            await asyncio.sleep(every if every > 0 else _REFRESH_IDLE_S)
+            if every > 0:
+                try:
+                    await self._refresh_once(path)
+                except Exception:  # the task's boundary: the gateway serves on, the next round tries again
+                    log.exception("re-reading the secrets failed; the running configuration stays")
+
+    async def _refresh_once(self, path: Path) -> None:
+        if self._prints is None:
+            # Nothing to compare with yet: one reload resolves everything afresh (``unchanged`` when
+            # nothing changed, which builds nothing) and records the fingerprints.
+            await self.reload()
+            return
+        try:
+            prints = await asyncio.to_thread(secret_prints, path)
+        except CCRouterError as exc:
+            log.warning("re-reading the secrets failed, the running ones stay: %s", exc.message)
+            return
+        if prints != self._prints:
+            log.info("a file or Vault secret changed at its source: reloading the configuration")
+            await self.reload()
 
     def handle_sighup(self) -> None:
         """Reload on SIGHUP (without it, SIGHUP would end the process)."""

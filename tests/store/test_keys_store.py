@@ -100,6 +100,8 @@ async def test_update_sets_fields_and_takes_the_next_rev(pair: tuple[Store, Stor
     assert cleared is not None
     assert (cleared.models, cleared.user, cleared.rev) == (None, None, 4)
     assert await a.key_update("key_missing", {"name": "x"}) is None
+    with pytest.raises(RequestError, match="models"):
+        await a.key_update(first.id, {"models": "m1"})  # a name, not a list of them
     for field in ("rev", "id", "nonsense"):
         with pytest.raises(RequestError, match="cannot be set"):
             await a.key_update(first.id, {field: 7})

@@ -53,6 +53,7 @@ async def test_rows_are_priced_and_missing_usage_is_estimated(tmp_path: Path) ->
         attempts=[Attempt("q", "x", error_type="overloaded_error", status=529), Attempt("p", "m")],
         client_key_id="k",
         user="u",
+        team="platform",
         session_id="s",
         duration_s=0.25,
         first_byte_s=0.125,
@@ -73,6 +74,7 @@ async def test_rows_are_priced_and_missing_usage_is_estimated(tmp_path: Path) ->
     assert first.cost_picos == tokens * 2_000_000 + 11 * 8_000_000
     assert (second.estimated, second.cost_picos) == (False, 1000 * 2_000_000 + 100 * 8_000_000)
     assert (second.client_key_id, second.user_name, second.session_id) == ("k", "u", "s")
+    assert (first.team, second.team) == (None, "platform")
     assert (second.latency_ms, second.ttfb_ms, second.attempts) == (250.0, 125.0, 2)
     assert second.fallbacks == '[{"provider":"q","model":"x","status":529,"error_type":"overloaded_error"}]'
     assert (third.estimated, third.input_tokens, third.cost_picos) == (False, 0, 0)

@@ -211,3 +211,63 @@ async def test_session_day_sums_a_range_and_finds_the_last_served(make_store: Fa
         assert (none.requests, none.cost_picos, none.last) == (0, 0, None)
     finally:
         await store.close()
+
+
+async def test_team_spend_reports_and_reservations(make_store: Factory) -> None:
+    a, b = make_store(), make_store()
+    await a.open()
+    await b.open()
+    try:
+        ts = time.time()
+        a.add(record(1, ts=ts - 30, team="platform", client_key_id="k1"))
+        a.add(record(2, ts=ts - 20, team="platform", client_key_id="k2"))
+        a.add(record(3, ts=ts - 10, team="data"))
+        a.add(record(4, ts=ts - 5))
+        await a.flush()
+        rows = await b.records()
+        assert [row.team for row in rows] == ["platform", "platform", "data", None]
+        assert await b.spend_by("team", ts - 60) == {"platform": 3000, "data": 3000}
+        by_team = await b.report(UsageQuery(by=("team",), since=ts - 60))
+        # (SQLite sorts NULL first, PostgreSQL last.)
+        assert {r.groups["team"]: (r.requests, r.cost_picos) for r in by_team} == {
+            None: (1, 4000),
+            "data": (1, 3000),
+            "platform": (2, 3000),
+        }
+        platform = Window(since=ts - 60, limit_picos=5000, blocking=True, team="platform")
+        data = Window(since=ts - 60, limit_picos=100_000, blocking=True, team="data")
+        # A reservation of one team's request counts in that team's window on every instance.
+        used, ok = await b.reserve(
+            reservation_token("t1", ts),
+            ts,
+            [platform],
+            1500,
+            client_key_id="k1",
+            user_name=None,
+            team="platform",
+        )
+        assert (used, ok) == ([3000], True)
+        assert await a.window_sums([platform, data], ts) == [4500, 3000]
+        # Another 1,500 would cross the team's 5,000.
+        used, ok = await a.reserve(
+            reservation_token("t2", ts),
+            ts,
+            [platform],
+            1500,
+            client_key_id="k2",
+            user_name=None,
+            team="platform",
+        )
+        assert (used, ok) == ([4500], False)
+        assert await b.window_sums([platform], ts) == [4500]
+        # The ledger row (with its team) replaces the reservation.
+        a.add(
+            UsageRecord(
+                ts=ts, request_id="t1", endpoint="messages", status=200, cost_picos=500, team="platform"
+            )
+        )
+        await a.flush()
+        assert await b.window_sums([platform, data], ts) == [3500, 3000]
+    finally:
+        await a.close()
+        await b.close()

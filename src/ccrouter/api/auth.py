@@ -212,7 +212,10 @@ async def _admin(request: web.Request, guard: AuthGuard, reader: bytes | None) -
         principal = await services.authenticator.identify(presented)
     except Refused as refused:
         services.auditor.failed_login(address, refused.reason, path)
-        error = AuthenticationError(f"{what}: {refused.message}")
+        error = AuthenticationError(
+            f"{what}: {refused.message} (send server.admin_token, or a key or token of role viewer or"
+            " above, as Authorization: Bearer)"
+        )
         raise guard.refuse(request, address, wait, "invalid_admin_token", error) from None
     assert principal is not None  # something was presented
     guard.check(request, address, wait, principal.id)

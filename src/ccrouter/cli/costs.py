@@ -38,7 +38,7 @@ ByOption = Annotated[
     str | None,
     typer.Option(
         "--by",
-        help="Group by a comma list of: provider, model, key, user, session, scenario, day, project, "
+        help="Group by a comma list of: provider, model, key, user, team, session, scenario, day, project, "
         "profile, subagent.",
     ),
 ]

@@ -66,10 +66,10 @@ class SqlBuilder:
         return f"DELETE FROM budget_reservations WHERE ts < {self.mark(1)}"
 
     def insert_reservation(self) -> str:
-        marks = ", ".join(self.mark(i) for i in range(1, 8))
+        marks = ", ".join(self.mark(i) for i in range(1, 9))
         return (
             "INSERT INTO budget_reservations (token, ts, client_key_id, user_name, profile, project,"
-            " cost_picos)"
+            " team, cost_picos)"
             f" VALUES ({marks})"
         )
 
@@ -88,6 +88,7 @@ class SqlBuilder:
             ("user_name", window.user_name),
             ("profile", window.profile),
             ("project", window.project),
+            ("team", window.team),
         ]
 
         def where(since: float) -> str:
@@ -216,6 +217,7 @@ class Store(abc.ABC):
         user_name: str | None,
         profile: str | None = None,
         project: str | None = None,
+        team: str | None = None,
     ) -> tuple[list[int], bool]:
         """Atomically (across every instance sharing the store): sum each window; unless a blocking
         window would be crossed by ``amount``, record a reservation of ``amount`` under ``token``.
@@ -228,8 +230,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        """Spent pico-dollars since ``since`` per key id (``key``), user (``user``), profile
-        (``profile``) or project (``project``)."""
+        """Spent pico-dollars since ``since`` per key id (``key``), user (``user``), team (``team``),
+        profile (``profile``) or project (``project``)."""
 
     @abc.abstractmethod
     async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:

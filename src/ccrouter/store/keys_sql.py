@@ -43,6 +43,8 @@ DUPLICATE_KEY = "a key with this id or secret already exists"
 def key_value(name: str, value: Any) -> Any:
     """One ``KeyRecord`` field as its column holds it."""
     if name == "models" and value is not None:
+        if isinstance(value, str) or not all(isinstance(model, str) for model in value):
+            raise RequestError("a key's models: expected a list of names")
         return orjson.dumps(list(value)).decode()
     return value
 
@@ -156,10 +158,9 @@ class KeysSql:
         if until is not None:
             add("ts < {}", until)
         if action is not None and action.endswith("*"):
-            prefix = action[:-1]
-            # substr, not LIKE: LIKE's wildcards would need escaping, and SQLite's LIKE ignores case.
-            params.append(prefix)
-            where.append(f"substr(action, 1, {len(prefix)}) = {self._mark(len(params))}")
+            if prefix := action[:-1]:
+                # substr, not LIKE: LIKE's wildcards would need escaping, and SQLite's ignores case.
+                add(f"substr(action, 1, {len(prefix)}) = {{}}", prefix)
         elif action is not None:
             add("action = {}", action)
         if actor is not None:

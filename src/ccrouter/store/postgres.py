@@ -216,6 +216,7 @@ class PostgresStore(Store):
         user_name: str | None,
         profile: str | None = None,
         project: str | None = None,
+        team: str | None = None,
     ) -> tuple[list[int], bool]:
         async with _unavailable(), self._acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
@@ -230,6 +231,7 @@ class PostgresStore(Store):
                     user_name,
                     profile,
                     project,
+                    team,
                     amount,
                 )
         return used, not blocked

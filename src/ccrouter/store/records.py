@@ -53,6 +53,8 @@ class UsageRecord:
     project: str | None = None
     profile: str | None = None
     subagent: bool = False
+    # A team's gateway (issue 14): the caller's team (its managed key's or its token's).
+    team: str | None = None
 
     def reservation_token(self) -> str:
         """The budget reservation this row settles (see ``budgets``)."""
@@ -116,6 +118,7 @@ def record_from_exchange(exchange: Exchange, cost_picos: int | None) -> UsageRec
         project=exchange.project,
         profile=exchange.profile,
         subagent=exchange.subagent,
+        team=exchange.team,
     )
 
 
@@ -124,6 +127,7 @@ GroupName = Literal[
     "model",
     "key",
     "user",
+    "team",
     "session",
     "scenario",
     "day",
@@ -138,6 +142,7 @@ GROUPS: dict[str, str] = {
     "model": "model",
     "key": "client_key_id",
     "user": "user_name",
+    "team": "team",
     "session": "session_id",
     "scenario": "scenario",
     "endpoint": "endpoint",
@@ -203,8 +208,8 @@ class SessionDay:
 @dataclass(frozen=True, slots=True)
 class Window:
     """One budget's scope over its current period, as the store sums it: the ledger's costs since
-    ``since`` plus the reservations of requests still in flight, for one key, user, profile, project
-    or all."""
+    ``since`` plus the reservations of requests still in flight, for one key, user, team, profile,
+    project or all."""
 
     since: float
     limit_picos: int
@@ -213,3 +218,4 @@ class Window:
     user_name: str | None = None
     profile: str | None = None
     project: str | None = None
+    team: str | None = None

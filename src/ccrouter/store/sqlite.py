@@ -241,6 +241,7 @@ class SQLiteStore(Store):
         user_name: str | None,
         profile: str | None = None,
         project: str | None = None,
+        team: str | None = None,
     ) -> tuple[list[int], bool]:
         def run() -> tuple[list[int], bool]:
             conn = self._conn()
@@ -252,7 +253,7 @@ class SQLiteStore(Store):
                     w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True)
                 )
                 if not blocked and amount > 0:
-                    row = (token, ts, client_key_id, user_name, profile, project, amount)
+                    row = (token, ts, client_key_id, user_name, profile, project, team, amount)
                     conn.execute(self._sql.insert_reservation(), row)
                 conn.execute("COMMIT")
             except BaseException:

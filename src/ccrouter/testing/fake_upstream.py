@@ -100,7 +100,7 @@ class FakeUpstream:
         self.rate_limit_headers = rate_limit_headers
         self.requests: list[RecordedRequest] = []
         self._keep = keep_requests
-        self._api_key = api_key
+        self._api_keys = None if api_key is None else frozenset({api_key})
         self._script = Script()
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -162,8 +162,12 @@ class FakeUpstream:
     ) -> None:
         await self.stop()
 
+    def accept_keys(self, *keys: str) -> None:
+        """From now on accept exactly ``keys`` (a test rotating the upstream's key); none: any key."""
+        self._api_keys = frozenset(keys) or None
+
     def _authorised(self, request: web.Request) -> bool:
-        if self._api_key is None or request.path.startswith("/_fake/"):
+        if self._api_keys is None or request.path.startswith("/_fake/"):
             return True
         headers = request.headers
         offered = {
@@ -172,7 +176,7 @@ class FakeUpstream:
             headers.get("Authorization", "").removeprefix("Bearer ").strip() or None,
             request.query.get("key"),
         }
-        return self._api_key in offered
+        return not self._api_keys.isdisjoint(offered)
 
     @web.middleware
     async def _auth(
