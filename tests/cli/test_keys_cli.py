@@ -14,10 +14,13 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+import redis
 from aiohttp.test_utils import TestServer
+from redis.driver_info import DriverInfo
 from typer.testing import CliRunner
 
 from ccrouter.app import create_app
+from ccrouter.auth.directory import channel
 from ccrouter.auth.keys import looks_like_key
 from ccrouter.cli.main import app
 from ccrouter.config_file import load_settings
@@ -27,6 +30,7 @@ runner = CliRunner()
 
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def write_config(tmp_path: Path, store: dict[str, Any] | None = None, **server: Any) -> Path:
@@ -311,3 +315,31 @@ def test_the_gateway_url_comes_from_the_config_without_one_given(tmp_path: Path)
 def test_an_unreachable_gateway_is_one_line(config: Path) -> None:
     env = {"CCROUTER_ADMIN_KEY": ADMIN, "CCROUTER_URL": "http://127.0.0.1:9"}
     one_error_line(cli(config, "keys", "list", env=env), "cannot reach the gateway at http://127.0.0.1:9")
+
+
+def test_a_change_on_the_store_is_announced_to_the_gateways(tmp_path: Path) -> None:
+    """With state.redis_url the CLI publishes on the key directory's channel after each write, so
+    running gateways refresh at once; Redis unreachable, the change still lands (they poll)."""
+    prefix = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
+    config = write_config(tmp_path)
+    data = orjson.loads(config.read_bytes())
+    config.write_bytes(orjson.dumps({**data, "state": {"redis_url": REDIS_URL, "key_prefix": prefix}}))
+    client = redis.Redis.from_url(REDIS_URL, driver_info=DriverInfo(lib_version=redis.__version__))
+    listener = client.pubsub()
+    try:
+        listener.subscribe(channel(prefix))
+        assert listener.get_message(timeout=5)["type"] == "subscribe"
+        created = ok_json(cli(config, "keys", "create", "--name", "announced", "--json"))
+        message = listener.get_message(timeout=5)
+        assert message is not None
+        assert (message["type"], message["channel"].decode()) == ("message", channel(prefix))
+        ok_json(cli(config, "keys", "revoke", created["id"], "--json"))
+        assert listener.get_message(timeout=5) is not None
+        # Reads announce nothing.
+        ok_json(cli(config, "keys", "list", "--json"))
+        assert listener.get_message(timeout=0.5) is None
+    finally:
+        listener.close()
+        client.close()
+    config.write_bytes(orjson.dumps({**data, "state": {"redis_url": "redis://127.0.0.1:9/0"}}))
+    assert ok_json(cli(config, "keys", "create", "--name", "unheard", "--json"))["name"] == "unheard"

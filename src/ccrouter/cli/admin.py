@@ -4,7 +4,8 @@ With ``CCROUTER_ADMIN_KEY`` set they call the gateway at ``--url`` (else ``$CCRO
 config's ``server.host``/``server.port``) with it as ``Authorization: Bearer``: the gateway applies
 its role rules, audits, and every instance sharing its store sees the change at once. Without it
 they open the configured store (as ``ccrouter costs`` does) and act as a local admin named
-``cli:<os user>``: whoever can read the config and the store's credentials owns the keys anyway.
+``cli:<os user>`` (whoever can read the config and the store's credentials owns the keys anyway),
+then announce the change to the running gateways (``ccrouter.auth.directory.announce``).
 Both ways give the same JSON views (``ccrouter.auth.manage.key_view``, ``ccrouter.api.audit``).
 """
 
@@ -148,14 +149,19 @@ class StoreTarget:
         store = make_store(self.settings.store, self.config_dir)
         await store.open()
         try:
-            auditor = Auditor(store)
-            # TRANSITIONAL(issue 14): once ``ccrouter.auth.directory.announce`` exists, on_change calls
-            # it so running gateways see the change at once; until then they see it at their next
-            # poll of the store (server.keys.poll_s).
-            manager = KeyManager(store, auditor, self.settings.server.keys)
+            manager = KeyManager(store, Auditor(store), self.settings.server.keys, on_change=self._announce)
             return await work(manager, store)
         finally:
             await store.close()
+
+    async def _announce(self) -> None:
+        """Tell running gateways that keys changed: at once through Redis when ``state.redis_url``
+        is set (unreachable, or without it: at their next poll of the store, ``server.keys.poll_s``)."""
+        state = self.settings.state
+        if state.redis_url is not None:
+            from ccrouter.auth.directory import announce
+
+            await announce(state.redis_url, state.key_prefix)
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         from ccrouter.auth.manage import KeySpec, parse_input
