@@ -15,7 +15,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from ccrouter.api import audit as audit_api
 from ccrouter.api import config_api, health
+from ccrouter.api import keys as keys_api
 from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
 from ccrouter.api import sessions as sessions_api
@@ -114,6 +116,7 @@ def create_app(
     app.add_routes(sessions_api.routes())  # -- the statusline (issue 13)
     app[logs_api.LOG_RING] = log_ring if log_ring is not None else LogRing()
     app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)
+    app.add_routes([*keys_api.routes(), *audit_api.routes()])  # -- a team's gateway (issue 14)
     app.on_response_prepare.append(config_api.version_header)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

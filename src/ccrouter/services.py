@@ -28,6 +28,7 @@ from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.directory import KeyDirectory
+from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
 from ccrouter.codecs.body import DecodeCache
@@ -171,11 +172,12 @@ class Services:
     large: LargeBodies
     # -- a team's gateway (issue 14): who each request is (static keys and the admin token of this
     # configuration; managed keys and single sign-on tokens through what every configuration
-    # shares), and the audit trail.
+    # shares), the audit trail, and the one way managed keys change.
     authenticator: Authenticator
     auditor: Auditor
     # The managed keys' replica (every configuration shares it; ``server.keys`` needs a restart).
     directory: KeyDirectory
+    key_manager: KeyManager
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -343,6 +345,10 @@ def _assemble(
     cost_hook = CostHook(settings, prices)
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}
+    auditor = previous.auditor if previous is not None else Auditor(ledger)
+    # A change takes effect here at once and is announced to the other instances (Redis, else they
+    # poll the store).
+    key_manager = KeyManager(ledger, auditor, settings.server.keys, on_change=directory.changed)
     recent = _recent_window(settings, previous)
     context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log)
     observers = tuple(item for _, item in collect_observers(registry, context))
@@ -402,7 +408,8 @@ def _assemble(
         large=previous.large if previous is not None else LargeBodies(),
         authenticator=Authenticator(settings.server, directory=directory, clock=time.time),
         directory=directory,
-        auditor=previous.auditor if previous is not None else Auditor(ledger),
+        auditor=auditor,
+        key_manager=key_manager,
         _relay=relay,
         _background=background,
     )

@@ -109,3 +109,14 @@ async def redis_prefix(redis_client: redis.asyncio.Redis) -> AsyncIterator[str]:
     finally:
         async for key in client.scan_iter(match=f"{name}:*"):
             await client.delete(key)
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[Store]:
+    """One opened store of each kind (``make_store``'s first instance), closed afterwards."""
+    opened = make_store()
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()

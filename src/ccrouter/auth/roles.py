@@ -26,8 +26,9 @@ _RANK = {role: i for i, role in enumerate(ROLES)}
 
 # static: a key of server.api_keys; key: a managed key from the store (``ccrouter keys``); admin_token:
 # server.admin_token; jwt: a verified single sign-on token; reader: the statusline's session read
-# token; anonymous: no credential, on a gateway that does not require one (loopback).
-PrincipalKind = Literal["static", "key", "admin_token", "jwt", "reader", "anonymous"]
+# token; anonymous: no credential, on a gateway that does not require one (loopback); cli: ``ccrouter
+# keys`` on the store directly (``cli:<os user>``, a local admin).
+PrincipalKind = Literal["static", "key", "admin_token", "jwt", "reader", "anonymous", "cli"]
 
 
 @dataclass(frozen=True, slots=True)

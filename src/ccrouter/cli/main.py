@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ccrouter.cli import (
+    audit,
     claude_settings,
     code,
     config_cmd,
@@ -16,6 +17,7 @@ from ccrouter.cli import (
     daemon,
     doctor,
     init,
+    keys,
     logs,
     models,
     plugins,
@@ -46,10 +48,12 @@ init.register(app)
 doctor.register(app)
 models.register(app)
 statusline.register(app)
+audit.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(costs.app, name="costs")
 app.add_typer(prices.app, name="prices")
 app.add_typer(plugins.app, name="plugins")
+app.add_typer(keys.app, name="keys")
 
 
 def _version(value: bool) -> None:
