@@ -81,6 +81,11 @@ async def test_each_role_reads_and_writes_what_it_may(
     status, body = await _call(url, "POST", "/api/something-else", KEYS["operator"])
     assert status == 403
     assert "needs role admin" in body["error"]["message"]
+    # The reload attempt is in the audit trail, under the operator's key.
+    status, trail = await _call(url, "GET", "/api/audit?action=config.*", ADMIN)
+    assert status == 200, trail
+    rows = trail["entries"]
+    assert [(row["actor"], row["action"]) for row in rows] == [("operator-key", "config.reloaded")]
     # An admin key and the admin token pass every role check (an unknown path is then a 404).
     for token in (KEYS["admin"], ADMIN):
         assert (await _call(url, "POST", "/api/config/reload", token))[0] == 409

@@ -1,5 +1,5 @@
 """The running configuration: GET /api/config (secrets masked by ``ccrouter.config_view``) and POST
-/api/config/reload (both need the admin token, ``ccrouter.api.auth``), and the
+/api/config/reload (roles viewer and operator, ``ccrouter.api.auth``; a reload is audited), and the
 ``x-ccrouter-config-version`` header on every response."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import time
 import orjson
 from aiohttp import web
 
+from ccrouter.api.observe import PRINCIPAL
 from ccrouter.api.state import GATEWAY, SERVICES
+from ccrouter.auth.audit import actor_of
 from ccrouter.config_view import masked_settings
 
 __all__ = ["VERSION_HEADER", "routes", "version_header"]
@@ -35,6 +37,15 @@ async def reload_config(request: web.Request) -> web.Response:
     in the Anthropic error envelope, the reload's result beside it."""
     gateway = request.app[GATEWAY]
     result = await gateway.reload()
+    # The audit trail's row goes to the store every configuration shares, after the reload's answer is
+    # known (the row says whether it applied).
+    await gateway.current.auditor.record(
+        "config.reloaded",
+        actor=actor_of(request.get(PRINCIPAL)),
+        outcome="ok" if result.status != "refused" else "failed",
+        address=request.remote,
+        detail={"status": result.status, "version": result.version},
+    )
     if result.status != "refused":
         return web.Response(body=orjson.dumps(result.to_dict()), content_type="application/json")
     status = 409 if gateway.config_path is None else 422
