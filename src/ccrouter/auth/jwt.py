@@ -150,7 +150,7 @@ class JwtVerifier:
         self.stats.checks += 1
         try:
             header = jwt.get_unverified_header(token)
-        except jwt_errors.DecodeError:
+        except jwt_errors.InvalidTokenError:  # bad base64 or JSON, a header that is not an object
             raise AuthenticationError("malformed token") from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._config.algorithms:
