@@ -14,10 +14,11 @@ Roles: the ``role_claim`` (a string or a list of strings, such as groups) is loo
 unless ``role_map`` lists it, because the IdP's group names are not ours to trust (whoever can name
 a group at the IdP would otherwise choose their gateway role).
 
-Verified tokens are cached by a hash of the token (bounded LRU, each dropped when it expires, and
-those of a key the IdP withdrew when the JWKS changes), so a repeated token costs a hash and a dict
-lookup; refusals are cached for a few seconds (bounded too), so a flood of one bad token is cheap.
-Signature checks are CPU only (no I/O) and take tens of microseconds.
+Verified tokens are cached by a hash of the token (bounded LRU; each entry is dropped at ``exp``
+plus ``leeway_s``, the moment a fresh check would refuse it, and those of a key the IdP withdrew
+when the JWKS changes), so a repeated token costs a hash and a dict lookup (about 2 us); refusals
+are cached for a few seconds (bounded too, and forgotten when the JWKS changes), so a flood of one
+bad token is cheap. A signature check is CPU only (no I/O): about 0.15 ms for RS256 or ES256.
 """
 
 from __future__ import annotations
