@@ -22,6 +22,7 @@ SECURITY_FLOORS = {
     "pydantic": "2.4.0",  # CVE-2024-3772: regular expression denial of service in email validation
     "redis": "4.5.4",  # CVE-2023-28858/28859: a cancelled async command leaked its reply to the next
     "pyyaml": "5.4",  # CVE-2020-14343: arbitrary code execution through full_load
+    "pyjwt": "2.10.1",  # CVE-2024-53861: a partial issuer match passed the iss check
 }
 
 
