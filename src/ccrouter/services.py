@@ -28,6 +28,7 @@ from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.directory import KeyDirectory
+from ccrouter.auth.jwt import JwtVerifier
 from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
@@ -178,6 +179,8 @@ class Services:
     # The managed keys' replica (every configuration shares it; ``server.keys`` needs a restart).
     directory: KeyDirectory
     key_manager: KeyManager
+    # Single sign-on tokens (``server.jwt``, restart-only), shared by every configuration; None: off.
+    verifier: JwtVerifier | None
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -249,9 +252,13 @@ async def build_services(
             redis_url=settings.state.redis_url,
             prefix=settings.state.key_prefix,
         )
+        verifier = JwtVerifier(settings.server.jwt) if settings.server.jwt is not None else None
         try:
             await directory.start()
+            if verifier is not None:
+                await verifier.start()
         except BaseException:
+            await directory.aclose()
             await ledger.close()
             raise
         counter = TokenCounter()
@@ -261,7 +268,7 @@ async def build_services(
         background.warming.add_done_callback(_report_warm_failure)
     else:
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
-        directory = previous.directory
+        directory, verifier = previous.directory, previous.verifier
         background.warming = previous._background.warming
     live = LiveState(settings, windows)
     if previous is not None:
@@ -281,6 +288,7 @@ async def build_services(
             windows=windows,
             ledger=ledger,
             directory=directory,
+            verifier=verifier,
             counter=counter,
             pools=pools,
             relay=relay,
@@ -293,6 +301,8 @@ async def build_services(
         kept = {id(pool) for pool in previous.pools.values()} if previous is not None else set()
         await close_pools({name: pool for name, pool in pools.items() if id(pool) not in kept})
         if previous is None:
+            if verifier is not None:
+                await verifier.aclose()
             await directory.aclose()
             await ledger.close()
             await windows.aclose()
@@ -325,6 +335,7 @@ def _assemble(
     windows: WindowStore,
     ledger: Store,
     directory: KeyDirectory,
+    verifier: JwtVerifier | None,
     counter: TokenCounter,
     pools: ProviderPools,
     relay: _HeadersRelay,
@@ -406,8 +417,9 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
-        authenticator=Authenticator(settings.server, directory=directory, clock=time.time),
+        authenticator=Authenticator(settings.server, directory=directory, verifier=verifier, clock=time.time),
         directory=directory,
+        verifier=verifier,
         auditor=auditor,
         key_manager=key_manager,
         _relay=relay,
@@ -487,6 +499,8 @@ async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
     await services.auditor.aclose()
     await services.directory.aclose()  # writes the last-use times it holds
+    if services.verifier is not None:
+        await services.verifier.aclose()
     await services.windows.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
