@@ -3,8 +3,10 @@
 ``Dispatcher.plan`` asks the router where a request goes (the scenario's route), gathers who else can
 serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order each of
 those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
-only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
-request's worst case at the dearest candidate's price, settled when the calls end. ``complete`` and
+only live state reorders (``routing.strategies.rank_tiers``). The caller's allowed routes
+(``auth.limits``) refuse a route outside them and drop such fallbacks. Admission (client limits, then
+budgets) then counts the request and reserves its worst case at the dearest candidate's price, settled
+when the calls end. ``complete`` and
 ``stream`` first ask the pre-dispatch answerers (``ccrouter.predispatch``), then walk that order down
 the fallback cascade (``ccrouter.cascade``: which failure moves on, at most ``routing.max_fallbacks``
 after the first). A stream fails over only before its first event reaches the client.
