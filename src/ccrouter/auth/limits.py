@@ -263,7 +263,7 @@ class Admissions:
         for index, admission in enumerate(self._admissions):
             try:
                 chosen = await admission.admit(exchange, request, route, alternatives)
-            except BaseException:
+            except Exception:  # a refusal: the dispatcher settles nothing for a request it cannot plan
                 for admitted in self._admissions[:index]:
                     await admitted.settle(exchange)
                 raise
