@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ccrouter.config import LimitRule, Settings
 from ccrouter.errors import ClientRateLimitError, PermissionDeniedError
@@ -198,7 +198,7 @@ class ClientLimits:
                 await self._refuse(item, now)
         return None
 
-    async def _refuse(self, item: _Limit, now: float) -> None:
+    async def _refuse(self, item: _Limit, now: float) -> NoReturn:
         wait = await self._windows.frees_in(item.key, item.limits, now)
         usage = (await self._windows.usage([item.key], now))[0]
         rpm, tpm = item.limits.rpm, item.limits.tpm
