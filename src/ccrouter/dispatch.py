@@ -3,8 +3,10 @@
 ``Dispatcher.plan`` asks the router where a request goes (the scenario's route), gathers who else can
 serve it (the scenario's fallback list, then automatic candidates), and lets the strategy order each of
 those tiers by live state (``ccrouter.resilience``): headroom, latency, cost, reliability. Across tiers
-only live state reorders (``routing.strategies.rank_tiers``). Admission (budgets) then reserves the
-request's worst case at the dearest candidate's price, settled when the calls end. ``complete`` and
+only live state reorders (``routing.strategies.rank_tiers``). The caller's allowed routes
+(``auth.limits``) refuse a route outside them and drop such fallbacks. Admission (client limits, then
+budgets) then counts the request and reserves its worst case at the dearest candidate's price, settled
+when the calls end. ``complete`` and
 ``stream`` first ask the pre-dispatch answerers (``ccrouter.predispatch``), then walk that order down
 the fallback cascade (``ccrouter.cascade``: which failure moves on, at most ``routing.max_fallbacks``
 after the first). A stream fails over only before its first event reaches the client.
@@ -28,6 +30,7 @@ from typing import Protocol
 
 import orjson
 
+from ccrouter.auth.limits import Allowance, RoutePolicy
 from ccrouter.cascade import Cascade, Plan, Targets, header_value
 from ccrouter.catalog import Catalog, clamp_max_tokens
 from ccrouter.codecs.events import response_events
@@ -106,6 +109,7 @@ class Dispatcher:
         profile_strategies: Mapping[str, RankingPolicy] | None = None,
         target_steps: Sequence[TargetStep] = (),
         observers: Sequence[Observer] = (),
+        routes: RoutePolicy | None = None,
     ) -> None:
         """``pools``: provider -> credential id -> provider (``providers.registry.open_pools``); without
         it each provider of ``providers`` is its own one-credential pool. ``strategy``: the ranking
@@ -113,8 +117,11 @@ class Dispatcher:
         ``pre_dispatch``: the answerers asked before any provider call, ``owner`` naming their plugin
         (``plugins.Extensions``); ``profile_strategies``: the policy of each profile that names its own
         strategy (``profiles.<name>.routing.strategy``); ``target_steps``: what rewrites a client request
-        for each candidate before its call; ``observers``: told of the calls those steps make (``call``)."""
+        for each candidate before its call; ``observers``: told of the calls those steps make (``call``);
+        ``routes``: the routes each caller may use (``auth.limits``: a route outside them is a 403,
+        fallbacks outside them are dropped)."""
         self._admission = admission
+        self._routes = routes
         self._profile_strategies = profile_strategies or {}
         self._usage_hooks = usage_hooks
         self._settings = settings
@@ -169,7 +176,10 @@ class Dispatcher:
         exchange: Exchange,
         strategy: RankingPolicy | None = None,
     ) -> Plan:
-        ranked, why = await self._ranked(request, decision, session, strategy)
+        allowance = self._routes.allowance(exchange) if self._routes is not None else None
+        if allowance is not None:
+            allowance.check(f"{decision.provider},{decision.model}")
+        ranked, why = await self._ranked(request, decision, session, strategy, allowance)
         first = ranked[0].candidate
         prepared = self._prepare_for(request, first.provider, first.model)
         if self._admission is not None:
@@ -179,11 +189,14 @@ class Dispatcher:
                 exchange, prepared, first.route, lambda: self._alternatives(request, ranked)
             )
             if override is not None:
+                if allowance is not None and not allowance.allows(override):
+                    await self._admission.settle(exchange)
+                    allowance.check(override)
                 provider_name, _, model = override.partition(",")
                 decision = RouteDecision(
                     "downgrade", provider_name, model, f"admission policy chose {override}"
                 )
-                ranked, why = await self._ranked(request, decision, session, strategy)
+                ranked, why = await self._ranked(request, decision, session, strategy, allowance)
                 first = ranked[0].candidate
                 prepared = self._prepare_for(request, first.provider, first.model)
         decision = RouteDecision(
@@ -221,16 +234,26 @@ class Dispatcher:
         decision: RouteDecision,
         session: str | None,
         strategy: RankingPolicy | None = None,
+        allowance: Allowance | None = None,
     ) -> tuple[list[Scored], str]:
         if self._settings.provider(decision.provider) is None or decision.provider not in self._pools:
             raise RoutingError(f"provider {decision.provider!r} is not configured")
-        return await self._rank(request, decision, session, strategy or self._strategy)
+        return await self._rank(request, decision, session, strategy or self._strategy, allowance)
 
     async def _rank(
-        self, request: MessagesRequest, decision: RouteDecision, session: str | None, chosen_by: RankingPolicy
+        self,
+        request: MessagesRequest,
+        decision: RouteDecision,
+        session: str | None,
+        chosen_by: RankingPolicy,
+        allowance: Allowance | None = None,
     ) -> tuple[list[Scored], str]:
-        """The candidates in the order to try them, and the explanation."""
+        """The candidates in the order to try them (the fallbacks ``allowance`` allows), and the
+        explanation."""
         chosen, automatic = candidates_for(self._settings, self._catalog, request, decision)
+        if allowance is not None:
+            chosen = chosen[:1] + [c for c in chosen[1:] if allowance.allows(c.route)]
+            automatic = [c for c in automatic if allowance.allows(c.route)]
         chosen = [c for c in chosen if c.provider in self._pools]
         automatic = [c for c in automatic if c.provider in self._pools]
         everyone = chosen + automatic

@@ -11,7 +11,8 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
     │   ├── PermissionDeniedError      403 permission_error
     │   ├── NotFoundError              404 not_found_error
     │   ├── RequestTooLargeError       413 request_too_large
-    │   └── AuthThrottledError         429 rate_limit_error (too many failed authentications)
+    │   ├── AuthThrottledError         429 rate_limit_error (too many failed authentications)
+    │   └── ClientRateLimitError       429 rate_limit_error (a key's, user's or team's rpm/tpm)
     ├── RoutingError                   400 invalid_request_error (no provider/model can take it)
     └── UpstreamError                  502 api_error        (a provider failed; status/type from it)
         ├── UpstreamStatusError        the provider answered with an error status
@@ -33,6 +34,7 @@ __all__ = [
     "AuthThrottledError",
     "AuthenticationError",
     "CCRouterError",
+    "ClientRateLimitError",
     "ConfigError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -103,6 +105,18 @@ class RequestTooLargeError(RequestError):
 
 class AuthThrottledError(RequestError):
     """Too many failed authentications from one client address; ``retry_after`` in seconds."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ClientRateLimitError(RequestError):
+    """The caller is over a requests or tokens per minute limit of its key, user or team (issue 14);
+    ``message`` names the limit, ``retry_after`` (seconds) is when its window frees a slot."""
 
     status = 429
     error_type = "rate_limit_error"

@@ -29,6 +29,7 @@ from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.directory import KeyDirectory
 from ccrouter.auth.jwt import JwtVerifier
+from ccrouter.auth.limits import Admissions, ClientLimits
 from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
@@ -355,6 +356,7 @@ def _assemble(
     router = Router(settings, catalog, counter, sessions, rules=extensions.rules, owner=extensions.owner)
     cost_hook = CostHook(settings, prices)
     budgets = BudgetAdmission(settings, ledger, counter, prices, estimates)
+    client_limits = ClientLimits(settings, windows)
     providers: dict[str, Provider] = {name: next(iter(pool.values())) for name, pool in pools.items()}
     auditor = previous.auditor if previous is not None else Auditor(ledger)
     # A change takes effect here at once and is announced to the other instances (Redis, else they
@@ -369,7 +371,8 @@ def _assemble(
         router,
         catalog,
         sessions,
-        admission=budgets,
+        # Client limits first: a request over its rpm is refused before a budget reserves for it.
+        admission=Admissions((client_limits, budgets)),
         usage_hooks=[cost_hook],
         pools=pools,
         live=live,
@@ -379,6 +382,7 @@ def _assemble(
         owner=extensions.owner,
         profile_strategies=_profile_strategies(settings, registry),
         target_steps=extensions.target_steps,
+        routes=client_limits,
         observers=observers,
     )
     if previous is not None:

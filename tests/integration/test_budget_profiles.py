@@ -182,7 +182,10 @@ async def test_a_project_budget_downgrades_that_project_only(
 @pytest.mark.parametrize(
     ("budget", "message"),
     [
-        ({"scope": "team"}, "Input should be 'global', 'key', 'user', 'profile' or 'project'"),
+        (
+            {"scope": "department"},
+            "Input should be 'global', 'key', 'user', 'team', 'profile' or 'project'",
+        ),
         ({"scope": "profile", "match": "nope"}, "budgets.b: unknown profile 'nope' (have ['cheap', 'rich'])"),
         ({"scope": "project", "match": "bad name!"}, "a project name is letters, digits and _.-"),
         ({"scope": "profile", "match": "x" * 65}, "a profile name is letters, digits and _.-"),

@@ -1,4 +1,6 @@
-"""Budgets: daily / weekly / monthly spending limits per client key, user, profile, project and global.
+"""Budgets: daily / weekly / monthly spending limits per client key, user, team, profile, project and
+global; a managed key's own budget (``budget_usd`` per ``budget_period``) is a ``block`` budget of
+that key, named ``key:<id>``.
 
 Once a request is routed and before any provider call, ``BudgetAdmission.admit`` asks the shared store,
 in one atomic step, how much each applicable budget has spent (ledger rows plus reservations of
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ccrouter.budgets.periods import period_bounds
-from ccrouter.config import BudgetRule, Settings
+from ccrouter.config import BudgetPeriod, BudgetRule, Settings
 from ccrouter.errors import PermissionDeniedError
 from ccrouter.exchange import Exchange
 from ccrouter.messages import MessagesRequest, Usage
@@ -112,6 +114,7 @@ class BudgetAdmission:
             user_name=exchange.user,
             profile=exchange.profile,
             project=exchange.project,
+            team=exchange.team,
         )
         downgrade: str | None = None
         for item, spent in zip(applied, used, strict=True):
@@ -152,7 +155,7 @@ class BudgetAdmission:
 
     def _applicable(self, exchange: Exchange, now: float) -> list[_Applied]:
         out = []
-        for rule in self._rules:
+        for rule in self._rules_for(exchange):
             since, resets_at = period_bounds(rule.period, now)
             if rule.scope == "global":
                 window, scope = Window(since, _limit_picos(rule), rule.action == "block"), "global"
@@ -164,6 +167,14 @@ class BudgetAdmission:
                 scope = f"{rule.scope}:{entity}"
             out.append(_Applied(rule, window, scope, resets_at))
         return out
+
+    def _rules_for(self, exchange: Exchange) -> Sequence[BudgetRule]:
+        """The configured budgets, and the principal's own when it has one."""
+        principal = exchange.principal
+        if principal is None or principal.budget_usd is None or exchange.client_key_id is None:
+            return self._rules
+        own = _key_rule(exchange.client_key_id, principal.budget_usd, principal.budget_period or "monthly")
+        return [*self._rules, own]
 
     def _worst_case(self, tokens: int, max_tokens: int, route: str) -> int:
         """The most the request can cost on ``route``: every input token at the dearer of the input
@@ -216,14 +227,37 @@ class BudgetAdmission:
                 scope = "global" if rule.scope == "global" else f"{rule.scope}:{name}"
                 item = _Applied(rule, Window(since, _limit_picos(rule), False), scope, resets_at)
                 out.append(self._status(item, spent))
+        return out + await self._key_statuses(now)
+
+    async def _key_statuses(self, now: float) -> list[BudgetStatus]:
+        """The managed keys' own budgets, for the keys that spent something in their period."""
+        out: list[BudgetStatus] = []
+        spent_since: dict[float, dict[str, int]] = {}
+        for record in await self._store.key_list():
+            if record.budget_usd is None or record.revoked_at is not None:
+                continue
+            rule = _key_rule(record.id, record.budget_usd, record.budget_period or "monthly")
+            since, resets_at = period_bounds(rule.period, now)
+            if since not in spent_since:
+                spent_since[since] = await self._store.spend_by("key", since)
+            spent = spent_since[since].get(record.id, 0)
+            if spent > 0:
+                item = _Applied(rule, Window(since, _limit_picos(rule), False), rule.name, resets_at)
+                out.append(self._status(item, spent))
         return out
 
 
+def _key_rule(key_id: str, limit_usd: float, period: BudgetPeriod) -> BudgetRule:
+    """A managed key's own budget as a ``block`` rule of that key."""
+    return BudgetRule(name=f"key:{key_id}", scope="key", match=key_id, period=period, limit_usd=limit_usd)
+
+
 def _entity(exchange: Exchange, scope: str) -> str | None:
-    """The key id, user, profile or project a ``scope`` budget counts ``exchange`` under."""
+    """The key id, user, team, profile or project a ``scope`` budget counts ``exchange`` under."""
     return {
         "key": exchange.client_key_id,
         "user": exchange.user,
+        "team": exchange.team,
         "profile": exchange.profile,
         "project": exchange.project,
     }[scope]
@@ -239,6 +273,7 @@ def _window(rule: BudgetRule, since: float, entity: str | None, *, blocking: boo
         user_name=entity if rule.scope == "user" else None,
         profile=entity if rule.scope == "profile" else None,
         project=entity if rule.scope == "project" else None,
+        team=entity if rule.scope == "team" else None,
     )
 
 
