@@ -361,7 +361,9 @@ def _assemble(
     auditor = previous.auditor if previous is not None else Auditor(ledger)
     # A change takes effect here at once and is announced to the other instances (Redis, else they
     # poll the store).
-    key_manager = KeyManager(ledger, auditor, settings.server.keys, on_change=directory.changed)
+    key_manager = KeyManager(
+        ledger, auditor, settings.server.keys, on_change=directory.changed, last_used=directory.last_used
+    )
     recent = _recent_window(settings, previous)
     context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log)
     observers = tuple(item for _, item in collect_observers(registry, context))

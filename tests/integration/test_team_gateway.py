@@ -118,6 +118,11 @@ async def test_keys_across_two_instances(
             assert body["error"]["type"] == "rate_limit_error"
             assert int(headers["retry-after"]) >= 1
             assert (await _call(s, "POST", two + "/v1/messages", secret, GOOD))[0] == 429
+            # Its last use shows at once on the instance it was used on (before any flush).
+            status, shown, _ = await _call(s, "GET", one + f"/api/keys/{key_id}", ADMIN)
+            assert status == 200
+            assert shown["last_used_at"] is not None
+            assert "key" not in shown
 
             # Rotated with a 1 s grace: both secrets work, then only the new one.
             status, rotated, _ = await _call(

@@ -128,9 +128,13 @@ class KeyManager:
         config: KeysConfig,
         *,
         on_change: Callable[[], Awaitable[None]] | None = None,
+        last_used: Callable[[str], float | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``last_used``: a key's latest use as this instance knows it (the key directory notes uses
+        in memory and writes them every ``last_used_flush_s``); None: the store's record."""
         self._store = store
+        self._last_used = last_used
         self._auditor = auditor
         self._config = config
         self._on_change = on_change
@@ -159,7 +163,7 @@ class KeyManager:
             key_view(
                 record,
                 spend[spend_period(record)].get(record.id, 0) / PICOS_PER_USD,
-                record.last_used_at,
+                self._last_used(record.id) if self._last_used is not None else record.last_used_at,
                 now=now,
             )
             for record in records
