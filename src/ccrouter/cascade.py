@@ -73,6 +73,8 @@ class Plan:
     original: MessagesRequest | None = None
     # Failed attempts as "provider,model=error" for the x-ccrouter-fallbacks header.
     fallbacks: list[str] = field(default_factory=list)
+    # Whether the caller may use a ``provider,model`` route (its allow-lists); None: any.
+    allows: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,8 @@ class Cascade:
         provider, _, model = (part.strip() for part in route.partition(","))
         if f"{provider},{model}" == step.scored.candidate.route or provider not in self._t.pools:
             return False
+        if self._plan.allows is not None and not self._plan.allows(f"{provider},{model}"):
+            return False  # the caller's allow-list holds for the long-context move too
         assessment = dataclasses.replace(step.scored.assessment, provider=provider, model=model, tier=0)
         assessment.credential = self._t.live.credentials(provider)[0]
         candidate = dataclasses.replace(

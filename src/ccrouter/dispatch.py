@@ -208,7 +208,8 @@ class Dispatcher:
         exchange.route_reason = decision.reason
         log.debug("route %s: %s", exchange.request_id, decision.reason)
         provider = next(iter(self._pools[decision.provider].values()))
-        return Plan(decision, provider, prepared, session, exchange, ranked, request)
+        allows = allowance.allows if allowance is not None else None
+        return Plan(decision, provider, prepared, session, exchange, ranked, request, allows=allows)
 
     def _alternatives(self, request: MessagesRequest, ranked: list[Scored]) -> list[tuple[str, int]]:
         """Where else the cascade may serve ``request`` (the usable candidates after the first, and

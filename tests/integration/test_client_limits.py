@@ -243,3 +243,59 @@ async def test_a_managed_keys_own_budget_blocks(
                 break
             await asyncio.sleep(0.05)
     assert needle in text, text
+
+
+async def test_the_long_context_move_keeps_to_the_allow_list(
+    fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """A context-window error moves a request to ``router.long_context``: not for a key whose list
+    does not allow that route (it gets the upstream's 400), for any other key it does."""
+    too_long = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 250000 tokens > 200000 maximum",
+        },
+    }
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    async with FakeUpstream() as alt:
+        document = {
+            "server": {
+                "api_keys": [
+                    {"name": "narrow", "key": "secret-narrow-0123456789", "models": ["up,*"]},
+                    {"name": "wide", "key": "secret-wide-0123456789"},
+                ]
+            },
+            "providers": [
+                {
+                    "name": "up",
+                    "type": "anthropic",
+                    "base_url": fake.url,
+                    "api_key": "sk-up-secret",
+                    "models": ["claude-sonnet-4-6"],
+                },
+                {
+                    "name": "alt",
+                    "type": "anthropic",
+                    "base_url": alt.url,
+                    "api_key": "sk-alt-secret",
+                    "models": ["claude-haiku-4-5"],
+                },
+            ],
+            "router": {
+                "default": "up,claude-sonnet-4-6",
+                "long_context": "alt,claude-haiku-4-5",
+                "long_context_threshold": 1_000_000,
+            },
+            "routing": {"auto_fallback": "off"},
+            "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
+        }
+        url = await gateway(Settings.model_validate(document))
+        async with aiohttp.ClientSession() as session:
+            for key, expected in (("narrow", (400, None)), ("wide", (200, "alt"))):
+                fake.script(Fault("status", status=400, body=orjson.dumps(too_long)))
+                headers = {"authorization": f"Bearer secret-{key}-0123456789"}
+                async with session.post(url + "/v1/messages", json=body, headers=headers) as response:
+                    await response.read()
+                    assert (response.status, response.headers.get("x-ccrouter-provider")) == expected, key
+    assert len(alt.requests) == 1
