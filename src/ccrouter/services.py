@@ -28,6 +28,7 @@ from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.directory import KeyDirectory
+from ccrouter.auth.jwt import JwtVerifier
 from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
 from ccrouter.catalog import Catalog
@@ -177,6 +178,8 @@ class Services:
     auditor: Auditor
     # The managed keys' replica (every configuration shares it; ``server.keys`` needs a restart).
     directory: KeyDirectory
+    # Single sign-on tokens (``server.jwt``, restart-only); every configuration shares it.
+    verifier: JwtVerifier | None
     key_manager: KeyManager
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
@@ -254,6 +257,8 @@ async def build_services(
         except BaseException:
             await ledger.close()
             raise
+        # Started with the files and pools below; a ``jwks_file`` that cannot be read fails the start.
+        verifier = JwtVerifier(settings.server.jwt) if settings.server.jwt is not None else None
         counter = TokenCounter()
         # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
         # exactly only near a threshold, and whatever needs it first waits for the same load.
@@ -261,7 +266,7 @@ async def build_services(
         background.warming.add_done_callback(_report_warm_failure)
     else:
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
-        directory = previous.directory
+        directory, verifier = previous.directory, previous.verifier
         background.warming = previous._background.warming
     live = LiveState(settings, windows)
     if previous is not None:
@@ -269,6 +274,8 @@ async def build_services(
     relay = previous._relay if previous is not None and previous._relay is not None else _HeadersRelay(live)
     pools: ProviderPools = {}
     try:
+        if previous is None and verifier is not None:
+            await verifier.start()
         files = await asyncio.to_thread(_read_files, settings, config_dir, previous)
         pools = await _pools_for(settings, registry, previous, relay)
         return _assemble(
@@ -281,6 +288,7 @@ async def build_services(
             windows=windows,
             ledger=ledger,
             directory=directory,
+            verifier=verifier,
             counter=counter,
             pools=pools,
             relay=relay,
@@ -293,6 +301,8 @@ async def build_services(
         kept = {id(pool) for pool in previous.pools.values()} if previous is not None else set()
         await close_pools({name: pool for name, pool in pools.items() if id(pool) not in kept})
         if previous is None:
+            if verifier is not None:
+                await verifier.aclose()
             await directory.aclose()
             await ledger.close()
             await windows.aclose()
@@ -325,6 +335,7 @@ def _assemble(
     windows: WindowStore,
     ledger: Store,
     directory: KeyDirectory,
+    verifier: JwtVerifier | None,
     counter: TokenCounter,
     pools: ProviderPools,
     relay: _HeadersRelay,
@@ -406,8 +417,9 @@ def _assemble(
         openai_decode_cache=previous.openai_decode_cache if previous is not None else DecodeCache(),
         heap=previous.heap if previous is not None else HeapTrimmer(),
         large=previous.large if previous is not None else LargeBodies(),
-        authenticator=Authenticator(settings.server, directory=directory, clock=time.time),
+        authenticator=Authenticator(settings.server, directory=directory, verifier=verifier, clock=time.time),
         directory=directory,
+        verifier=verifier,
         auditor=auditor,
         key_manager=key_manager,
         _relay=relay,
@@ -486,6 +498,8 @@ async def close_services(services: Services, still_serving: Sequence[Services] =
 async def close_stores(services: Services) -> None:
     """At shutdown, after ``close_services``: what every configuration shared."""
     await services.auditor.aclose()
+    if services.verifier is not None:
+        await services.verifier.aclose()
     await services.directory.aclose()  # writes the last-use times it holds
     await services.windows.aclose()
     await services.ledger.close()  # flushes every queued row
