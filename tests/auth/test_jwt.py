@@ -192,6 +192,9 @@ async def test_claims_refused(make: Make, source: str, rsa_key: SigningKey) -> N
     await refused(verifier, rsa_key.mint(claims(email=None)), "token lacks the email claim")
     await refused(verifier, rsa_key.mint(claims(email="x" * 300)), "token email claim is too long")
     await refused(verifier, rsa_key.mint(claims(exp="tomorrow")), "token exp is not a number")
+    for odd in (float("nan"), float("inf"), 10**400):  # JSON NaN, Infinity, an integer float() cannot hold
+        await refused(verifier, rsa_key.mint(claims(exp=odd)), "token exp is not a number")
+    await refused(verifier, rsa_key.mint(claims(iat=float("nan"))), "token iat is not a number")
 
 
 @SOURCES

@@ -18,9 +18,13 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import yaml
+from aiohttp.test_utils import TestServer
 from gateway_support import GatewayFactory
 
+from ccrouter.app import create_app
 from ccrouter.config import Settings
+from ccrouter.config_file import load_settings
 from ccrouter.testing import FakeUpstream, JwksServer, SigningKey, forge
 
 ISSUER = "https://idp.example.test"
@@ -45,35 +49,41 @@ def _settings(
     fake_url: str, tmp_path: Path, jwks_url: str, *, min_refresh_s: float = 60.0, **server: Any
 ) -> Settings:
     return Settings.model_validate(
-        {
-            "server": {
-                "jwt": {
-                    "jwks_url": jwks_url,
-                    "issuer": ISSUER,
-                    "audience": AUDIENCE,
-                    "user_claim": "email",
-                    "team_claim": "team",
-                    "role_claim": "groups",
-                    "role_map": {"gw-viewers": "viewer", "gw-users": "client"},
-                    "default_role": None,
-                    "max_token_bytes": MAX_TOKEN,
-                    "jwks_min_refresh_s": min_refresh_s,
-                },
-                **server,
-            },
-            "providers": [
-                {
-                    "name": "up",
-                    "type": "anthropic",
-                    "base_url": fake_url,
-                    "api_key": "sk-upstream-secret",
-                    "models": ["claude-sonnet-4-6"],
-                }
-            ],
-            "router": {"default": "up,claude-sonnet-4-6"},
-            "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
-        }
+        _config(fake_url, tmp_path, jwks_url, min_refresh_s=min_refresh_s, **server)
     )
+
+
+def _config(
+    fake_url: str, tmp_path: Path, jwks_url: str, *, min_refresh_s: float = 60.0, **server: Any
+) -> dict[str, Any]:
+    return {
+        "server": {
+            "jwt": {
+                "jwks_url": jwks_url,
+                "issuer": ISSUER,
+                "audience": AUDIENCE,
+                "user_claim": "email",
+                "team_claim": "team",
+                "role_claim": "groups",
+                "role_map": {"gw-viewers": "viewer", "gw-users": "client", "gw-ops": "operator"},
+                "default_role": None,
+                "max_token_bytes": MAX_TOKEN,
+                "jwks_min_refresh_s": min_refresh_s,
+            },
+            **server,
+        },
+        "providers": [
+            {
+                "name": "up",
+                "type": "anthropic",
+                "base_url": fake_url,
+                "api_key": "sk-upstream-secret",
+                "models": ["claude-sonnet-4-6"],
+            }
+        ],
+        "router": {"default": "up,claude-sonnet-4-6"},
+        "store": {"url": f"sqlite:///{tmp_path / 'usage.db'}", "flush_interval_s": 0.05},
+    }
 
 
 def _claims(**extra: Any) -> dict[str, Any]:
@@ -179,3 +189,32 @@ async def test_bad_tokens_are_401_on_the_api_and_the_model_endpoints(
     # request (the refusal is cached, and refetches are rate limited).
     assert fake.requests == []
     assert idp.fetches == 2
+
+
+async def test_a_reload_keeps_the_verifier_and_its_keys(
+    fake: FakeUpstream, idp: JwksServer, key: SigningKey, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    data = _config(fake.url, tmp_path, idp.url)
+    await asyncio.to_thread(path.write_text, yaml.safe_dump(data, sort_keys=False))
+    settings = await asyncio.to_thread(load_settings, path)
+    server = TestServer(create_app(settings, config_path=path, watch=False), host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        operator = key.mint(_claims(groups=["gw-ops"]))
+        async with aiohttp.ClientSession() as session:
+            assert (await _call(session, url, "/api/usage", operator))[0] == 200
+            data["router"]["background"] = "up,claude-sonnet-4-6"
+            await asyncio.to_thread(path.write_text, yaml.safe_dump(data, sort_keys=False))
+            headers = {"authorization": f"Bearer {operator}"}
+            async with session.post(url + "/api/config/reload", headers=headers) as response:
+                result = await response.json()
+            assert response.status == 200, result
+            assert result["status"] == "reloaded"
+            # The new configuration verifies with the same keys: the IdP is not asked again.
+            assert (await _call(session, url, "/api/usage", operator))[0] == 200
+            assert (await _call(session, url, "/v1/messages", operator))[0] == 200
+    finally:
+        await server.close()
+    assert idp.fetches == 1
