@@ -93,6 +93,10 @@ PROMISED_TESTING = {
     "item_to_dict",
     "simulated_reply",
     "SIMULATED_NOTICE",
+    "SigningKey",
+    "JwksServer",
+    "forge",
+    "jwks_document",
 }
 
 

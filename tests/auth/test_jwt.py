@@ -192,6 +192,9 @@ async def test_claims_refused(make: Make, source: str, rsa_key: SigningKey) -> N
     await refused(verifier, rsa_key.mint(claims(email=None)), "token lacks the email claim")
     await refused(verifier, rsa_key.mint(claims(email="x" * 300)), "token email claim is too long")
     await refused(verifier, rsa_key.mint(claims(exp="tomorrow")), "token exp is not a number")
+    for odd in (float("nan"), float("inf"), 10**400):  # JSON NaN, Infinity, an integer float() cannot hold
+        await refused(verifier, rsa_key.mint(claims(exp=odd)), "token exp is not a number")
+    await refused(verifier, rsa_key.mint(claims(iat=float("nan"))), "token iat is not a number")
 
 
 @SOURCES
@@ -407,6 +410,33 @@ async def test_an_unreachable_idp_at_start_refuses_until_it_answers(
             idp.fail_with(None)
             clock.now += 11
             assert (await verifier.verify(rsa_key.mint(claims()))).id == "jwt:u-42"
+        finally:
+            await verifier.aclose()
+
+
+async def test_a_slow_or_endless_idp_is_cut_off(rsa_key: SigningKey) -> None:
+    """``jwks_timeout_s`` bounds a fetch; a body past 1 MB without a content-length is refused as it
+    streams (the last good keys stay)."""
+    clock = Clock()
+    async with JwksServer([rsa_key]) as idp:
+        idp.delay_s = 1.0
+        verifier = JwtVerifier(config(jwks_url=idp.url, jwks_timeout_s=0.2), clock=clock)
+        started = asyncio.get_running_loop().time()
+        await verifier.start()
+        try:
+            assert asyncio.get_running_loop().time() - started < 0.8
+            await refused(verifier, rsa_key.mint(claims()), "no signing keys available")
+            idp.delay_s = 0.0
+            clock.now += 11
+            assert (await verifier.verify(rsa_key.mint(claims(sub="later")))).id == "jwt:later"
+            generation = verifier.jwks.generation
+            # A valid key set (another key beside ours), padded past the bound.
+            huge = {**jwks_document([rsa_key, SigningKey.ec("ec-9")]), "pad": "a" * (2 * 1024 * 1024)}
+            idp.set_body(orjson.dumps(huge), chunked=True)
+            clock.now += 11
+            assert not await verifier.jwks.refetch()
+            assert verifier.jwks.generation == generation
+            assert (await verifier.verify(rsa_key.mint(claims(sub="still")))).id == "jwt:still"
         finally:
             await verifier.aclose()
 

@@ -24,6 +24,7 @@ bad token is cheap. A signature check is CPU only (no I/O): about 0.15 ms for RS
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections import OrderedDict
@@ -82,7 +83,15 @@ def _digest(token: str) -> bytes:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number, else None: JSON as PyJWT reads it allows NaN and Infinity (NaN compares as
+    neither expired nor valid) and integers of any length (``float`` overflows on them)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class JwtVerifier:

@@ -6,9 +6,16 @@ API keys::
     async with FakeUpstream() as fake:
         fake.script(Reply(text="hello"), Fault("status", status=529))
         ...  # point a client or a provider at fake.url
+
+and a fake identity provider for single sign-on (``SigningKey``, ``forge``, ``JwksServer``)::
+
+    key = SigningKey.rsa("k1")
+    async with JwksServer([key]) as idp:
+        ...  # server.jwt.jwks_url = idp.url; key.mint({...}) is a token it signed
 """
 
 from ccrouter.testing.fake_upstream import DefaultBehaviour, FakeUpstream
+from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
 from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, item_from_dict, item_to_dict
 from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
 
@@ -17,10 +24,14 @@ __all__ = [
     "DefaultBehaviour",
     "FakeUpstream",
     "Fault",
+    "JwksServer",
     "RecordedRequest",
     "Reply",
+    "SigningKey",
     "ToolCall",
+    "forge",
     "item_from_dict",
     "item_to_dict",
+    "jwks_document",
     "simulated_reply",
 ]

@@ -14,6 +14,7 @@ as the secret, any header) by hand, since PyJWT will not sign those.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -102,12 +103,15 @@ def jwks_document(keys: list[SigningKey], *, with_alg: bool = True) -> dict[str,
 
 class JwksServer:
     """A loopback JWKS endpoint on a free port: ``url``, ``fetches`` (GETs served), ``set_keys``
-    for rotation and ``fail_with(status)`` to make it answer an error until ``fail_with(None)``."""
+    for rotation, ``fail_with(status)`` to make it answer an error until ``fail_with(None)``, and
+    ``delay_s`` to make it answer that much later (a slow IdP)."""
 
     def __init__(self, keys: list[SigningKey], *, host: str = "127.0.0.1") -> None:
         self._host = host
         self._body = orjson.dumps(jwks_document(keys))
         self._status: int | None = None
+        self._chunked = False
+        self.delay_s = 0.0
         self.fetches = 0
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -120,19 +124,31 @@ class JwksServer:
         """Serve these keys from now on (the IdP rotated)."""
         self._body = orjson.dumps(jwks_document(keys))
 
-    def set_body(self, body: bytes) -> None:
-        """Serve this exact body (garbage, an oversized document...)."""
+    def set_body(self, body: bytes, *, chunked: bool = False) -> None:
+        """Serve this exact body (garbage, an oversized document...); ``chunked``: without a
+        content-length, so only the client's own count can bound it."""
         self._body = body
+        self._chunked = chunked
 
     def fail_with(self, status: int | None) -> None:
         """Answer every fetch with ``status`` (None: serve the keys again)."""
         self._status = status
 
-    async def _serve(self, request: web.Request) -> web.Response:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.fetches += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self._status is not None:
             return web.Response(status=self._status, text="unavailable")
-        return web.Response(body=self._body, content_type="application/json")
+        if not self._chunked:
+            return web.Response(body=self._body, content_type="application/json")
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(self._body), 64 * 1024):
+            await response.write(self._body[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
 
     async def start(self) -> None:
         app = web.Application()
