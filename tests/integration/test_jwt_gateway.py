@@ -218,3 +218,20 @@ async def test_a_reload_keeps_the_verifier_and_its_keys(
     finally:
         await server.close()
     assert idp.fetches == 1
+
+
+async def test_the_ledger_names_the_tokens_subject_user_and_team(
+    fake: FakeUpstream, gateway: GatewayFactory, idp: JwksServer, key: SigningKey, tmp_path: Path
+) -> None:
+    url = await gateway(_settings(fake.url, tmp_path, idp.url))
+    client = key.mint(_claims(sub="u-7", email="cy@example.test", team="web"))
+    viewer = key.mint(_claims(groups=["gw-viewers"]))
+    async with aiohttp.ClientSession() as session:
+        assert (await _call(session, url, "/v1/messages", client))[0] == 200
+        await asyncio.sleep(0.2)  # the ledger writer's interval
+        headers = {"authorization": f"Bearer {viewer}"}
+        async with session.get(url + "/api/usage?by=key,user,team", headers=headers) as response:
+            usage = orjson.loads(await response.read())
+    assert [(r["key"], r["user"], r["team"]) for r in usage["rows"]] == [
+        ("jwt:u-7", "cy@example.test", "web")
+    ]
