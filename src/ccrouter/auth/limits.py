@@ -131,6 +131,10 @@ class RoutePolicy(Protocol):
     def allowance(self, exchange: Exchange) -> Allowance | None: ...
 
 
+# Distinct callers whose windows are remembered; past this the memo starts over.
+_MEMO_SIZE = 4096
+
+
 class ClientLimits:
     """The ``Admission`` for client request and token limits, and the dispatcher's ``RoutePolicy``.
 
@@ -147,11 +151,29 @@ class ClientLimits:
         self._routed_rules = tuple(rule for rule in self._rules if rule.models is not None)
         self._windows = windows
         self._clock = clock
+        self._memo: dict[tuple[object, ...], list[_Limit]] = {}
 
     def _limits(self, exchange: Exchange) -> list[_Limit]:
         principal = exchange.principal
         if not self._rules and (principal is None or (principal.rpm is None and principal.tpm is None)):
             return []
+        # The same caller gets the same windows on every request (and twice per request: admit and
+        # settle): remembered per (key, its limits, user, team), a bounded memo.
+        memo_key = (
+            exchange.client_key_id,
+            None if principal is None else (principal.id, principal.name, principal.rpm, principal.tpm),
+            exchange.user,
+            exchange.team,
+        )
+        found = self._memo.get(memo_key)
+        if found is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[memo_key] = self._build(exchange)
+        return found
+
+    def _build(self, exchange: Exchange) -> list[_Limit]:
+        principal = exchange.principal
         entities = _Entities.of(exchange)
         builders: dict[tuple[str, str], _Builder] = {}
         key_id = entities.key_id
