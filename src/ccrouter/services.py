@@ -22,13 +22,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccrouter.api.heap import HeapTrimmer
 from ccrouter.api.large import LargeBodies
 from ccrouter.auth.audit import Auditor
 from ccrouter.auth.authenticator import Authenticator
 from ccrouter.auth.directory import KeyDirectory
-from ccrouter.auth.jwt import JwtVerifier
 from ccrouter.auth.limits import Admissions, ClientLimits
 from ccrouter.auth.manage import KeyManager
 from ccrouter.budgets import BudgetAdmission
@@ -55,6 +55,9 @@ from ccrouter.telemetry.redact import Redactor, secrets_of
 from ccrouter.telemetry.sessions import SessionLog
 from ccrouter.tokens import TokenCounter
 from ccrouter.transformers.apply import build_transformers
+
+if TYPE_CHECKING:
+    from ccrouter.auth.jwt import JwtVerifier
 
 __all__ = [
     "ObserverContext",
@@ -253,7 +256,12 @@ async def build_services(
             redis_url=settings.state.redis_url,
             prefix=settings.state.key_prefix,
         )
-        verifier = JwtVerifier(settings.server.jwt) if settings.server.jwt is not None else None
+        verifier: JwtVerifier | None = None
+        if settings.server.jwt is not None:
+            # PyJWT and cryptography load only for a gateway that verifies tokens (~10 MB otherwise).
+            from ccrouter.auth.jwt import JwtVerifier
+
+            verifier = JwtVerifier(settings.server.jwt)
         try:
             await directory.start()
             if verifier is not None:
