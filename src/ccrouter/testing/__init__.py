@@ -14,10 +14,14 @@ and a fake identity provider for single sign-on (``SigningKey``, ``forge``, ``Jw
         ...  # server.jwt.jwks_url = idp.url; key.mint({...}) is a token it signed
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ccrouter.testing.fake_upstream import DefaultBehaviour, FakeUpstream
-from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
 from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, item_from_dict, item_to_dict
 from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
+
+if TYPE_CHECKING:
+    from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
 
 __all__ = [
     "SIMULATED_NOTICE",
@@ -35,3 +39,16 @@ __all__ = [
     "jwks_document",
     "simulated_reply",
 ]
+
+
+# The identity provider's names load cryptography (~10 MB): imported on first use, not by every
+# gateway that serves the simulated provider (PEP 562).
+_JWKS = frozenset({"JwksServer", "SigningKey", "forge", "jwks_document"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _JWKS:
+        from ccrouter.testing import jwks
+
+        return getattr(jwks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
