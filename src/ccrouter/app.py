@@ -20,6 +20,7 @@ from ccrouter.api import config_api, health
 from ccrouter.api import keys as keys_api
 from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
+from ccrouter.api import requests as requests_api
 from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
 from ccrouter.api.auth import AuthGuard, auth_middleware
@@ -116,6 +117,7 @@ def create_app(
     app.add_routes(sessions_api.routes())  # -- the statusline (issue 13)
     app[logs_api.LOG_RING] = log_ring if log_ring is not None else LogRing()
     app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)
+    app.add_routes(requests_api.routes())  # -- the request log (issue 15, the dashboard)
     app.add_routes([*keys_api.routes(), *audit_api.routes()])  # -- a team's gateway (issue 14)
     app.on_response_prepare.append(config_api.version_header)
 

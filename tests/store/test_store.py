@@ -94,6 +94,7 @@ async def test_migrations_are_recorded_once(make_store: Factory) -> None:
         "m003_usage_project",
         "m004_reservation_profile",
         "m005_keys_audit_team",
+        "m006_request_log",
     ]
 
 

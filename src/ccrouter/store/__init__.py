@@ -15,7 +15,9 @@ from ccrouter.store.base import Store
 from ccrouter.store.ledger import InputEstimates, LedgerObserver
 from ccrouter.store.records import (
     GROUPS,
+    REQUEST_FILTERS,
     GroupRow,
+    RequestQuery,
     SessionDay,
     UsageQuery,
     UsageRecord,
@@ -26,9 +28,11 @@ from ccrouter.store.records import (
 __all__ = [
     "DEFAULT_DB_NAME",
     "GROUPS",
+    "REQUEST_FILTERS",
     "GroupRow",
     "InputEstimates",
     "LedgerObserver",
+    "RequestQuery",
     "SessionDay",
     "Store",
     "UsageQuery",

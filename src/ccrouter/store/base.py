@@ -9,7 +9,17 @@ from typing import Any
 from ccrouter.auth.keys import AuditRecord, KeyRecord
 from ccrouter.errors import CCRouterError, RequestError
 from ccrouter.store.migrations import Dialect
-from ccrouter.store.records import COLUMNS, GROUPS, GroupRow, SessionDay, UsageQuery, UsageRecord, Window
+from ccrouter.store.records import (
+    COLUMNS,
+    GROUPS,
+    REQUEST_FILTERS,
+    GroupRow,
+    RequestQuery,
+    SessionDay,
+    UsageQuery,
+    UsageRecord,
+    Window,
+)
 
 __all__ = [
     "RESERVATION_TTL_S",
@@ -152,6 +162,39 @@ class SqlBuilder:
             " AND provider IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1"
         )
 
+    def requests(self, query: RequestQuery) -> tuple[str, list[Any]]:
+        """The request log's page for ``query``: ``id`` and every column, newest first."""
+        params: list[Any] = []
+        where: list[str] = []
+
+        def add(condition: str, value: Any) -> None:
+            params.append(value)
+            where.append(condition.format(self.mark(len(params))))
+
+        if query.since is not None:
+            add("ts >= {}", query.since)
+        if query.until is not None:
+            add("ts < {}", query.until)
+        for name, value in query.equals:
+            add(f"{REQUEST_FILTERS[name]} = {{}}", value)
+        status = query.status
+        if isinstance(status, int):
+            add("status = {}", status)
+        elif status == "error":
+            where.append("(status >= 400 OR error_type IS NOT NULL)")
+        elif status is not None:
+            low = int(status[0]) * 100
+            add("status >= {}", low)
+            add("status < {}", low + 100)
+        if query.before_id is not None:
+            add("id < {}", query.before_id)
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM usage"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        # ts then id: the time index serves the order; id keeps pages apart within one timestamp.
+        sql += f" ORDER BY ts DESC, id DESC LIMIT {int(query.limit)}"
+        return sql, params
+
     def spend_by(self, column: str, since: float) -> str:
         return (
             f"SELECT {column}, COALESCE(SUM(cost_picos), 0) FROM usage"
@@ -241,6 +284,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def records(self, since: float | None = None) -> list[UsageRecord]:
         """Raw rows, oldest first (tests and exports)."""
+
+    @abc.abstractmethod
+    async def requests(self, query: RequestQuery) -> list[tuple[int, UsageRecord]]:
+        """The request log: (row id, row) newest first, as ``query`` selects (``GET /api/requests``)."""
 
     # -- managed keys and the audit trail (issue 14, ``ccrouter.auth``) -----------------------------
     # Key writes are serialized across every instance sharing the store (SQLite's write lock, a

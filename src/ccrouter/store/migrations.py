@@ -166,3 +166,17 @@ def m005_keys_audit_team(dialect: Dialect) -> list[str]:
         "CREATE INDEX usage_team_ts ON usage (team, ts)",
         "ALTER TABLE budget_reservations ADD COLUMN team TEXT",
     ]
+
+
+@migration
+def m006_request_log(dialect: Dialect) -> list[str]:
+    # The dashboard (issue 15): each row's route explanation for the request log, and indexes for its
+    # filters (each with the time, as the log pages newest first) on a ledger of millions of rows.
+    return [
+        "ALTER TABLE usage ADD COLUMN route_reason TEXT",
+        "CREATE INDEX usage_provider_ts ON usage (provider, ts)",
+        "CREATE INDEX usage_model_ts ON usage (model, ts)",
+        "CREATE INDEX usage_scenario_ts ON usage (scenario, ts)",
+        "CREATE INDEX usage_status_ts ON usage (status, ts)",
+        "CREATE INDEX usage_session_ts ON usage (session_id, ts)",
+    ]

@@ -41,6 +41,7 @@ from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table,
 from ccrouter.store.records import (
     COLUMNS,
     GroupRow,
+    RequestQuery,
     SessionDay,
     UsageQuery,
     UsageRecord,
@@ -264,6 +265,12 @@ class PostgresStore(Store):
         async with _unavailable(), self._acquire() as conn:
             rows = await conn.fetch(sql, since or 0.0)
         return [record_from_row(tuple(row)) for row in rows]
+
+    async def requests(self, query: RequestQuery) -> list[tuple[int, UsageRecord]]:
+        sql, params = self._sql.requests(query)
+        async with _unavailable(), self._acquire() as conn:
+            found = await conn.fetch(sql, *params)
+        return [(int(row[0]), record_from_row(tuple(row)[1:])) for row in found]
 
     # -- managed keys and the audit trail -------------------------------------------------------------
 

@@ -13,7 +13,10 @@ from ccrouter.exchange import Exchange
 __all__ = [
     "COLUMNS",
     "GROUPS",
+    "MAX_REASON",
+    "REQUEST_FILTERS",
     "GroupRow",
+    "RequestQuery",
     "SessionDay",
     "UsageQuery",
     "UsageRecord",
@@ -56,12 +59,17 @@ class UsageRecord:
     # A team's gateway (issue 14): the caller's team (its managed key's or its token's).
     team: str | None = None
 
+    # The dashboard (issue 15): why the route was chosen (the scenario rule and the ranking), for the
+    # request log; at most ``MAX_REASON`` characters.
+    route_reason: str | None = None
+
     def reservation_token(self) -> str:
         """The budget reservation this row settles (see ``budgets``)."""
         return reservation_token(self.request_id, self.ts)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
+MAX_REASON = 1000
 
 
 def record_from_row(row: Sequence[Any]) -> UsageRecord:
@@ -119,6 +127,7 @@ def record_from_exchange(exchange: Exchange, cost_picos: int | None) -> UsageRec
         profile=exchange.profile,
         subagent=exchange.subagent,
         team=exchange.team,
+        route_reason=exchange.route_reason[:MAX_REASON] if exchange.route_reason else None,
     )
 
 
@@ -219,3 +228,32 @@ class Window:
     profile: str | None = None
     project: str | None = None
     team: str | None = None
+
+
+# Request-log filter name -> column (the dashboard's Requests page, ``GET /api/requests``).
+REQUEST_FILTERS: dict[str, str] = {
+    "provider": "provider",
+    "model": "model",
+    "key": "client_key_id",
+    "user": "user_name",
+    "team": "team",
+    "session": "session_id",
+    "scenario": "scenario",
+    "endpoint": "endpoint",
+}
+StatusClass = Literal["2xx", "4xx", "5xx", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    """Ledger rows newest first: in ``[since, until)``, matching each of ``equals`` (a
+    ``REQUEST_FILTERS`` name -> value), of one ``status`` (a code, or a class: ``2xx``, ``4xx``,
+    ``5xx``, ``error`` = any failure), older than the row ``before_id`` (the next page), at most
+    ``limit``."""
+
+    since: float | None = None
+    until: float | None = None
+    equals: tuple[tuple[str, str], ...] = ()
+    status: int | StatusClass | None = None
+    before_id: int | None = None
+    limit: int = 50

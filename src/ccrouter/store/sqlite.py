@@ -28,6 +28,7 @@ from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table,
 from ccrouter.store.records import (
     COLUMNS,
     GroupRow,
+    RequestQuery,
     SessionDay,
     UsageQuery,
     UsageRecord,
@@ -294,6 +295,11 @@ class SQLiteStore(Store):
         sql = f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? ORDER BY id"
         rows = await self._run(lambda: self._conn().execute(sql, (since or 0.0,)).fetchall())
         return [record_from_row(row) for row in rows]
+
+    async def requests(self, query: RequestQuery) -> list[tuple[int, UsageRecord]]:
+        sql, params = self._sql.requests(query)
+        found = await self._run(lambda: self._conn().execute(sql, params).fetchall())
+        return [(int(row[0]), record_from_row(row[1:])) for row in found]
 
     # -- managed keys and the audit trail: on the reader thread (``sqlite_keys``) -------------------
 
