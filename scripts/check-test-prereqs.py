@@ -7,7 +7,8 @@ with how to get it, and exits 1; prints nothing and exits 0 when all is there. N
 suite needs every service below, in CI too.
 
 The addresses are the ones the tests use; CCROUTER_TEST_REDIS and CCROUTER_TEST_POSTGRES (host:port)
-override them for this check only (its own tests point them at a closed port). The Claude Code CLI
+override them for this check only (its own tests point them at a closed port). Chromium is looked for at
+CCROUTER_TEST_CHROMIUM, else /usr/bin/chromium (Debian's package). The Claude Code CLI
 is looked for where tests/integration/test_claude_code_real.py looks (CCROUTER_TEST_CLAUDE, else
 node_modules/.bin/claude, else .cache/claude-code/node_modules/.bin/claude) and, when it is nowhere,
 installed into .cache/claude-code with npm (pinned version).
@@ -168,7 +169,18 @@ def check_claude_code():
     return None
 
 
-CHECKS = (check_python, check_promtool, check_redis, check_postgres, check_claude_code)
+def check_chromium():
+    # tests/ui drive it through Playwright (tests/ui/ui_support.py looks at the same place).
+    path = os.environ.get("CCROUTER_TEST_CHROMIUM", "/usr/bin/chromium")
+    if _executable(path):
+        return None
+    return (
+        "Chromium at %s (the dashboard's browser tests): apt-get install -y --no-install-recommends "
+        "chromium, or set CCROUTER_TEST_CHROMIUM to a Chromium or Chrome binary" % path
+    )
+
+
+CHECKS = (check_python, check_promtool, check_redis, check_postgres, check_chromium, check_claude_code)
 
 
 def main():

@@ -23,7 +23,7 @@ from ccrouter.api import metrics as metrics_api
 from ccrouter.api import requests as requests_api
 from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
-from ccrouter.api.auth import AuthGuard, auth_middleware
+from ccrouter.api.auth import AUTH_GUARD, AuthGuard, auth_middleware
 from ccrouter.api.endpoints import ENDPOINTS, EndpointTable
 from ccrouter.api.errors import error_middleware
 from ccrouter.api.observe import observe_middleware
@@ -45,6 +45,8 @@ from ccrouter.telemetry import setup_logging
 from ccrouter.telemetry.logring import LogRing
 from ccrouter.telemetry.redact import secrets_of
 from ccrouter.transformers.apply import build_transformers
+from ccrouter.ui import pages as ui_pages
+from ccrouter.ui.pages import UI_ASSETS
 
 __all__ = ["create_app", "serve"]
 
@@ -106,6 +108,7 @@ def create_app(
         middlewares=middlewares, client_max_size=server.max_body_bytes, handler_args=handler_args()
     )
     app[REGISTRY] = registry
+    app[AUTH_GUARD] = guard
     hooks = _use_response_hooks(app, registry, Extensions.build(registry, settings))
     use_gateway_protocol(app, server)
     # The client-facing endpoints come from the register_endpoints hooks (built-ins included); health,
@@ -120,6 +123,10 @@ def create_app(
     app.add_routes(requests_api.routes())  # -- the request log (issue 15, the dashboard)
     app.add_routes([*keys_api.routes(), *audit_api.routes()])  # -- a team's gateway (issue 14)
     app.on_response_prepare.append(config_api.version_header)
+    if server.ui.enabled:  # -- the dashboard (issue 15)
+        app[UI_ASSETS] = ui_pages.UiFiles()
+        app.add_routes(ui_pages.routes())
+        app.cleanup_ctx.append(ui_pages.load_assets)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # One frozen set of services, rebuilt whole on reload (``ccrouter.services``, ``ccrouter.reload``).

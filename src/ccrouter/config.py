@@ -61,6 +61,7 @@ __all__ = [
     "StoreConfig",
     "Timeouts",
     "TransformerUse",
+    "UiConfig",
     "registry_context",
 ]
 
@@ -541,6 +542,17 @@ class KeysConfig(_Frozen):
     last_used_flush_s: float = Field(default=30.0, gt=0)
 
 
+class UiConfig(_Frozen):
+    """The dashboard at ``/ui`` (``ccrouter.ui``). A login turns a key or token of role viewer or above
+    into an encrypted, HttpOnly, SameSite=Strict session cookie that lasts ``session_ttl_s``.
+    ``session_secret``: the key the cookies are sealed with; set the same one on every instance behind
+    a load balancer (None: a new one at each start, so a restart logs everyone out)."""
+
+    enabled: bool = True
+    session_ttl_s: float = Field(default=12 * 3600.0, gt=0, le=30 * 86_400.0)
+    session_secret: SecretStr | None = None
+
+
 JwtAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"]
 _JWT_DEFAULT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
 
@@ -631,6 +643,8 @@ class ServerConfig(_Frozen):
     require_auth: bool | None = None
     keys: KeysConfig = Field(default_factory=KeysConfig)
     jwt: JwtConfig | None = None
+    # -- the dashboard (issue 15)
+    ui: UiConfig = Field(default_factory=UiConfig)
 
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:

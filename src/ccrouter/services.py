@@ -55,6 +55,7 @@ from ccrouter.telemetry.redact import Redactor, secrets_of
 from ccrouter.telemetry.sessions import SessionLog
 from ccrouter.tokens import TokenCounter
 from ccrouter.transformers.apply import build_transformers
+from ccrouter.ui.session import SessionCodec, session_codec
 
 if TYPE_CHECKING:
     from ccrouter.auth.jwt import JwtVerifier
@@ -185,6 +186,8 @@ class Services:
     key_manager: KeyManager
     # Single sign-on tokens (``server.jwt``, restart-only), shared by every configuration; None: off.
     verifier: JwtVerifier | None
+    # -- the dashboard (issue 15): seals and opens its session cookies (``server.ui``).
+    ui_sessions: SessionCodec
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -436,6 +439,7 @@ def _assemble(
         verifier=verifier,
         auditor=auditor,
         key_manager=key_manager,
+        ui_sessions=session_codec(settings.server.ui),
         _relay=relay,
         _background=background,
     )

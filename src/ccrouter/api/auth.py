@@ -36,8 +36,10 @@ from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
 from ccrouter.auth.authenticator import ANONYMOUS, READER, Refused
 from ccrouter.auth.roles import Principal, can, required_role
 from ccrouter.errors import AuthenticationError, AuthThrottledError, PermissionDeniedError, RequestError
+from ccrouter.ui.identity import session_caller
+from ccrouter.ui.session import CSRF_HEADER, cross_origin, csrf_matches
 
-__all__ = ["OBSERVABILITY_PATHS", "USER_HEADER", "AuthGuard", "auth_middleware"]
+__all__ = ["AUTH_GUARD", "OBSERVABILITY_PATHS", "USER_HEADER", "AuthGuard", "auth_middleware"]
 
 log = logging.getLogger("ccrouter.auth")
 
@@ -46,6 +48,7 @@ USER_HEADER = "x-ccrouter-user"
 _MAX_USER = 128
 # Remembered (address, credential) successes; past this the oldest are forgotten.
 _MAX_KNOWN = 10_000
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _presented_key(request: web.Request) -> str | None:
@@ -134,6 +137,10 @@ class AuthGuard:
         services_of(request).metrics.auth_failure(reason)
 
 
+# The app's guard, for the dashboard's login form (``ccrouter.ui.pages``).
+AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("ccrouter_auth_guard", AuthGuard)
+
+
 def auth_middleware(guard: AuthGuard, *, session_reader: str | None = None) -> Middleware:
     """Authenticate /v1/*, /api/* and (when protected) the observability endpoints against the
     request's configuration (``Services.authenticator``). ``session_reader``: a token that also opens
@@ -194,6 +201,18 @@ async def _admin(request: web.Request, guard: AuthGuard, reader: bytes | None) -
     address, wait = guard.admit(request)
     presented = _presented_key(request)
     if presented is None:
+        opened = await session_caller(request)
+        if opened is not None:  # the dashboard's session cookie (``ccrouter.ui.session``)
+            session, caller = opened
+            if request.method not in _READS and (
+                cross_origin(request) or not csrf_matches(session, request.headers.get(CSRF_HEADER))
+            ):
+                guard.rejected(request, "csrf")
+                raise PermissionDeniedError(
+                    f"{what}: a write made with the dashboard's session needs its CSRF token in"
+                    f" {CSRF_HEADER}, from the gateway's own origin"
+                )
+            return _allowed(request, guard, address, caller, what)
         error = AuthenticationError(
             f"{what}: send server.admin_token, or a key or token of role viewer or above,"
             " as Authorization: Bearer"
@@ -219,9 +238,19 @@ async def _admin(request: web.Request, guard: AuthGuard, reader: bytes | None) -
         raise guard.refuse(request, address, wait, "invalid_admin_token", error) from None
     assert principal is not None  # something was presented
     guard.check(request, address, wait, principal.id)
+    return _allowed(request, guard, address, principal, what)
+
+
+def _allowed(
+    request: web.Request, guard: AuthGuard, address: str, principal: Principal, what: str
+) -> Principal:
+    """``principal`` when its role allows the request, else the 403 (audited)."""
+    path = request.path
     needed = "viewer" if path in OBSERVABILITY_PATHS else required_role(request.method, path)
     if not can(principal.role, needed):
-        services.auditor.failed_login(address, f"role {principal.role} < {needed}", path, actor=principal.id)
+        services_of(request).auditor.failed_login(
+            address, f"role {principal.role} < {needed}", path, actor=principal.id
+        )
         guard.rejected(request, "forbidden_role")
         raise PermissionDeniedError(
             f"{what}: {request.method} {path} needs role {needed} or above; this credential has role"

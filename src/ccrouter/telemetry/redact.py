@@ -74,7 +74,11 @@ def _prefix_length(key: str) -> int:
 
 def secrets_of(settings: Settings) -> set[str]:
     """Every secret value the settings hold."""
-    values: list[SecretStr | None] = [settings.server.admin_token, settings.alerts.webhook_url]
+    values: list[SecretStr | None] = [
+        settings.server.admin_token,
+        settings.server.ui.session_secret,
+        settings.alerts.webhook_url,
+    ]
     values += [key if isinstance(key, SecretStr) else key.key for key in settings.server.api_keys]
     for provider in settings.providers:
         values += [provider.api_key, *provider.api_keys]
