@@ -110,6 +110,7 @@ def test_start_status_restart_stop(config: Path) -> None:
     assert "SIMULATED PROVIDER" in log
     # How to point Claude Code at it, with a credential it takes without asking.
     assert f"Use it: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN=ccrouter claude" in log
+    assert f"Dashboard: {url}/ui/ (log in with a key of role viewer and above: ccrouter keys create" in log
 
     status = runner.invoke(app, ["status"], env=WIDE)
     assert status.exit_code == 0, status.output

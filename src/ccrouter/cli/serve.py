@@ -121,6 +121,14 @@ def print_banner(settings: Settings, path: Path, *, created: bool, simulated: bo
         f"Use it: [bold]ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={escape(token)} claude[/]"
         "  (or simply: [bold]ccrouter code[/])"
     )
+    if settings.server.ui.enabled:
+        # Which credential opens it, never the credential itself.
+        login = (
+            "log in with server.admin_token or a key of role viewer and above"
+            if settings.server.admin_token is not None
+            else "log in with a key of role viewer and above: ccrouter keys create --name me --role admin"
+        )
+        out.print(f"Dashboard: [cyan]{url}/ui/[/]  ({escape(login)})")
 
 
 def _free_port(host: str) -> int:
