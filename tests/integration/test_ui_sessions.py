@@ -4,7 +4,9 @@ what a session cookie opens on /api and when it stops opening it, the static fil
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from gateway_support import GatewayFactory
 
 from ccrouter.config import Settings
-from ccrouter.testing import FakeUpstream
+from ccrouter.testing import FakeUpstream, JwksServer, SigningKey
 
 ADMIN = "admin-token-0123456789"
 KEYS = {role: f"{role}-key-0123456789abcdef" for role in ("client", "viewer", "operator")}
@@ -221,3 +223,44 @@ async def test_the_dashboard_can_be_turned_off(
     url = await gateway(_settings(fake.url, tmp_path, ui={"enabled": False}))
     async with browser.get(url + "/ui/login") as response:
         assert response.status == 404
+
+
+async def test_a_single_sign_on_token_logs_in_until_it_expires(
+    fake: FakeUpstream, gateway: GatewayFactory, tmp_path: Path, browser: aiohttp.ClientSession
+) -> None:
+    key = SigningKey.rsa("idp-ui-1")
+    async with JwksServer([key]) as idp:
+        settings = _settings(
+            fake.url,
+            tmp_path,
+            jwt={
+                "jwks_url": idp.url,
+                "issuer": "https://idp.example.test",
+                "audience": "ccrouter",
+                "user_claim": "email",
+                "role_claim": "groups",
+                "role_map": {"gw-viewers": "viewer"},
+                "default_role": None,
+                "leeway_s": 0,
+            },
+        )
+        url = await gateway(settings)
+        now = int(time.time())
+        claims = {
+            "iss": "https://idp.example.test",
+            "aud": "ccrouter",
+            "sub": "u-1",
+            "email": "ann@example.test",
+            "groups": ["gw-viewers"],
+            "iat": now,
+            "exp": now + 3,
+        }
+        response = await _login(browser, url, key.mint(claims))
+        assert response.status == 303
+        async with browser.get(url + "/ui/audit") as page:
+            assert page.status == 200
+            assert "ann@example.test" in await page.text()  # who is logged in
+        await asyncio.sleep(3.5)
+        # The token expired: so did the session, though the cookie would still last hours.
+        async with browser.get(url + "/ui/audit", allow_redirects=False) as page:
+            assert page.status == 303
