@@ -86,13 +86,15 @@ def ui_gateway(ui_gateway_factory: Callable[..., UiGateway]) -> UiGateway:
     return ui_gateway_factory()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a live Playwright driver keeps an event loop of its own, which would
+# make blockbuster flag the async tests collected after a UI module when run in one session.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
