@@ -132,14 +132,31 @@ def test_rotate_gives_a_new_secret_and_revoke_ends_the_key(page: Page, gateway: 
     row.get_by_test_id("key-rotate").click()
     row.get_by_test_id("key-cancel").click()  # a second thought: nothing changed
     assert gateway.message(key=old) == 200
-    row.get_by_test_id("key-rotate").click()
-    row.get_by_test_id("key-rotate-grace").select_option("0")
-    row.get_by_test_id("key-rotate-confirm").click()
-    expect(page.locator("#key-secret-title")).to_have_text("New secret for rotating")
-    new = page.get_by_test_id("key-secret").inner_text().strip()
-    assert new.startswith("ccr-")
-    assert new != old
+
+    def rotate(grace: str) -> str:
+        shown = page.get_by_test_id("key-secret")
+        before = shown.inner_text()
+        row.get_by_test_id("key-rotate").click()
+        row.get_by_test_id("key-rotate-grace").select_option(grace)
+        row.get_by_test_id("key-rotate-confirm").click()
+        expect(page.locator("#key-secret-title")).to_have_text("New secret for rotating")
+        expect(shown).not_to_have_text(before)
+        secret = shown.inner_text().strip()
+        assert secret.startswith("ccr-")
+        return secret
+
+    # With an hour's grace both secrets work, and the row says until when.
+    rolling = rotate("3600")
+    assert rolling != old
+    expect(row).to_contain_text("old secret until")
+    assert gateway.message(key=rolling) == 200
+    assert gateway.message(key=old) == 200
+    # "At once": only the newest secret works.
+    new = rotate("0")
+    assert new not in (old, rolling)
+    expect(row).not_to_contain_text("old secret until")
     assert gateway.message(key=new) == 200
+    assert gateway.message(key=rolling) == 401
     assert gateway.message(key=old) == 401
 
     row = key_row(page, "rotating")
