@@ -162,6 +162,7 @@ def test_rotate_gives_a_new_secret_and_revoke_ends_the_key(page: Page, gateway: 
     row = key_row(page, "rotating")
     row.get_by_test_id("key-revoke").click()
     expect(row).to_contain_text("stops working at once")
+    shot(page, "keys-revoke")
     row.get_by_test_id("key-revoke-confirm").click()
     row = key_row(page, "rotating")
     expect(row.get_by_test_id("key-status")).to_have_text("revoked")
@@ -193,17 +194,24 @@ def test_limits_are_edited_in_place_and_api_errors_are_shown(page: Page, gateway
     editor.get_by_test_id("key-edit-rpm").fill("7")
     editor.get_by_test_id("key-edit-tpm").fill("9000")
     editor.get_by_test_id("key-edit-budget").fill("")  # clearing the budget clears its period
+    editor.get_by_test_id("key-edit-role").select_option("viewer")  # an admin may change a role
     editor.get_by_test_id("key-edit-save").click()
     row = key_row(page, "budgeted")
     expect(row).to_contain_text("7 · 9,000")
     expect(row).to_contain_text("no budget")
+    expect(row.locator(".key-role")).to_have_text("viewer")
+    expect(page.get_by_test_id("key-editor")).to_have_count(0)
     (shown,) = gateway.call("GET", "/api/keys")[1]["keys"]
     assert (shown["rpm"], shown["tpm"], shown["budget_usd"], shown["budget_period"]) == (7, 9000, None, None)
+    assert shown["role"] == "viewer"
+    actions = [e["action"] for e in gateway.call("GET", "/api/audit?action=role.changed")[1]["entries"]]
+    assert actions == ["role.changed"]
     # A bad edit is refused with the API's message, and the key keeps its values.
     row.get_by_test_id("key-edit").click()
     page.get_by_test_id("key-editor").locator("[name=expires]").fill("yesterday")
     page.get_by_test_id("key-edit-save").click()
     expect(page.get_by_test_id("key-error")).to_contain_text("expires:")
+    shot(page, "keys-edit")
     assert gateway.call("GET", "/api/keys")[1]["keys"][0]["expires_at"] is None
 
 
