@@ -98,6 +98,7 @@ def _abilities(principal: Principal) -> dict[str, bool]:
     """What the templates may offer the caller (the API checks again)."""
     return {
         "manage_keys": can(principal.role, "operator"),
+        "manage_any_key": can(principal.role, "admin"),  # an operator manages keys of role client only
         "reload": can(principal.role, "operator"),
         "edit_config": can(principal.role, "admin"),
     }
