@@ -92,3 +92,36 @@ def test_the_csv_download(page: Page, ui_gateway: UiGateway) -> None:
     # Without budgets the page says how to set them.
     expect(page.get_by_test_id("budgets-empty")).to_be_visible()
     expect(page.get_by_test_id("budgets-table")).to_be_hidden()
+
+
+CLIENT = "ck-ana-costs-0123456789abcdef"
+VIEWER = "vk-vic-costs-0123456789abcdef"
+
+
+def test_a_viewer_sees_spend_per_team_and_user(
+    page: Page, ui_gateway_factory: Callable[..., UiGateway]
+) -> None:
+    def team_keys(config: dict[str, Any]) -> None:
+        _priced_with_budgets(config)
+        config["server"]["api_keys"] = [
+            {"name": "ana", "key": CLIENT, "user": "ana", "team": "web"},
+            {"name": "vic", "key": VIEWER, "role": "viewer"},
+        ]
+
+    gateway = ui_gateway_factory(team_keys)
+    for model in ("alpha,claude-sonnet-4-6", "beta,gpt-test"):
+        assert gateway.message(model, key=CLIENT) == 200
+    login(page, gateway.url, VIEWER)
+    page.goto(gateway.url + "/ui/costs?by=team")
+    expect(page.get_by_test_id("role")).to_have_text("viewer")
+    chart = page.get_by_test_id("cost-chart")
+    expect(chart).to_have_attribute("data-series", "web")
+    expect(page.get_by_test_id("budget-row").filter(has_text="team-web")).not_to_contain_text("0.0%")
+    page.get_by_test_id("cost-dimension").select_option("user")
+    expect(chart).to_have_attribute("data-series", "ana")
+    assert CLIENT not in page.content()
+    page.goto(gateway.url + "/ui/requests?key=ana")
+    rows = page.get_by_test_id("request-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("ana")
+    assert CLIENT not in page.content()

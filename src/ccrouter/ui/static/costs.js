@@ -19,6 +19,7 @@
   const DIMENSIONS = ["provider", "model", "key", "user", "team", "session"];
   const TOP = 6; // series drawn; the rest add up to "other"
   const NONE = "(none)";
+  const ROWS = 50; // totals listed; the CSV has them all
   let plot = null;
 
   function state() {
@@ -135,8 +136,9 @@
   function totalsTable(by, ranked, sum) {
     document.getElementById("cost-dimension-heading").textContent = by[0].toUpperCase() + by.slice(1);
     document.getElementById("cost-totals-title").textContent = `Totals by ${by}`;
+    const more = ranked.length - ROWS;
     totalsBody.replaceChildren(
-      ...ranked.map(([value, t]) =>
+      ...ranked.slice(0, ROWS).map(([value, t]) =>
         el(
           "tr",
           { "data-testid": "cost-total-row" },
@@ -152,6 +154,9 @@
         )
       )
     );
+    if (more > 0) {
+      totalsBody.append(el("tr", { class: "more" }, el("td", { colspan: "9", class: "muted" }, `… and ${fmt.int(more)} more: the CSV download lists them all.`)));
+    }
     document.getElementById("cost-totals-empty").hidden = ranked.length > 0;
   }
 
@@ -182,7 +187,7 @@
       el("td", {}, el("code", {}, b.scope)),
       el("td", {}, b.period),
       el("td", { class: "num" }, `${usd(b.used_usd)} / ${usd(b.limit_usd)}`),
-      el("td", { class: "use" }, meter, el("span", { class: "pct" }, fmt.pct(use))),
+      el("td", { class: "use" }, meter, el("span", { class: "pct" }, use > 0 && use < 0.001 ? "<0.1%" : fmt.pct(use))),
       el("td", { class: "action action-" + b.action }, el("strong", {}, b.action), " — " + b.at_limit),
       el("td", { class: "time" }, fmt.time(b.resets_at).slice(0, 16))
     );
