@@ -58,6 +58,14 @@ def test_the_log_lists_filters_and_explains_requests(page: Page, ui_gateway: UiG
     page.goto(ui_gateway.url + "/ui/requests?model=gpt-test&range=7d")
     expect(rows).to_have_count(2)
     expect(page.get_by_test_id("filter-range")).to_have_value("7d")
+    page.goto(ui_gateway.url + "/ui/requests?status=200&scenario=explicit")
+    expect(rows).to_have_count(5)
+    page.goto(ui_gateway.url + "/ui/requests?range=custom&since=2099-01-01T00:00")
+    expect(page.get_by_test_id("filter-since")).to_be_visible()
+    expect(page.get_by_test_id("requests-empty")).to_be_visible()
+    page.get_by_test_id("filter-since").fill("2000-01-01T00:00")
+    page.get_by_test_id("filter-apply").click()
+    expect(rows).to_have_count(5)
 
 
 def test_failed_requests_and_fallbacks_show(page: Page, ui_gateway_factory: Callable[..., UiGateway]) -> None:

@@ -1,4 +1,4 @@
-"""GET /api/usage: the ledger summed per group, over a time range, as JSON or CSV (admin token)."""
+"""GET /api/usage: the ledger summed per group, over a time range, as JSON or CSV (role viewer)."""
 
 from __future__ import annotations
 
