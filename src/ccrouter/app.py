@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ccrouter.api import audit as audit_api
+from ccrouter.api import budgets as budgets_api
 from ccrouter.api import config_api, health
 from ccrouter.api import keys as keys_api
 from ccrouter.api import logs as logs_api
@@ -121,6 +122,7 @@ def create_app(
     app[logs_api.LOG_RING] = log_ring if log_ring is not None else LogRing()
     app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)
     app.add_routes(requests_api.routes())  # -- the request log (issue 15, the dashboard)
+    app.add_routes(budgets_api.routes())  # -- budgets and their use (issue 15, the Costs page)
     app.add_routes([*keys_api.routes(), *audit_api.routes()])  # -- a team's gateway (issue 14)
     app.on_response_prepare.append(config_api.version_header)
     if server.ui.enabled:  # -- the dashboard (issue 15)

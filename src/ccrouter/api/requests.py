@@ -99,7 +99,9 @@ def request_view(row_id: int, record: UsageRecord) -> dict[str, Any]:
 
 async def request_log(request: web.Request) -> web.Response:
     query = parse_request_query(request.query)
-    rows = await services_of(request).ledger.requests(query)
+    store = services_of(request).ledger
+    await store.flush()  # the log shows every request finished before it was asked for
+    rows = await store.requests(query)
     body = {
         "requests": [request_view(row_id, record) for row_id, record in rows],
         # Full page: there may be more, older ones.

@@ -1,4 +1,4 @@
-"""GET /api/usage: the ledger summed per group, over a time range, as JSON or CSV (admin token)."""
+"""GET /api/usage: the ledger summed per group, over a time range, as JSON or CSV (role viewer)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,13 @@ async def usage(request: web.Request) -> web.Response:
     await store.flush()  # the report includes every request finished before it was asked for
     rows = await store.report(UsageQuery(by=by, since=since, until=until))
     if fmt == "csv":
-        return web.Response(text=rows_csv(by, rows), content_type="text/csv")
+        # A download, named by its groups: the dashboard's Costs page links here.
+        name = "-".join(("ccrouter-usage", *by)) + ".csv"
+        return web.Response(
+            text=rows_csv(by, rows),
+            content_type="text/csv",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
     body = {"by": list(by), "since": since, "until": until, "rows": [row.to_dict() for row in rows]}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -38,8 +38,8 @@ ByOption = Annotated[
     str | None,
     typer.Option(
         "--by",
-        help="Group by a comma list of: provider, model, key, user, team, session, scenario, day, project, "
-        "profile, subagent.",
+        help="Group by a comma list of: provider, model, key, user, team, session, scenario, day, hour, "
+        "project, profile, subagent.",
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="table, csv or json.")]

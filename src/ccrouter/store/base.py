@@ -122,11 +122,18 @@ class SqlBuilder:
             return "strftime('%Y-%m-%d', ts, 'unixepoch')"
         return "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
+    def hour(self) -> str:
+        """The UTC hour, ``2026-12-03T08``: a day's spend hour by hour (the dashboard's Costs page)."""
+        if self.dialect == "sqlite":
+            return "strftime('%Y-%m-%dT%H', ts, 'unixepoch')"
+        return "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')"
+
     def report(self, query: UsageQuery) -> tuple[str, list[Any]]:
         unknown = [name for name in query.by if name not in GROUPS]
         if unknown:
             raise RequestError(f"unknown group {unknown[0]!r}: use any of {', '.join(GROUPS)}")
-        exprs = [self.day() if name == "day" else GROUPS[name] for name in query.by]
+        times = {"day": self.day, "hour": self.hour}
+        exprs = [times[name]() if name in times else GROUPS[name] for name in query.by]
         params: list[Any] = []
         where: list[str] = []
         if query.since is not None:

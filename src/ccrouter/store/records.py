@@ -156,6 +156,7 @@ GROUPS: dict[str, str] = {
     "scenario": "scenario",
     "endpoint": "endpoint",
     "day": "day",
+    "hour": "hour",
     "project": "project",
     "profile": "profile",
     "subagent": "subagent",
