@@ -138,7 +138,8 @@ def check_text(
         Extensions.build(registry, settings)
         check_registered(settings, registry)
     except CCRouterError as exc:
-        redactor = Redactor([*secrets, *resolution.values])
+        # Stripped: a block scalar's value ends with a newline its echo in a message has not.
+        redactor = Redactor(s.strip() for s in (*secrets, *resolution.values))
         problems = [
             Problem(redactor.text(p.path), redactor.text(p.message), p.line) for p in problems_of(exc, source)
         ]

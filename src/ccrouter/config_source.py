@@ -190,7 +190,8 @@ def mask(text: str, secrets: Iterable[str]) -> MaskedSource:
         name = marker()
         edits.append((item.start, item.start + len(token), name))
         hidden.append(Hidden(name, token, item.value, key_path(item.loc), True))
-    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    # A block scalar's value ends with its newline: matched without it, a secret stays on its line.
+    known = sorted({s.strip() for s in secrets if len(s.strip()) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
     if known:
         masked_spans = [(start, end) for start, end, _ in edits]
         for match in re.finditer("|".join(map(re.escape, known)), text):

@@ -230,7 +230,7 @@ class SourceEditor:
             if result.status == "refused":
                 await asyncio.to_thread(_write_atomic, path, file.data)
                 await audit("failed", {"stage": "reload", "status": result.status})
-                redactor = Redactor(secrets_of(gateway.current.settings))
+                redactor = Redactor(s.strip() for s in secrets_of(gateway.current.settings))
                 error = ConfigError(redactor.text(result.error or "refused"))
                 reload = {**result.to_dict(), "error": error.message}
                 return _invalid(problems_of(error, str(path)), version=file.version, reload=reload)
