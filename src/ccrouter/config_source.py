@@ -98,8 +98,12 @@ class Hidden:
 
 @dataclass(frozen=True, slots=True)
 class MaskedSource:
+    """The masked text and its secrets. ``redacted``: part of a configured key was left in another
+    form (its start in a comment, say) and is shown as ``[redacted]``, which an apply would write."""
+
     text: str
     hidden: tuple[Hidden, ...]
+    redacted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,35 +181,34 @@ def mask(text: str, secrets: Iterable[str]) -> MaskedSource:
     ``secrets``: the configured ones (``secrets_of`` the running settings). Raises
     ``yaml.YAMLError`` when the text is not YAML (its spans cannot be known)."""
     scalars = _scalars(text)
-    edits: list[tuple[int, int, str]] = []
-    hidden: list[Hidden] = []
-
-    def marker() -> str:
-        return f"__ccrouter_secret_{len(hidden) + 1}__"
-
+    # (start, end, token, raw, path, whole) of each secret found, numbered in the document's order.
+    found: list[tuple[int, int, str, str, str | None, bool]] = []
     for item in scalars:
         if item.is_key or item.tag == _NULL_TAG or not is_secret_path(item.loc) or not _literal(item.value):
             continue
         token = text[item.start : item.end].rstrip()  # a block scalar's span ends past its newline
-        name = marker()
-        edits.append((item.start, item.start + len(token), name))
-        hidden.append(Hidden(name, token, item.value, key_path(item.loc), True))
+        found.append((item.start, item.start + len(token), token, item.value, key_path(item.loc), True))
     # A block scalar's value ends with its newline: matched without it, a secret stays on its line.
     known = sorted({s.strip() for s in secrets if len(s.strip()) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
     if known:
-        masked_spans = [(start, end) for start, end, _ in edits]
+        whole = [(start, end) for start, end, *_ in found]
         for match in re.finditer("|".join(map(re.escape, known)), text):
-            if any(start < match.end() and match.start() < end for start, end in masked_spans):
+            if any(start < match.end() and match.start() < end for start, end in whole):
                 continue
             around = next((s for s in scalars if s.start <= match.start() and match.end() <= s.end), None)
-            name = marker()
-            edits.append((match.start(), match.end(), name))
             path = key_path(around.loc) if around is not None else None
-            hidden.append(Hidden(name, match.group(), match.group(), path, False))
+            found.append((match.start(), match.end(), match.group(), match.group(), path, False))
+    edits: list[tuple[int, int, str]] = []
+    hidden: list[Hidden] = []
+    for number, (start, end, token, raw, path, is_whole) in enumerate(sorted(found), start=1):
+        name = f"__ccrouter_secret_{number}__"
+        edits.append((start, end, name))
+        hidden.append(Hidden(name, token, raw, path, is_whole))
     # What is left of a configured key in another form (its start, a masked copy: in a comment say)
     # is redacted for good: it cannot be put back, and must not be shown.
-    shown = Redactor(known).text(_apply(text, edits))
-    return MaskedSource(shown, tuple(hidden))
+    masked = _apply(text, edits)
+    shown = Redactor(known).text(masked)
+    return MaskedSource(shown, tuple(hidden), redacted=shown != masked)
 
 
 def restore(edited: str, hidden: Sequence[Hidden]) -> tuple[str, list[Problem]]:

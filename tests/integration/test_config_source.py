@@ -153,8 +153,8 @@ async def test_the_source_is_masked_and_an_edit_keeps_every_secret(
     # so do the comments and the quoting around them.
     assert body["masked"] == 12
     assert 'x-team: "${EDITOR_TEAM_HEADER}"' in source
-    assert "admin_token: __ccrouter_secret_1__   # quoted on purpose" in source
-    assert "# The editor's test gateway. A comment naming a key: __ccrouter_secret_" in source
+    assert "admin_token: __ccrouter_secret_2__   # quoted on purpose" in source
+    assert "# The editor's test gateway. A comment naming a key: __ccrouter_secret_1__\n" in source
     assert "api_key: __ccrouter_secret_" in source
     # The text sent back unchanged changes nothing: the file keeps its bytes.
     status, applied = await call(
@@ -226,12 +226,12 @@ def body_version(data: bytes) -> str:
         ("admin_token:", "prot: 1\n  admin_token:", "server.prot", "did you mean 'port'?"),
         ("type: anthropic\n    base_url", "type: telegraph\n    base_url", "providers[0].type", "telegraph"),
         (
-            "__ccrouter_secret_1__",
+            "__ccrouter_secret_2__",
             "__ccrouter_secret_77__",
             "server.admin_token",
             "not a secret of the current file",
         ),
-        ("name: b", "name: __ccrouter_secret_2__", "providers[1].name", "is a masked secret"),
+        ("name: b", "name: __ccrouter_secret_3__", "providers[1].name", "is a masked secret"),
         (
             '"${EDITOR_TEAM_HEADER}"',
             '"${EDITOR_UNSET_VARIABLE}"',

@@ -36,7 +36,7 @@ from ccrouter.api.observe import PRINCIPAL
 from ccrouter.api.state import GATEWAY
 from ccrouter.auth.audit import actor_of
 from ccrouter.config_check import Checked, check_text, problems_of
-from ccrouter.config_source import Hidden, Problem, mask, restore
+from ccrouter.config_source import MaskedSource, Problem, mask, restore
 from ccrouter.errors import ConfigError, RequestError, RequestTooLargeError
 from ccrouter.reload import Gateway
 from ccrouter.telemetry.redact import Redactor, secrets_of
@@ -128,9 +128,9 @@ class SourceEditor:
             raise RequestError(f"cannot read the config file: {exc.strerror or exc}", status=409) from None
 
     @staticmethod
-    def _masked(file: _File, secrets: set[str]) -> tuple[str, tuple[Hidden, ...]]:
+    def _masked(file: _File, secrets: set[str]) -> MaskedSource:
         try:
-            source = mask(file.data.decode("utf-8"), secrets)
+            return mask(file.data.decode("utf-8"), secrets)
         except UnicodeDecodeError:
             raise RequestError("the config file is not UTF-8 text", status=409) from None
         except yaml.YAMLError as exc:
@@ -140,7 +140,6 @@ class SourceEditor:
                 f"the config file on disk is not valid YAML{where}: fix it there, then reload this page",
                 status=409,
             ) from None
-        return source.text, source.hidden
 
     @staticmethod
     async def _edited(request: web.Request) -> str:
@@ -164,7 +163,7 @@ class SourceEditor:
 
         def work() -> tuple[str, Checked]:
             secrets = secrets_of(running.settings)
-            _, hidden = self._masked(file, secrets)
+            hidden = self._masked(file, secrets).hidden
             secrets |= {item.raw for item in hidden}
             try:
                 text, problems = restore(edited, hidden)
@@ -189,8 +188,18 @@ class SourceEditor:
     async def show(self, request: web.Request) -> web.Response:
         gateway, path = self._gateway(request)
         file = await self._file(path)
-        text, hidden = await asyncio.to_thread(self._masked, file, secrets_of(gateway.current.settings))
-        return _json({"path": str(path), "version": file.version, "source": text, "masked": len(hidden)})
+        source = await asyncio.to_thread(self._masked, file, secrets_of(gateway.current.settings))
+        body = {
+            "path": str(path),
+            "version": file.version,
+            "source": source.text,
+            "masked": len(source.hidden),
+            "redacted": source.redacted,
+        }
+        response = _json(body)
+        response.headers["etag"] = f'"{file.version}"'
+        response.headers["cache-control"] = "no-store"
+        return response
 
     async def validate(self, request: web.Request) -> web.Response:
         gateway, path = self._gateway(request)

@@ -70,6 +70,7 @@
       const data = await api("GET", "/api/config/source");
       editor.value = data.source;
       version = data.version;
+      document.getElementById("config-redacted").hidden = !data.redacted;
       text("config-file-version", version);
     } catch (e) {
       editor.disabled = true;

@@ -142,3 +142,11 @@ def test_an_alias_bomb_is_refused_before_it_is_built() -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     problems = _check("\n".join(lines) + "\n")
     assert problems == [("(top level)", f"the document expands past {MAX_NODES} nodes through its aliases")]
+
+
+def test_what_cannot_be_put_back_is_redacted_and_said() -> None:
+    text = "# the old one began sk-live-secret-99\n" + TEXT
+    masked = mask(text, {"sk-live-secret-0001"})
+    assert masked.redacted
+    assert "# the old one began [redacted]\n" in masked.text
+    assert not mask(TEXT, {"sk-live-secret-0001"}).redacted
