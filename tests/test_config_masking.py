@@ -150,3 +150,15 @@ def test_what_cannot_be_put_back_is_redacted_and_said() -> None:
     assert masked.redacted
     assert "# the old one began [redacted]\n" in masked.text
     assert not mask(TEXT, {"sk-live-secret-0001"}).redacted
+
+
+def test_a_password_in_a_url_is_masked_where_it_stands() -> None:
+    url = "https://me:pw-1234@proxy.example/v1"
+    text = f'providers:\n  - {{name: p, type: openai, base_url: "{url}", models: [m]}}\n'
+    masked = mask(text, set())
+    assert "pw-1234" not in masked.text
+    assert 'base_url: "https://me:__ccrouter_secret_1__@proxy.example/v1"' in masked.text
+    assert restore(masked.text, masked.hidden) == (text, [])
+    # Moved elsewhere, the password is refused (it is no whole value of a secret key there).
+    moved = masked.text.replace("name: p", "name: __ccrouter_secret_1__")
+    assert [p.path for p in restore(moved, masked.hidden)[1]] == ["providers[0].name"]

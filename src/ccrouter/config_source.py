@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -166,6 +167,24 @@ def _literal(value: str) -> bool:
     return len(REFERENCE.sub("", value).strip()) >= MIN_SECRET_LENGTH
 
 
+def _url_password(text: str, item: _Scalar) -> list[tuple[int, int, str, str, str | None, bool]]:
+    """The password of a URL written elsewhere (``base_url: https://user:pass@host``), as
+    ``GET /api/config`` masks it."""
+    if "@" not in item.value:
+        return []
+    try:
+        password = urlsplit(item.value.strip()).password
+    except ValueError:
+        return []
+    if not password or not _literal(password):
+        return []
+    at = text.find(f":{password}@", item.start, item.end)
+    if at < 0:  # written with escapes: not found as such, so the whole value is the secret
+        token = text[item.start : item.end].rstrip()
+        return [(item.start, item.start + len(token), token, item.value, key_path(item.loc), True)]
+    return [(at + 1, at + 1 + len(password), password, password, key_path(item.loc), False)]
+
+
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
     out: list[str] = []
     done = 0
@@ -184,7 +203,12 @@ def mask(text: str, secrets: Iterable[str]) -> MaskedSource:
     # (start, end, token, raw, path, whole) of each secret found, numbered in the document's order.
     found: list[tuple[int, int, str, str, str | None, bool]] = []
     for item in scalars:
-        if item.is_key or item.tag == _NULL_TAG or not is_secret_path(item.loc) or not _literal(item.value):
+        if item.is_key or item.tag == _NULL_TAG:
+            continue
+        if not is_secret_path(item.loc):
+            found += _url_password(text, item)
+            continue
+        if not _literal(item.value):
             continue
         token = text[item.start : item.end].rstrip()  # a block scalar's span ends past its newline
         found.append((item.start, item.start + len(token), token, item.value, key_path(item.loc), True))
