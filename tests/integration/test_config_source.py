@@ -286,6 +286,12 @@ async def test_apply_needs_the_version_and_refuses_a_stale_or_invalid_edit(
     assert status == 409
     assert "reload the page" in body["error"]["message"]
     assert body["version"] != version
+    # So is a validation of it that names its version (without one, it is checked as it is).
+    status, body = await call(
+        url, "POST", "/api/config/validate", {"source": source}, headers={"if-match": version}
+    )
+    assert status == 409
+    assert (await call(url, "POST", "/api/config/validate", {"source": source}))[1]["ok"] is True
     assert await _read(path) == original + b"# edited on disk\n"
     source, version = await _source(call, url)
     # An invalid edit: 422 with the problems, nothing written, the gateway on the same version.

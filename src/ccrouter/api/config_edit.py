@@ -69,6 +69,16 @@ def _invalid(problems: list[Problem], **extra: Any) -> web.Response:
     return _error(422, f"the configuration is invalid ({count})", ok=False, errors=_dicts(problems), **extra)
 
 
+def _wanted(request: web.Request) -> str:
+    """The version ``If-Match`` names (``"v"``, ``W/"v"`` or ``v``), "" without one."""
+    return request.headers.get("if-match", "").strip().removeprefix("W/").strip('"')
+
+
+def _stale(file: _File) -> web.Response:
+    message = "the config file changed since it was read: reload the page (your edit is not applied)"
+    return _error(409, message, version=file.version)
+
+
 def _dicts(problems: list[Problem]) -> list[dict[str, Any]]:
     return [problem.to_dict() for problem in problems]
 
@@ -202,27 +212,29 @@ class SourceEditor:
         return response
 
     async def validate(self, request: web.Request) -> web.Response:
+        """``If-Match`` is optional here: with it, an edit made on an older text is a 409 (its
+        markers may name other secrets now)."""
         gateway, path = self._gateway(request)
         edited = await self._edited(request)
-        _, checked = await self._check(gateway, await self._file(path), edited)
+        file = await self._file(path)
+        wanted = _wanted(request)
+        if wanted and not hmac.compare_digest(wanted, file.version):
+            return _stale(file)
+        _, checked = await self._check(gateway, file, edited)
         if checked.problems:
             return _json({"ok": False, "errors": _dicts(checked.problems)})
         return _json({"ok": True, "restart_required": checked.restart_required})
 
     async def apply(self, request: web.Request) -> web.Response:
         gateway, path = self._gateway(request)
-        wanted = request.headers.get("if-match", "").strip().removeprefix("W/").strip('"')
+        wanted = _wanted(request)
         if not wanted:
             return _error(428, f"If-Match: send the version GET {SOURCE_PATH} gave, so that no edit is lost")
         edited = await self._edited(request)
         async with self._lock:
             file = await self._file(path)
             if not hmac.compare_digest(wanted, file.version):
-                return _error(
-                    409,
-                    "the config file changed since it was read: reload the page (your edit is not applied)",
-                    version=file.version,
-                )
+                return _stale(file)
             text, checked = await self._check(gateway, file, edited)
             audit = _Audit(request, gateway, file.version)
             if checked.problems:

@@ -82,7 +82,7 @@
     busy(true);
     say(null);
     try {
-      const data = await api("POST", "/api/config/validate", { source: editor.value });
+      const data = await api("POST", "/api/config/validate", { source: editor.value }, { "if-match": version });
       if (data.ok) {
         problems([]);
         const restart = data.restart_required.length ? " (needs a restart: " + data.restart_required.join(", ") + ")" : "";
