@@ -17,7 +17,7 @@ from aiohttp.typedefs import Middleware
 
 from ccrouter.api import audit as audit_api
 from ccrouter.api import budgets as budgets_api
-from ccrouter.api import config_api, health
+from ccrouter.api import config_api, config_edit, health
 from ccrouter.api import keys as keys_api
 from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
@@ -118,6 +118,7 @@ def create_app(
     app.add_routes([*app[ENDPOINTS].routes(), *health.routes(), *usage_api.routes()])
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
     app.add_routes(config_api.routes())  # -- live configuration (issue 12)
+    app.add_routes(config_edit.routes())  # -- the config file's editor (issue 15, the dashboard)
     app.add_routes(sessions_api.routes())  # -- the statusline (issue 13)
     app[logs_api.LOG_RING] = log_ring if log_ring is not None else LogRing()
     app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)

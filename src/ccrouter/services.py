@@ -66,6 +66,7 @@ __all__ = [
     "Users",
     "activate",
     "build_services",
+    "check_registered",
     "close_services",
     "close_stores",
     "stop_background",
@@ -207,6 +208,16 @@ def _profile_strategies(settings: Settings, registry: Registry) -> dict[str, Ran
     return out
 
 
+def check_registered(settings: Settings, registry: Registry) -> None:
+    """What only the registry can check (provider types and vendors, transformer names, the
+    strategies): a ``ConfigError`` naming the key, what a reload and ``POST /api/config/validate``
+    both ask before building anything."""
+    check_providers(settings.providers, registry)
+    build_transformers(settings.providers, registry.transformers)
+    strategy_named(registry.strategies, settings.routing)
+    _profile_strategies(settings, registry)
+
+
 def _report_warm_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("loading the token encoding failed: %s", task.exception())
@@ -242,12 +253,8 @@ async def build_services(
 ) -> Services:
     """The services for ``settings``; with ``previous``, what it shares with them is taken over.
     ``config_dir`` holds the default SQLite ledger and an installed price table."""
-    # What only the registry can check (provider types and vendors, transformer names, the strategy)
-    # fails here, before anything is opened: a reload then keeps the running services.
-    check_providers(settings.providers, registry)
-    build_transformers(settings.providers, registry.transformers)
-    strategy_named(registry.strategies, settings.routing)
-    _profile_strategies(settings, registry)
+    # Fails before anything is opened: a reload then keeps the running services.
+    check_registered(settings, registry)
     background = _Background()
     if previous is None:
         windows = open_windows(settings.state)

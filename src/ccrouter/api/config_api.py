@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -13,10 +14,19 @@ from ccrouter.api.observe import PRINCIPAL
 from ccrouter.api.state import GATEWAY, SERVICES
 from ccrouter.auth.audit import actor_of
 from ccrouter.config_view import masked_settings
+from ccrouter.reload import ReloadResult
+from ccrouter.services import Services
+from ccrouter.telemetry.redact import Redactor, secrets_of
 
 __all__ = ["VERSION_HEADER", "routes", "version_header"]
 
 VERSION_HEADER = "x-ccrouter-config-version"
+
+
+def _shown(result: ReloadResult, services: Services) -> dict[str, Any]:
+    """A reload's result with any configured secret its error echoes (a provider's) redacted."""
+    shown: dict[str, Any] = Redactor(s.strip() for s in secrets_of(services.settings)).value(result.to_dict())
+    return shown
 
 
 async def show_config(request: web.Request) -> web.Response:
@@ -26,7 +36,7 @@ async def show_config(request: web.Request) -> web.Response:
         "version": services.version,
         "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(services.loaded_at)),
         "config_path": str(gateway.config_path) if gateway.config_path is not None else None,
-        "last_reload": gateway.last.to_dict() if gateway.last is not None else None,
+        "last_reload": _shown(gateway.last, services) if gateway.last is not None else None,
         "settings": masked_settings(services.settings),
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
@@ -46,16 +56,17 @@ async def reload_config(request: web.Request) -> web.Response:
         address=request.remote,
         detail={"status": result.status, "version": result.version},
     )
+    shown = _shown(result, gateway.current)
     if result.status != "refused":
-        return web.Response(body=orjson.dumps(result.to_dict()), content_type="application/json")
+        return web.Response(body=orjson.dumps(shown), content_type="application/json")
     status = 409 if gateway.config_path is None else 422
     body = {
         "type": "error",
         "error": {
             "type": "invalid_request_error",
-            "message": f"configuration reload refused: {result.error}",
+            "message": f"configuration reload refused: {shown.get('error')}",
         },
-        "reload": result.to_dict(),
+        "reload": shown,
     }
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 

@@ -70,12 +70,16 @@ _WRITERS: tuple[tuple[str, Role], ...] = (
 )
 
 
+# Reads that need admin: the config file's text (its secrets masked, but its whole shape shown).
+_ADMIN_READS = frozenset({"/api/config/source"})
+
+
 def required_role(method: str, path: str) -> Role:
-    """The least role that may make ``method path`` on the admin API. Reads need viewer; writes
-    need the role ``_WRITERS`` gives their prefix, else admin. Finer rules (an operator may manage
-    only keys of role client) are checked by the handler."""
+    """The least role that may make ``method path`` on the admin API. Reads need viewer (admin for
+    ``_ADMIN_READS``); writes need the role ``_WRITERS`` gives their prefix, else admin. Finer rules
+    (an operator may manage only keys of role client) are checked by the handler."""
     if method.upper() in _READ:
-        return "viewer"
+        return "admin" if path in _ADMIN_READS else "viewer"
     for prefix, role in _WRITERS:
         if path == prefix or path.startswith(prefix + "/"):
             return role
