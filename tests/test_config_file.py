@@ -313,3 +313,12 @@ def test_unknown_keys_suggest_the_closest_known_key(
 def test_unknown_key_in_a_client_key_object_suggests_its_fields(tmp_path: Path) -> None:
     text = GOOD.replace('api_keys: ["${CLIENT_KEY}"]', "api_keys: [{name: bob, key: k-1, usr: bob}]")
     assert "did you mean 'user'?" in error_of(write(tmp_path, text))
+
+
+def test_provider_keys_lose_the_newline_of_a_block_scalar(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "api_key: ${DEEPSEEK_KEY}", "api_key: |\n      sk-ds-block\n    api_keys:\n      - ' sk-two '"
+    )
+    settings = load_settings(write(tmp_path, text), ENV)
+    keys = [k.get_secret_value() if k else None for k in settings.providers[0].credentials()]
+    assert keys == ["sk-ds-block", "sk-two"]

@@ -218,6 +218,17 @@ class ProviderConfig(_Frozen):
                 keys.append(key)
         return keys or [None]
 
+    @field_validator("api_key", "api_keys", mode="before")
+    @classmethod
+    def _keys_without_edge_space(cls, value: Any) -> Any:
+        # A key written as a YAML block scalar (``api_key: |``) ends in a newline, which no key has and
+        # which no HTTP header may hold: drop the whitespace around each key.
+        if isinstance(value, str):
+            return value.strip()
+        if isinstance(value, list):
+            return [item.strip() if isinstance(item, str) else item for item in value]
+        return value
+
     @field_validator("models", mode="before")
     @classmethod
     def _models_from_strings(cls, value: Any) -> Any:
