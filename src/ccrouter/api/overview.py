@@ -47,7 +47,7 @@ class SpendToday:
     however many dashboards ask): an indexed sum over ``usage.ts``."""
 
     def __init__(self, ttl_s: float = 5.0, clock: Callable[[], float] = time.time) -> None:
-        self._ttl = ttl_s
+        self.ttl_s = ttl_s
         self._clock = clock
         self._cached: _Spend | None = None
         self._lock = asyncio.Lock()
@@ -57,7 +57,7 @@ class SpendToday:
             now = self._clock()
             day, _ = period_bounds("daily", now)
             cached = self._cached
-            if cached is not None and cached.day == day and now - cached.at < self._ttl:
+            if cached is not None and cached.day == day and now - cached.at < self.ttl_s:
                 return cached
             rows = await ledger.report(UsageQuery(since=day))
             row = rows[0] if rows else None
