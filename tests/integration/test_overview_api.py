@@ -185,20 +185,22 @@ async def test_the_overview_and_the_stream_need_a_viewer(served: Served) -> None
 
 async def test_the_stream_pushes_snapshots_that_follow_the_traffic(served: Served) -> None:
     server, _ = await served()
-    async with aiohttp.ClientSession() as session:
-        async with session.get(server.make_url("/api/live"), headers=_auth()) as response:
-            assert response.status == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            events = _events(response)
-            first = await asyncio.wait_for(anext(events), 5)
-            assert first["traffic"]["hour"]["requests"] == 0
-            assert {p["name"] for p in first["providers"]} == {"alpha", "beta"}
-            await _traffic(session, server, 2, 1)
-            async with asyncio.timeout(5):
-                async for snapshot in events:
-                    if snapshot["traffic"]["hour"]["requests"] == 3:
-                        break
-            assert snapshot["now"] > first["now"]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/api/live"), headers=_auth()) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response)
+        first = await asyncio.wait_for(anext(events), 5)
+        assert first["traffic"]["hour"]["requests"] == 0
+        assert {p["name"] for p in first["providers"]} == {"alpha", "beta"}
+        await _traffic(session, server, 2, 1)
+        async with asyncio.timeout(5):
+            async for snapshot in events:
+                if snapshot["traffic"]["hour"]["requests"] == 3:
+                    break
+        assert snapshot["now"] > first["now"]
 
 
 async def test_streams_share_one_snapshot_per_tick(served: Served) -> None:
@@ -299,8 +301,10 @@ async def test_shutdown_ends_the_streams_at_once(served: Served) -> None:
         began = time.monotonic()
         await asyncio.wait_for(server.close(), 10)
         assert time.monotonic() - began < 5
-        with pytest.raises(StopAsyncIteration):
-            async with asyncio.timeout(5):
-                while True:
-                    await anext(events)
+
+        async def drain() -> int:
+            return len([snapshot async for snapshot in events])
+
+        # The stream ended: whatever was still buffered, then the end (no timeout).
+        assert await asyncio.wait_for(drain(), 5) <= 2
         response.close()
