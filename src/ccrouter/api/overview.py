@@ -142,18 +142,16 @@ def _provider_rows(services: Services, now: float) -> tuple[list[dict[str, Any]]
 
 
 def _series(traffic: TrafficRecorder, now: float) -> dict[str, Any]:
+    """A point per minute; rates per second over the whole minute, so the current minute's grows
+    as it fills (a burst at its start does not look like a spike)."""
     points = traffic.points(ALL, now)
-    # Per-second rates; the current minute's over the part of it gone by.
-    spans = [60.0] * len(points)
-    if points:
-        spans[-1] = max(1.0, now - points[-1].start)
     return {
         "step_s": 60,
         "t": [p.start for p in points],
         "requests": [p.requests for p in points],
         "errors": [p.errors for p in points],
-        "requests_per_s": [round(p.requests / s, 3) for p, s in zip(points, spans, strict=True)],
-        "tokens_per_s": [round(p.tokens / s, 1) for p, s in zip(points, spans, strict=True)],
+        "requests_per_s": [round(p.requests / 60, 3) for p in points],
+        "tokens_per_s": [round(p.tokens / 60, 1) for p in points],
         "p95_ms": [_ms(p.p95_s) for p in points],
     }
 
