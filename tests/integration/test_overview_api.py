@@ -17,11 +17,14 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestServer
 
-from ccrouter.api.live import LIVE_HUB
+from ccrouter.api import live as live_api
+from ccrouter.api.live import LIVE_HUB, LiveHub
 from ccrouter.api.overview import SPEND_TODAY
 from ccrouter.api.state import GATEWAY
 from ccrouter.app import create_app
 from ccrouter.config_file import load_settings
+from ccrouter.errors import TooManyStreamsError
+from ccrouter.store.base import StoreUnavailableError
 from ccrouter.testing import FakeUpstream, Fault
 
 ADMIN = "admin-token-overview-0123456789"
@@ -308,3 +311,28 @@ async def test_shutdown_ends_the_streams_at_once(served: Served) -> None:
         # The stream ended: whatever was still buffered, then the end (no timeout).
         assert await asyncio.wait_for(drain(), 5) <= 2
         response.close()
+
+
+async def test_failing_ticks_keep_the_streams_alive_and_closing_ends_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live_api, "_KEEPALIVE_S", 0.2)
+    calls = 0
+
+    async def build() -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            raise RuntimeError("a bug in one snapshot")
+        raise StoreUnavailableError("the ledger is away")
+
+    hub = LiveHub(build, interval_s=0.02)
+    hub.enter()
+    snapshots = hub.snapshots()
+    assert await asyncio.wait_for(anext(snapshots), 2) is None  # a keep-alive, not a hang
+    assert calls >= 2  # the ticks go on after a failure
+    await hub.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(snapshots), 2)
+    with pytest.raises(TooManyStreamsError):
+        hub.enter()

@@ -33,6 +33,8 @@ log = logging.getLogger("ccrouter.api")
 MAX_STREAMS = 64
 MAX_STREAM_S = 300.0
 TICK_S = 1.0
+# A comment on a stream that had no snapshot for this long (the ticks failing).
+_KEEPALIVE_S = 15.0
 # How long the browser waits before reconnecting a stream that ended.
 _RETRY_MS = 2000
 
@@ -74,18 +76,27 @@ class LiveHub:
     def leave(self) -> None:
         self.streams -= 1
 
-    async def snapshots(self) -> AsyncIterator[bytes]:
-        """Each new snapshot (a fresh one at once, if there is one), until the hub closes."""
+    async def snapshots(self) -> AsyncIterator[bytes | None]:
+        """Each new snapshot (a fresh one at once, if there is one), until the hub closes; None when
+        none came for ``_KEEPALIVE_S`` (the stream then sends a comment, which also finds a client
+        gone)."""
         seen = 0
         if self._latest is not None and time.monotonic() - self._latest_at < self._interval:
             seen = self._version
             yield self._latest
         while True:
             async with self._changed:
-                while not self.closed and self._version == seen:
-                    await self._changed.wait()
-            if self.closed or self._latest is None:
+                try:
+                    async with asyncio.timeout(_KEEPALIVE_S):
+                        while not self.closed and self._version == seen:
+                            await self._changed.wait()
+                except TimeoutError:
+                    pass
+            if self.closed:
                 return
+            if self._version == seen or self._latest is None:
+                yield None
+                continue
             seen = self._version
             yield self._latest
 
@@ -95,6 +106,8 @@ class LiveHub:
                 body = await self._build()
             except CCRouterError as exc:  # the ledger unavailable a moment: the next tick tries again
                 log.warning("the live overview failed: %s", exc.message)
+            except Exception:  # the boundary: a bug in one snapshot must not end every stream's ticks
+                log.exception("the live overview failed")
             else:
                 async with self._changed:
                     self._latest, self._latest_at = body, time.monotonic()
@@ -136,7 +149,10 @@ async def live(request: web.Request) -> web.StreamResponse:
         await response.write(f"retry: {_RETRY_MS}\n\n".encode())
         ends = time.monotonic() + MAX_STREAM_S
         async for body in hub.snapshots():
-            await response.write(b"event: overview\ndata: " + body + b"\n\n")
+            if body is None:
+                await response.write(b": keep-alive\n\n")
+            else:
+                await response.write(b"event: overview\ndata: " + body + b"\n\n")
             if time.monotonic() >= ends:
                 break
     except ConnectionError:  # the browser went away (aiohttp's reset error is one)
