@@ -219,14 +219,17 @@ async def test_streams_share_one_snapshot_per_tick(served: Served) -> None:
 
     hub._build = counting
     async with aiohttp.ClientSession() as session:
+        began = time.monotonic()
         responses = [await session.get(server.make_url("/api/live"), headers=_auth()) for _ in range(5)]
         try:
             streams = [_events(r) for r in responses]
-            for _ in range(2):
-                snapshots = [await asyncio.wait_for(anext(s), 5) for s in streams]
-                assert len({s["now"] for s in snapshots}) == 1  # the same snapshot for all
+            seen = [await asyncio.wait_for(anext(s), 5) for _ in range(3) for s in streams]
+            elapsed = time.monotonic() - began
             assert hub.streams == 5
-            assert built <= 4  # one a tick, not one per stream
+            # One snapshot a tick, whatever the number of streams (not 15 for 15 deliveries), and
+            # each stream got one of those.
+            assert built <= elapsed / live_api.TICK_S + 2
+            assert len({s["now"] for s in seen}) <= built
         finally:
             for response in responses:
                 response.close()
@@ -278,8 +281,11 @@ async def test_a_stream_survives_a_reload_and_the_old_configuration_still_closes
             await asyncio.to_thread(path.write_text, yaml.safe_dump(data))
             assert (await gateway.reload()).status == "reloaded"
             assert gateway.current is not old
-            after = await asyncio.wait_for(anext(events), 5)
-            assert after["version"] == gateway.current.version != before["version"]
+            async with asyncio.timeout(5):  # a tick made during the reload may still come first
+                async for after in events:
+                    if after["version"] != before["version"]:
+                        break
+            assert after["version"] == gateway.current.version
             # The traffic recorder is carried over; the retired configuration is not held open.
             assert after["traffic"]["hour"]["requests"] == 2
             assert gateway.current.traffic is old.traffic
