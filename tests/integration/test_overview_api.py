@@ -342,3 +342,23 @@ async def test_failing_ticks_keep_the_streams_alive_and_closing_ends_them(
         await asyncio.wait_for(anext(snapshots), 2)
     with pytest.raises(TooManyStreamsError):
         hub.enter()
+
+
+async def test_a_provider_cooling_down_shows_its_remaining_seconds(
+    served: Served, upstreams: tuple[FakeUpstream, FakeUpstream]
+) -> None:
+    server, _ = await served()
+    upstreams[1].script(Fault("status", status=429, retry_after=30))
+    async with aiohttp.ClientSession() as session:
+        body = {"model": "beta,gpt-test", "max_tokens": 16, "messages": [{"role": "user", "content": "x"}]}
+        async with session.post(server.make_url("/v1/messages"), json=body, headers=_auth(CLIENT)) as r:
+            await r.read()
+        shown = await _overview(session, server)
+    beta = next(row for row in shown["providers"] if row["name"] == "beta")
+    assert beta["state"] == "rate_limited"
+    assert 20 < beta["cooldown_s"] <= 30
+    model = next(row for row in shown["models"] if row["provider"] == "beta")
+    assert model["state"] == "rate_limited"
+    assert model["cooldown_s"] == beta["cooldown_s"]
+    alpha = next(row for row in shown["providers"] if row["name"] == "alpha")
+    assert (alpha["state"], alpha["cooldown_s"]) == ("ok", 0)

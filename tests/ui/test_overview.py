@@ -3,6 +3,9 @@ and the live view (``/api/live``) updating the page without a reload."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from playwright.sync_api import Page, expect
 from ui_support import UiGateway, login, shot
 
@@ -46,3 +49,20 @@ def test_the_live_view_updates_without_a_reload(page: Page, ui_gateway: UiGatewa
     assert navigations == []
     assert page.evaluate("window.__sameDocument") is True
     shot(page, "overview-live")
+
+
+def test_a_viewer_sees_the_overview(page: Page, ui_gateway_factory: Callable[..., UiGateway]) -> None:
+    viewer = "viewer-key-overview-ui-0123456789"
+
+    def edit(config: dict[str, Any]) -> None:
+        config["server"]["api_keys"] = [{"name": "vic", "key": viewer, "role": "viewer"}]
+        config["server"]["require_auth"] = False  # the fakes' traffic stays anonymous
+
+    gateway = ui_gateway_factory(edit)
+    gateway.traffic(1, 1)
+    login(page, gateway.url, viewer)
+    expect(page.get_by_test_id("role")).to_have_text("viewer")
+    expect(page.get_by_test_id("provider-row")).to_have_count(2)
+    expect(page.get_by_test_id("requests-total")).to_have_text("2")
+    expect(page.get_by_test_id("live-state")).to_have_attribute("data-state", "live")
+    assert viewer not in page.content()
