@@ -176,4 +176,4 @@ def install(app: web.Application) -> None:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/api/live", live)]
+    return [web.get("/api/live", live, allow_head=False)]  # a HEAD would hold a stream open
