@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -76,7 +76,7 @@ class LiveHub:
     def leave(self) -> None:
         self.streams -= 1
 
-    async def snapshots(self) -> AsyncIterator[bytes | None]:
+    async def snapshots(self) -> AsyncGenerator[bytes | None, None]:
         """Each new snapshot (a fresh one at once, if there is one), until the hub closes; None when
         none came for ``_KEEPALIVE_S`` (the stream then sends a comment, which also finds a client
         gone)."""
@@ -148,13 +148,14 @@ async def live(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(f"retry: {_RETRY_MS}\n\n".encode())
         ends = time.monotonic() + MAX_STREAM_S
-        async for body in hub.snapshots():
-            if body is None:
-                await response.write(b": keep-alive\n\n")
-            else:
-                await response.write(b"event: overview\ndata: " + body + b"\n\n")
-            if time.monotonic() >= ends:
-                break
+        async with contextlib.aclosing(hub.snapshots()) as snapshots:
+            async for body in snapshots:
+                if body is None:
+                    await response.write(b": keep-alive\n\n")
+                else:
+                    await response.write(b"event: overview\ndata: " + body + b"\n\n")
+                if time.monotonic() >= ends:
+                    break
     except ConnectionError:  # the browser went away (aiohttp's reset error is one)
         pass
     finally:
