@@ -104,6 +104,7 @@ async def main() -> int:
             ("request log, one user, errors", lambda: store.requests(RequestQuery(equals=(("user", "user7"),), status="error"))),
             ("request log, one session", lambda: store.requests(RequestQuery(equals=(("session", "s42"),)))),
             ("request log, page 20 (before id)", lambda: store.requests(RequestQuery(before_id=args.rows - 1000))),
+            ("spend today, the Overview's", lambda: store.report(UsageQuery(since=now - now % DAY))),
             ("usage today by provider, model", lambda: store.report(UsageQuery(by=("provider", "model"), since=day))),
             ("usage 30 days by day", lambda: store.report(UsageQuery(by=("day",), since=now - 30 * DAY))),
             ("usage 30 days by key, top 20", lambda: store.report(UsageQuery(by=("key",), limit=20))),

@@ -249,6 +249,10 @@ def role(args: argparse.Namespace) -> int:
         import upstream
 
         upstream.run(args.port)
+    elif args.role == "live":
+        import live_watch
+
+        live_watch.run(args.port)
     elif args.role == "floor":
         import floor
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from common import HERE, HOST, free_port, http_ok, listener_pids, log, proc_tree
+from live_watch import TOKEN_ENV
 from payloads import UPSTREAM_MODEL
 
 PEERS = HERE / ".peers"
@@ -28,6 +29,7 @@ CLIENT_KEY = "sk-bench-7f3a9c1e5b2d4f608a1c3e5b7d9f1a2c4e6b8d0f"
 # The managed key the client presents to the ``-keys`` modes (one of the 1,000 the store holds).
 MANAGED_KEY = "ccr-" + "benchBENCHbench0123456789_-benchBENCHbench0"
 MANAGED_KEYS = 1000
+LIVE_TOKEN = "adm-bench-live-0123456789abcdef"
 START_TIMEOUT_S = 60.0
 
 ANTHROPIC_PATH = "/v1/messages"
@@ -195,6 +197,13 @@ CCROUTER_MODES = {
     "a2a": ("ccrouter Anthropic->Anthropic (passthrough)", "anthropic", "anthropic", ANTHROPIC_PATH),
     "o2o": ("ccrouter OpenAI->OpenAI", "openai", "openai", OPENAI_PATH),
     # Issue 14: client auth by managed key (1,000 in the store), per-key rpm/tpm and a per-user rule.
+    # Issue 15: a2o with the dashboard's Overview open (one SSE client on /api/live the whole run).
+    "a2o-live": (
+        "ccrouter a2o, the dashboard's Overview open (live stream)",
+        "openai",
+        "anthropic",
+        ANTHROPIC_PATH,
+    ),
     "a2o-keys": (
         "ccrouter a2o, 1,000 managed keys, per-key and per-user limits",
         "openai",
@@ -285,6 +294,8 @@ def start_ccrouter(
     document = ccrouter_config(provider_type, upstream)
     if mode.endswith("-keys"):
         document = with_managed_keys(document, folder)
+    if mode.endswith("-live"):  # /api/live needs a viewer: the admin token (/v1 stays open)
+        document = {**document, "server": {**document["server"], "admin_token": LIVE_TOKEN}}
     config.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     port = free_port()
     target = Target(
@@ -305,7 +316,10 @@ def start_ccrouter(
     if variant is not None:
         env["PYTHONPATH"] = str(variant.resolve())
         target.extra["variant"] = str(variant)
-    return _measured(launcher, target, argv, "/health", env)
+    measured = _measured(launcher, target, argv, "/health", env)
+    if mode.endswith("-live"):
+        launcher.spawn(f"{name} watcher", _bench_role("live", port), {TOKEN_ENV: LIVE_TOKEN})
+    return measured
 
 
 # ---------------------------------------------------------------- peers

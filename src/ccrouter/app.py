@@ -19,8 +19,10 @@ from ccrouter.api import audit as audit_api
 from ccrouter.api import budgets as budgets_api
 from ccrouter.api import config_api, config_edit, health
 from ccrouter.api import keys as keys_api
+from ccrouter.api import live as live_api
 from ccrouter.api import logs as logs_api
 from ccrouter.api import metrics as metrics_api
+from ccrouter.api import overview as overview_api
 from ccrouter.api import requests as requests_api
 from ccrouter.api import sessions as sessions_api
 from ccrouter.api import usage as usage_api
@@ -124,6 +126,8 @@ def create_app(
     app.add_routes(logs_api.routes())  # -- ccrouter logs of a foreground gateway (issue 13)
     app.add_routes(requests_api.routes())  # -- the request log (issue 15, the dashboard)
     app.add_routes(budgets_api.routes())  # -- budgets and their use (issue 15, the Costs page)
+    overview_api.install(app)  # -- the dashboard's Overview (issue 15)
+    live_api.install(app)  # -- ... and its live stream (issue 15)
     app.add_routes([*keys_api.routes(), *audit_api.routes()])  # -- a team's gateway (issue 14)
     app.on_response_prepare.append(config_api.version_header)
     if server.ui.enabled:  # -- the dashboard (issue 15)

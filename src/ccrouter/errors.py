@@ -12,7 +12,8 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
     │   ├── NotFoundError              404 not_found_error
     │   ├── RequestTooLargeError       413 request_too_large
     │   ├── AuthThrottledError         429 rate_limit_error (too many failed authentications)
-    │   └── ClientRateLimitError       429 rate_limit_error (a key's, user's or team's rpm/tpm)
+    │   ├── ClientRateLimitError       429 rate_limit_error (a key's, user's or team's rpm/tpm)
+    │   └── TooManyStreamsError        429 rate_limit_error (the dashboard's live streams are all taken)
     ├── RoutingError                   400 invalid_request_error (no provider/model can take it)
     └── UpstreamError                  502 api_error        (a provider failed; status/type from it)
         ├── UpstreamStatusError        the provider answered with an error status
@@ -42,6 +43,7 @@ __all__ = [
     "RequestError",
     "RequestTooLargeError",
     "RoutingError",
+    "TooManyStreamsError",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamOverloadedError",
@@ -117,6 +119,18 @@ class AuthThrottledError(RequestError):
 class ClientRateLimitError(RequestError):
     """The caller is over a requests or tokens per minute limit of its key, user or team (issue 14);
     ``message`` names the limit, ``retry_after`` (seconds) is when its window frees a slot."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyStreamsError(RequestError):
+    """As many live streams (``GET /api/live``) are open as the gateway serves at once; ``retry_after``
+    in seconds."""
 
     status = 429
     error_type = "rate_limit_error"

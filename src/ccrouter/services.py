@@ -53,6 +53,7 @@ from ccrouter.telemetry.alerts import Alerter, RecentRequests, Sender
 from ccrouter.telemetry.metrics import GatewayMetrics
 from ccrouter.telemetry.redact import Redactor, secrets_of
 from ccrouter.telemetry.sessions import SessionLog
+from ccrouter.telemetry.traffic import TrafficRecorder
 from ccrouter.tokens import TokenCounter
 from ccrouter.transformers.apply import build_transformers
 from ccrouter.ui.session import SessionCodec, session_codec
@@ -91,6 +92,8 @@ class ObserverContext:
     recent: RecentRequests | None
     # Per-session summaries for the statusline (``GET /api/sessions/{id}``).
     session_log: SessionLog
+    # The last hour's traffic for the dashboard's Overview (``ccrouter.telemetry.traffic``).
+    traffic: TrafficRecorder
 
 
 class Users:
@@ -189,6 +192,8 @@ class Services:
     verifier: JwtVerifier | None
     # -- the dashboard (issue 15): seals and opens its session cookies (``server.ui``).
     ui_sessions: SessionCodec
+    # The last hour's traffic (the Overview's): one recorder for the process, kept across reloads.
+    traffic: TrafficRecorder
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -383,7 +388,10 @@ def _assemble(
         ledger, auditor, settings.server.keys, on_change=directory.changed, last_used=directory.last_used
     )
     recent = _recent_window(settings, previous)
-    context = ObserverContext(settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log)
+    traffic = previous.traffic if previous is not None else TrafficRecorder()
+    context = ObserverContext(
+        settings, ledger, cost_hook, counter, estimates, metrics, recent, session_log, traffic
+    )
     observers = tuple(item for _, item in collect_observers(registry, context))
     dispatcher = Dispatcher(
         settings,
@@ -447,6 +455,7 @@ def _assemble(
         auditor=auditor,
         key_manager=key_manager,
         ui_sessions=session_codec(settings.server.ui),
+        traffic=traffic,
         _relay=relay,
         _background=background,
     )

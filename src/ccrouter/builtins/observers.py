@@ -2,7 +2,8 @@
 
 Observers are told in the order registered here: the ledger's first, since it fills in the
 estimated usage and the cost that the metrics and the request log then count; then the metrics,
-the request log line, the alerts' window of recent requests and the statusline's session log.
+the dashboard's live traffic, the request log line, the alerts' window of recent requests and the
+statusline's session log.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["register_alert_channels", "register_observers"]
 def register_observers(register: Callable[[Observer], None], context: ObserverContext) -> None:
     register(LedgerObserver(context.ledger, context.cost_hook, context.counter, context.estimates))
     register(context.metrics)
+    register(context.traffic)  # -- the dashboard's Overview (issue 15)
     if context.settings.logging.requests:
         register(RequestLog())
     if context.recent is not None:
