@@ -8,7 +8,8 @@ suite needs every service below, in CI too.
 
 The addresses are the ones the tests use; CCROUTER_TEST_REDIS and CCROUTER_TEST_POSTGRES (host:port)
 override them for this check only (its own tests point them at a closed port). Chromium is looked for at
-CCROUTER_TEST_CHROMIUM, else /usr/bin/chromium (Debian's package). The Claude Code CLI
+CCROUTER_TEST_CHROMIUM, else /usr/bin/chromium (Debian's package), Firefox at CCROUTER_TEST_FIREFOX, else
+/usr/bin/firefox-esr. The Claude Code CLI
 is looked for where tests/integration/test_claude_code_real.py looks (CCROUTER_TEST_CLAUDE, else
 node_modules/.bin/claude, else .cache/claude-code/node_modules/.bin/claude) and, when it is nowhere,
 installed into .cache/claude-code with npm (pinned version).
@@ -180,7 +181,26 @@ def check_chromium():
     )
 
 
-CHECKS = (check_python, check_promtool, check_redis, check_postgres, check_chromium, check_claude_code)
+def check_firefox():
+    # tests/ui/test_firefox.py drives it over WebDriver BiDi (tests/ui/firefox.py looks at the same place).
+    path = os.environ.get("CCROUTER_TEST_FIREFOX", "/usr/bin/firefox-esr")
+    if _executable(path):
+        return None
+    return (
+        "Firefox at %s (the dashboard's test in a second browser engine): apt-get install -y "
+        "--no-install-recommends firefox-esr, or set CCROUTER_TEST_FIREFOX to a Firefox binary" % path
+    )
+
+
+CHECKS = (
+    check_python,
+    check_promtool,
+    check_redis,
+    check_postgres,
+    check_chromium,
+    check_firefox,
+    check_claude_code,
+)
 
 
 def main():
