@@ -192,6 +192,29 @@ def check_firefox():
     )
 
 
+def check_webkit():
+    # tests/ui/test_engines.py drives WebKitGTK's MiniBrowser through WebKitWebDriver on an Xvfb display
+    # (tests/ui/webkit.py looks at the same places).
+    needed = (
+        (os.environ.get("CCROUTER_TEST_WEBKIT_DRIVER", "/usr/bin/WebKitWebDriver"), "webkit2gtk-driver"),
+        (
+            os.environ.get(
+                "CCROUTER_TEST_WEBKIT_BROWSER", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
+            ),
+            "webkit2gtk-driver",
+        ),
+        ("/usr/bin/Xvfb", "xvfb"),
+    )
+    missing = [(path, package) for path, package in needed if not _executable(path)]
+    if not missing:
+        return None
+    return (
+        "WebKit, Safari's engine, for the dashboard's test in a third browser engine: %s missing; "
+        "apt-get install -y --no-install-recommends %s"
+        % (", ".join(path for path, _ in missing), " ".join(sorted({p for _, p in missing})))
+    )
+
+
 CHECKS = (
     check_python,
     check_promtool,
@@ -199,6 +222,7 @@ CHECKS = (
     check_postgres,
     check_chromium,
     check_firefox,
+    check_webkit,
     check_claude_code,
 )
 

@@ -187,8 +187,11 @@ class Firefox:
         deadline = time.monotonic() + timeout_s
         value: Any = None
         while time.monotonic() < deadline:
-            value = await self.evaluate(expression)
-            if value:
+            try:
+                value = await self.evaluate(expression)
+            except BidiError as error:  # the page is between two documents (a form sent, a redirect)
+                value = error
+            if value and not isinstance(value, BidiError):
                 return value
             await asyncio.sleep(0.1)
         raise AssertionError(f"not true within {timeout_s} s: {expression} (last: {value!r})")

@@ -1,37 +1,42 @@
-"""The dashboard in Firefox (Debian's firefox-esr over WebDriver BiDi, see ``firefox.py``): logging
-in, every page rendering without a JavaScript error, the Overview's providers and count, the charts
-drawn on their canvases (uPlot), the Requests rows and the Configuration editor. Chromium runs the
-full browser tests; this one checks the same pages work in a second engine."""
+"""The dashboard in the two other engines: Firefox (Debian's firefox-esr over WebDriver BiDi, see
+``firefox.py``) and WebKit, Safari's engine (Debian's WebKitGTK over classic WebDriver, see
+``webkit.py``): logging in, every page rendering (in Firefox without a JavaScript error), the
+Overview's providers and count, the charts drawn on their canvases (uPlot), the Requests rows, the
+Keys form and the Configuration editor. Chromium runs the full browser tests through Playwright."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from firefox import Firefox
 from ui_support import ARTIFACTS, UiGateway
+from webkit import WebKit
+
+ENGINES: dict[str, Any] = {"firefox": Firefox, "webkit": WebKit}
 
 
-@pytest.fixture(scope="module")
-def firefox() -> Iterator[Firefox]:
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
     try:
-        browser = Firefox.launch()
+        browser = ENGINES[request.param].launch()
     except FileNotFoundError as error:
         pytest.fail(str(error))
     yield browser
     browser.close()
 
 
-async def _tour(browser: Firefox, gateway: UiGateway) -> None:
+async def _tour(browser: Any, gateway: UiGateway, name: str) -> None:
     url = gateway.url
     async with browser:
         await browser.goto(url + "/ui/login")
         await browser.evaluate(
-            "document.querySelector('[data-testid=token-input]').value = "
+            "(() => { document.querySelector('[data-testid=token-input]').value = "
             + json.dumps(gateway.admin_token)
-            + "; document.querySelector('[data-testid=login-submit]').click(); true"
+            + "; document.querySelector('[data-testid=login-submit]').click(); return true; })()"
         )
         await browser.wait_for("location.pathname === '/ui/' && !!window.ccr")
         await browser.wait_for("document.querySelectorAll('[data-testid=provider-row]').length === 2")
@@ -44,7 +49,7 @@ async def _tour(browser: Firefox, gateway: UiGateway) -> None:
             " return c.length >= 3 && c.every((x) => x.width > 0 && x.height > 0) && c.length; })()"
         )
         assert charts >= 3
-        await browser.screenshot(ARTIFACTS / "firefox-overview.png")
+        await browser.screenshot(ARTIFACTS / f"{name}-overview.png")
 
         await browser.goto(url + "/ui/costs")
         points = await browser.wait_for(
@@ -52,7 +57,7 @@ async def _tour(browser: Firefox, gateway: UiGateway) -> None:
             " return n && n.querySelector('canvas') && Number(n.dataset.points); })()"
         )
         assert points > 0
-        await browser.screenshot(ARTIFACTS / "firefox-costs.png")
+        await browser.screenshot(ARTIFACTS / f"{name}-costs.png")
 
         await browser.goto(url + "/ui/requests")
         await browser.wait_for("document.querySelectorAll('[data-testid=request-row]').length === 5")
@@ -67,9 +72,11 @@ async def _tour(browser: Firefox, gateway: UiGateway) -> None:
 
         await browser.goto(url + "/ui/audit")
         await browser.wait_for("document.querySelectorAll('[data-testid=audit-row]').length > 0")
-    assert browser.errors == [], f"JavaScript errors in Firefox: {browser.errors}"
+    assert browser.errors == [], f"JavaScript errors in {name}: {browser.errors}"
 
 
-def test_every_page_works_in_firefox(firefox: Firefox, ui_gateway: UiGateway) -> None:
+def test_every_page_works_in_firefox_and_webkit(
+    engine: Any, ui_gateway: UiGateway, request: pytest.FixtureRequest
+) -> None:
     ui_gateway.traffic(3, 2)
-    asyncio.run(_tour(firefox, ui_gateway))
+    asyncio.run(_tour(engine, ui_gateway, request.node.callspec.params["engine"]))
