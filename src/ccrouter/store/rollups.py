@@ -1,0 +1,255 @@
+"""Rollups: the ledger summed per hour and per day, so the dashboard's reports read thousands of rows
+instead of millions.
+
+Each rollup table holds, per time bucket (its start, unix seconds) and distinct combination of its
+dimensions, the same sums a report computes from raw rows. The writer maintains them in the
+transaction that inserts the rows (an upsert per bucket), so a rollup never disagrees with the ledger.
+A query reads the rollups for the whole buckets inside its range and the raw rows for the partial
+edges (``segments``), so its answer is exact, equal to the raw one.
+
+Sessions are many (and a report by session is rare beside the others), so they get rollups of their
+own instead of multiplying the rows of the others. A bucket's combination is also kept as one text
+key (``dims``, a JSON array): unique indexes treat NULLs as distinct, so the key is what an upsert
+conflicts on.
+
+If a sum would pass 64 bits (no real ledger; a test's), the rollups turn off for good
+(``usage_rollups_off``) and every query reads the raw rows again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ccrouter.store.migrations import Dialect
+    from ccrouter.store.records import UsageRecord
+
+__all__ = [
+    "OFF_TABLE",
+    "RAW_SUMS",
+    "ROLLUPS",
+    "SUM_COLUMNS",
+    "TIME_GROUPS",
+    "Rollup",
+    "Segment",
+    "aggregate",
+    "backfill",
+    "create_tables",
+    "segments",
+    "upsert_from_usage",
+    "upsert_values",
+    "usable",
+]
+
+# The report's sums over raw rows, in ``GroupRow`` order, and the rollup column holding each.
+RAW_SUMS = (
+    "COUNT(*)",
+    "COALESCE(SUM(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END), 0)",
+    "COALESCE(SUM(input_tokens), 0)",
+    "COALESCE(SUM(output_tokens), 0)",
+    "COALESCE(SUM(cache_read_tokens), 0)",
+    "COALESCE(SUM(cache_write_tokens), 0)",
+    "COALESCE(SUM(CASE WHEN estimated THEN 1 ELSE 0 END), 0)",
+    "COALESCE(SUM(cost_picos), 0)",
+    "COALESCE(SUM(CASE WHEN cost_picos IS NULL THEN 1 ELSE 0 END), 0)",
+)
+SUM_COLUMNS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "estimated",
+    "cost_picos",
+    "unpriced",
+)
+COST = SUM_COLUMNS.index("cost_picos")
+OFF_TABLE = "usage_rollups_off"
+# A time group -> its width in seconds: a rollup answers it when its buckets nest in the group's.
+TIME_GROUPS: dict[str, int] = {"day": 86_400, "hour": 3_600}
+_INT64 = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    table: str
+    width: int  # seconds; buckets start at multiples of it (UTC)
+    dims: tuple[str, ...]  # ledger columns
+
+
+# Every column a report groups by or a budget filters on, except the session.
+_DIMS = (
+    "endpoint",
+    "provider",
+    "model",
+    "client_key_id",
+    "user_name",
+    "team",
+    "scenario",
+    "project",
+    "profile",
+    "subagent",
+)
+# A new dimension needs a new table (and a migration that fills it), never an edit of these.
+ROLLUPS = (
+    Rollup("usage_daily", 86_400, _DIMS),
+    Rollup("usage_hourly", 3_600, _DIMS),
+    Rollup("usage_session_daily", 86_400, ("session_id",)),
+    Rollup("usage_session_hourly", 3_600, ("session_id",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Rows with ``since <= ts < until`` (None: unbounded), read from ``rollup`` (None: raw rows)."""
+
+    rollup: Rollup | None
+    since: float | None
+    until: float | None
+
+
+def usable(columns: Iterable[str], time_groups: Iterable[str]) -> list[Rollup]:
+    """The rollups that can answer a query grouping or filtering on ``columns`` (ledger columns) and
+    grouping by ``time_groups``, widest buckets first."""
+    needed = set(columns)
+    widths = [TIME_GROUPS[name] for name in time_groups]
+    found = [
+        rollup
+        for rollup in ROLLUPS
+        if needed <= set(rollup.dims) and all(width % rollup.width == 0 for width in widths)
+    ]
+    return sorted(found, key=lambda rollup: -rollup.width)
+
+
+def segments(since: float | None, until: float | None, rollups: Sequence[Rollup]) -> list[Segment]:
+    """``[since, until)`` cut into pieces: the widest rollup's whole buckets, then narrower ones'
+    whole buckets on the edges, then raw rows for what is left. Never empty."""
+    if since is not None and until is not None and since >= until:
+        return [Segment(None, since, until)]
+    out = _cover(since, until, rollups)
+    return out or [Segment(None, since, until)]
+
+
+def _cover(since: float | None, until: float | None, rollups: Sequence[Rollup]) -> list[Segment]:
+    if since is not None and until is not None and since >= until:
+        return []
+    if not rollups:
+        return [Segment(None, since, until)]
+    rollup, rest = rollups[0], rollups[1:]
+    low = None if since is None else float(math.ceil(since / rollup.width) * rollup.width)
+    high = None if until is None else float(math.floor(until / rollup.width) * rollup.width)
+    if low is not None and high is not None and low >= high:
+        return _cover(since, until, rest)
+    head = [] if since is None or low is None else _cover(since, low, rest)
+    tail = [] if until is None or high is None else _cover(high, until, rest)
+    return [*head, Segment(rollup, low, high), *tail]
+
+
+def bucket(dialect: Dialect, width: int) -> str:
+    """The start of ``ts``'s bucket. Dividing a float can round up onto the next bucket's start for
+    a ts a hair below it: step back then, so the bucket agrees with comparisons on ``ts``."""
+    start = (
+        f"(floor(ts / {width}) * {width})"
+        if dialect == "postgres"
+        else f"(CAST(ts / {width} AS INTEGER) * {width})"
+    )
+    return f"(CASE WHEN {start} > ts THEN {start} - {width} ELSE {start} END)"
+
+
+def _key(dialect: Dialect, dims: Sequence[str]) -> str:
+    return (
+        f"json_array({', '.join(dims)})"
+        if dialect == "sqlite"
+        else f"json_build_array({', '.join(dims)})::text"
+    )
+
+
+def create_tables(dialect: Dialect) -> list[str]:
+    real = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
+    boolean = "BOOLEAN" if dialect == "postgres" else "INTEGER"
+    # SQLite: WITHOUT ROWID keeps the rows in (ts, dims) order, so a time range is one sweep.
+    tail = "" if dialect == "postgres" else " WITHOUT ROWID"
+    out = []
+    for rollup in ROLLUPS:
+        dims = [f"{name} {boolean if name == 'subagent' else 'TEXT'}" for name in rollup.dims]
+        sums = [f"{name} BIGINT NOT NULL" for name in SUM_COLUMNS]
+        out.append(
+            f"CREATE TABLE {rollup.table} (ts {real} NOT NULL, {', '.join(dims)}, dims TEXT NOT NULL,"
+            f" {', '.join(sums)}, PRIMARY KEY (ts, dims)){tail}"
+        )
+    out.append(f"CREATE TABLE {OFF_TABLE} (id INTEGER PRIMARY KEY, ts {real} NOT NULL, reason TEXT NOT NULL)")
+    return out
+
+
+def _on_conflict(rollup: Rollup) -> str:
+    updates = ", ".join(f"{name} = {rollup.table}.{name} + excluded.{name}" for name in SUM_COLUMNS)
+    return f" ON CONFLICT (ts, dims) DO UPDATE SET {updates}"
+
+
+def upsert_from_usage(dialect: Dialect, rollup: Rollup, mark: str) -> str:
+    """Add the ledger rows with ``id > mark`` to ``rollup`` (the batch just inserted, or all)."""
+    dims = ", ".join(rollup.dims)
+    columns = ", ".join(["ts", *rollup.dims, "dims", *SUM_COLUMNS])
+    start = bucket(dialect, rollup.width)
+    return (
+        f"INSERT INTO {rollup.table} ({columns})"
+        f" SELECT {start} AS b, {dims}, {_key(dialect, rollup.dims)}, {', '.join(RAW_SUMS)}"
+        f" FROM usage WHERE id > {mark} GROUP BY b, {dims}" + _on_conflict(rollup)
+    )
+
+
+def backfill(dialect: Dialect) -> list[str]:
+    return [upsert_from_usage(dialect, rollup, "0") for rollup in ROLLUPS]
+
+
+_PG_TYPES = {"subagent": "boolean"}
+
+
+def upsert_values(rollup: Rollup) -> str:
+    """PostgreSQL: add pre-summed rows (``aggregate``), one array per column, to ``rollup``."""
+    names = ["ts", *rollup.dims, *SUM_COLUMNS]
+    types = ["float8", *(_PG_TYPES.get(name, "text") for name in rollup.dims), *("int8" for _ in SUM_COLUMNS)]
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
+    columns = ", ".join(["ts", *rollup.dims, "dims", *SUM_COLUMNS])
+    values = ", ".join(["ts", *rollup.dims, _key("postgres", rollup.dims), *SUM_COLUMNS])
+    return (
+        f"INSERT INTO {rollup.table} ({columns}) SELECT {values}"
+        f" FROM unnest({arrays}) AS u({', '.join(names)})" + _on_conflict(rollup)
+    )
+
+
+def aggregate(rollup: Rollup, records: Sequence[UsageRecord]) -> list[list[Any]] | None:
+    """``records`` summed per bucket and combination, as one list per column for ``upsert_values``,
+    in a fixed order (concurrent writers then lock rows in the same order and cannot deadlock).
+    None when a sum passes 64 bits."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    width = rollup.width
+    for record in records:
+        start = math.floor(record.ts / width) * width
+        if start > record.ts:
+            start -= width
+        key = (float(start), *(getattr(record, name) for name in rollup.dims))
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = [0] * len(SUM_COLUMNS)
+        row[0] += 1
+        row[1] += record.status >= 400 or record.error_type is not None
+        row[2] += record.input_tokens
+        row[3] += record.output_tokens
+        row[4] += record.cache_read_tokens
+        row[5] += record.cache_write_tokens
+        row[6] += record.estimated
+        row[COST] += record.cost_picos or 0
+        row[8] += record.cost_picos is None
+    ordered = sorted(sums.items(), key=lambda item: tuple((v is not None, v) for v in item[0]))
+    if any(abs(value) > _INT64 for _, row in ordered for value in row):
+        return None
+    columns: list[list[Any]] = [[] for _ in range(1 + len(rollup.dims) + len(SUM_COLUMNS))]
+    for key, row in ordered:
+        for column, value in zip(columns, (*key, *row), strict=True):
+            column.append(value)
+    return columns
