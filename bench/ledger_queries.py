@@ -41,13 +41,16 @@ ROUTES = {
 TARGET_MS = 200.0
 
 
-def _rows(count: int, now: float, seed: int = 7) -> list[UsageRecord]:
+def _rows(count: int, now: float, seed: int = 7, span: float = 30 * DAY) -> list[UsageRecord]:
+    """``count`` rows over the ``span`` before ``now``, oldest first (a ledger is written in about
+    time order; random order made filling a million rows take ten minutes)."""
     rng = random.Random(seed)
+    stamps = sorted(now - rng.random() * span for _ in range(count))
     keys = rng.choices(range(KEYS), weights=[1 / (k + 1) ** 0.8 for k in range(KEYS)], k=count)
     scenarios = rng.choices(list(ROUTES), weights=[w for w, _ in ROUTES.values()], k=count)
     out = []
     for n in range(count):
-        ts = now - rng.random() * 30 * DAY
+        ts = stamps[n]
         key = keys[n]
         period = int(ts // SESSION_S)
         scenario = scenarios[n]
@@ -121,6 +124,8 @@ def _queries(store: Store, now: float) -> list[tuple[str, Callable[[], Awaitable
     ):
         query = UsageQuery(by=by, since=month, until=now)
         out.append((f"usage 30 days by {'+'.join(by)}", lambda q=query: store.report(q)))
+    top = UsageQuery(by=("session",), since=month, limit=50)
+    out.append(("usage 30 days by session, top 50", lambda: store.report(top)))
     out.append(
         ("usage 30 days by key, top 20", lambda: store.report(UsageQuery(by=("key",), since=month, limit=20)))
     )
@@ -175,11 +180,31 @@ def _queries(store: Store, now: float) -> list[tuple[str, Callable[[], Awaitable
     return out
 
 
+async def _sizes(store: Store) -> str:
+    """How many rows each table holds (the rollups' where they exist)."""
+    tables = ["usage", "usage_daily", "usage_hourly", "usage_session_daily", "usage_session_hourly"]
+    counts = []
+    for table in tables:
+        sql = f"SELECT COUNT(*) FROM {table}"
+        try:
+            if isinstance(store, SQLiteStore):
+                count = (await store._run(lambda sql=sql: store._conn().execute(sql).fetchone()))[0]
+            else:
+                assert isinstance(store, PostgresStore)
+                async with store._acquire() as conn:
+                    count = await conn.fetchval(sql)
+        except Exception:  # a ledger without rollups
+            continue
+        counts.append(f"{table} {count:,}")
+    return "rows: " + ", ".join(counts)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each query (the median counts)")
     parser.add_argument(
         "--postgres", default="", help="a PostgreSQL URL (a fresh schema is made and dropped)"
     )
@@ -201,11 +226,12 @@ async def main() -> int:
             f"{args.rows:,} rows into {kind} in {seconds:.1f} s"
             f" ({args.rows / seconds:,.0f} rows/s, batches of 5000)"
         )
+        print(await _sizes(store), flush=True)
         worst = 0.0
         for what, call in _queries(store, now):
-            worst = max(worst, await _timed(what, call))
-        # The write path as the gateway uses it: 500-row batches, onto the full ledger.
-        extra = [r for r in _rows(20_000, now, seed=8)]
+            worst = max(worst, await _timed(what, call, args.runs))
+        # The write path as the gateway uses it: 500-row batches of new requests, onto the full ledger.
+        extra = _rows(20_000, now + 3600, seed=8, span=3600)  # the next hour's requests
         seconds = await _fill(store, extra, 500)
         print(
             f"write path: {len(extra):,} rows in batches of 500 in {seconds:.2f} s"
