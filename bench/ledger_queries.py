@@ -27,6 +27,11 @@ from typing import Any
 from ccrouter.store import RequestQuery, UsageQuery, UsageRecord, Window
 from ccrouter.store.base import Store
 from ccrouter.store.postgres import PostgresStore
+
+try:
+    from ccrouter.store.rollups import ROLLUPS
+except ImportError:  # a checkout from before the rollups (to measure what they changed)
+    ROLLUPS = ()  # type: ignore[assignment]
 from ccrouter.store.sqlite import SQLiteStore
 
 DAY = 86_400.0
@@ -182,7 +187,7 @@ def _queries(store: Store, now: float) -> list[tuple[str, Callable[[], Awaitable
 
 async def _sizes(store: Store) -> str:
     """How many rows each table holds (the rollups' where they exist)."""
-    tables = ["usage", "usage_daily", "usage_hourly", "usage_session_daily", "usage_session_hourly"]
+    tables = ["usage", *(rollup.table for rollup in ROLLUPS)]
     counts = []
     for table in tables:
         sql = f"SELECT COUNT(*) FROM {table}"
@@ -195,7 +200,7 @@ async def _sizes(store: Store) -> str:
                     count = await conn.fetchval(sql)
         except Exception:  # a ledger without rollups
             continue
-        counts.append(f"{table} {count:,}")
+        counts.append(f"{table.removeprefix('usage_')} {count:,}")
     return "rows: " + ", ".join(counts)
 
 

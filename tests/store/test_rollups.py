@@ -248,7 +248,7 @@ async def test_a_sum_past_64_bits_turns_the_rollups_off_and_keeps_every_row(make
         store.add(base)  # later rows are written, and reports still read the raw rows
         await store.flush()
         sql, _ = SqlBuilder(store.dialect).report(UsageQuery(since=START))
-        assert "usage_daily" in sql  # the rollups would answer, were they on
+        assert "usage_daily_routes" in sql  # the rollups would answer, were they on
         found = await store.report(UsageQuery(by=("session",), since=START))
         assert {r.groups["session"]: r.requests for r in found} == {
             None: 1,

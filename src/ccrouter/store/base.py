@@ -34,7 +34,6 @@ __all__ = [
 
 # A reservation whose request never reached the ledger (its instance crashed) stops counting after this.
 RESERVATION_TTL_S = 1800.0
-_SUMS = RAW_SUMS
 
 
 class StoreUnavailableError(CCRouterError):
@@ -274,7 +273,7 @@ def group_rows(by: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[GroupRo
     for row in rows:
         groups = {name: _group_value(name, row[i]) for i, name in enumerate(by)}
         n = len(by)
-        out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(_SUMS)])))
+        out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(SUM_COLUMNS)])))
     return out
 
 
