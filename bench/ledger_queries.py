@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -245,6 +246,7 @@ async def main() -> int:
         return 0 if worst <= TARGET_MS else 1
     finally:
         await store.close()
+        shutil.rmtree(folder, ignore_errors=True)
         if args.postgres:
             import asyncpg
 
