@@ -217,7 +217,33 @@ def upsert_from_usage(dialect: Dialect, rollup: Rollup, mark: str) -> str:
 
 
 def backfill(dialect: Dialect) -> list[str]:
-    return [upsert_from_usage(dialect, rollup, "0") for rollup in ROLLUPS]
+    """Fill the rollups from the rows already written: each from the smallest table that has its
+    columns at a finer bucket (a narrow hourly rollup from the one of every column, a daily from the
+    hourly), so a ledger of millions of rows is read twice, not once per rollup."""
+    statements: list[str] = []
+    done: list[Rollup] = []
+    for rollup in sorted(ROLLUPS, key=lambda r: (r.width, -len(r.dims))):
+        sources = [
+            other for other in done if set(rollup.dims) <= set(other.dims) and rollup.width % other.width == 0
+        ]
+        if sources:
+            source = min(sources, key=lambda other: (-other.width, len(other.dims)))
+            statements.append(_derive(dialect, rollup, source.table))
+        else:
+            statements.append(upsert_from_usage(dialect, rollup, "0"))
+        done.append(rollup)
+    return statements
+
+
+def _derive(dialect: Dialect, rollup: Rollup, source: str) -> str:
+    dims = ", ".join(rollup.dims)
+    columns = ", ".join(["ts", *rollup.dims, "dims", *SUM_COLUMNS])
+    sums = ", ".join(f"SUM({name})" for name in SUM_COLUMNS)
+    return (
+        f"INSERT INTO {rollup.table} ({columns})"
+        f" SELECT {bucket(dialect, rollup.width)} AS b, {dims}, {_key(dialect, rollup.dims)}, {sums}"
+        f" FROM {source} GROUP BY b, {dims}" + _on_conflict(rollup)
+    )
 
 
 _PG_TYPES = {"subagent": "boolean"}
