@@ -285,3 +285,14 @@ def test_segments_cover_a_range_once_widest_buckets_first() -> None:
         (None, START + 10, START + 20)
     ]
     assert [(p.rollup, p.since) for p in segments(START + 5, START + 5, [hourly])] == [(None, START + 5)]
+
+
+def test_segments_keep_a_range_a_hair_off_a_bucket_edge_raw() -> None:
+    hourly = Rollup("h", 3600, ())
+    edge = START + 5 * HOUR
+    for since in (edge - 1e-6, edge + 1e-6, edge + 2.5e-7, edge - 2.5e-7):
+        for piece in segments(since, since + 3 * HOUR, [hourly]):
+            if piece.rollup is not None:
+                assert piece.since is not None
+                assert piece.until is not None
+                assert since <= piece.since < piece.until <= since + 3 * HOUR

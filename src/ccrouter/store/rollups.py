@@ -154,13 +154,23 @@ def _cover(since: float | None, until: float | None, rollups: Sequence[Rollup]) 
     if not rollups:
         return [Segment(None, since, until)]
     rollup, rest = rollups[0], rollups[1:]
-    low = None if since is None else float(math.ceil(since / rollup.width) * rollup.width)
-    high = None if until is None else float(math.floor(until / rollup.width) * rollup.width)
+    low = None if since is None else _edge(since, rollup.width, up=True)
+    high = None if until is None else _edge(until, rollup.width, up=False)
     if low is not None and high is not None and low >= high:
         return _cover(since, until, rest)
     head = [] if since is None or low is None else _cover(since, low, rest)
     tail = [] if until is None or high is None else _cover(high, until, rest)
     return [*head, Segment(rollup, low, high), *tail]
+
+
+def _edge(moment: float, width: int, *, up: bool) -> float:
+    """The first bucket start at or after ``moment`` (``up``), or the last at or before it. The
+    division rounds: step when it rounded across ``moment``."""
+    if up:
+        edge = float(math.ceil(moment / width) * width)
+        return edge + width if edge < moment else edge
+    edge = float(math.floor(moment / width) * width)
+    return edge - width if edge > moment else edge
 
 
 def bucket(dialect: Dialect, width: int) -> str:
