@@ -243,11 +243,10 @@ class SqlBuilder:
             where.append("(status >= 400 OR error_type IS NOT NULL)")
         elif status is not None:
             low = int(status[0]) * 100
-            # SQLite: ``+`` keeps the planner off the status index. A class holds most rows, and
-            # scanning them all to sort by time is far slower than the time index's newest rows.
-            plus = "+" if self.dialect == "sqlite" else ""
-            add(plus + "status >= {}", low)
-            add(plus + "status < {}", low + 100)
+            # ``+`` keeps the planner off the status index: a class can hold most rows, and sorting
+            # them all by time is far slower than reading the time index's newest rows.
+            add("+status >= {}", low)
+            add("+status < {}", low + 100)
         if query.before_id is not None:
             # The rows after row ``before_id`` in the page order (ts, then id). Ids follow the
             # writes and ts the starts, so ``id <`` alone would repeat or skip rows across pages.

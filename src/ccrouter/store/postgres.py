@@ -369,28 +369,24 @@ async def _rollups_on(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval(f"SELECT NOT EXISTS (SELECT 1 FROM {rollups.OFF_TABLE})"))
 
 
-_ROLL_UP = {rollup.table: rollups.upsert_values(rollup) for rollup in rollups.ROLLUPS}
+_ROLL_UP = rollups.upsert_batch()
 
 
 async def _roll_up(conn: asyncpg.Connection, batch: Sequence[UsageRecord]) -> None:
     """Add ``batch`` to the rollups, in the transaction that inserts it."""
     if not await _rollups_on(conn):
         return
-    columns = [rollups.aggregate(rollup, batch) for rollup in rollups.ROLLUPS]
-    reason = "a sum passes 64 bits"
-    if all(column is not None for column in columns):
-        try:
-            async with conn.transaction():  # a savepoint: a failed upsert keeps the batch
-                for rollup, arrays in zip(rollups.ROLLUPS, columns, strict=True):
-                    await conn.execute(_ROLL_UP[rollup.table], *(arrays or ()))
-            return
-        except asyncpg.NumericValueOutOfRangeError as exc:
-            reason = str(exc)
-    # The rollups can no longer be exact: they stop, and reads use the raw rows.
-    await conn.execute(
-        f"INSERT INTO {rollups.OFF_TABLE} VALUES (1, $1, $2) ON CONFLICT DO NOTHING", time.time(), reason
-    )
-    log.error("ledger rollups turned off (%s): reports read the raw rows from now on", reason)
+    try:
+        async with conn.transaction():  # a savepoint: a failed upsert keeps the batch
+            await conn.execute(_ROLL_UP, *rollups.batch_columns(batch))
+    except asyncpg.NumericValueOutOfRangeError as exc:
+        # A sum past 64 bits: the rollups can no longer be exact, so they stop and reads use the rows.
+        await conn.execute(
+            f"INSERT INTO {rollups.OFF_TABLE} VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
+            time.time(),
+            str(exc),
+        )
+        log.error("ledger rollups turned off (%s): reports read the raw rows from now on", exc)
 
 
 def _flat(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:

@@ -36,12 +36,12 @@ __all__ = [
     "TIME_GROUPS",
     "Rollup",
     "Segment",
-    "aggregate",
     "backfill",
+    "batch_columns",
     "create_tables",
     "segments",
+    "upsert_batch",
     "upsert_from_usage",
-    "upsert_values",
     "usable",
 ]
 
@@ -216,13 +216,18 @@ def _on_conflict(rollup: Rollup) -> str:
 
 def upsert_from_usage(dialect: Dialect, rollup: Rollup, mark: str) -> str:
     """Add the ledger rows with ``id > mark`` to ``rollup`` (the batch just inserted, or all)."""
+    return _upsert(dialect, rollup, f"usage WHERE id > {mark}")
+
+
+def _upsert(dialect: Dialect, rollup: Rollup, source: str) -> str:
     dims = ", ".join(rollup.dims)
     columns = ", ".join(["ts", *rollup.dims, "dims", *SUM_COLUMNS])
     start = bucket(dialect, rollup.width)
+    # In key order: concurrent writers then lock the rows they share in the same order (no deadlock).
     return (
         f"INSERT INTO {rollup.table} ({columns})"
         f" SELECT {start} AS b, {dims}, {_key(dialect, rollup.dims)}, {', '.join(RAW_SUMS)}"
-        f" FROM usage WHERE id > {mark} GROUP BY b, {dims}" + _on_conflict(rollup)
+        f" FROM {source} GROUP BY b, {dims} ORDER BY 1, {len(rollup.dims) + 2}" + _on_conflict(rollup)
     )
 
 
@@ -256,50 +261,30 @@ def _derive(dialect: Dialect, rollup: Rollup, source: str) -> str:
     )
 
 
-_PG_TYPES = {"subagent": "boolean"}
+# What a rollup reads of a row, and its PostgreSQL type.
+_BATCH = {
+    "ts": "float8",
+    **{name: "boolean" if name == "subagent" else "text" for name in (*_ALL, *_SESSIONS)},
+    "status": "int4",
+    "error_type": "text",
+    "input_tokens": "int8",
+    "output_tokens": "int8",
+    "cache_read_tokens": "int8",
+    "cache_write_tokens": "int8",
+    "estimated": "boolean",
+    "cost_picos": "int8",
+}
 
 
-def upsert_values(rollup: Rollup) -> str:
-    """PostgreSQL: add pre-summed rows (``aggregate``), one array per column, to ``rollup``."""
-    names = ["ts", *rollup.dims, *SUM_COLUMNS]
-    types = ["float8", *(_PG_TYPES.get(name, "text") for name in rollup.dims), *("int8" for _ in SUM_COLUMNS)]
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-    columns = ", ".join(["ts", *rollup.dims, "dims", *SUM_COLUMNS])
-    values = ", ".join(["ts", *rollup.dims, _key("postgres", rollup.dims), *SUM_COLUMNS])
-    return (
-        f"INSERT INTO {rollup.table} ({columns}) SELECT {values}"
-        f" FROM unnest({arrays}) AS u({', '.join(names)})" + _on_conflict(rollup)
-    )
+def upsert_batch() -> str:
+    """PostgreSQL: add a batch of rows, one array per ``batch_columns`` column, to every rollup, in
+    one statement (one round trip: its data-modifying WITH parts each run once)."""
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_BATCH.values(), start=1))
+    parts = [f"batch AS (SELECT * FROM unnest({arrays}) AS u({', '.join(_BATCH)}))"]
+    for i, rollup in enumerate(ROLLUPS):
+        parts.append(f"r{i} AS ({_upsert('postgres', rollup, 'batch')} RETURNING 1)")
+    return f"WITH {', '.join(parts)} SELECT 1"
 
 
-def aggregate(rollup: Rollup, records: Sequence[UsageRecord]) -> list[list[Any]] | None:
-    """``records`` summed per bucket and combination, as one list per column for ``upsert_values``,
-    in a fixed order (concurrent writers then lock rows in the same order and cannot deadlock).
-    None when a sum passes 64 bits."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    width = rollup.width
-    for record in records:
-        start = math.floor(record.ts / width) * width
-        if start > record.ts:
-            start -= width
-        key = (float(start), *(getattr(record, name) for name in rollup.dims))
-        row = sums.get(key)
-        if row is None:
-            row = sums[key] = [0] * len(SUM_COLUMNS)
-        row[0] += 1
-        row[1] += record.status >= 400 or record.error_type is not None
-        row[2] += record.input_tokens
-        row[3] += record.output_tokens
-        row[4] += record.cache_read_tokens
-        row[5] += record.cache_write_tokens
-        row[6] += record.estimated
-        row[COST] += record.cost_picos or 0
-        row[8] += record.cost_picos is None
-    ordered = sorted(sums.items(), key=lambda item: tuple((v is not None, v) for v in item[0]))
-    if any(abs(value) > _INT64 for _, row in ordered for value in row):
-        return None
-    columns: list[list[Any]] = [[] for _ in range(1 + len(rollup.dims) + len(SUM_COLUMNS))]
-    for key, row in ordered:
-        for column, value in zip(columns, (*key, *row), strict=True):
-            column.append(value)
-    return columns
+def batch_columns(records: Sequence[UsageRecord]) -> list[list[Any]]:
+    return [[getattr(record, name) for record in records] for name in _BATCH]
