@@ -191,17 +191,22 @@ class SqlBuilder:
         for column, value in filters:
             params.append(value)
             where.append(f"{column} = {self.mark(len(params))}")
-        if piece.rollup is None:
-            table, picked = "usage", [RAW_SUMS[i] for i in sums]
+        # A rollup's rows go to the outer sums as they are: one aggregation, not two. PostgreSQL: the
+        # raw sums as bigint, like the rollups' columns (its SUM of bigint is a slow numeric).
+        rolled = piece.rollup is not None
+        if piece.rollup is not None:
+            table, picked = piece.rollup.table, [SUM_COLUMNS[i] for i in sums]
+        elif alias and self.dialect == "postgres":
+            table, picked = "usage", [f"CAST({RAW_SUMS[i]} AS BIGINT)" for i in sums]
         else:
-            table, picked = piece.rollup.table, [f"SUM({SUM_COLUMNS[i]})" for i in sums]
+            table, picked = "usage", [RAW_SUMS[i] for i in sums]
         names = [f" AS g{i}" if alias else "" for i in range(len(exprs))]
         selected = [f"{expr}{name}" for expr, name in zip(exprs, names, strict=True)]
         selected += [f"{expr} AS s{i}" if alias else expr for i, expr in enumerate(picked)]
         sql = f"SELECT {', '.join(selected)} FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        if exprs:
+        if exprs and not rolled:
             sql += " GROUP BY " + ", ".join(exprs)
         return sql
 
