@@ -9,9 +9,8 @@ edges (``segments``), so its answer is exact, equal to the raw one.
 
 Each rollup sums over a few columns that go together (``ROLLUPS``): crossing every column multiplies
 the combinations until a rollup is nearly as long as the ledger. Sessions are many, so they get
-rollups of their own. A bucket's combination is also kept as one text
-key (``dims``, a JSON array): unique indexes treat NULLs as distinct, so the key is what an upsert
-conflicts on.
+rollups of their own. A bucket's combination is also kept as one text key (``dims``, a JSON array):
+unique indexes treat NULLs as distinct, so the key is what an upsert conflicts on.
 
 If a sum would pass 64 bits (no real ledger; a test's), the rollups turn off for good
 (``usage_rollups_off``) and every query reads the raw rows again.
