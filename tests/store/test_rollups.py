@@ -201,7 +201,7 @@ async def test_the_migration_fills_the_rollups_of_an_existing_ledger(make_store:
     again = make_store()
     await again.open()  # applies m007: fills the rollups from the rows
     try:
-        counted = await fetch(again, "SELECT SUM(requests) FROM usage_hourly", [])
+        counted = await fetch(again, "SELECT SUM(requests) FROM usage_hourly_routes", [])
         assert int(counted[0][0]) == 600
         # Filled at once, each rollup holds what the writer's batch by batch upserts had made.
         assert {rollup.table: await contents(again, rollup.table) for rollup in ROLLUPS} == kept
