@@ -62,3 +62,27 @@ async def test_filters_order_and_pages(make_store: Factory) -> None:
         assert await ids(since=DAY1 + 10, until=DAY1 + 12) == {f"req-{n}" for n in range(20, 24)}
     finally:
         await store.close()
+
+
+async def test_pages_follow_the_time_order_when_ids_do_not(make_store: Factory) -> None:
+    # A row's id follows when it was written (its request ended), its ts when the request began: a
+    # long request gets a later id and an earlier ts. The next page starts after the last row shown.
+    store = make_store()
+    await store.open()
+    try:
+        for n in range(1, 31):
+            store.add(record(n, ts=DAY1 + (n * 7919) % 31 // 2, endpoint="messages" if n % 4 else "chat"))
+        await store.flush()
+        everything = await store.requests(RequestQuery(limit=500))
+        for filters in ((), (("endpoint", "messages"),)):
+            expected = [row_id for row_id, r in everything if not filters or r.endpoint == "messages"]
+            seen, before = [], None
+            while True:
+                page = await store.requests(RequestQuery(equals=filters, limit=4, before_id=before))
+                seen += [row_id for row_id, _ in page]
+                if len(page) < 4:
+                    break
+                before = page[-1][0]
+            assert seen == expected
+    finally:
+        await store.close()

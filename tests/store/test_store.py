@@ -95,6 +95,7 @@ async def test_migrations_are_recorded_once(make_store: Factory) -> None:
         "m004_reservation_profile",
         "m005_keys_audit_team",
         "m006_request_log",
+        "m007_rollups",
     ]
 
 

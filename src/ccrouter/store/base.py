@@ -20,6 +20,7 @@ from ccrouter.store.records import (
     UsageRecord,
     Window,
 )
+from ccrouter.store.rollups import COST, RAW_SUMS, SUM_COLUMNS, TIME_GROUPS, Segment, segments, usable
 
 __all__ = [
     "RESERVATION_TTL_S",
@@ -33,17 +34,6 @@ __all__ = [
 
 # A reservation whose request never reached the ledger (its instance crashed) stops counting after this.
 RESERVATION_TTL_S = 1800.0
-_SUMS = (
-    "COUNT(*)",
-    "COALESCE(SUM(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END), 0)",
-    "COALESCE(SUM(input_tokens), 0)",
-    "COALESCE(SUM(output_tokens), 0)",
-    "COALESCE(SUM(cache_read_tokens), 0)",
-    "COALESCE(SUM(cache_write_tokens), 0)",
-    "COALESCE(SUM(CASE WHEN estimated THEN 1 ELSE 0 END), 0)",
-    "COALESCE(SUM(cost_picos), 0)",
-    "COALESCE(SUM(CASE WHEN cost_picos IS NULL THEN 1 ELSE 0 END), 0)",
-)
 
 
 class StoreUnavailableError(CCRouterError):
@@ -89,7 +79,7 @@ class SqlBuilder:
     def release_reservation(self) -> str:
         return f"DELETE FROM budget_reservations WHERE token = {self.mark(1)}"
 
-    def window_sum(self, window: Window, now: float) -> tuple[str, list[Any]]:
+    def window_sum(self, window: Window, now: float, *, rollups: bool = True) -> tuple[str, list[Any]]:
         """Spent plus reserved in ``window``: one statement, so a concurrent ledger write (which
         inserts the row and drops its reservation together) is seen wholly or not at all."""
         params: list[Any] = []
@@ -111,7 +101,8 @@ class SqlBuilder:
                     parts.append(f"{column} = {self.mark(len(params))}")
             return " AND ".join(parts)
 
-        spent = f"SELECT COALESCE(SUM(cost_picos), 0) FROM usage WHERE {where(window.since)}"
+        present = [(column, value) for column, value in filters if value is not None]
+        spent, _ = self.summed((), window.since, None, present, (COST,), rollups=rollups, params=params)
         since = max(window.since, now - RESERVATION_TTL_S)
         reserved = f"SELECT COALESCE(SUM(cost_picos), 0) FROM budget_reservations WHERE {where(since)}"
         sql = f"SELECT ({spent}) + ({reserved})"
@@ -128,30 +119,97 @@ class SqlBuilder:
             return "strftime('%Y-%m-%dT%H', ts, 'unixepoch')"
         return "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')"
 
-    def report(self, query: UsageQuery) -> tuple[str, list[Any]]:
+    def group_expr(self, name: str) -> str:
+        if name == "day":
+            return self.day()
+        if name == "hour":
+            return self.hour()
+        return GROUPS[name]
+
+    def report(self, query: UsageQuery, *, rollups: bool = True) -> tuple[str, list[Any]]:
+        """The report's statement: from the rollups where they cover the range (``rollups``: they are
+        on), from the raw rows elsewhere."""
         unknown = [name for name in query.by if name not in GROUPS]
         if unknown:
             raise RequestError(f"unknown group {unknown[0]!r}: use any of {', '.join(GROUPS)}")
-        times = {"day": self.day, "hour": self.hour}
-        exprs = [times[name]() if name in times else GROUPS[name] for name in query.by]
-        params: list[Any] = []
-        where: list[str] = []
-        if query.since is not None:
-            params.append(query.since)
-            where.append(f"ts >= {self.mark(len(params))}")
-        if query.until is not None:
-            params.append(query.until)
-            where.append(f"ts < {self.mark(len(params))}")
-        sql = f"SELECT {', '.join([*exprs, *_SUMS])} FROM usage"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        if exprs:
-            sql += " GROUP BY " + ", ".join(exprs)
-            order = [f"{len(exprs) + 8} DESC"] if query.limit else []
-            sql += " ORDER BY " + ", ".join([*order, *(str(i + 1) for i in range(len(exprs)))])
+        sql, params = self.summed(
+            query.by, query.since, query.until, [], range(len(SUM_COLUMNS)), rollups=rollups
+        )
+        if query.by:
+            order = [f"{len(query.by) + 8} DESC"] if query.limit else []
+            sql += " ORDER BY " + ", ".join([*order, *(str(i + 1) for i in range(len(query.by)))])
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
         return sql, params
+
+    def summed(
+        self,
+        by: Sequence[str],
+        since: float | None,
+        until: float | None,
+        filters: Sequence[tuple[str, Any]],
+        sums: Sequence[int],
+        *,
+        rollups: bool,
+        params: list[Any] | None = None,
+    ) -> tuple[str, list[Any]]:
+        """``SELECT <groups>, <sums> ... GROUP BY <groups>`` over ``[since, until)`` where each
+        ``filters`` column equals its value; ``sums`` picks from ``RAW_SUMS``. Reads the rollups for
+        whole buckets and the raw rows for the rest, so the answer equals the raw rows' exactly."""
+        params = [] if params is None else params
+        columns = [GROUPS[name] for name in by if name not in TIME_GROUPS]
+        times = [name for name in by if name in TIME_GROUPS]
+        found = usable([*columns, *(column for column, _ in filters)], times) if rollups else []
+        pieces = segments(since, until, found)
+        exprs = [self.group_expr(name) for name in by]
+        if len(pieces) == 1 and pieces[0].rollup is None:
+            return self._branch(pieces[0], exprs, filters, sums, params, alias=False), params
+        branches = [self._branch(piece, exprs, filters, sums, params, alias=True) for piece in pieces]
+        outer = [
+            *(f"g{i}" for i in range(len(exprs))),
+            *(f"COALESCE(SUM(s{i}), 0)" for i in range(len(sums))),
+        ]
+        sql = f"SELECT {', '.join(outer)} FROM ({' UNION ALL '.join(branches)}) AS u"
+        if exprs:
+            sql += " GROUP BY " + ", ".join(f"g{i}" for i in range(len(exprs)))
+        return sql, params
+
+    def _branch(
+        self,
+        piece: Segment,
+        exprs: Sequence[str],
+        filters: Sequence[tuple[str, Any]],
+        sums: Sequence[int],
+        params: list[Any],
+        *,
+        alias: bool,
+    ) -> str:
+        where: list[str] = []
+        for condition, value in (("ts >= {}", piece.since), ("ts < {}", piece.until)):
+            if value is not None:
+                params.append(value)
+                where.append(condition.format(self.mark(len(params))))
+        for column, value in filters:
+            params.append(value)
+            where.append(f"{column} = {self.mark(len(params))}")
+        # A rollup's rows go to the outer sums as they are: one aggregation, not two. PostgreSQL: the
+        # raw sums as bigint, like the rollups' columns (its SUM of bigint is a slow numeric).
+        rolled = piece.rollup is not None
+        if piece.rollup is not None:
+            table, picked = piece.rollup.table, [SUM_COLUMNS[i] for i in sums]
+        elif alias and self.dialect == "postgres":
+            table, picked = "usage", [f"CAST({RAW_SUMS[i]} AS BIGINT)" for i in sums]
+        else:
+            table, picked = "usage", [RAW_SUMS[i] for i in sums]
+        names = [f" AS g{i}" if alias else "" for i in range(len(exprs))]
+        selected = [f"{expr}{name}" for expr, name in zip(exprs, names, strict=True)]
+        selected += [f"{expr} AS s{i}" if alias else expr for i, expr in enumerate(picked)]
+        sql = f"SELECT {', '.join(selected)} FROM {table}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if exprs and not rolled:
+            sql += " GROUP BY " + ", ".join(exprs)
+        return sql
 
     def session_sums(self) -> str:
         """Requests, spend and unpriced rows of session ``$1`` in ``[$2, $3)``."""
@@ -191,10 +249,18 @@ class SqlBuilder:
             where.append("(status >= 400 OR error_type IS NOT NULL)")
         elif status is not None:
             low = int(status[0]) * 100
-            add("status >= {}", low)
-            add("status < {}", low + 100)
+            # ``+`` keeps the planner off the status index: a class can hold most rows, and sorting
+            # them all by time is far slower than reading the time index's newest rows.
+            add("+status >= {}", low)
+            add("+status < {}", low + 100)
         if query.before_id is not None:
-            add("id < {}", query.before_id)
+            # The rows after row ``before_id`` in the page order (ts, then id). Ids follow the
+            # writes and ts the starts, so ``id <`` alone would repeat or skip rows across pages.
+            last = "(SELECT ts FROM usage WHERE id = {})"
+            add(f"ts <= {last}", query.before_id)
+            add(f"(ts < {last}", query.before_id)
+            add("id < {})", query.before_id)
+            where[-2:] = [f"{where[-2]} OR {where[-1]}"]
         sql = f"SELECT id, {', '.join(COLUMNS)} FROM usage"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -202,11 +268,9 @@ class SqlBuilder:
         sql += f" ORDER BY ts DESC, id DESC LIMIT {int(query.limit)}"
         return sql, params
 
-    def spend_by(self, column: str, since: float) -> str:
-        return (
-            f"SELECT {column}, COALESCE(SUM(cost_picos), 0) FROM usage"
-            f" WHERE ts >= {self.mark(1)} AND {column} IS NOT NULL GROUP BY {column}"
-        )
+    def spend_by(self, group: str, since: float, *, rollups: bool = True) -> tuple[str, list[Any]]:
+        """Spent per value of ``group`` since ``since`` (the NULL group too: callers drop it)."""
+        return self.summed((group,), since, None, [], (COST,), rollups=rollups)
 
 
 def group_rows(by: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[GroupRow]:
@@ -214,7 +278,7 @@ def group_rows(by: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[GroupRo
     for row in rows:
         groups = {name: _group_value(name, row[i]) for i, name in enumerate(by)}
         n = len(by)
-        out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(_SUMS)])))
+        out.append(GroupRow(groups, *(int(value) for value in row[n : n + len(SUM_COLUMNS)])))
     return out
 
 

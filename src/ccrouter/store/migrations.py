@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from ccrouter.store import rollups
+
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "Dialect", "Migration", "pending"]
 
 Dialect = Literal["sqlite", "postgres"]
@@ -179,4 +181,15 @@ def m006_request_log(dialect: Dialect) -> list[str]:
         "CREATE INDEX usage_scenario_ts ON usage (scenario, ts)",
         "CREATE INDEX usage_status_ts ON usage (status, ts)",
         "CREATE INDEX usage_session_ts ON usage (session_id, ts)",
+    ]
+
+
+@migration
+def m007_rollups(dialect: Dialect) -> list[str]:
+    # Speed (issue 15): hourly and daily sums for the dashboard's reports and the budgets' windows
+    # (``rollups``), filled from the rows already written; and the request log's last filter index.
+    return [
+        *rollups.create_tables(dialect),
+        *rollups.backfill(dialect),
+        "CREATE INDEX usage_endpoint_ts ON usage (endpoint, ts)",
     ]

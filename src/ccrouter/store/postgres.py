@@ -20,9 +20,9 @@ import asyncpg
 
 from ccrouter.auth.keys import AuditRecord, KeyRecord
 from ccrouter.errors import ConfigError, RequestError
+from ccrouter.store import rollups
 from ccrouter.store.base import (
     RESERVATION_TTL_S,
-    SPEND_COLUMNS,
     SqlBuilder,
     Store,
     StoreUnavailableError,
@@ -176,6 +176,7 @@ class PostgresStore(Store):
             try:
                 async with self._acquire() as conn, conn.transaction():
                     await conn.executemany(self._sql.insert_usage(), rows)
+                    await _roll_up(conn, batch)
                     await conn.execute(
                         "DELETE FROM budget_reservations WHERE token = ANY($1::text[])", tokens
                     )
@@ -197,14 +198,17 @@ class PostgresStore(Store):
     # -- queries ------------------------------------------------------------------------------------
 
     async def report(self, query: UsageQuery) -> list[GroupRow]:
-        sql, params = self._sql.report(query)
         async with _unavailable(), self._acquire() as conn:
+            sql, params = self._sql.report(query, rollups=await _rollups_on(conn))
             rows = await conn.fetch(sql, *params)
         return group_rows(query.by, [tuple(row) for row in rows])
 
     async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:
         async with _unavailable(), self._acquire() as conn:
-            return [int(await conn.fetchval(*_flat(self._sql.window_sum(w, now)))) for w in windows]
+            on = await _rollups_on(conn)
+            return [
+                int(await conn.fetchval(*_flat(self._sql.window_sum(w, now, rollups=on)))) for w in windows
+            ]
 
     async def reserve(
         self,
@@ -221,7 +225,10 @@ class PostgresStore(Store):
     ) -> tuple[list[int], bool]:
         async with _unavailable(), self._acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
-            used = [int(await conn.fetchval(*_flat(self._sql.window_sum(w, ts)))) for w in windows]
+            on = await _rollups_on(conn)
+            used = [
+                int(await conn.fetchval(*_flat(self._sql.window_sum(w, ts, rollups=on)))) for w in windows
+            ]
             blocked = any(w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True))
             if not blocked and amount > 0:
                 await conn.execute(
@@ -246,10 +253,10 @@ class PostgresStore(Store):
             await conn.execute(sql, *args)
 
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        column = SPEND_COLUMNS[group]
         async with _unavailable(), self._acquire() as conn:
-            rows = await conn.fetch(self._sql.spend_by(column, since), since)
-        return {str(row[0]): int(row[1]) for row in rows}
+            sql, params = self._sql.spend_by(group, since, rollups=await _rollups_on(conn))
+            rows = await conn.fetch(sql, *params)
+        return {str(row[0]): int(row[1]) for row in rows if row[0] is not None}
 
     async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
         async with _unavailable(), self._acquire() as conn:
@@ -356,6 +363,30 @@ async def _unavailable() -> AsyncIterator[None]:
         raise RequestError(f"invalid record ({exc})") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreUnavailableError(f"the usage ledger is unavailable ({type(exc).__name__})") from exc
+
+
+async def _rollups_on(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval(f"SELECT NOT EXISTS (SELECT 1 FROM {rollups.OFF_TABLE})"))
+
+
+_ROLL_UP = rollups.upsert_batch()
+
+
+async def _roll_up(conn: asyncpg.Connection, batch: Sequence[UsageRecord]) -> None:
+    """Add ``batch`` to the rollups, in the transaction that inserts it."""
+    if not await _rollups_on(conn):
+        return
+    try:
+        async with conn.transaction():  # a savepoint: a failed upsert keeps the batch
+            await conn.execute(_ROLL_UP, *rollups.batch_columns(batch))
+    except asyncpg.NumericValueOutOfRangeError as exc:
+        # A sum past 64 bits: the rollups can no longer be exact, so they stop and reads use the rows.
+        await conn.execute(
+            f"INSERT INTO {rollups.OFF_TABLE} VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
+            time.time(),
+            str(exc),
+        )
+        log.error("ledger rollups turned off (%s): reports read the raw rows from now on", exc)
 
 
 def _flat(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import orjson
 
 from ccrouter.auth.keys import AuditRecord, KeyRecord
-from ccrouter.store import sqlite_keys
-from ccrouter.store.base import RESERVATION_TTL_S, SPEND_COLUMNS, SqlBuilder, Store, crosses, group_rows
+from ccrouter.store import rollups, sqlite_keys
+from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
 from ccrouter.store.records import (
     COLUMNS,
@@ -192,7 +192,9 @@ class SQLiteStore(Store):
                 # seconds behind under load. And the SQL text is the same for every batch: one
                 # multi-row INSERT per batch size filled the module's statement cache with ~30 MB of
                 # programs after 50,000 requests (bench/run.py --soak).
+                last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage").fetchone()[0]
                 conn.execute(_INSERT_ROWS, (orjson.dumps(rows),))
+                _roll_up(conn, last)
                 if tokens:
                     conn.execute(_DELETE_RESERVATIONS, (orjson.dumps(tokens),))
                 conn.execute(self._sql.purge_reservations(), (time.time() - RESERVATION_TTL_S,))
@@ -220,14 +222,19 @@ class SQLiteStore(Store):
         return self._read_conn
 
     async def report(self, query: UsageQuery) -> list[GroupRow]:
-        sql, params = self._sql.report(query)
-        rows = await self._run(lambda: self._conn().execute(sql, params).fetchall())
-        return group_rows(query.by, rows)
+        def run() -> list[Any]:
+            conn = self._conn()
+            return conn.execute(*self._sql.report(query, rollups=_rollups_on(conn))).fetchall()
+
+        return group_rows(query.by, await self._run(run))
 
     async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:
         def run() -> list[int]:
             conn = self._conn()
-            return [int(conn.execute(*self._sql.window_sum(w, now)).fetchone()[0]) for w in windows]
+            on = _rollups_on(conn)
+            return [
+                int(conn.execute(*self._sql.window_sum(w, now, rollups=on)).fetchone()[0]) for w in windows
+            ]
 
         return await self._run(run)
 
@@ -249,7 +256,10 @@ class SQLiteStore(Store):
             # IMMEDIATE takes SQLite's write lock: admissions (of any process on this file) are serial.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                used = [int(conn.execute(*self._sql.window_sum(w, ts)).fetchone()[0]) for w in windows]
+                on = _rollups_on(conn)
+                used = [
+                    int(conn.execute(*self._sql.window_sum(w, ts, rollups=on)).fetchone()[0]) for w in windows
+                ]
                 blocked = any(
                     w.blocking and crosses(w, u, amount) for w, u in zip(windows, used, strict=True)
                 )
@@ -273,10 +283,11 @@ class SQLiteStore(Store):
         await self._run(lambda: self._conn().execute(sql, args))
 
     async def spend_by(self, group: str, since: float) -> dict[str, int]:
-        column = SPEND_COLUMNS[group]
-        sql = self._sql.spend_by(column, since)
-        rows = await self._run(lambda: self._conn().execute(sql, (since,)).fetchall())
-        return {str(name): int(total) for name, total in rows}
+        def run() -> list[Any]:
+            conn = self._conn()
+            return conn.execute(*self._sql.spend_by(group, since, rollups=_rollups_on(conn))).fetchall()
+
+        return {str(name): int(total) for name, total in await self._run(run) if name is not None}
 
     async def session_day(self, session_id: str, since: float, until: float) -> SessionDay:
         def run() -> SessionDay:
@@ -349,3 +360,32 @@ _INSERT_ROWS = (
     + " FROM json_each(?1) ORDER BY key"
 )
 _DELETE_RESERVATIONS = "DELETE FROM budget_reservations WHERE token IN (SELECT value FROM json_each(?1))"
+
+
+def _rollups_on(conn: sqlite3.Connection) -> bool:
+    return conn.execute(f"SELECT 1 FROM {rollups.OFF_TABLE} LIMIT 1").fetchone() is None
+
+
+_ROLL_UP = [rollups.upsert_from_usage("sqlite", rollup, "?1") for rollup in rollups.ROLLUPS]
+
+
+def _roll_up(conn: sqlite3.Connection, last: int) -> None:
+    """Add the rows after id ``last`` (the batch just inserted: the write lock is held) to the
+    rollups, in the same transaction."""
+    if not _rollups_on(conn):
+        return
+    conn.execute("SAVEPOINT rollups")
+    try:
+        for statement in _ROLL_UP:
+            conn.execute(statement, (last,))
+    except sqlite3.OperationalError as exc:
+        if "overflow" not in str(exc):
+            raise
+        # A sum past 64 bits: the rollups can no longer be exact, so they stop and reads use the rows.
+        conn.execute("ROLLBACK TO rollups")
+        conn.execute(
+            f"INSERT INTO {rollups.OFF_TABLE} VALUES (1, ?, ?) ON CONFLICT DO NOTHING",
+            (time.time(), str(exc)),
+        )
+        log.error("ledger rollups turned off (%s): reports read the raw rows from now on", exc)
+    conn.execute("RELEASE rollups")
