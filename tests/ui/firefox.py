@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from driven import Driven
 
 FIREFOX = os.environ.get("CCROUTER_TEST_FIREFOX", "/usr/bin/firefox-esr")
 _LISTENING = re.compile(rb"WebDriver BiDi listening on (ws://\S+)")
@@ -68,8 +69,10 @@ class BidiError(Exception):
     pass
 
 
-class Firefox:
+class Firefox(Driven):
     """One headless Firefox and its BiDi session, on a single browsing context."""
+
+    retry = BidiError
 
     def __init__(self, process: subprocess.Popen[bytes], profile: Path, url: str) -> None:
         self.process = process
@@ -181,20 +184,6 @@ class Firefox:
         if answer.get("type") == "exception":
             raise BidiError(f"{expression[:80]}: {answer['exceptionDetails'].get('text')}")
         return _plain(answer["result"])
-
-    async def wait_for(self, expression: str, timeout_s: float = 10.0) -> Any:
-        """Waits until ``expression`` is truthy; returns its value."""
-        deadline = time.monotonic() + timeout_s
-        value: Any = None
-        while time.monotonic() < deadline:
-            try:
-                value = await self.evaluate(expression)
-            except BidiError as error:  # the page is between two documents (a form sent, a redirect)
-                value = error
-            if value and not isinstance(value, BidiError):
-                return value
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"not true within {timeout_s} s: {expression} (last: {value!r})")
 
     async def screenshot(self, path: Path) -> None:
         answer = await self.send(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from driven import Driven
 
 DRIVER = os.environ.get("CCROUTER_TEST_WEBKIT_DRIVER", "/usr/bin/WebKitWebDriver")
 MINIBROWSER = os.environ.get(
@@ -41,8 +42,10 @@ class WebDriverError(Exception):
     pass
 
 
-class WebKit:
+class WebKit(Driven):
     """One WebKitGTK MiniBrowser (on its own Xvfb display) behind WebKitWebDriver."""
+
+    retry = WebDriverError
 
     def __init__(self, xvfb: subprocess.Popen[bytes], driver: subprocess.Popen[bytes], url: str) -> None:
         self.xvfb = xvfb
@@ -149,19 +152,6 @@ class WebKit:
         return await self._call(
             "POST", f"/session/{self._session}/execute/sync", {"script": script, "args": []}
         )
-
-    async def wait_for(self, expression: str, timeout_s: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        value: Any = None
-        while time.monotonic() < deadline:
-            try:
-                value = await self.evaluate(expression)
-            except WebDriverError as error:  # the page is between two documents (a form sent, a redirect)
-                value = error
-            if value and not isinstance(value, WebDriverError):
-                return value
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"not true within {timeout_s} s: {expression} (last: {value!r})")
 
     async def screenshot(self, path: Path) -> None:
         data = await self._call("GET", f"/session/{self._session}/screenshot", None)
