@@ -144,11 +144,14 @@ async def send_all(url: str, count: int) -> list[tuple[int, dict[str, str]]]:
     return results
 
 
-async def api_usage(url: str, token: str | None = ADMIN, **params: str) -> tuple[int, Any]:
+async def api_usage(url: str, token: str | None = ADMIN, **params: str | list[str]) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with (
         aiohttp.ClientSession(headers=headers) as session,
-        session.get(url + "/api/usage", params=params) as response,
+        session.get(
+            url + "/api/usage",
+            params=[(k, v) for k, vs in params.items() for v in ([vs] if isinstance(vs, str) else vs)],
+        ) as response,
     ):
         body = await response.read()
         ctype = response.headers.get("content-type", "")
@@ -198,6 +201,19 @@ async def test_hundred_requests_sum_exactly(
     assert orjson.loads(result.output) == rows
     status, csv_text = await api_usage(url, by="model", format="csv")
     assert csv_text.splitlines()[1].startswith("claude-sonnet-4-6,100,0,")
+
+    # The Costs page's questions: the top values by spend, and some values only.
+    ranked = sorted(rows, key=lambda row: -Decimal(row["cost_usd"]))
+    status, top = await api_usage(url, by="key", limit="2")
+    assert status == 200
+    assert [row["key"] for row in top["rows"]] == [row["key"] for row in ranked[:2]]
+    status, kept = await api_usage(url, by="user", user=["alice", ""])  # "": no user
+    assert sorted(row["user"] or "" for row in kept["rows"]) == ["", "alice"]
+    assert sum(row["requests"] for row in kept["rows"]) == 100 - 33
+    for bad in ({"limit": "0"}, {"limit": "lots"}, {"subagent": "maybe"}, {"day": "2026-12-01"}):
+        status, problem = await api_usage(url, by="key", **bad)
+        assert status == 400, bad
+        assert problem["error"]["type"] == "invalid_request_error"
 
 
 async def test_admin_token_guards_api(tmp_path: Path, fake: FakeUpstream, gateway: GatewayFactory) -> None:

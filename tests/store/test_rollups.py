@@ -147,6 +147,46 @@ async def test_rollups_answer_every_report_as_the_raw_rows_do(make_store: Factor
         await store.close()
 
 
+async def test_a_report_kept_to_some_values_equals_the_whole_report_filtered(make_store: Factory) -> None:
+    """``among`` (the Costs page's top values over time) and ``limit`` (its top values, ranked in a
+    first step on spend alone) agree with the unfiltered, unlimited report."""
+    rng = random.Random(17)
+    store = make_store()
+    await store.open()
+    try:
+        for row in rows(1200, rng):
+            store.add(row)
+        await store.flush()
+        picks: list[tuple[str, tuple[str | bool | None, ...]]] = [
+            ("session", ("s1", None, "s7", "missing")),
+            ("key", ("k2",)),
+            ("user", ("",)),  # an empty name is a value, not "none"
+            ("subagent", (True,)),
+            ("model", ()),  # no value at all: nothing
+        ]
+        for since, until in [(None, None), (START + 100.5, START + 2 * DAY + 0.25), (START + DAY, None)]:
+            for name, values in picks:
+                shown = {
+                    ({True: "true", False: "false"}.get(v, v) if isinstance(v, bool) else v) for v in values
+                }
+                for by in ((name,), ("day", name), ("hour", name), ("provider", name)):
+                    whole = await store.report(UsageQuery(by=by, since=since, until=until))
+                    kept = [row for row in whole if row.groups[name] in shown]
+                    query = UsageQuery(by=by, since=since, until=until, among=((name, values),))
+                    assert await store.report(query) == kept, query
+                    assert await raw_report(store, query) == await rolled_report(store, query)
+                    top = sorted(kept, key=lambda r: (-r.cost_picos, *(str(r.groups[g]) for g in by)))
+                    limited = await store.report(replace(query, limit=2))
+                    assert [r.cost_picos for r in limited] == [r.cost_picos for r in top[:2]], query
+                    assert all(r in kept for r in limited)
+            # A filter on a group the report does not show: the sums of those rows only.
+            one = await store.report(UsageQuery(since=since, until=until, among=(("key", ("k1", None)),)))
+            per_key = await store.report(UsageQuery(by=("key",), since=since, until=until))
+            assert one[0].cost_picos == sum(r.cost_picos for r in per_key if r.groups["key"] in ("k1", None))
+    finally:
+        await store.close()
+
+
 async def test_budget_windows_and_spend_read_the_rollups_exactly(make_store: Factory) -> None:
     rng = random.Random(16)
     store = make_store()

@@ -125,3 +125,30 @@ def test_a_viewer_sees_spend_per_team_and_user(
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("ana")
     assert CLIENT not in page.content()
+
+
+def test_many_sessions_draw_the_six_dearest_and_the_rest_as_other(page: Page, ui_gateway: UiGateway) -> None:
+    # Session n makes n requests: the dearer the later. The page asks the ledger for the top values
+    # and for those over time (never for every session of the range).
+    body = {
+        "model": "alpha,claude-sonnet-4-6",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    for n in range(1, 9):
+        for _ in range(n):
+            status, _ = ui_gateway.call(
+                "POST", "/v1/messages", body, token="", headers={"x-claude-code-session-id": f"sess-{n}"}
+            )
+            assert status == 200
+    login(page, ui_gateway.url, ui_gateway.admin_token)
+    page.goto(ui_gateway.url + "/ui/costs?by=session")
+    chart = page.get_by_test_id("cost-chart")
+    expect(chart).to_have_attribute(
+        "data-series", "\n".join([*(f"sess-{n}" for n in range(8, 2, -1)), "other"])
+    )
+    totals = page.get_by_test_id("cost-total-row")
+    expect(totals).to_have_count(8)
+    expect(totals.first).to_contain_text("sess-8")
+    expect(page.locator("#cost-chart-note")).to_contain_text("other")
+    expect(page.locator("#cost-requests")).to_have_text("36")

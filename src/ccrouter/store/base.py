@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "StoreUnavailableError",
     "crosses",
     "group_rows",
+    "narrowed",
 ]
 
 # A reservation whose request never reached the ledger (its instance crashed) stops counting after this.
@@ -129,18 +131,41 @@ class SqlBuilder:
     def report(self, query: UsageQuery, *, rollups: bool = True) -> tuple[str, list[Any]]:
         """The report's statement: from the rollups where they cover the range (``rollups``: they are
         on), from the raw rows elsewhere."""
-        unknown = [name for name in query.by if name not in GROUPS]
+        sql, params = self.summed(
+            query.by, query.since, query.until, self._among(query), range(len(SUM_COLUMNS)), rollups=rollups
+        )
+        return sql + self._order(query, len(query.by) + 1 + COST), params
+
+    def ranking(self, query: UsageQuery, *, rollups: bool = True) -> tuple[str, list[Any]] | None:
+        """A limited report's first step: the top groups by spend alone. Summing one column per group
+        instead of nine is what makes the top 50 of 48,000 sessions fast (PostgreSQL's nine numeric
+        sums per group spill to disk); ``narrowed`` then sums everything for those groups only.
+        None: the report needs no first step (no limit, or time groups alone)."""
+        if not query.limit or all(name in TIME_GROUPS for name in query.by):
+            return None
+        sql, params = self.summed(
+            query.by, query.since, query.until, self._among(query), (COST,), rollups=rollups
+        )
+        return sql + self._order(query, len(query.by) + 1), params
+
+    def _among(self, query: UsageQuery) -> list[tuple[str, Any]]:
+        unknown = [name for name in (*query.by, *(name for name, _ in query.among)) if name not in GROUPS]
         if unknown:
             raise RequestError(f"unknown group {unknown[0]!r}: use any of {', '.join(GROUPS)}")
-        sql, params = self.summed(
-            query.by, query.since, query.until, [], range(len(SUM_COLUMNS)), rollups=rollups
-        )
+        timed = [name for name, _ in query.among if name in TIME_GROUPS]
+        if timed:
+            raise RequestError(f"{timed[0]!r} is a time group: filter on a time range instead")
+        return [(GROUPS[name], tuple(values)) for name, values in query.among]
+
+    @staticmethod
+    def _order(query: UsageQuery, cost: int) -> str:
+        sql = ""
         if query.by:
-            order = [f"{len(query.by) + 8} DESC"] if query.limit else []
+            order = [f"{cost} DESC"] if query.limit else []
             sql += " ORDER BY " + ", ".join([*order, *(str(i + 1) for i in range(len(query.by)))])
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
-        return sql, params
+        return sql
 
     def summed(
         self,
@@ -190,8 +215,7 @@ class SqlBuilder:
                 params.append(value)
                 where.append(condition.format(self.mark(len(params))))
         for column, value in filters:
-            params.append(value)
-            where.append(f"{column} = {self.mark(len(params))}")
+            where.append(self._match(column, value, params))
         # A rollup's rows go to the outer sums as they are: one aggregation, not two. PostgreSQL: the
         # raw sums as bigint, like the rollups' columns (its SUM of bigint is a slow numeric).
         rolled = piece.rollup is not None
@@ -210,6 +234,21 @@ class SqlBuilder:
         if exprs and not rolled:
             sql += " GROUP BY " + ", ".join(exprs)
         return sql
+
+    def _match(self, column: str, value: Any, params: list[Any]) -> str:
+        """``column = value``; for a tuple, ``column`` is one of its values (None: has none)."""
+        if not isinstance(value, tuple):
+            params.append(value)
+            return f"{column} = {self.mark(len(params))}"
+        marks = []
+        for item in value:
+            if item is not None:
+                params.append(int(item) if isinstance(item, bool) and self.dialect == "sqlite" else item)
+                marks.append(self.mark(len(params)))
+        parts = [f"{column} IN ({', '.join(marks)})"] if marks else []
+        if None in value:
+            parts.append(f"{column} IS NULL")
+        return "(" + " OR ".join(parts) + ")" if parts else "1 = 0"
 
     def session_sums(self) -> str:
         """Requests, spend and unpriced rows of session ``$1`` in ``[$2, $3)``."""
@@ -415,6 +454,17 @@ SPEND_COLUMNS = {
     "profile": "profile",
     "project": "project",
 }
+
+
+def narrowed(query: UsageQuery, top: Sequence[Sequence[Any]]) -> UsageQuery:
+    """``query`` kept to the group values of ``top`` (the rows ``SqlBuilder.ranking`` found): every
+    top group is among the combinations of those values, so the limited report over them is the
+    limited report over everything, and it sums only a few groups."""
+    among = dict(query.among)
+    for index, name in enumerate(query.by):
+        if name not in TIME_GROUPS:
+            among[name] = tuple(dict.fromkeys(row[index] for row in top))
+    return dataclasses.replace(query, among=tuple(among.items()))
 
 
 def crosses(window: Window, used: int, amount: int) -> bool:

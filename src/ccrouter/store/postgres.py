@@ -28,6 +28,7 @@ from ccrouter.store.base import (
     StoreUnavailableError,
     crosses,
     group_rows,
+    narrowed,
 )
 from ccrouter.store.keys_sql import (
     DUPLICATE_KEY,
@@ -199,8 +200,14 @@ class PostgresStore(Store):
 
     async def report(self, query: UsageQuery) -> list[GroupRow]:
         async with _unavailable(), self._acquire() as conn:
-            sql, params = self._sql.report(query, rollups=await _rollups_on(conn))
-            rows = await conn.fetch(sql, *params)
+            on = await _rollups_on(conn)
+            ranking = self._sql.ranking(query, rollups=on)
+            if ranking is not None:
+                top = [tuple(row) for row in await conn.fetch(*_flat(ranking))]
+                if not top:
+                    return []
+                query = narrowed(query, top)
+            rows = await conn.fetch(*_flat(self._sql.report(query, rollups=on)))
         return group_rows(query.by, [tuple(row) for row in rows])
 
     async def window_sums(self, windows: Sequence[Window], now: float) -> list[int]:

@@ -172,6 +172,9 @@ class UsageQuery:
     until: float | None = None
     # Most expensive first, at most ``limit`` groups (None: all, in group order).
     limit: int | None = None
+    # Only rows whose group (a ``GROUPS`` name, not a time group) has one of the values; None in the
+    # values matches rows without one. The Costs page draws its few top values over time this way.
+    among: tuple[tuple[str, tuple[str | bool | None, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import orjson
 
 from ccrouter.auth.keys import AuditRecord, KeyRecord
 from ccrouter.store import rollups, sqlite_keys
-from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows
+from ccrouter.store.base import RESERVATION_TTL_S, SqlBuilder, Store, crosses, group_rows, narrowed
 from ccrouter.store.migrations import MIGRATIONS_TABLE, create_migrations_table, pending
 from ccrouter.store.records import (
     COLUMNS,
@@ -224,7 +224,12 @@ class SQLiteStore(Store):
     async def report(self, query: UsageQuery) -> list[GroupRow]:
         def run() -> list[Any]:
             conn = self._conn()
-            return conn.execute(*self._sql.report(query, rollups=_rollups_on(conn))).fetchall()
+            on = _rollups_on(conn)
+            ranking = self._sql.ranking(query, rollups=on)
+            if ranking is None:
+                return conn.execute(*self._sql.report(query, rollups=on)).fetchall()
+            top = conn.execute(*ranking).fetchall()
+            return conn.execute(*self._sql.report(narrowed(query, top), rollups=on)).fetchall() if top else []
 
         return group_rows(query.by, await self._run(run))
 

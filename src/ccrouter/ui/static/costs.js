@@ -1,6 +1,7 @@
-// The Costs page: spend over time per provider, model, key, user, team or session (GET /api/usage,
-// grouped by hour or day and the dimension), the totals per value, the budgets and their use
-// (GET /api/budgets), and the same figures as a CSV download. The range and dimension live in the URL.
+// The Costs page: spend over time per provider, model, key, user, team or session (GET /api/usage:
+// the 50 values that spent most, the range's and each bucket's totals, the six dearest bucket by
+// bucket), the budgets and their use (GET /api/budgets), and every value by bucket as a CSV
+// download. The range and dimension live in the URL.
 "use strict";
 (function () {
   const { api, el, fmt, chart, showError } = window.ccr;
@@ -87,29 +88,43 @@
     };
   }
 
-  function draw(spec, by, rows) {
+  function valueOf(row, by) {
+    return row[by] === null || row[by] === undefined ? NONE : row[by];
+  }
+
+  // The ledger is asked for what the page shows, never for every value of a month (48,000 sessions
+  // on a busy gateway): the values that spent most (ranked by the server), the range's totals, each
+  // bucket's total, and the top few values bucket by bucket; "other" is a bucket's rest.
+  function draw(spec, by, report) {
     const x = buckets(spec);
     const index = new Map(x.map((t, i) => [t, i]));
-    const totals = new Map();
+    const ranked = report.top.map((row) => {
+      const t = blank();
+      add(t, row);
+      return [valueOf(row, by), t];
+    });
     const sum = blank();
-    for (const row of rows) {
-      const value = row[by] === null || row[by] === undefined ? NONE : row[by];
-      if (!totals.has(value)) totals.set(value, blank());
-      add(totals.get(value), row);
-      add(sum, row);
-    }
-    const ranked = [...totals.entries()].sort((a, b) => b[1].cost - a[1].cost || b[1].requests - a[1].requests || (a[0] < b[0] ? -1 : 1));
+    for (const row of report.total) add(sum, row);
     const shown = ranked.slice(0, TOP).map(([value]) => value);
-    const other = ranked.length > TOP;
-    const labels = other ? [...shown, "other"] : shown;
-    const values = labels.map(() => x.map(() => 0));
-    for (const row of rows) {
+    const bucketTotals = x.map(() => 0);
+    for (const row of report.perBucket) {
       const at = index.get(bucketStart(row[spec.group]));
-      if (at === undefined) continue; // outside the drawn buckets (a clock edge)
-      const value = row[by] === null || row[by] === undefined ? NONE : row[by];
-      const series = shown.includes(value) ? shown.indexOf(value) : labels.length - 1;
+      if (at !== undefined) bucketTotals[at] += Number(row.cost_usd);
+    }
+    const values = shown.map(() => x.map(() => 0));
+    for (const row of report.series) {
+      const at = index.get(bucketStart(row[spec.group]));
+      const series = shown.indexOf(valueOf(row, by));
+      if (at === undefined || series < 0) continue; // outside the drawn buckets (a clock edge)
       values[series][at] += Number(row.cost_usd);
     }
+    const rest = bucketTotals.map((total, i) => {
+      const left = total - values.reduce((acc, series) => acc + series[i], 0);
+      return left > 1e-9 ? left : 0; // sums of decimals: a rounding crumb is nothing
+    });
+    const other = ranked.length > TOP && rest.some((v) => v > 0);
+    const labels = other ? [...shown, "other"] : shown;
+    if (other) values.push(rest);
     if (plot) plot.destroy();
     plot = chart(
       chartNode,
@@ -125,7 +140,7 @@
     document.getElementById("cost-chart-title").textContent = `Spend by ${by}, ${spec.label} (UTC)`;
     document.getElementById("cost-chart-note").textContent = other
       ? `The ${TOP} values that spent most, the others summed as "other".`
-      : rows.length ? "" : "Nothing was spent in this range.";
+      : ranked.length ? "" : "Nothing was spent in this range.";
     totalsTable(by, ranked, sum);
     document.getElementById("cost-total").textContent = usd(sum.cost);
     document.getElementById("cost-requests").textContent = fmt.int(sum.requests);
@@ -136,9 +151,8 @@
   function totalsTable(by, ranked, sum) {
     document.getElementById("cost-dimension-heading").textContent = by[0].toUpperCase() + by.slice(1);
     document.getElementById("cost-totals-title").textContent = `Totals by ${by}`;
-    const more = ranked.length - ROWS;
     totalsBody.replaceChildren(
-      ...ranked.slice(0, ROWS).map(([value, t]) =>
+      ...ranked.map(([value, t]) =>
         el(
           "tr",
           { "data-testid": "cost-total-row" },
@@ -154,24 +168,39 @@
         )
       )
     );
-    if (more > 0) {
-      totalsBody.append(el("tr", { class: "more" }, el("td", { colspan: "9", class: "muted" }, `… and ${fmt.int(more)} more: the CSV download lists them all.`)));
+    if (ranked.length >= ROWS) {
+      totalsBody.append(el("tr", { class: "more" }, el("td", { colspan: "9", class: "muted" }, `The ${ROWS} that spent most: the CSV download lists them all.`)));
     }
     document.getElementById("cost-totals-empty").hidden = ranked.length > 0;
   }
 
+  async function report(spec, by, since) {
+    const range = `since=${since}`;
+    const [top, total, perBucket] = await Promise.all([
+      api("GET", `/api/usage?by=${by}&${range}&limit=${ROWS}`),
+      api("GET", `/api/usage?${range}`),
+      api("GET", `/api/usage?by=${spec.group}&${range}`),
+    ]);
+    // The top values over time; an empty value asks for the rows that have none.
+    const chosen = top.rows.slice(0, TOP).map((row) => `${by}=${encodeURIComponent(row[by] === null ? "" : row[by])}`);
+    const series = chosen.length ? await api("GET", `/api/usage?by=${spec.group},${by}&${range}&${chosen.join("&")}`) : { rows: [] };
+    return { top: top.rows, total: total.rows, perBucket: perBucket.rows, series: series.rows };
+  }
+
+  let loading = 0;
   async function load() {
     const { range, by } = state();
     form.elements.range.value = range;
     form.elements.by.value = by;
     const spec = RANGES[range];
     const since = buckets(spec)[0];
-    const query = `by=${spec.group},${by}&since=${since}`;
-    csv.href = `/api/usage?${query}&format=csv`;
+    csv.href = `/api/usage?by=${spec.group},${by}&since=${since}&format=csv`;
+    const mine = ++loading;
     try {
-      const data = await api("GET", `/api/usage?${query}`);
+      const data = await report(spec, by, since);
+      if (mine !== loading) return; // a newer choice is on its way
       showError(error, null);
-      draw(spec, by, data.rows);
+      draw(spec, by, data);
     } catch (e) {
       showError(error, e);
     }
