@@ -152,3 +152,4 @@ def test_many_sessions_draw_the_six_dearest_and_the_rest_as_other(page: Page, ui
     expect(totals.first).to_contain_text("sess-8")
     expect(page.locator("#cost-chart-note")).to_contain_text("other")
     expect(page.locator("#cost-requests")).to_have_text("36")
+    shot(page, "costs-sessions")
