@@ -39,7 +39,7 @@ test: test-prereqs
 	@$(MAKE) --no-print-directory $(DEVSTAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --cov --cov-report=
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --cov --cov-report=
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests
