@@ -56,8 +56,8 @@ def register_providers(register: Callable[[ProviderType], None]) -> None:
             "gemini", adapter=_gemini, description="Google Gemini generateContent", vendors=VENDOR_NAMES
         )
     )
-    # -- issue 16, Google Vertex AI: Claude (rawPredict) and Gemini models with refreshed Google tokens.
-    register(ProviderType("vertex", opener=_vertex, description="Google Vertex AI (Claude and Gemini)"))
     register(
         ProviderType("simulated", opener=_simulated, description="the shipped fake upstream, in-process")
     )
+    # -- issue 16, Google Vertex AI: Claude (rawPredict) and Gemini models with refreshed Google tokens.
+    register(ProviderType("vertex", opener=_vertex, description="Google Vertex AI (Claude and Gemini)"))
