@@ -97,6 +97,9 @@ PROMISED_TESTING = {
     "JwksServer",
     "forge",
     "jwks_document",
+    # -- issue 16, Google Vertex AI
+    "FakeVertex",
+    "FakeGoogleAuth",
 }
 
 

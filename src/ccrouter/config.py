@@ -207,6 +207,20 @@ class ProviderConfig(_Frozen):
     # -- the platform (issue 12): request/response transformers for every model of this provider
     # (``ccrouter.transformers``), checked against the registered ones when the app is built.
     transformers: list[TransformerUse] = Field(default_factory=list)
+    # -- issue 16, Google Vertex AI (``type: vertex``, ``ccrouter.providers.vertex``): the Google Cloud
+    # project and region of the endpoint; a credentials file (service account, external account...),
+    # else Application Default Credentials (``api_key``: a static access token instead); the publisher
+    # of a model whose name does not tell (claude-* are anthropic's, others google's).
+    project: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9.:\-]+$")
+    region: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9\-]+$")
+    credentials_file: str | None = Field(default=None, min_length=1)
+    publishers: dict[str, Literal["anthropic", "google"]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _vertex_needs_project(self) -> ProviderConfig:
+        if self.type == "vertex" and not self.project:
+            raise ValueError("a vertex provider needs project (its Google Cloud project id)")
+        return self
 
     def credentials(self) -> list[SecretStr | None]:
         """``api_key`` then ``api_keys``, without repeats; ``[None]`` when the provider needs no key."""

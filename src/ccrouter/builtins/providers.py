@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,14 @@ async def _simulated(config: ProviderConfig, registry: Registry) -> Provider:
     return await open_simulated(config)
 
 
+async def _vertex(config: ProviderConfig, registry: Registry) -> Provider:
+    # Imported when a vertex provider opens, off the loop (an import reads files): google-auth (and
+    # requests) stay out of every other gateway.
+    vertex = await asyncio.to_thread(importlib.import_module, "ccrouter.providers.vertex")
+    provider: Provider = await vertex.open_vertex(config, registry)
+    return provider
+
+
 @hookimpl
 def register_providers(register: Callable[[ProviderType], None]) -> None:
     register(ProviderType("anthropic", adapter=_anthropic, description="Anthropic Messages API"))
@@ -49,3 +59,5 @@ def register_providers(register: Callable[[ProviderType], None]) -> None:
     register(
         ProviderType("simulated", opener=_simulated, description="the shipped fake upstream, in-process")
     )
+    # -- issue 16, Google Vertex AI: Claude (rawPredict) and Gemini models with refreshed Google tokens.
+    register(ProviderType("vertex", opener=_vertex, description="Google Vertex AI (Claude and Gemini)"))

@@ -12,6 +12,11 @@ and a fake identity provider for single sign-on (``SigningKey``, ``forge``, ``Jw
     key = SigningKey.rsa("k1")
     async with JwksServer([key]) as idp:
         ...  # server.jwt.jwks_url = idp.url; key.mint({...}) is a token it signed
+
+and a fake Google Vertex AI with its OAuth token endpoint (``FakeVertex``, ``FakeGoogleAuth``)::
+
+    async with FakeGoogleAuth(expires_in=3) as auth, FakeVertex(auth) as vertex:
+        key_file = auth.service_account()  # its token_uri is the fake; vertex.url is the base_url
 """
 
 from typing import TYPE_CHECKING, Any
@@ -22,11 +27,14 @@ from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
 
 if TYPE_CHECKING:
     from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
+    from ccrouter.testing.vertex import FakeGoogleAuth, FakeVertex
 
 __all__ = [
     "SIMULATED_NOTICE",
     "DefaultBehaviour",
+    "FakeGoogleAuth",
     "FakeUpstream",
+    "FakeVertex",
     "Fault",
     "JwksServer",
     "RecordedRequest",
@@ -44,6 +52,8 @@ __all__ = [
 # The identity provider's names load cryptography (~10 MB): imported on first use, not by every
 # gateway that serves the simulated provider (PEP 562).
 _JWKS = frozenset({"JwksServer", "SigningKey", "forge", "jwks_document"})
+# -- issue 16, Google Vertex AI: the fake Vertex and token endpoint (cryptography and PyJWT as well).
+_VERTEX = frozenset({"FakeGoogleAuth", "FakeVertex"})
 
 
 def __getattr__(name: str) -> Any:
@@ -51,4 +61,8 @@ def __getattr__(name: str) -> Any:
         from ccrouter.testing import jwks
 
         return getattr(jwks, name)
+    if name in _VERTEX:
+        from ccrouter.testing import vertex
+
+        return getattr(vertex, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
