@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 import google.auth.exceptions
 import orjson
 
 from ccrouter.codecs.anthropic import codec
-from ccrouter.codecs.anthropic.encode import encode_request
+from ccrouter.codecs.anthropic.encode import dumps_as_received, encode_request
 from ccrouter.codecs.anthropic.stream import AnthropicStreamDecoder
 from ccrouter.codecs.prompt import CleanTexts
 from ccrouter.config import ProviderConfig
@@ -93,24 +93,6 @@ def publisher_for(model: str, overrides: Mapping[str, Publisher]) -> Publisher:
     return "anthropic" if model.lower().startswith("claude") else "google"
 
 
-def _dumps(body: dict[str, Any], request: MessagesRequest) -> bytes:
-    """``body`` serialised, an Anthropic client's untouched top-level fields as the bytes it sent
-    (as ``codecs.anthropic.encode.encode_request_json`` does)."""
-    received = request.received
-    parts = received.parts if received is not None and received.format == "anthropic" else None
-    if parts is None:
-        return orjson.dumps(body)
-    out: list[Any] = []
-    for key, value in body.items():
-        part = parts.get(key)
-        out.append(b"," if out else b"{")
-        out.append(orjson.dumps(key))
-        out.append(b":")
-        out.append(part[1] if part is not None and part[0] is value else orjson.dumps(value))
-    out.append(b"}" if out else b"{}")
-    return b"".join(out)
-
-
 class AnthropicVertexAdapter:
     """Claude on Vertex: the Anthropic codec, Vertex's URL and body envelope. Pure; the bearer token
     is added by the provider."""
@@ -133,7 +115,7 @@ class AnthropicVertexAdapter:
         body.update(encode_request(request, model, stream=stream))
         del body["model"]  # named by the URL; Vertex rejects it in the body
         url = model_url(self._base, self._project, self._region, "anthropic", model, stream=stream)
-        return HttpCall(url=url, headers=headers, body=_dumps(body, request))
+        return HttpCall(url=url, headers=headers, body=dumps_as_received(body, request))
 
     def parse_response(self, body: bytes, call: HttpCall) -> MessagesResponse:
         return codec.decode_response(body)

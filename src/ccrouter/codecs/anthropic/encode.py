@@ -28,7 +28,7 @@ from ccrouter.messages import (
     ToolChoice,
 )
 
-__all__ = ["encode_request", "encode_request_json"]
+__all__ = ["dumps_as_received", "encode_request", "encode_request_json"]
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -50,7 +50,12 @@ def encode_request(request: MessagesRequest, model: str, *, stream: bool) -> dic
 def encode_request_json(request: MessagesRequest, model: str, *, stream: bool) -> bytes:
     """``encode_request`` serialised. A passthrough sends the client's own bytes for every top-level
     field left as it came (``Received.parts``) and serialises only what changed."""
-    body = encode_request(request, model, stream=stream)
+    return dumps_as_received(encode_request(request, model, stream=stream), request)
+
+
+def dumps_as_received(body: dict[str, Any], request: MessagesRequest) -> bytes:
+    """``body`` serialised, with the client's own bytes for every top-level field of an Anthropic
+    request that is still the object it decoded (the rest serialised anew)."""
     received = request.received
     parts = received.parts if received is not None and received.format == "anthropic" else None
     if parts is None:
