@@ -162,10 +162,14 @@ async def test_keys_across_two_instances(
                 assert status == 201, key
                 made[role] = key["key"]
 
-            async def viewer_reads_on_two() -> bool:
-                return (await _call(s, "GET", two + "/api/usage", made["viewer"]))[0] == 200
+            async def viewer_and_operator_read_on_two() -> bool:
+                # Each key reaches instance 2 on its own: wait for both that the checks below use.
+                for role in ("viewer", "operator"):
+                    if (await _call(s, "GET", two + "/api/usage", made[role]))[0] != 200:
+                        return False
+                return True
 
-            await _until(viewer_reads_on_two, 2.0)
+            await _until(viewer_and_operator_read_on_two, 2.0)
             assert (await _call(s, "GET", two + "/api/usage", made["client"]))[0] == 403
             status, _, _ = await _call(s, "POST", two + "/api/keys", made["viewer"], {"name": "x"})
             assert status == 403
