@@ -16,35 +16,16 @@ without it the test fails.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_cli_support import FILES, claude_cli, make_project, run_claude
 from gateway_support import GatewayFactory, settings_for
 
 from ccrouter.testing import FakeUpstream
 from ccrouter.testing.script import RecordedRequest, Reply, ToolCall
-
-ROOT = Path(__file__).resolve().parents[2]
-CLI_PLACES = ("node_modules/.bin/claude", ".cache/claude-code/node_modules/.bin/claude")
-FILES = ("alpha.txt", "beta.py", "gamma.md")
-RUN_TIMEOUT_S = 45
-
-
-def claude_cli() -> Path:
-    given = os.environ.get("CCROUTER_TEST_CLAUDE")
-    candidates = [Path(given)] if given else [ROOT / place for place in CLI_PLACES]
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail(
-        "the Claude Code CLI is needed: set CCROUTER_TEST_CLAUDE, or run scripts/check-test-prereqs.py "
-        "(it installs @anthropic-ai/claude-code into .cache/claude-code); looked in "
-        + ", ".join(str(c) for c in candidates)
-    )
 
 
 @pytest.fixture
@@ -54,52 +35,7 @@ def cli() -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A fresh HOME and a project with known files (made before the loop runs: no blocking I/O on it)."""
-    (tmp_path / "home").mkdir()
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in FILES:
-        (folder / name).write_text("x\n")
-    return folder
-
-
-async def run_claude(cli: Path, url: str, home: Path, project: Path) -> tuple[int, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANTHROPIC_", "CLAUDE"))}
-    env.update(
-        HOME=str(home),
-        ANTHROPIC_BASE_URL=url,
-        ANTHROPIC_AUTH_TOKEN="ccrouter-test",
-        ANTHROPIC_API_KEY="",
-        DISABLE_TELEMETRY="1",
-        DISABLE_ERROR_REPORTING="1",
-        DISABLE_AUTOUPDATER="1",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK="1",
-    )
-    process = await asyncio.create_subprocess_exec(
-        str(cli),
-        "-p",
-        "List the files here.",
-        "--allowedTools",
-        "Glob",
-        "--max-turns",
-        "6",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        cwd=project,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    return process.returncode or 0, output.decode("utf-8", "replace")
+    return make_project(tmp_path)
 
 
 def generations(fake: FakeUpstream, wire: str) -> list[RecordedRequest]:
