@@ -110,6 +110,20 @@ def _price(entry: Any, where: str, sources: Mapping[str, str]) -> ModelPrice:
     )
 
 
+def _source_text(value: Any, where: str) -> str:
+    """A source as one line: a string as it is, or ``{url, retrieved, note}`` joined."""
+    if not isinstance(value, dict):
+        return str(value)
+    if not isinstance(value.get("url"), str):
+        raise ConfigError(f"price table: {where} needs a 'url'")
+    text: str = value["url"]
+    if value.get("retrieved") is not None:
+        text += f" (retrieved {value['retrieved']})"
+    if value.get("note") is not None:
+        text += f"; {value['note']}"
+    return text
+
+
 def _override(value: PriceOverride) -> ModelPrice:
     def dec(number: float | None, fallback: float) -> Decimal:
         return Decimal(str(fallback if number is None else number))
@@ -154,9 +168,9 @@ class PriceTable:
         sources = data.get("sources") or {}
         if not isinstance(sources, dict):
             raise ConfigError(f"{source}: 'sources' must be a mapping")
+        described = {str(key): _source_text(value, f"sources.{key}") for key, value in sources.items()}
         models = {
-            str(name): _price(entry, f"models.{name}", {str(k): str(v) for k, v in sources.items()})
-            for name, entry in data["models"].items()
+            str(name): _price(entry, f"models.{name}", described) for name, entry in data["models"].items()
         }
         return cls(models, updated=str(data.get("updated", "")), overrides=overrides)
 
