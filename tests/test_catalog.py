@@ -186,3 +186,123 @@ def test_families_the_router_meets_most(
     info = catalog.lookup(name)
     assert info is not None
     assert (info.context_window, info.max_output_tokens) == (context_window, max_output_tokens)
+
+
+# -- cloud spellings (issue 16): Bedrock ids, profiles and ARNs, Vertex "@" versions, Azure names
+
+_ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
+        ("anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-5-sonnet"),
+        ("anthropic.claude-opus-4-6-v1", "claude-opus-4-6"),
+        ("anthropic.claude-sonnet-4-6", "claude-sonnet-4-6"),
+        # Cross-Region inference profiles: the geography is dropped, whichever it is.
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("eu.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("apac.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4"),
+        ("global.anthropic.claude-opus-4-6-v1", "claude-opus-4-6"),
+        ("jp.anthropic.claude-sonnet-4-6", "claude-sonnet-4-6"),
+        ("au.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("us-gov.anthropic.claude-3-7-sonnet-20250219-v1:0", "claude-3-7-sonnet"),
+        ("US.Anthropic.Claude-Opus-4-1-20250805-v1:0", "claude-opus-4-1"),
+        # ARNs: the id after the last "/".
+        (
+            f"arn:aws:bedrock:us-east-1:{_ACCOUNT}:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "claude-sonnet-4-5",
+        ),
+        (
+            "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+            "claude-3-5-haiku",
+        ),
+        (
+            f"arn:aws:bedrock:us-west-2:{_ACCOUNT}:inference-profile/us.amazon.nova-pro-v1:0",
+            "amazon.nova-pro",
+        ),
+        # Non-Claude Bedrock models keep their vendor prefix; a profile prefix still goes.
+        ("amazon.nova-pro-v1:0", "amazon.nova-pro"),
+        ("us.amazon.nova-lite-v1:0", "amazon.nova-lite"),
+        ("eu.amazon.nova-micro-v1:0", "amazon.nova-micro"),
+        ("us.amazon.nova-premier-v1:0", "amazon.nova-premier"),
+        ("meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct"),
+        ("us.meta.llama4-maverick-17b-instruct-v1:0", "meta.llama4-maverick-17b-instruct"),
+        ("mistral.mistral-large-2407-v1:0", "mistral.mistral-large-2407"),
+        ("us.mistral.pixtral-large-2502-v1:0", "mistral.pixtral-large-2502"),
+    ],
+)
+def test_bedrock_ids_profiles_and_arns(catalog: Catalog, name: str, family: str) -> None:
+    assert catalog.lookup(family) is not None
+    assert catalog.lookup(name) == catalog.lookup(family)
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("claude-opus-4-1@20250805", "claude-opus-4-1"),
+        ("claude-haiku-4-5@20251001", "claude-haiku-4-5"),
+        ("claude-opus-4-5@20251101", "claude-opus-4-5"),
+        ("claude-sonnet-4@20250514", "claude-sonnet-4"),
+        ("claude-3-7-sonnet@20250219", "claude-3-7-sonnet"),
+        ("claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet"),
+        ("claude-3-5-haiku@20241022", "claude-3-5-haiku"),
+        ("claude-3-haiku@20240307", "claude-3-haiku"),
+        ("publishers/anthropic/models/claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("publishers/google/models/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash"),
+    ],
+)
+def test_vertex_ids_meet_the_vendors_entries(catalog: Catalog, name: str, family: str) -> None:
+    # "@" is a family boundary: Vertex's versions need no table entry of their own.
+    assert catalog.lookup(family) is not None
+    assert catalog.lookup(name) == catalog.lookup(family)
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("gpt-4o-mini", "gpt-4o"),
+        ("gpt-4.1", "gpt-4.1"),
+        ("gpt-4.1-nano", "gpt-4.1"),
+        ("gpt-5", "gpt-5"),
+        ("gpt-5-mini", "gpt-5"),
+        ("gpt-5-chat", "gpt-5-chat"),
+        ("o3", "o3"),
+        ("o3-mini", "o3-mini"),
+        ("o4-mini", "o4-mini"),
+        ("gpt-35-turbo-0125", "gpt-35-turbo"),
+        ("gpt-35-turbo-16k", "gpt-35-turbo"),
+    ],
+)
+def test_azure_names(catalog: Catalog, name: str, family: str) -> None:
+    assert catalog.lookup(family) is not None
+    assert catalog.lookup(name) == catalog.lookup(family)
+
+
+def test_cloud_prefixes_do_not_swallow_other_names(catalog: Catalog) -> None:
+    # The geography must be followed by "vendor."; Bedrock's Llama is not Ollama's llama3.
+    assert catalog.lookup("us.gpt-4o") is None
+    assert catalog.lookup("meta.llama3-3-70b-instruct-v1:0") != catalog.lookup("llama3")
+    assert catalog.lookup("meta.llama3-70b-instruct-v1:0") is None  # not listed: the default, not llama3
+    assert catalog.lookup("arn:aws:bedrock:us-east-1:1:application-inference-profile/a1b2c3") is None
+    assert catalog.lookup("cohere.command-r-v1:0") is None
+
+
+def test_cloud_entries_name_a_dated_source() -> None:
+    for table in ("models.yaml", "prices.yaml"):
+        data = yaml.safe_load(resources.files("ccrouter.data").joinpath(table).read_text(encoding="utf-8"))
+        cloud = {"bedrock", "azure"}
+        entries = [name for name, entry in data["models"].items() if entry.get("source") in cloud]
+        assert len(entries) >= 10, table
+        for key in cloud:
+            source = data["sources"][key]
+            assert source["url"].startswith("https://"), (table, key)
+            datetime.date.fromisoformat(source["retrieved"])

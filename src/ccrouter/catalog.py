@@ -2,8 +2,10 @@
 
 The figures live in the shipped ``ccrouter/data/models.yaml`` (dated, each entry naming its source);
 this module reads it once and answers lookups by exact name, by vendor-prefixed name
-("anthropic/claude-sonnet-4.5"), and by family prefix, falling back to a conservative default. A
-provider's ``models[]`` entries in the config override the table field by field.
+("anthropic/claude-sonnet-4.5"), by the cloud spellings of a model's name (Bedrock's inference-profile
+ARNs, region prefixes and "anthropic." ids; Vertex's "@version"), and by family prefix, falling back
+to a conservative default. A provider's ``models[]`` entries in the config override the table field by
+field.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ _BOUNDARY = frozenset("-.:@_")
 _SIMULATED_KEY = "sim-1"
 # OpenRouter writes Claude versions with dots ("claude-3.5-sonnet"); Anthropic's ids use dashes.
 _CLAUDE_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
+# Bedrock's system-defined cross-Region inference profiles put a geography before the model id
+# ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.anthropic.claude-opus-4-6-v1"); the
+# profile serves the model the rest of the id names. Only followed by "vendor." (so never "gpt-4.1").
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cross-region-inference.html
+_BEDROCK_GEOGRAPHY = re.compile(r"^(?:global|us|us-gov|eu|apac|jp|au)\.(?=[a-z0-9-]+\.)")
+# Bedrock's Claude ids are Anthropic's model names behind "anthropic." (the "-v1:0" tail is a family
+# boundary). Other Bedrock vendors keep their prefix: "meta.llama3-..." is not Ollama's "llama3".
+_BEDROCK_SAME_NAMES = ("anthropic.",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +122,22 @@ def _candidates(model: str) -> list[str]:
     """Spellings of ``model`` to try, most literal first."""
     name = model.strip().lower()
     out = [name]
-    if "/" in name:
+    if name.startswith("arn:"):
+        # arn:aws:bedrock:REGION:ACCOUNT:inference-profile/us.anthropic.claude-... (or
+        # foundation-model/anthropic.claude-...): the model id is the resource after the last "/".
+        out = [name.rsplit("/", 1)[-1]]
+    elif "/" in name:
         out.append(name.rsplit("/", 1)[1])
     for item in list(out):
         if ":" in item:
             out.append(item.split(":", 1)[0])
+    for item in list(out):
+        if (geography := _BEDROCK_GEOGRAPHY.match(item)) is not None:
+            out.append(item[geography.end() :])
+    for item in list(out):
+        for vendor in _BEDROCK_SAME_NAMES:
+            if item.startswith(vendor):
+                out.append(item[len(vendor) :])
     for item in list(out):
         if item.startswith("claude") and "." in item:
             out.append(_CLAUDE_DOTTED.sub("-", item))

@@ -46,9 +46,9 @@ def test_lookup_follows_the_catalog_naming() -> None:
 
 def test_every_priced_catalog_family_has_a_price() -> None:
     """Models from vendors that charge (the catalog's anthropic, openai, deepseek, groq, google and
-    moonshot entries) all resolve to a price."""
+    moonshot, bedrock and azure entries) all resolve to a price."""
     data = yaml.safe_load(resources.files("ccrouter.data").joinpath("models.yaml").read_text())
-    charged = {"anthropic", "openai", "deepseek", "groq", "google", "moonshot"}
+    charged = {"anthropic", "openai", "deepseek", "groq", "google", "moonshot", "bedrock", "azure"}
     table = PriceTable.load()
     missing = [
         name
@@ -93,3 +93,87 @@ def test_installed_table_wins_and_bad_files_are_named(tmp_path: Path) -> None:
         PriceTable.from_mapping({"models": {"x": {"input": 1}}})
     with pytest.raises(ConfigError, match="unknown keys"):
         PriceTable.from_mapping({"models": {"x": {"input": 1, "output": 1, "cache": 1}}})
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+        ("eu.anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-opus-4-6-v1",
+            "claude-opus-4-6",
+        ),
+        ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("claude-haiku-4-5@20251001", "claude-haiku-4-5"),
+        ("claude-opus-4-1@20250805", "claude-opus-4-1"),
+        ("us.amazon.nova-pro-v1:0", "amazon.nova-pro"),
+        ("meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct"),
+        ("gpt-35-turbo-0125", "gpt-35-turbo"),
+    ],
+)
+def test_cloud_ids_are_priced_like_their_model(name: str, family: str) -> None:
+    table = PriceTable.load()
+    assert table.lookup(family) is not None
+    assert table.lookup(name) == table.lookup(family)
+
+
+def test_shipped_cloud_prices() -> None:
+    table = PriceTable.load()
+    nova = table.lookup("amazon.nova-pro-v1:0")
+    assert nova is not None
+    assert (nova.input, nova.output) == (Decimal("0.8"), Decimal("3.2"))
+    assert nova.source.startswith("https://aws.amazon.com/bedrock/pricing/")
+    assert "(retrieved 2026-12-07)" in nova.source
+    # Claude on Bedrock is the list (global endpoint) price: Anthropic's own.
+    sonnet = table.lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert sonnet is not None
+    assert (sonnet.input, sonnet.output, sonnet.cache_read, sonnet.cache_write) == (
+        Decimal(3),
+        Decimal(15),
+        Decimal("0.3"),
+        Decimal("3.75"),
+    )
+
+
+def test_an_exact_profile_key_wins_over_the_prefix_rule() -> None:
+    """A table that lists a profile (LiteLLM's does, with the regional premium) prices it exactly."""
+    table = PriceTable.from_mapping(
+        {
+            "models": {
+                "claude-sonnet-4-5": {"input": 3, "output": 15},
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0": {"input": 3.3, "output": 16.5},
+            }
+        }
+    )
+    regional = table.lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert regional is not None
+    assert regional.input == Decimal("3.3")
+    fallback = table.lookup("global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert fallback is not None
+    assert fallback.input == Decimal(3)
+
+
+def test_sources_may_be_dated_mappings() -> None:
+    table = PriceTable.from_mapping(
+        {
+            "sources": {
+                "s": {"url": "https://example.test/p", "retrieved": "2026-12-07", "note": "n"},
+                "t": "plain",
+            },
+            "models": {
+                "a": {"input": 1, "output": 1, "source": "s"},
+                "b": {"input": 1, "output": 1, "source": "t"},
+            },
+        }
+    )
+    a, b = table.lookup("a"), table.lookup("b")
+    assert a is not None
+    assert b is not None
+    assert a.source == "https://example.test/p (retrieved 2026-12-07); n"
+    assert b.source == "plain"
+    with pytest.raises(ConfigError, match=r"sources\.s needs a 'url'"):
+        PriceTable.from_mapping({"sources": {"s": {"retrieved": "x"}}, "models": {}})

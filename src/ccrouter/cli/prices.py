@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,24 +17,31 @@ app = typer.Typer(help="Model prices used for costs and budgets.", no_args_is_he
 
 @app.command()
 def update(
-    file: Annotated[Path, typer.Argument(help="A price table in the shape of the shipped prices.yaml.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A price table in the shape of the shipped prices.yaml, or LiteLLM's "
+            "model_prices_and_context_window.json (converted on the way in)."
+        ),
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Check FILE and install it in the config folder, where it replaces the shipped table."""
-    from ccrouter.pricing import PriceTable, load_price_file
     from ccrouter.pricing.table import PRICE_FILE_NAME
+    from ccrouter.pricing.update import read_update
 
     with handle_errors():
-        data = load_price_file(file)
-        table = PriceTable.from_mapping(data, source=str(file))
+        found = read_update(file, today=datetime.now(UTC).date().isoformat())
         target = config_path(config).parent / PRICE_FILE_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".yaml.tmp")
-        shutil.copyfile(file, temporary)
+        temporary.write_text(found.text, encoding="utf-8")
         temporary.replace(target)  # atomic: a running gateway never reads half a file
+    converted = "" if found.conversion is None else f"from LiteLLM's format ({found.conversion.summary()}) "
     console().print(
-        f"installed {len(table)} model prices (updated {table.updated or 'undated'}) in {target}; "
-        "restart the gateway to use them"
+        f"installed {len(found.table)} model prices {converted}(updated {found.table.updated or 'undated'}) "
+        f"in {target}; restart the gateway to use them",
+        markup=False,
     )
 
 

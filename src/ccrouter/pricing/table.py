@@ -18,6 +18,7 @@ from ccrouter.errors import ConfigError
 from ccrouter.messages import Usage
 
 __all__ = [
+    "MAX_PRICE_FILE_BYTES",
     "PICOS_PER_USD",
     "PRICE_FILE_NAME",
     "ModelPrice",
@@ -26,10 +27,13 @@ __all__ = [
     "cost_picos",
     "format_usd",
     "load_price_file",
+    "read_price_text",
 ]
 
 PICOS_PER_USD = 10**12
 PRICE_FILE_NAME = "prices.yaml"
+# LiteLLM's whole list is under 2 MiB; a file this size is a mistake, not a table.
+MAX_PRICE_FILE_BYTES = 32 * 2**20
 # A price per million tokens times this is pico-dollars per token.
 _PICOS_PER_TOKEN_PER_MTOK = Decimal(10**6)
 _BOUNDARY = frozenset("-.:@_")
@@ -110,6 +114,20 @@ def _price(entry: Any, where: str, sources: Mapping[str, str]) -> ModelPrice:
     )
 
 
+def _source_text(value: Any, where: str) -> str:
+    """A source as one line: a string as it is, or ``{url, retrieved, note}`` joined."""
+    if not isinstance(value, dict):
+        return str(value)
+    if not isinstance(value.get("url"), str):
+        raise ConfigError(f"price table: {where} needs a 'url'")
+    text: str = value["url"]
+    if value.get("retrieved") is not None:
+        text += f" (retrieved {value['retrieved']})"
+    if value.get("note") is not None:
+        text += f"; {value['note']}"
+    return text
+
+
 def _override(value: PriceOverride) -> ModelPrice:
     def dec(number: float | None, fallback: float) -> Decimal:
         return Decimal(str(fallback if number is None else number))
@@ -154,9 +172,9 @@ class PriceTable:
         sources = data.get("sources") or {}
         if not isinstance(sources, dict):
             raise ConfigError(f"{source}: 'sources' must be a mapping")
+        described = {str(key): _source_text(value, f"sources.{key}") for key, value in sources.items()}
         models = {
-            str(name): _price(entry, f"models.{name}", {str(k): str(v) for k, v in sources.items()})
-            for name, entry in data["models"].items()
+            str(name): _price(entry, f"models.{name}", described) for name, entry in data["models"].items()
         }
         return cls(models, updated=str(data.get("updated", "")), overrides=overrides)
 
@@ -210,12 +228,25 @@ class PriceTable:
         return None
 
 
+def read_price_text(path: Path) -> str:
+    """The text of a price file, at most ``MAX_PRICE_FILE_BYTES``; ConfigError names the problem."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PRICE_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the price table ({exc.strerror or exc})") from None
+    if len(raw) > MAX_PRICE_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_PRICE_FILE_BYTES // 2**20} MiB, not a price table")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+
+
 def load_price_file(path: Path) -> Any:
     """Parse and validate a price file; ConfigError names the problem."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the price table ({exc.strerror or exc})") from None
+        data = yaml.safe_load(read_price_text(path))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML syntax error: {exc}") from None
     PriceTable.from_mapping(data, source=str(path))
