@@ -7,9 +7,10 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from ccrouter.api import audit as audit_api
 from ccrouter.api import budgets as budgets_api
-from ccrouter.api import config_api, config_edit, health
+from ccrouter.api import config_api, config_edit, health, lifecycle
 from ccrouter.api import keys as keys_api
 from ccrouter.api import live as live_api
 from ccrouter.api import logs as logs_api
@@ -34,7 +35,7 @@ from ccrouter.api.response_hooks import RESPONSE_HOOKS, ResponseHooks
 from ccrouter.api.server import handler_args, use_gateway_protocol
 from ccrouter.api.state import GATEWAY, REGISTRY
 from ccrouter.api.throttle import FailureThrottle
-from ccrouter.config import Settings
+from ccrouter.config import ServerConfig, Settings
 from ccrouter.config_file import default_config_path
 from ccrouter.errors import ConfigError
 from ccrouter.plugins import Extensions, Registry, load_plugins
@@ -101,7 +102,9 @@ def create_app(
     # Unknown transformer names or bad options fail here, before the app exists.
     build_transformers(settings.providers, registry.transformers)
     server = settings.server
-    middlewares: list[Middleware] = [observe_middleware, error_middleware]
+    # -- lifecycle (issue 17): after the error middleware, so a refusal while draining is in the
+    # client's envelope.
+    middlewares: list[Middleware] = [observe_middleware, error_middleware, lifecycle.lifecycle_middleware]
     # One throttle of failed authentications for the client keys and the admin token.
     guard = AuthGuard(FailureThrottle(server.auth_throttle_burst, server.auth_throttle_per_minute))
     # Always on: it names who each request is (``ccrouter.auth``), or, on an open gateway, reads the
@@ -112,12 +115,14 @@ def create_app(
     )
     app[REGISTRY] = registry
     app[AUTH_GUARD] = guard
+    app[lifecycle.LIFECYCLE] = lifecycle.Lifecycle()
     hooks = _use_response_hooks(app, registry, Extensions.build(registry, settings))
     use_gateway_protocol(app, server)
     # The client-facing endpoints come from the register_endpoints hooks (built-ins included); health,
     # usage and metrics are the gateway's own operational routes, never recorded as API traffic.
     app[ENDPOINTS] = EndpointTable(registry.endpoints)
     app.add_routes([*app[ENDPOINTS].routes(), *health.routes(), *usage_api.routes()])
+    app.add_routes(lifecycle.routes())  # -- /health/live, /health/ready (issue 17)
     app.add_routes(metrics_api.routes())  # -- telemetry (issue 4)
     app.add_routes(config_api.routes())  # -- live configuration (issue 12)
     app.add_routes(config_edit.routes())  # -- the config file's editor (issue 15, the dashboard)
@@ -173,11 +178,11 @@ def serve(
     """Run the gateway in the foreground until SIGINT/SIGTERM. ``reuse_port`` lets several worker
     processes share one port (``ccrouter serve --workers N``). ``config_path``: the file the
     settings came from, reloaded on SIGHUP and, with ``watch``, when it changes."""
-    loop: asyncio.AbstractEventLoop | None = None
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
 
-        loop = uvloop.new_event_loop()
+        loop_factory = uvloop.new_event_loop
     except ImportError:  # not available on every platform; asyncio's loop works too
         pass
     # -- telemetry (issue 4): structlog, JSON or console, secrets scrubbed; the recent records are
@@ -218,18 +223,61 @@ def serve(
         started_at=time.time(),
     )
     app.on_startup.append(lambda app: _write_state(base, state))
-    if sock is not None:
-        web.run_app(app, sock=sock, access_log=None, print=None, loop=loop)
-        return
-    web.run_app(
-        app,
-        host=bind,
-        port=port,
-        access_log=None,
-        print=None,
-        loop=loop,
-        reuse_port=reuse_port or None,
-    )
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_run(app, settings.server, sock=sock, host=bind, port=port, worker=reuse_port))
+
+
+async def _run(
+    app: web.Application,
+    server: ServerConfig,
+    *,
+    sock: socket.socket | None,
+    host: str,
+    port: int,
+    worker: bool,
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain (``ccrouter.api.lifecycle``): SIGTERM waits
+    ``server.drain_grace_s`` before refusing new requests, SIGINT does not; requests in flight get
+    ``server.drain_s``; a second signal stops at once. A worker of ``serve --workers N`` listens for
+    SIGTERM only: its supervisor passes Ctrl-C on as SIGTERM (the terminal's own SIGINT is ignored, or
+    every Ctrl-C would count twice)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(runner, sock)
+        else:
+            site = web.TCPSite(runner, host, port, reuse_port=worker or None)
+        await site.start()
+        received: list[signal.Signals] = []
+        stop, force = asyncio.Event(), asyncio.Event()
+
+        def on_signal(sig: signal.Signals) -> None:
+            received.append(sig)
+            (force if stop.is_set() else stop).set()
+
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT)
+        if worker:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in signals:
+            loop.add_signal_handler(sig, on_signal, sig)
+        await stop.wait()
+        grace = server.drain_grace_s if received[0] == signal.SIGTERM else 0.0
+        drained = asyncio.ensure_future(app[lifecycle.LIFECYCLE].drain(grace, server.drain_s))
+        forced = asyncio.ensure_future(force.wait())
+        await asyncio.wait({drained, forced}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (drained, forced):
+            task.cancel()
+        if force.is_set() and not drained.done():
+            log.warning("stopping at once (a second signal): requests in flight are cut")
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    finally:
+        # Stops listening, ends the dashboard's live streams, gives what is left 1 s, then closes the
+        # services (the ledger is flushed there).
+        await runner.cleanup()
 
 
 def _bound_socket(host: str) -> socket.socket:

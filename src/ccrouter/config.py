@@ -670,6 +670,12 @@ class ServerConfig(_Frozen):
     jwt: JwtConfig | None = None
     # -- the dashboard (issue 15)
     ui: UiConfig = Field(default_factory=UiConfig)
+    # -- lifecycle (issue 17): on SIGTERM /health/ready fails at once; new requests are still served
+    # for drain_grace_s (a load balancer's time to stop sending), then answered 529 overloaded_error;
+    # requests in flight (streams) get up to drain_s to finish; then the ledger is flushed and the
+    # process exits 0. SIGINT (Ctrl-C) skips the grace; a second signal stops at once.
+    drain_grace_s: float = Field(default=0.0, ge=0, le=3600)
+    drain_s: float = Field(default=30.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:

@@ -21,7 +21,7 @@ __all__ = ["MissingVariable", "describe", "key_path", "known_keys", "missing_var
 # Paths whose offending value must never be echoed in an error message.
 _SECRET_KEYS = frozenset({"api_key", "api_keys", "headers"})
 # An unknown key with no close match lists the known ones, when there are this few.
-_MAX_LISTED = 16
+_MAX_LISTED = 20
 
 
 class MissingVariable(NamedTuple):

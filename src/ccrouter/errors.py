@@ -15,6 +15,7 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
     │   ├── ClientRateLimitError       429 rate_limit_error (a key's, user's or team's rpm/tpm)
     │   └── TooManyStreamsError        429 rate_limit_error (the dashboard's live streams are all taken)
     ├── RoutingError                   400 invalid_request_error (no provider/model can take it)
+    ├── ShuttingDownError              529 overloaded_error (the gateway is draining; retry elsewhere)
     └── UpstreamError                  502 api_error        (a provider failed; status/type from it)
         ├── UpstreamStatusError        the provider answered with an error status
         │   ├── UpstreamRateLimitError     429 rate_limit_error (retry_after when announced)
@@ -43,6 +44,7 @@ __all__ = [
     "RequestError",
     "RequestTooLargeError",
     "RoutingError",
+    "ShuttingDownError",
     "TooManyStreamsError",
     "UpstreamConnectionError",
     "UpstreamError",
@@ -124,6 +126,18 @@ class ClientRateLimitError(RequestError):
     error_type = "rate_limit_error"
 
     def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ShuttingDownError(CCRouterError):
+    """The gateway is draining after SIGTERM and takes no new request: Claude Code and the SDKs retry a
+    529, and behind a load balancer the retry lands on another instance. ``retry_after`` in seconds."""
+
+    status = 529
+    error_type = "overloaded_error"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -4,50 +4,19 @@ second before the kill is in the ledger (the writer commits every ``flush_interv
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import BinaryIO
 
 import aiohttp
-import pytest
+from process_support import free_port, start_gateway
 
 from ccrouter.config_file import dump_yaml
 from ccrouter.store.sqlite import SQLiteStore
 from ccrouter.testing import FakeUpstream
 
 GRACE_S = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_gateway(config: Path, port: int, log: BinaryIO) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "ccrouter.cli.main", "serve", "--config", str(config), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/health") as response:
-                    if response.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    process.kill()
-    await process.wait()
-    pytest.fail(f"the gateway did not start (see {log.name})")
 
 
 async def load(url: str, done: list[tuple[float, str]], stop: asyncio.Event, worker: int) -> None:

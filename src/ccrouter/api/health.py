@@ -64,7 +64,10 @@ async def root(request: web.Request) -> web.Response:
         # Lets the CLI tell the gateway it started from another one answering on the same port.
         "pid": os.getpid(),
         "simulated": state.simulated,
-        "endpoints": [*dict.fromkeys(e.path for e in request.app[ENDPOINTS]), "/health", "/health/providers"],
+        "endpoints": [
+            *dict.fromkeys(e.path for e in request.app[ENDPOINTS]),
+            *("/health", "/health/live", "/health/ready", "/health/providers"),
+        ],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -114,7 +114,7 @@ def start(config: ConfigOption = None, host: HostOption = None, port: PortOption
 
 
 def stop(config: ConfigOption = None) -> None:
-    """Stop the background gateway (SIGTERM, then SIGKILL after 10 s)."""
+    """Stop the background gateway (SIGTERM: it finishes the requests in flight; SIGKILL after 40 s)."""
     from ccrouter.cli.process import running, stop_gateway
 
     with handle_errors():

@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
+# Past server.drain_s's default (30 s): a gateway finishing a stream is not killed mid-way.
+STOP_TIMEOUT_S = 40.0
 
 
 class DaemonError(CCRouterError):

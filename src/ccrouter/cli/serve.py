@@ -61,8 +61,8 @@ WatchOption = Annotated[
     ),
 ]
 
-# How long a worker may take to finish its requests after SIGTERM before it is killed.
-_STOP_TIMEOUT_S = 10.0
+# How long a worker may take past its drain (server.drain_grace_s + drain_s) before it is killed.
+_STOP_MARGIN_S = 5.0
 
 _SCENARIOS = ("default", "background", "think", "long_context", "web_search", "image")
 
@@ -157,8 +157,9 @@ def _die_with_parent(parent: int) -> None:
         raise SystemExit(1)
 
 
-def run_workers(count: int, run: Callable[[], None]) -> int:
-    """Run ``run`` in ``count`` forked processes until a signal, or until one exits; the exit code."""
+def run_workers(count: int, run: Callable[[], None], *, drain_s: float = 30.0) -> int:
+    """Run ``run`` in ``count`` forked processes until a signal, or until one exits; the exit code.
+    A worker still running ``drain_s`` (plus a margin) after its SIGTERM is killed."""
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -193,7 +194,7 @@ def run_workers(count: int, run: Callable[[], None]) -> int:
         # One worker is gone: the others would carry on at reduced capacity; stop all, say so.
         _stop(pids, signal.SIGTERM)
     for process in workers:
-        process.join(_STOP_TIMEOUT_S)
+        process.join(drain_s + _STOP_MARGIN_S)
         if process.is_alive():
             process.kill()
             process.join()
@@ -285,7 +286,7 @@ def serve(
             except typer.Exit as exc:  # a forked worker exits with the code, not a traceback
                 raise SystemExit(exc.exit_code) from None
 
-        code = run_workers(workers, worker)
+        code = run_workers(workers, worker, drain_s=settings.server.drain_grace_s + settings.server.drain_s)
         if code:
             raise typer.Exit(code)
 

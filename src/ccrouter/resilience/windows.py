@@ -57,6 +57,10 @@ class WindowStore(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Returns when the shared state answers (at once for in-process windows); raises when not."""
+        ...
+
 
 # Minute windows in 1 s buckets, the day window in 5 min buckets. A bucket counts in full until its newest
 # request leaves the window, so usage may include up to one bucket of older requests: limits are reached
@@ -135,6 +139,9 @@ class MemoryWindows:
 
     async def aclose(self) -> None:
         self._windows.clear()
+
+    async def ping(self) -> None:
+        return None
 
 
 # KEYS: requests zset, day hash, tokens zset. ARGV: now, rpm, rpd, tpm, member (0: no limit).
@@ -309,6 +316,9 @@ class RedisWindows:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     async def delete_all(self) -> None:
         """Remove every key under the prefix (tests and ``ccrouter`` maintenance)."""

@@ -351,6 +351,11 @@ class Store(abc.ABC):
         """Flush everything queued, stop the writer, close connections."""
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """One trivial query: returns when the ledger answers, raises (a ``StoreError`` or an
+        ``OSError``) when it cannot (``GET /health/ready``)."""
+
+    @abc.abstractmethod
     async def report(self, query: UsageQuery) -> list[GroupRow]:
         """Sums per group (see ``UsageQuery``)."""
 

@@ -198,6 +198,10 @@ class PostgresStore(Store):
 
     # -- queries ------------------------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        async with _unavailable(), self._acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
     async def report(self, query: UsageQuery) -> list[GroupRow]:
         async with _unavailable(), self._acquire() as conn:
             on = await _rollups_on(conn)

@@ -221,6 +221,9 @@ class SQLiteStore(Store):
             raise RuntimeError("the ledger is not open")
         return self._read_conn
 
+    async def ping(self) -> None:
+        await self._run(lambda: self._conn().execute("SELECT 1").fetchone())
+
     async def report(self, query: UsageQuery) -> list[GroupRow]:
         def run() -> list[Any]:
             conn = self._conn()
