@@ -47,7 +47,7 @@ TYPE_PLUGIN = (
 
 def test_the_builtins_register_the_provider_types_and_vendors() -> None:
     registry = Registry.build(load_plugins(entry_points=False))
-    assert list(registry.providers) == ["anthropic", "openai", "gemini", "simulated", "vertex"]
+    assert list(registry.providers) == ["anthropic", "openai", "gemini", "simulated", "vertex", "bedrock"]
     assert {"openai", "deepseek", "groq", "openrouter", "ollama", "github", "generic"} <= set(
         registry.vendors
     )
