@@ -114,7 +114,8 @@ class AwsCredentials:
     async def _run(self) -> ReadOnlyCredentials:
         try:
             frozen = await asyncio.to_thread(self._resolve_blocking)
-        except botocore.exceptions.BotoCoreError as exc:
+        # botocore raises RuntimeError when a refresh returned credentials already expired.
+        except (botocore.exceptions.BotoCoreError, RuntimeError) as exc:
             raise UpstreamError(
                 f"{self._provider}: could not get AWS credentials: {_reason(exc)}", provider=self._provider
             ) from None  # the cause may hold a credential endpoint's answer
@@ -134,6 +135,6 @@ class AwsCredentials:
         return frozen
 
 
-def _reason(exc: botocore.exceptions.BotoCoreError) -> str:
+def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text[:_MAX_REASON]

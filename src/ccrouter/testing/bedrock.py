@@ -219,17 +219,24 @@ class FakeBedrock(FakeUpstream):
             return _error(400, "ValidationException", "messages is required")
         item = self._script.pop()
         if item is None:
-            item = self.default(record)
+            item = self._default(record)
         if isinstance(item, Fault):
             return await self._bedrock_fault(request, record, seq, item)
         return await self._reply(request, record, seq, item)
+
+    def _default(self, record: RecordedRequest) -> Reply:
+        # The simulated provider reads Anthropic, OpenAI and Gemini bodies; a Converse body gets a
+        # fixed answer.
+        if record.wire == "converse":
+            return Reply(text="Hello from the fake Bedrock.")
+        return self.default(record)
 
     async def _bedrock_fault(
         self, request: web.Request, record: RecordedRequest, seq: int, fault: Fault
     ) -> web.StreamResponse:
         if fault.kind == "stream_error" and record.stream:
             kind = EXCEPTION_FOR_STATUS.get(fault.status, "InternalServerException")
-            reply = fault.reply if fault.reply is not None else self.default(record)
+            reply = fault.reply if fault.reply is not None else self._default(record)
             corrupt = StreamFault("exception", after=fault.after_chunks, exception=kind, message="injected")
             return await self._reply(request, record, seq, reply, corrupt=corrupt)
         if fault.kind in ("status", "stream_error"):
