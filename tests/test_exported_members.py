@@ -100,6 +100,9 @@ PROMISED_TESTING = {
     # -- issue 16, Google Vertex AI
     "FakeVertex",
     "FakeGoogleAuth",
+    # -- issue 16, AWS Bedrock
+    "FakeBedrock",
+    "StreamFault",
 }
 
 

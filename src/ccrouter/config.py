@@ -215,11 +215,31 @@ class ProviderConfig(_Frozen):
     region: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9\-]+$")
     credentials_file: str | None = Field(default=None, min_length=1)
     publishers: dict[str, Literal["anthropic", "google"]] = Field(default_factory=dict)
+    # -- issue 16, AWS Bedrock (``type: bedrock``, ``ccrouter.providers.bedrock``): ``region`` above is
+    # the AWS region (requests are signed for it); credentials from botocore's chain (environment,
+    # shared files, web identity, container and instance metadata), of ``aws_profile`` when set, or
+    # the key pair given here (with its session token for temporary credentials).
+    aws_profile: str | None = Field(default=None, min_length=1)
+    aws_access_key_id: str | None = Field(default=None, min_length=1)
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _vertex_needs_project(self) -> ProviderConfig:
         if self.type == "vertex" and not self.project:
             raise ValueError("a vertex provider needs project (its Google Cloud project id)")
+        return self
+
+    @model_validator(mode="after")
+    def _bedrock_needs_region(self) -> ProviderConfig:
+        if self.type == "bedrock" and not self.region:
+            raise ValueError("a bedrock provider needs region (the AWS region its requests are signed for)")
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("aws_access_key_id and aws_secret_access_key go together")
+        if self.aws_session_token is not None and self.aws_access_key_id is None:
+            raise ValueError("aws_session_token needs aws_access_key_id and aws_secret_access_key")
+        if self.aws_profile is not None and self.aws_access_key_id is not None:
+            raise ValueError("give aws_profile or an explicit AWS key pair, not both")
         return self
 
     def credentials(self) -> list[SecretStr | None]:
@@ -232,7 +252,13 @@ class ProviderConfig(_Frozen):
                 keys.append(key)
         return keys or [None]
 
-    @field_validator("api_key", "api_keys", mode="before")
+    def secrets(self) -> list[SecretStr]:
+        """Every secret the provider's config holds: its credentials, and the AWS secret key and session
+        token (which are no credentials of their own for the pools: one Bedrock identity is one)."""
+        found = [key for key in self.credentials() if key is not None]
+        return found + [s for s in (self.aws_secret_access_key, self.aws_session_token) if s is not None]
+
+    @field_validator("api_key", "api_keys", "aws_secret_access_key", "aws_session_token", mode="before")
     @classmethod
     def _keys_without_edge_space(cls, value: Any) -> Any:
         # A key written as a YAML block scalar (``api_key: |``) ends in a newline, which no key has and

@@ -37,6 +37,8 @@ SECRET_PATHS: tuple[str, ...] = (
     "providers[].api_key",
     "providers[].api_keys[]",
     "providers[].headers.*",
+    "providers[].aws_secret_access_key",
+    "providers[].aws_session_token",
     "server.admin_token",
     "server.api_keys[]",
     "server.api_keys[].key",

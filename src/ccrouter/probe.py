@@ -113,7 +113,7 @@ def _status_result(status: int, message: str) -> ProbeResult:
 
 async def _list_models(call: _ListCall, config: ProviderConfig, limit_s: float) -> ProbeResult | None:
     """The provider's models, or why not; None when it has no models list (try a message instead)."""
-    redactor = Redactor(key.get_secret_value() for key in config.credentials() if key is not None)
+    redactor = Redactor(secret.get_secret_value() for secret in config.secrets())
     client_timeout = aiohttp.ClientTimeout(total=limit_s)
     try:
         async with (

@@ -45,6 +45,13 @@ async def _vertex(config: ProviderConfig, registry: Registry) -> Provider:
     return provider
 
 
+async def _bedrock(config: ProviderConfig, registry: Registry) -> Provider:
+    # Imported when a bedrock provider opens, off the loop: botocore stays out of every other gateway.
+    bedrock = await asyncio.to_thread(importlib.import_module, "ccrouter.providers.bedrock")
+    provider: Provider = await bedrock.open_bedrock(config, registry)
+    return provider
+
+
 @hookimpl
 def register_providers(register: Callable[[ProviderType], None]) -> None:
     register(ProviderType("anthropic", adapter=_anthropic, description="Anthropic Messages API"))
@@ -61,3 +68,5 @@ def register_providers(register: Callable[[ProviderType], None]) -> None:
     )
     # -- issue 16, Google Vertex AI: Claude (rawPredict) and Gemini models with refreshed Google tokens.
     register(ProviderType("vertex", opener=_vertex, description="Google Vertex AI (Claude and Gemini)"))
+    # -- issue 16, AWS Bedrock: Claude (InvokeModel) and other models (Converse), signed with SigV4.
+    register(ProviderType("bedrock", opener=_bedrock, description="AWS Bedrock (Claude and Converse models)"))

@@ -7,7 +7,7 @@ behind it; failures surface as ``ccrouter.errors.UpstreamError`` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ErrorAnswers",
+    "ErrorStatuses",
+    "FramedStreams",
+    "Framer",
     "HttpCall",
     "Provider",
     "ProviderType",
@@ -71,6 +74,9 @@ class HttpCall:
     headers: dict[str, str]
     body: bytes
     context: Any = None
+    # ``url`` is sent exactly as written, its percent escapes kept (by default the URL is normalised,
+    # which decodes ``%3A`` to ``:``): a request signed over its path (AWS SigV4) needs these bytes.
+    encoded: bool = False
 
 
 class WireAdapter(Protocol):
@@ -98,6 +104,36 @@ class ErrorAnswers(Protocol):
     def answer_for_error(self, status: int, body: bytes, call: HttpCall) -> MessagesResponse | None:
         """The answer ``status`` with ``body`` stands for; None: it is an error."""
         ...
+
+
+@runtime_checkable
+class ErrorStatuses(Protocol):
+    """Optional for a ``WireAdapter`` whose error responses name their kind in a header (AWS's
+    ``x-amzn-ErrorType``): the status to map the error by (the kind's, which may differ from the
+    response's) and the readable message, in place of ``error_message``."""
+
+    def error_status(self, status: int, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]: ...
+
+
+class Framer(Protocol):
+    """Splits a streamed body into frames for a ``StreamDecoder``, however the bytes arrive; raises
+    ``UpstreamProtocolError`` on bytes it cannot frame. ``SSEParser`` is the default one."""
+
+    def feed(self, chunk: bytes) -> Iterable[SSEFrame]:
+        """The frames ``chunk`` completes. May be a generator: frames before a bad one come first."""
+        ...
+
+    def flush(self) -> Iterable[SSEFrame]:
+        """The stream ended: the frames left, or an error for an unfinished one."""
+        ...
+
+
+@runtime_checkable
+class FramedStreams(Protocol):
+    """Optional for a ``WireAdapter`` whose streams are not server-sent events (Bedrock's binary event
+    stream): the framer of one call's stream, bounded by ``max_frame`` bytes a frame."""
+
+    def framer(self, call: HttpCall, max_frame: int) -> Framer: ...
 
 
 @dataclass(frozen=True, slots=True)

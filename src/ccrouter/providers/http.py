@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 import aiohttp
+from yarl import URL
 
 from ccrouter.codecs.events import response_events
 from ccrouter.codecs.sse import SSEParser
@@ -26,7 +27,7 @@ from ccrouter.errors import (
     upstream_error_for_status,
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
-from ccrouter.providers.base import ErrorAnswers, HttpCall, WireAdapter
+from ccrouter.providers.base import ErrorAnswers, ErrorStatuses, FramedStreams, Framer, HttpCall, WireAdapter
 from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
 from ccrouter.telemetry.redact import Redactor
 
@@ -94,6 +95,8 @@ class HttpProvider:
         self.config = config
         self._adapter = adapter
         self._answers = adapter if isinstance(adapter, ErrorAnswers) else None
+        self._framed = adapter if isinstance(adapter, FramedStreams) else None
+        self._statuses = adapter if isinstance(adapter, ErrorStatuses) else None
         self._session = session
         self._timeouts = config.timeouts
         self._limits = config.limits
@@ -101,7 +104,7 @@ class HttpProvider:
         self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.timeouts.connect)
         # Provider error text is passed on to clients and logs; a provider that echoes our key back
         # (whole, its start, or masked) must not leak it. The same Redactor rules as the logs.
-        self._redactor = Redactor(key.get_secret_value() for key in config.credentials() if key is not None)
+        self._redactor = Redactor(secret.get_secret_value() for secret in config.secrets())
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
@@ -143,7 +146,11 @@ class HttpProvider:
     async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         call = self._adapter.build(request, model, stream=True)
         decoder = self._adapter.stream_decoder(call)
-        parser = SSEParser(self._limits.max_frame_bytes)
+        parser: Framer
+        if self._framed is None:
+            parser = SSEParser(self._limits.max_frame_bytes)
+        else:
+            parser = self._framed.framer(call, self._limits.max_frame_bytes)
         try:
             async with CallDeadline(self._timeouts, total=False) as deadline:
                 response = await self._open(call, model)
@@ -212,7 +219,7 @@ class HttpProvider:
         or return the answer it stands for (``ErrorAnswers``). The caller holds the ``CallDeadline``
         and maps timeouts and aiohttp errors."""
         response = await self._session.post(
-            call.url,
+            URL(call.url, encoded=True) if call.encoded else call.url,
             data=call.body,
             headers=call.headers,
             timeout=self._client_timeout,
@@ -240,9 +247,14 @@ class HttpProvider:
                 answer = self._answers.answer_for_error(response.status, body, call)
                 if answer is not None:
                     return answer
-            message = self._redactor.text(self._adapter.error_message(response.status, body))
+            status = response.status
+            if self._statuses is None:
+                text = self._adapter.error_message(status, body)
+            else:
+                status, text = self._statuses.error_status(status, body, response.headers)
+            message = self._redactor.text(text)
             raise upstream_error_for_status(
-                response.status,
+                status,
                 f"{self.name}: {message}",
                 provider=self.name,
                 retry_after=parse_retry_after(response.headers),

@@ -81,7 +81,7 @@ def secrets_of(settings: Settings) -> set[str]:
     ]
     values += [key if isinstance(key, SecretStr) else key.key for key in settings.server.api_keys]
     for provider in settings.providers:
-        values += [provider.api_key, *provider.api_keys]
+        values += provider.secrets()
     out = {v.get_secret_value() for v in values if v is not None}
     for url in (settings.store.url, settings.state.redis_url):
         if url is not None:

@@ -17,6 +17,11 @@ and a fake Google Vertex AI with its OAuth token endpoint (``FakeVertex``, ``Fak
 
     async with FakeGoogleAuth(expires_in=3) as auth, FakeVertex(auth) as vertex:
         key_file = auth.service_account()  # its token_uri is the fake; vertex.url is the base_url
+
+and a fake AWS Bedrock runtime (``FakeBedrock``, ``StreamFault``) checking SigV4 signatures::
+
+    async with FakeBedrock(region="us-east-1", keys={"AKIDFAKE": "secret"}) as bedrock:
+        bedrock.stream_faults(StreamFault("bad_message_crc"))  # bedrock.url is the base_url
 """
 
 from typing import TYPE_CHECKING, Any
@@ -26,12 +31,14 @@ from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, ite
 from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
 
 if TYPE_CHECKING:
+    from ccrouter.testing.bedrock import FakeBedrock, StreamFault
     from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
     from ccrouter.testing.vertex import FakeGoogleAuth, FakeVertex
 
 __all__ = [
     "SIMULATED_NOTICE",
     "DefaultBehaviour",
+    "FakeBedrock",
     "FakeGoogleAuth",
     "FakeUpstream",
     "FakeVertex",
@@ -40,6 +47,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "SigningKey",
+    "StreamFault",
     "ToolCall",
     "forge",
     "item_from_dict",
@@ -56,6 +64,10 @@ _JWKS = frozenset({"JwksServer", "SigningKey", "forge", "jwks_document"})
 _VERTEX = frozenset({"FakeGoogleAuth", "FakeVertex"})
 
 
+# -- issue 16, AWS Bedrock: the fake Bedrock runtime (botocore for SigV4 checks).
+_BEDROCK = frozenset({"FakeBedrock", "StreamFault"})
+
+
 def __getattr__(name: str) -> Any:
     if name in _JWKS:
         from ccrouter.testing import jwks
@@ -65,4 +77,8 @@ def __getattr__(name: str) -> Any:
         from ccrouter.testing import vertex
 
         return getattr(vertex, name)
+    if name in _BEDROCK:
+        from ccrouter.testing import bedrock
+
+        return getattr(bedrock, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,7 @@ __all__ = [
     "render_context",
 ]
 
-WireName = Literal["anthropic", "openai", "gemini"]
+WireName = Literal["anthropic", "openai", "gemini", "converse"]
 StopKind = Literal["end", "length", "stop_sequence"]
 FaultKind = Literal[
     "status",
