@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -184,6 +185,24 @@ class ResponseLimits(_Frozen):
     max_frame_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
+def proxy_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a forward proxy's address (None: nothing). Never quotes it: it may
+    hold a password."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a URL (http://[user:pass@]host:port, or none)"
+    if parts.scheme not in ("http", "https"):
+        return "only http:// and https:// proxies are supported (HTTP CONNECT), or none"
+    if not parts.hostname:
+        return "the URL names no host (http://[user:pass@]host:port)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "a proxy URL is scheme, host and port only"
+    del port
+    return None
+
+
 class ProviderConfig(_Frozen):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
     # A provider type a plugin registered (``register_providers``; ccrouter's own: anthropic, openai,
@@ -215,6 +234,23 @@ class ProviderConfig(_Frozen):
     region: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9\-]+$")
     credentials_file: str | None = Field(default=None, min_length=1)
     publishers: dict[str, Literal["anthropic", "google"]] = Field(default_factory=dict)
+    # -- issue 16, egress proxy (``ccrouter.providers.proxy``): the forward proxy this provider's
+    # requests go through, ``http://[user:pass@]host:port``; ``none``: straight to the provider, whatever
+    # the environment says; unset: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+    proxy: SecretStr | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if text.lower() in ("", "none"):
+            return SecretStr("none")
+        problem = proxy_url_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return SecretStr(text)
 
     @model_validator(mode="after")
     def _vertex_needs_project(self) -> ProviderConfig:

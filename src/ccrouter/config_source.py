@@ -37,6 +37,7 @@ SECRET_PATHS: tuple[str, ...] = (
     "providers[].api_key",
     "providers[].api_keys[]",
     "providers[].headers.*",
+    "providers[].proxy",
     "server.admin_token",
     "server.api_keys[]",
     "server.api_keys[].key",

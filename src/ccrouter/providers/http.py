@@ -28,6 +28,7 @@ from ccrouter.errors import (
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
 from ccrouter.providers.base import ErrorAnswers, HttpCall, WireAdapter
 from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
+from ccrouter.providers.proxy import EgressProxy
 from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["HttpProvider", "ResponseHeadersHook", "new_session", "parse_retry_after"]
@@ -102,6 +103,9 @@ class HttpProvider:
         # Provider error text is passed on to clients and logs; a provider that echoes our key back
         # (whole, its start, or masked) must not leak it. The same Redactor rules as the logs.
         self._redactor = Redactor(key.get_secret_value() for key in config.credentials() if key is not None)
+        # Decided now, from the config and the environment as they are (None: every call goes direct,
+        # and costs nothing more); its credentials never appear in an error.
+        self._egress = EgressProxy.open(config)
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
@@ -218,6 +222,7 @@ class HttpProvider:
             timeout=self._client_timeout,
             # Never: a redirect would carry our key (and on 307/308 the prompt) to another host.
             allow_redirects=False,
+            proxy=None if self._egress is None else self._egress.for_url(call.url),
         )
         if self._on_headers is not None:
             self._on_headers(model, response.headers)
@@ -228,6 +233,14 @@ class HttpProvider:
             raise UpstreamProtocolError(
                 f"{self.name}: answered {response.status} (a redirect); provider redirects are not "
                 "followed, check the provider's base_url",
+                provider=self.name,
+            )
+        if response.status == 407 and self._egress is not None:
+            response.close()
+            # From the egress proxy, not the provider (an http URL is forwarded, so the proxy answers in
+            # its place): a connection failure, as a refused CONNECT is, and dispatch moves on.
+            raise UpstreamConnectionError(
+                f"{self.name}: the egress proxy refused the request (407 Proxy Authentication Required)",
                 provider=self.name,
             )
         if response.status >= 400:
@@ -284,7 +297,9 @@ class HttpProvider:
         )
 
     def _connection_error(self, exc: aiohttp.ClientError) -> UpstreamError:
-        # aiohttp's messages name host and port, never headers, so they are safe to pass on.
+        # aiohttp's messages name host and port, never headers, so they are safe to pass on; but a
+        # proxy's errors quote its URL, credentials included.
+        text = str(exc) if self._egress is None else self._egress.scrub(str(exc))
         return UpstreamConnectionError(
-            f"{self.name}: connection failed ({type(exc).__name__}: {exc})", provider=self.name
+            f"{self.name}: connection failed ({type(exc).__name__}: {text})", provider=self.name
         )
