@@ -42,6 +42,7 @@ __all__ = [
     "BreakerConfig",
     "BudgetRule",
     "ClientKey",
+    "EntraConfig",
     "JwtConfig",
     "KeysConfig",
     "LimitRule",
@@ -163,6 +164,21 @@ class ModelSpec(_Frozen):
     rpd: int | None = Field(default=None, gt=0)
     # -- the platform (issue 12): transformers for this model, applied after the provider's own.
     transformers: list[TransformerUse] = Field(default_factory=list)
+    # -- issue 16, Azure OpenAI: the model this name stands for (an Azure deployment's model, an
+    # alias): capabilities, prices and the wire dialect are looked up by it; requests still name
+    # ``name`` (the deployment).
+    base_model: str | None = Field(default=None, min_length=1)
+
+
+class EntraConfig(_Frozen):
+    """-- issue 16, Azure OpenAI: a Microsoft Entra ID app registration (service principal) whose
+    tokens authorise a ``type: azure`` provider (azure-identity's ``ClientSecretCredential``).
+    ``authority``: the login host (default ``login.microsoftonline.com``; sovereign clouds differ)."""
+
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    authority: str | None = Field(default=None, min_length=1)
 
 
 class Timeouts(_Frozen):
@@ -238,6 +254,11 @@ class ProviderConfig(_Frozen):
     # requests go through, ``http://[user:pass@]host:port``; ``none``: straight to the provider, whatever
     # the environment says; unset: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
     proxy: SecretStr | None = None
+    # -- issue 16, Azure OpenAI (``type: azure``, ``ccrouter.providers.azure``): the data-plane API
+    # version (``YYYY-MM-DD[-preview]``; ``v1``: the v1 API, no version) and, without ``api_key``, the
+    # Entra ID app whose tokens are sent (neither: azure-identity's DefaultAzureCredential).
+    api_version: str | None = Field(default=None, pattern=r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$")
+    entra: EntraConfig | None = None
 
     @field_validator("proxy")
     @classmethod
@@ -251,6 +272,17 @@ class ProviderConfig(_Frozen):
         if problem is not None:
             raise ValueError(problem)
         return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _azure_needs_base_url(self) -> ProviderConfig:
+        if self.type == "azure" and not self.base_url:
+            raise ValueError("an azure provider needs base_url (https://<resource>.openai.azure.com)")
+        return self
+
+    def catalog_model(self, name: str) -> str:
+        """The model ``name`` stands for in the catalog and the price table (its ``base_model``)."""
+        spec = self.model(name)
+        return spec.base_model if spec is not None and spec.base_model else name
 
     @model_validator(mode="after")
     def _vertex_needs_project(self) -> ProviderConfig:

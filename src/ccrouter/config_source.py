@@ -38,6 +38,7 @@ SECRET_PATHS: tuple[str, ...] = (
     "providers[].api_keys[]",
     "providers[].headers.*",
     "providers[].proxy",
+    "providers[].entra.client_secret",
     "server.admin_token",
     "server.api_keys[]",
     "server.api_keys[].key",

@@ -26,7 +26,7 @@ from ccrouter.errors import (
     upstream_error_for_status,
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
-from ccrouter.providers.base import ErrorAnswers, HttpCall, WireAdapter
+from ccrouter.providers.base import CallAuth, ErrorAnswers, HttpCall, WireAdapter
 from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
 from ccrouter.providers.proxy import EgressProxy
 from ccrouter.telemetry.redact import Redactor
@@ -88,8 +88,11 @@ class HttpProvider:
         session: aiohttp.ClientSession,
         *,
         on_headers: ResponseHeadersHook | None = None,
+        auth: CallAuth | None = None,
     ) -> None:
+        """``auth``: headers awaited before each call (a refreshed token), closed with the provider."""
         self.name = config.name
+        self._auth = auth
         self._on_headers = on_headers
         self.wire = adapter.wire
         self.config = config
@@ -109,6 +112,8 @@ class HttpProvider:
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
+        if self._auth is not None:
+            call.headers.update(await self._auth.headers())
         try:
             async with CallDeadline(self._timeouts, total=True) as deadline:
                 response = await self._open(call, model)
@@ -146,6 +151,8 @@ class HttpProvider:
 
     async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         call = self._adapter.build(request, model, stream=True)
+        if self._auth is not None:
+            call.headers.update(await self._auth.headers())
         decoder = self._adapter.stream_decoder(call)
         parser = SSEParser(self._limits.max_frame_bytes)
         try:
@@ -210,6 +217,8 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         await self._session.close()
+        if self._auth is not None:
+            await self._auth.aclose()
 
     async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse | MessagesResponse:
         """POST the call and wait for the response head; raise the mapped error on an error status,

@@ -82,6 +82,8 @@ def secrets_of(settings: Settings) -> set[str]:
     values += [key if isinstance(key, SecretStr) else key.key for key in settings.server.api_keys]
     for provider in settings.providers:
         values += [provider.api_key, *provider.api_keys]
+        if provider.entra is not None:
+            values.append(provider.entra.client_secret)
     out = {v.get_secret_value() for v in values if v is not None}
     proxies = [provider.proxy for provider in settings.providers if provider.proxy is not None]
     for url in (settings.store.url, settings.state.redis_url, *proxies):
