@@ -17,6 +17,9 @@ and a fake Google Vertex AI with its OAuth token endpoint (``FakeVertex``, ``Fak
 
     async with FakeGoogleAuth(expires_in=3) as auth, FakeVertex(auth) as vertex:
         key_file = auth.service_account()  # its token_uri is the fake; vertex.url is the base_url
+
+and (issue 16) a fake Azure OpenAI resource (``FakeAzureOpenAI``) and a forward proxy for egress
+tests (``ForwardProxy``: CONNECT and absolute-form forwarding, optional Basic proxy auth).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -26,16 +29,20 @@ from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, ite
 from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
 
 if TYPE_CHECKING:
+    from ccrouter.testing.azure import FakeAzureOpenAI
     from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
+    from ccrouter.testing.proxy import ForwardProxy
     from ccrouter.testing.vertex import FakeGoogleAuth, FakeVertex
 
 __all__ = [
     "SIMULATED_NOTICE",
     "DefaultBehaviour",
+    "FakeAzureOpenAI",
     "FakeGoogleAuth",
     "FakeUpstream",
     "FakeVertex",
     "Fault",
+    "ForwardProxy",
     "JwksServer",
     "RecordedRequest",
     "Reply",
@@ -61,6 +68,14 @@ def __getattr__(name: str) -> Any:
         from ccrouter.testing import jwks
 
         return getattr(jwks, name)
+    if name == "FakeAzureOpenAI":
+        from ccrouter.testing import azure
+
+        return azure.FakeAzureOpenAI
+    if name == "ForwardProxy":
+        from ccrouter.testing import proxy
+
+        return proxy.ForwardProxy
     if name in _VERTEX:
         from ccrouter.testing import vertex
 
