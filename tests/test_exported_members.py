@@ -99,6 +99,8 @@ PROMISED_TESTING = {
     "jwks_document",
     # -- issue 16, Google Vertex AI
     "FakeVertex",
+    "FakeAzureOpenAI",
+    "ForwardProxy",
     "FakeGoogleAuth",
     # -- issue 16, AWS Bedrock
     "FakeBedrock",

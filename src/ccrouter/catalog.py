@@ -87,7 +87,7 @@ class Catalog:
 
     def info(self, provider: ProviderConfig, model: str) -> ModelInfo:
         """Capabilities of ``model`` served by ``provider``: the table, overridden by the config."""
-        base = self.lookup(model)
+        base = self.lookup(provider.catalog_model(model))
         if base is None:
             simulated = self._models.get(_SIMULATED_KEY) if provider.type == "simulated" else None
             base = simulated or self.default

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -41,6 +42,7 @@ __all__ = [
     "BreakerConfig",
     "BudgetRule",
     "ClientKey",
+    "EntraConfig",
     "JwtConfig",
     "KeysConfig",
     "LimitRule",
@@ -162,6 +164,21 @@ class ModelSpec(_Frozen):
     rpd: int | None = Field(default=None, gt=0)
     # -- the platform (issue 12): transformers for this model, applied after the provider's own.
     transformers: list[TransformerUse] = Field(default_factory=list)
+    # -- issue 16, Azure OpenAI: the model this name stands for (an Azure deployment's model, an
+    # alias): capabilities, prices and the wire dialect are looked up by it; requests still name
+    # ``name`` (the deployment).
+    base_model: str | None = Field(default=None, min_length=1)
+
+
+class EntraConfig(_Frozen):
+    """-- issue 16, Azure OpenAI: a Microsoft Entra ID app registration (service principal) whose
+    tokens authorise a ``type: azure`` provider (azure-identity's ``ClientSecretCredential``).
+    ``authority``: the login host (default ``login.microsoftonline.com``; sovereign clouds differ)."""
+
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    authority: str | None = Field(default=None, min_length=1)
 
 
 class Timeouts(_Frozen):
@@ -182,6 +199,24 @@ class ResponseLimits(_Frozen):
 
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_frame_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
+
+def proxy_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a forward proxy's address (None: nothing). Never quotes it: it may
+    hold a password."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a URL (http://[user:pass@]host:port, or none)"
+    if parts.scheme not in ("http", "https"):
+        return "only http:// and https:// proxies are supported (HTTP CONNECT), or none"
+    if not parts.hostname:
+        return "the URL names no host (http://[user:pass@]host:port)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "a proxy URL is scheme, host and port only"
+    del port
+    return None
 
 
 class ProviderConfig(_Frozen):
@@ -223,6 +258,39 @@ class ProviderConfig(_Frozen):
     aws_access_key_id: str | None = Field(default=None, min_length=1)
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
+    # -- issue 16, egress proxy (``ccrouter.providers.proxy``): the forward proxy this provider's
+    # requests go through, ``http://[user:pass@]host:port``; ``none``: straight to the provider, whatever
+    # the environment says; unset: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+    proxy: SecretStr | None = None
+    # -- issue 16, Azure OpenAI (``type: azure``, ``ccrouter.providers.azure``): the data-plane API
+    # version (``YYYY-MM-DD[-preview]``; ``v1``: the v1 API, no version) and, without ``api_key``, the
+    # Entra ID app whose tokens are sent (neither: azure-identity's DefaultAzureCredential).
+    api_version: str | None = Field(default=None, pattern=r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$")
+    entra: EntraConfig | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if text.lower() in ("", "none"):
+            return SecretStr("none")
+        problem = proxy_url_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _azure_needs_base_url(self) -> ProviderConfig:
+        if self.type == "azure" and not self.base_url:
+            raise ValueError("an azure provider needs base_url (https://<resource>.openai.azure.com)")
+        return self
+
+    def catalog_model(self, name: str) -> str:
+        """The model ``name`` stands for in the catalog and the price table (its ``base_model``)."""
+        spec = self.model(name)
+        return spec.base_model if spec is not None and spec.base_model else name
 
     @model_validator(mode="after")
     def _vertex_needs_project(self) -> ProviderConfig:
@@ -253,10 +321,14 @@ class ProviderConfig(_Frozen):
         return keys or [None]
 
     def secrets(self) -> list[SecretStr]:
-        """Every secret the provider's config holds: its credentials, and the AWS secret key and session
-        token (which are no credentials of their own for the pools: one Bedrock identity is one)."""
+        """Every secret the provider's config holds: its credentials, the AWS secret key and session
+        token (which are no credentials of their own for the pools: one Bedrock identity is one), and
+        the Entra ID app's client secret."""
         found = [key for key in self.credentials() if key is not None]
-        return found + [s for s in (self.aws_secret_access_key, self.aws_session_token) if s is not None]
+        entra = None if self.entra is None else self.entra.client_secret
+        return found + [
+            s for s in (self.aws_secret_access_key, self.aws_session_token, entra) if s is not None
+        ]
 
     @field_validator("api_key", "api_keys", "aws_secret_access_key", "aws_session_token", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from ccrouter.config import Settings
 __all__ = ["MissingVariable", "describe", "key_path", "known_keys", "missing_variables_message", "suggest"]
 
 # Paths whose offending value must never be echoed in an error message.
-_SECRET_KEYS = frozenset({"api_key", "api_keys", "headers"})
+_SECRET_KEYS = frozenset({"api_key", "api_keys", "headers", "proxy"})
 # An unknown key with no close match lists the known ones, when there are this few.
 _MAX_LISTED = 20
 

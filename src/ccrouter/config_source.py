@@ -39,6 +39,8 @@ SECRET_PATHS: tuple[str, ...] = (
     "providers[].headers.*",
     "providers[].aws_secret_access_key",
     "providers[].aws_session_token",
+    "providers[].proxy",
+    "providers[].entra.client_secret",
     "server.admin_token",
     "server.api_keys[]",
     "server.api_keys[].key",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ccrouter.config import ProviderConfig
 from ccrouter.hookspecs import hookimpl
 from ccrouter.providers.anthropic import AnthropicAdapter
+from ccrouter.providers.azure import azure_adapter, azure_auth
 from ccrouter.providers.base import Provider, ProviderType
 from ccrouter.providers.gemini import VENDOR_NAMES, GeminiAdapter
 from ccrouter.providers.openai import OpenAIAdapter
@@ -70,3 +71,9 @@ def register_providers(register: Callable[[ProviderType], None]) -> None:
     register(ProviderType("vertex", opener=_vertex, description="Google Vertex AI (Claude and Gemini)"))
     # -- issue 16, AWS Bedrock: Claude (InvokeModel) and other models (Converse), signed with SigV4.
     register(ProviderType("bedrock", opener=_bedrock, description="AWS Bedrock (Claude and Converse models)"))
+    # -- issue 16, Azure OpenAI: deployments or the v1 API, an api-key or Entra ID tokens.
+    register(
+        ProviderType(
+            "azure", adapter=azure_adapter, auth=azure_auth, description="Azure OpenAI chat completions"
+        )
+    )

@@ -196,14 +196,19 @@ class PriceTable:
 
     def price(self, provider: ProviderConfig, model: str) -> ModelPrice | None:
         """The price of ``model`` on ``provider``: config override, local (free), then the table."""
-        found = self._overrides.get(f"{provider.name},{model}") or self._overrides.get(model)
+        base = provider.catalog_model(model)  # an Azure deployment is priced as its model
+        found = (
+            self._overrides.get(f"{provider.name},{model}")
+            or self._overrides.get(model)
+            or (self._overrides.get(base) if base != model else None)
+        )
         if found is not None:
             return found
         if provider.type == "simulated" or (provider.vendor or "").lower() in _LOCAL_VENDORS:
             return FREE
         if provider.base_url and ":11434" in provider.base_url:  # Ollama's default port
             return FREE
-        return self.lookup(model)
+        return self.lookup(base)
 
     def lookup(self, model: str) -> ModelPrice | None:
         """The table's price for ``model`` (exact, then family prefix), or None when unknown."""

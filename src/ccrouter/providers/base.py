@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ccrouter.plugins import Registry
 
 __all__ = [
+    "CallAuth",
     "ErrorAnswers",
     "ErrorStatuses",
     "FramedStreams",
@@ -136,6 +137,18 @@ class FramedStreams(Protocol):
     def framer(self, call: HttpCall, max_frame: int) -> Framer: ...
 
 
+class CallAuth(Protocol):
+    """Credentials that change while a provider is open (a bearer token refreshed before it
+    expires): the headers to add to each call, awaited just before it goes out (cheap while the
+    token is cached). Given by a ``ProviderType``'s ``auth``; closed with the provider."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """Raises ``ccrouter.errors.UpstreamError`` when no credential can be had."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderType:
     """What ``providers[].type`` names, as a plugin registers it (``register_providers``): either a
@@ -154,6 +167,9 @@ class ProviderType:
     # neither: not checked.
     vendors: tuple[str, ...] = ()
     vendor_profiles: bool = False
+    # With ``adapter``: the call credentials of one provider's credential (its config, keyed), or None
+    # when the adapter's own headers suffice (``CallAuth``).
+    auth: Callable[[ProviderConfig], CallAuth | None] | None = None
 
     def __post_init__(self) -> None:
         if (self.adapter is None) == (self.opener is None):

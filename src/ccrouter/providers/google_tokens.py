@@ -32,6 +32,7 @@ from google.oauth2 import service_account
 from pydantic import SecretStr
 
 from ccrouter.errors import UpstreamError
+from ccrouter.providers.proxy import EgressProxy
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -116,11 +117,14 @@ def load_credentials(credentials_file: str | None) -> google.auth.credentials.Cr
 
 
 class _BoundedRequest(google.auth.transport.Request):
-    """google-auth's requests transport with every exchange bounded in time (its default is 120 s)."""
+    """google-auth's requests transport with every exchange bounded in time (its default is 120 s),
+    through the provider's egress proxy: the same choice as its Vertex calls (``providers.proxy``),
+    not requests' own reading of the environment, which a provider's ``proxy`` would not change."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, egress: EgressProxy | None = None) -> None:
         self._inner = google.auth.transport.requests.Request()
         self._timeout = timeout
+        self._egress = egress
 
     def __call__(
         self,
@@ -132,6 +136,10 @@ class _BoundedRequest(google.auth.transport.Request):
         **kwargs: Any,
     ) -> google.auth.transport.Response:
         bound = self._timeout if timeout is None else min(timeout, self._timeout)
+        proxy = None if self._egress is None else self._egress.for_url(url)
+        # Every key set: requests drops a None one from the proxies it read from the environment.
+        chosen = None if proxy is None else str(proxy)
+        kwargs["proxies"] = {"http": chosen, "https": chosen, "all": chosen}
         response = self._inner(url, method=method, body=body, headers=headers, timeout=bound, **kwargs)
         return cast(google.auth.transport.Response, response)
 
@@ -163,9 +171,12 @@ class GoogleTokens:
         *,
         ahead: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        egress: EgressProxy | None = None,
     ) -> None:
-        """``load``: builds the credentials (blocking; called in the refresh thread, once)."""
+        """``load``: builds the credentials (blocking; called in the refresh thread, once).
+        ``egress``: the provider's proxying (None: token endpoints are reached directly)."""
         self._provider = provider
+        self._egress = egress
         self._load = load
         self._credentials: google.auth.credentials.Credentials | None = None
         self._ahead = ahead
@@ -247,7 +258,7 @@ class GoogleTokens:
         if self._credentials is None:
             self._credentials = self._load()
         credentials = self._credentials
-        credentials.refresh(_BoundedRequest(_EXCHANGE_TIMEOUT))  # type: ignore[no-untyped-call]
+        credentials.refresh(_BoundedRequest(_EXCHANGE_TIMEOUT, self._egress))  # type: ignore[no-untyped-call]
         token = credentials.token
         if not isinstance(token, str) or not token:
             raise google.auth.exceptions.RefreshError("the token endpoint returned no access token")  # type: ignore[no-untyped-call]

@@ -27,8 +27,17 @@ from ccrouter.errors import (
     upstream_error_for_status,
 )
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamError, StreamEvent
-from ccrouter.providers.base import ErrorAnswers, ErrorStatuses, FramedStreams, Framer, HttpCall, WireAdapter
+from ccrouter.providers.base import (
+    CallAuth,
+    ErrorAnswers,
+    ErrorStatuses,
+    FramedStreams,
+    Framer,
+    HttpCall,
+    WireAdapter,
+)
 from ccrouter.providers.deadline import CallDeadline, DeadlineConnector
+from ccrouter.providers.proxy import EgressProxy
 from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["HttpProvider", "ResponseHeadersHook", "new_session", "parse_retry_after"]
@@ -88,8 +97,11 @@ class HttpProvider:
         session: aiohttp.ClientSession,
         *,
         on_headers: ResponseHeadersHook | None = None,
+        auth: CallAuth | None = None,
     ) -> None:
+        """``auth``: headers awaited before each call (a refreshed token), closed with the provider."""
         self.name = config.name
+        self._auth = auth
         self._on_headers = on_headers
         self.wire = adapter.wire
         self.config = config
@@ -105,9 +117,14 @@ class HttpProvider:
         # Provider error text is passed on to clients and logs; a provider that echoes our key back
         # (whole, its start, or masked) must not leak it. The same Redactor rules as the logs.
         self._redactor = Redactor(secret.get_secret_value() for secret in config.secrets())
+        # Decided now, from the config and the environment as they are (None: every call goes direct,
+        # and costs nothing more); its credentials never appear in an error.
+        self._egress = EgressProxy.open(config)
 
     async def complete(self, request: MessagesRequest, model: str) -> MessagesResponse:
         call = self._adapter.build(request, model, stream=False)
+        if self._auth is not None:
+            call.headers.update(await self._auth.headers())
         try:
             async with CallDeadline(self._timeouts, total=True) as deadline:
                 response = await self._open(call, model)
@@ -145,6 +162,8 @@ class HttpProvider:
 
     async def _stream(self, request: MessagesRequest, model: str) -> AsyncIterator[list[StreamEvent]]:
         call = self._adapter.build(request, model, stream=True)
+        if self._auth is not None:
+            call.headers.update(await self._auth.headers())
         decoder = self._adapter.stream_decoder(call)
         parser: Framer
         if self._framed is None:
@@ -213,6 +232,8 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         await self._session.close()
+        if self._auth is not None:
+            await self._auth.aclose()
 
     async def _open(self, call: HttpCall, model: str) -> aiohttp.ClientResponse | MessagesResponse:
         """POST the call and wait for the response head; raise the mapped error on an error status,
@@ -225,6 +246,7 @@ class HttpProvider:
             timeout=self._client_timeout,
             # Never: a redirect would carry our key (and on 307/308 the prompt) to another host.
             allow_redirects=False,
+            proxy=None if self._egress is None else self._egress.for_url(call.url),
         )
         if self._on_headers is not None:
             self._on_headers(model, response.headers)
@@ -235,6 +257,14 @@ class HttpProvider:
             raise UpstreamProtocolError(
                 f"{self.name}: answered {response.status} (a redirect); provider redirects are not "
                 "followed, check the provider's base_url",
+                provider=self.name,
+            )
+        if response.status == 407 and self._egress is not None:
+            response.close()
+            # From the egress proxy, not the provider (an http URL is forwarded, so the proxy answers in
+            # its place): a connection failure, as a refused CONNECT is, and dispatch moves on.
+            raise UpstreamConnectionError(
+                f"{self.name}: the egress proxy refused the request (407 Proxy Authentication Required)",
                 provider=self.name,
             )
         if response.status >= 400:
@@ -296,7 +326,9 @@ class HttpProvider:
         )
 
     def _connection_error(self, exc: aiohttp.ClientError) -> UpstreamError:
-        # aiohttp's messages name host and port, never headers, so they are safe to pass on.
+        # aiohttp's messages name host and port, never headers, so they are safe to pass on; but a
+        # proxy's errors quote its URL, credentials included.
+        text = str(exc) if self._egress is None else self._egress.scrub(str(exc))
         return UpstreamConnectionError(
-            f"{self.name}: connection failed ({type(exc).__name__}: {exc})", provider=self.name
+            f"{self.name}: connection failed ({type(exc).__name__}: {text})", provider=self.name
         )

@@ -56,25 +56,34 @@ class OpenAIAdapter:
         self._api_key = config.api_key.get_secret_value() if config.api_key is not None else None
         self._headers = {
             "Content-Type": "application/json",
-            **self._vendor.headers(self._api_key),
+            **self.auth_headers(),
             **config.headers,
         }
         # Claude Code resends the same history and tools every turn: translate only what is new. (The
         # body then holds serialised parts, which orjson.dumps with default options copies as they are.)
         self._memo = EncodeMemo()
 
+    def auth_headers(self) -> dict[str, str]:
+        """The key's headers (the vendor's: ``Authorization: Bearer`` mostly)."""
+        return self._vendor.headers(self._api_key)
+
     @property
     def vendor(self) -> str:
         return self._vendor.name
 
+    def url(self, model: str) -> str:
+        """Where a call to ``model`` goes (Azure's deployments differ per model)."""
+        return self._url
+
     def build(self, request: MessagesRequest, model: str, *, stream: bool) -> HttpCall:
-        dialect = self._vendor.dialect(model)
+        # A model's quirks follow what it is (an alias's base_model), the body names it as routed.
+        dialect = self._vendor.dialect(self._config.catalog_model(model))
         body, names = encode_request(request, model, stream=stream, dialect=dialect, memo=self._memo)
         headers = dict(self._headers)
         if stream:
             headers["Accept"] = "text/event-stream"
         return HttpCall(
-            url=self._url,
+            url=self.url(model),
             headers=headers,
             body=orjson.dumps(body),
             context=OpenAICallContext(names=names, dialect=dialect, model=model),

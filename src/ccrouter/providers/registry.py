@@ -63,7 +63,8 @@ async def open_provider(config: ProviderConfig, registry: Registry) -> Provider:
     if kind.opener is not None:
         return await kind.opener(config, registry)
     assert kind.adapter is not None  # ProviderType guarantees one of the two
-    return HttpProvider(config, kind.adapter(config, registry), new_session())
+    auth = kind.auth(config) if kind.auth is not None else None
+    return HttpProvider(config, kind.adapter(config, registry), new_session(), auth=auth)
 
 
 async def open_providers(configs: list[ProviderConfig], registry: Registry) -> dict[str, Provider]:
@@ -91,7 +92,8 @@ def _open_http_pool(
         adapter: WireAdapter = kind.adapter(keyed, registry)
         if transformers is not None:
             adapter = TransformingAdapter(adapter, transformers)
-        pool[cred] = HttpProvider(keyed, adapter, session, on_headers=hook)
+        auth = kind.auth(keyed) if kind.auth is not None else None
+        pool[cred] = HttpProvider(keyed, adapter, session, on_headers=hook, auth=auth)
     return pool
 
 

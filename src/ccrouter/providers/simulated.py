@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from pydantic import SecretStr
+
 from ccrouter.config import ProviderConfig
 from ccrouter.messages import MessagesRequest, MessagesResponse, StreamEvent
 from ccrouter.providers.http import HttpProvider, new_session
@@ -44,7 +46,13 @@ async def open_simulated(config: ProviderConfig) -> SimulatedProvider:
     fake = FakeUpstream(rate_limit_headers=False, keep_requests=_KEEP_REQUESTS)
     base_url = await fake.start("127.0.0.1", 0)
     inner_config = config.model_copy(
-        update={"type": "openai", "vendor": "generic", "base_url": base_url + "/v1"}
+        update={
+            "type": "openai",
+            "vendor": "generic",
+            "base_url": base_url + "/v1",
+            # In-process, on loopback: never through an egress proxy the environment names.
+            "proxy": SecretStr("none"),
+        }
     )
     return SimulatedProvider(
         config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session())

@@ -37,6 +37,7 @@ from ccrouter.providers.base import HttpCall, StreamDecoder, WireAdapter
 from ccrouter.providers.gemini import GeminiAdapter
 from ccrouter.providers.google_tokens import GoogleTokens, StaticToken, TokenSource, load_credentials
 from ccrouter.providers.http import HttpProvider, new_session
+from ccrouter.providers.proxy import EgressProxy
 
 if TYPE_CHECKING:
     from ccrouter.plugins import Registry
@@ -239,15 +240,17 @@ async def _token_source(config: ProviderConfig) -> TokenSource:
     if config.api_key is not None:
         return StaticToken(config.api_key)
     path = config.credentials_file
+    # Token exchanges take the same egress proxy as the calls (chosen per token endpoint URL).
+    egress = EgressProxy.open(config)
     if path is None:
         # Application Default Credentials, found on the first call (they may ask the metadata server).
-        return GoogleTokens(config.name, lambda: load_credentials(None))
+        return GoogleTokens(config.name, lambda: load_credentials(None), egress=egress)
     try:
         credentials = await asyncio.to_thread(load_credentials, path)
     except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
         reason = str(exc.args[0]) if exc.args else type(exc).__name__
         raise ConfigError(f"providers.{config.name}.credentials_file: {reason[:_MAX_MESSAGE]}") from None
-    return GoogleTokens(config.name, lambda: credentials)
+    return GoogleTokens(config.name, lambda: credentials, egress=egress)
 
 
 async def open_vertex(config: ProviderConfig, registry: Registry) -> VertexProvider:

@@ -83,7 +83,8 @@ def secrets_of(settings: Settings) -> set[str]:
     for provider in settings.providers:
         values += provider.secrets()
     out = {v.get_secret_value() for v in values if v is not None}
-    for url in (settings.store.url, settings.state.redis_url):
+    proxies = [provider.proxy for provider in settings.providers if provider.proxy is not None]
+    for url in (settings.store.url, settings.state.redis_url, *proxies):
         if url is not None:
             out.add(url.get_secret_value())
             # The password alone may appear in a driver's error message.

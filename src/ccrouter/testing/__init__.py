@@ -22,6 +22,8 @@ and a fake AWS Bedrock runtime (``FakeBedrock``, ``StreamFault``) checking SigV4
 
     async with FakeBedrock(region="us-east-1", keys={"AKIDFAKE": "secret"}) as bedrock:
         bedrock.stream_faults(StreamFault("bad_message_crc"))  # bedrock.url is the base_url
+Also (issue 16) a fake Azure OpenAI resource (``FakeAzureOpenAI``) and a forward proxy for egress
+tests (``ForwardProxy``: CONNECT and absolute-form forwarding, optional Basic proxy auth).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -31,18 +33,22 @@ from ccrouter.testing.script import Fault, RecordedRequest, Reply, ToolCall, ite
 from ccrouter.testing.simulated import SIMULATED_NOTICE, simulated_reply
 
 if TYPE_CHECKING:
+    from ccrouter.testing.azure import FakeAzureOpenAI
     from ccrouter.testing.bedrock import FakeBedrock, StreamFault
     from ccrouter.testing.jwks import JwksServer, SigningKey, forge, jwks_document
+    from ccrouter.testing.proxy import ForwardProxy
     from ccrouter.testing.vertex import FakeGoogleAuth, FakeVertex
 
 __all__ = [
     "SIMULATED_NOTICE",
     "DefaultBehaviour",
+    "FakeAzureOpenAI",
     "FakeBedrock",
     "FakeGoogleAuth",
     "FakeUpstream",
     "FakeVertex",
     "Fault",
+    "ForwardProxy",
     "JwksServer",
     "RecordedRequest",
     "Reply",
@@ -73,6 +79,14 @@ def __getattr__(name: str) -> Any:
         from ccrouter.testing import jwks
 
         return getattr(jwks, name)
+    if name == "FakeAzureOpenAI":
+        from ccrouter.testing import azure
+
+        return azure.FakeAzureOpenAI
+    if name == "ForwardProxy":
+        from ccrouter.testing import proxy
+
+        return proxy.ForwardProxy
     if name in _VERTEX:
         from ccrouter.testing import vertex
 

@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from ssl import SSLContext
 from types import TracebackType
 from typing import Protocol
 
@@ -127,8 +128,9 @@ class FakeUpstream:
             raise RuntimeError("the fake upstream is not started")
         return self._url
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on ``host:port`` (loopback only; port 0 picks a free one) and return the base URL."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, ssl: SSLContext | None = None) -> str:
+        """Listen on ``host:port`` (loopback only; port 0 picks a free one) and return the base URL
+        (``https://`` with ``ssl``, a server context: ``ccrouter.testing.tls``)."""
         if not _is_loopback(host):
             raise ValueError(f"the fake upstream only listens on loopback addresses, not {host!r}")
         if self._runner is not None:
@@ -139,10 +141,10 @@ class FakeUpstream:
             self.make_app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl).start()
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
-        self._url = f"http://{bound_host}:{bound_port}"
+        self._url = f"{'https' if ssl else 'http'}://{bound_host}:{bound_port}"
         return self._url
 
     async def stop(self) -> None:
@@ -359,7 +361,7 @@ class FakeUpstream:
         out.update(headers or {})
         response = web.StreamResponse(headers=out)
         await response.prepare(request)
-        frames = wire.render_stream(reply, ctx)
+        frames = itertools.chain(self._stream_prelude(record), wire.render_stream(reply, ctx))
         if cut is None and reply.chunk_delay <= 0:
             await response.write(b"".join(frames))  # one write: the fast path for benchmarks
             return response
@@ -375,6 +377,10 @@ class FakeUpstream:
             await response.write(wire.stream_error_frame(error, ctx))
             return response
         return self._drop(request, response, graceful=True)
+
+    def _stream_prelude(self, record: RecordedRequest) -> list[bytes]:
+        """Frames a vendor sends before the wire's own (a subclass's quirk); none here."""
+        return []
 
     async def _hold(self, seconds: float) -> None:
         """Sleep, but wake up early when the server stops."""
