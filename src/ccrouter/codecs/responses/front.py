@@ -48,20 +48,26 @@ from ccrouter.messages import (
 
 __all__ = [
     "FORMAT",
+    "NAMESPACE_SEPARATOR",
     "decode_body",
     "decode_request",
     "encode_response",
+    "function_call_item",
     "incomplete_details",
     "item_ids",
+    "namespaced",
     "reasoning_item",
     "response_shell",
     "status_for",
+    "tool_namespaces",
     "usage_to_responses",
 ]
 
 JSON = dict[str, Any]
 # ``Received.format`` of a request decoded here.
 FORMAT = "responses"
+# Between a namespace and the name of one of its tools, in the canonical tool name.
+NAMESPACE_SEPARATOR = "__"
 # As the chat-completions front (``codecs.openai.front``): Anthropic needs a max_tokens.
 DEFAULT_MAX_TOKENS = 4096
 # reasoning.effort -> (canonical effort, thinking budget), the bands of the chat front's
@@ -202,29 +208,78 @@ def _tools(value: object) -> list[Tool]:
         path = f"tools[{index}]"
         if not isinstance(item, dict):
             raise RequestError(f"{path}: expected an object")
-        kind = item.get("type")
-        if kind != "function":
-            raise RequestError(
-                f"{path}: tools of type {kind!r} are not supported by the gateway, only type "
-                "'function' (built-in tools such as web_search, file_search or computer_use run on "
-                "OpenAI's servers)"
-            )
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
+        if item.get("type") != "namespace":
+            tools.append(_function_tool(item, path))
+            continue
+        # A namespace groups function tools (Codex CLI sends its sub-agent tools so): each becomes
+        # the canonical tool ``<namespace>__<name>``, split back in the calls we answer with.
+        namespace, inner = item.get("name"), item.get("tools")
+        if not isinstance(namespace, str) or not namespace:
             raise RequestError(f"{path}.name: required, a non-empty string")
-        description = item.get("description")
-        schema = item.get("parameters")
-        if schema is not None and not isinstance(schema, dict):
-            raise RequestError(f"{path}.parameters: expected a JSON Schema object")
-        # ``strict`` has no canonical meaning (Anthropic has none): the schema is sent as given.
-        tools.append(
-            Tool(
-                name=name,
-                description=description if isinstance(description, str) else None,
-                input_schema=schema or {"type": "object", "properties": {}},
-            )
-        )
+        if not isinstance(inner, list):
+            raise RequestError(f"{path}.tools: expected an array")
+        for number, tool in enumerate(inner):
+            where = f"{path}.tools[{number}]"
+            if not isinstance(tool, dict):
+                raise RequestError(f"{where}: expected an object")
+            function = _function_tool(tool, where)
+            function.name = namespaced(namespace, function.name)
+            tools.append(function)
     return tools
+
+
+def _function_tool(item: JSON, path: str) -> Tool:
+    kind = item.get("type")
+    if kind != "function":
+        hint = " (Codex CLI: run it with -c web_search=disabled)" if kind == "web_search" else ""
+        raise RequestError(
+            f"{path}: tools of type {kind!r} are not supported by the gateway, only type "
+            "'function' (built-in tools such as web_search, file_search or computer_use run on "
+            f"OpenAI's servers){hint}"
+        )
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"{path}.name: required, a non-empty string")
+    description = item.get("description")
+    schema = item.get("parameters")
+    if schema is not None and not isinstance(schema, dict):
+        raise RequestError(f"{path}.parameters: expected a JSON Schema object")
+    # ``strict`` has no canonical meaning (Anthropic has none): the schema is sent as given.
+    return Tool(
+        name=name,
+        description=description if isinstance(description, str) else None,
+        input_schema=schema or {"type": "object", "properties": {}},
+    )
+
+
+def namespaced(namespace: str | None, name: str) -> str:
+    """The canonical name of the tool ``name`` of ``namespace`` (None: no namespace)."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+def tool_namespaces(request: MessagesRequest) -> dict[str, tuple[str, str]]:
+    """Canonical tool name -> (namespace, name) for the namespaced tools the client declared."""
+    received = request.received
+    tools = received.body.get("tools") if received is not None and received.format == FORMAT else None
+    found: dict[str, tuple[str, str]] = {}
+    for item in tools if isinstance(tools, list) else ():
+        if isinstance(item, dict) and item.get("type") == "namespace" and isinstance(item.get("tools"), list):
+            for tool in item["tools"]:
+                if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                    found[namespaced(item["name"], tool["name"])] = (item["name"], tool["name"])
+    return found
+
+
+def function_call_item(
+    item_id: str, block: ToolUseBlock, arguments: str, status: str, namespaces: dict[str, tuple[str, str]]
+) -> JSON:
+    """A function_call output item for a tool call (its name split back from a namespace)."""
+    item: JSON = {"type": "function_call", "id": item_id, "call_id": block.id, "name": block.name}
+    if block.name in namespaces:
+        item["namespace"], item["name"] = namespaces[block.name]
+    item["arguments"] = arguments
+    item["status"] = status
+    return item
 
 
 def _tool_choice(value: object, parallel: bool | None) -> ToolChoice | None:
@@ -297,6 +352,8 @@ def _item(item: object, index: int) -> tuple[Literal["user", "assistant", "syste
             raise RequestError(f"{path}.call_id: required, a non-empty string")
         if not isinstance(name, str) or not name:
             raise RequestError(f"{path}.name: required, a non-empty string")
+        namespace = item.get("namespace")
+        name = namespaced(namespace if isinstance(namespace, str) else None, name)
         return "assistant", [
             ToolUseBlock(id=call_id, name=name, input=parse_arguments(item.get("arguments")))
         ]
@@ -482,7 +539,9 @@ def _object(value: object) -> JSON:
     return value if isinstance(value, dict) else {}
 
 
-def _output(response: MessagesResponse, response_id: str) -> list[JSON]:
+def _output(
+    response: MessagesResponse, response_id: str, namespaces: dict[str, tuple[str, str]]
+) -> list[JSON]:
     items: list[JSON] = []
     for index, block in enumerate(response.content):
         message_id, call_id, reasoning_id = item_ids(response_id, index)
@@ -498,16 +557,8 @@ def _output(response: MessagesResponse, response_id: str) -> list[JSON]:
                 }
             )
         elif isinstance(block, ToolUseBlock):
-            items.append(
-                {
-                    "type": "function_call",
-                    "id": call_id,
-                    "call_id": block.id,
-                    "name": block.name,
-                    "arguments": orjson.dumps(block.input).decode(),
-                    "status": "completed",
-                }
-            )
+            arguments = orjson.dumps(block.input).decode()
+            items.append(function_call_item(call_id, block, arguments, "completed", namespaces))
         elif isinstance(block, ThinkingBlock) and not block.redacted:
             items.append(reasoning_item(reasoning_id, block))
     return items
@@ -521,6 +572,6 @@ def encode_response(
     created = int(time.time()) if created_at is None else created_at
     body = response_shell(request, response_id, created, status_for(response.stop_reason))
     body["incomplete_details"] = incomplete_details(response.stop_reason)
-    body["output"] = _output(response, response_id)
+    body["output"] = _output(response, response_id, tool_namespaces(request))
     body["usage"] = usage_to_responses(response.usage)
     return orjson.dumps(body)

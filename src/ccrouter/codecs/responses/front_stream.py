@@ -23,11 +23,13 @@ import orjson
 
 from ccrouter.codecs.ids import RESPONSE_ID_PREFIX, client_id
 from ccrouter.codecs.responses.front import (
+    function_call_item,
     incomplete_details,
     item_ids,
     reasoning_item,
     response_shell,
     status_for,
+    tool_namespaces,
     usage_to_responses,
 )
 from ccrouter.messages import (
@@ -82,6 +84,7 @@ class ResponsesStreamEncoder:
 
     def __init__(self, request: MessagesRequest, *, created_at: int | None = None) -> None:
         self._request = request
+        self._namespaces = tool_namespaces(request)
         self._created = int(time.time()) if created_at is None else created_at
         self._id = RESPONSE_ID_PREFIX + secrets.token_hex(12)
         self._sequence = 0
@@ -245,16 +248,9 @@ class ResponsesStreamEncoder:
             "response.output_item.done", {"output_index": item.output_index, "item": done}
         )
 
-    @staticmethod
-    def _call(item: _Item, arguments: str, status: str) -> JSON:
-        return {
-            "type": "function_call",
-            "id": item.item_id,
-            "call_id": item.call_id,
-            "name": item.name,
-            "arguments": arguments,
-            "status": status,
-        }
+    def _call(self, item: _Item, arguments: str, status: str) -> JSON:
+        block = ToolUseBlock(id=item.call_id, name=item.name)
+        return function_call_item(item.item_id, block, arguments, status, self._namespaces)
 
     @staticmethod
     def _where(item: _Item) -> JSON:
