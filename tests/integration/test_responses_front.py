@@ -7,13 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from gateway_support import GatewayFactory, settings_for
+from aiohttp.test_utils import TestServer
+from gateway_support import GatewayFactory, keyed_settings, settings_for
+from prometheus_client.parser import text_string_to_metric_families
 
+from ccrouter.api.state import GATEWAY
+from ccrouter.app import create_app
+from ccrouter.store.base import Store
 from ccrouter.testing import FakeUpstream, Fault, Reply, ToolCall
 
 UPSTREAMS = ["anthropic", "openai"]
@@ -234,3 +240,54 @@ async def test_oversize_body_is_a_413_in_openai_envelope(fake: FakeUpstream, gat
         error = (await r.json())["error"]
     assert error["type"] == "invalid_request_error"
     assert "max_body_bytes" in error["message"]
+
+
+async def test_client_keys_ledger_and_metrics(fake: FakeUpstream, tmp_path: Path) -> None:
+    """The same guard and records as chat completions: a wrong key is a 401 in OpenAI's envelope
+    (counted as an auth failure, no ledger row), every served request is a ledger row and a metrics
+    sample labelled ``responses``."""
+    fake.script(
+        Reply(text="one", input_tokens=11, output_tokens=3),
+        Reply(text="two", input_tokens=13, output_tokens=4, cache_read_tokens=2),
+    )
+    settings = keyed_settings(fake.url, tmp_path, "ck-responses-1")
+    server = TestServer(create_app(settings), host="127.0.0.1", port=0)
+    await server.start_server()
+    url = str(server.make_url("/v1"))
+    try:
+        async with openai.AsyncOpenAI(base_url=url, api_key="wrong", max_retries=0) as intruder:
+            with pytest.raises(openai.AuthenticationError):
+                await intruder.responses.create(model="m", input="hi")
+        async with openai.AsyncOpenAI(base_url=url, api_key="ck-responses-1", max_retries=0) as client:
+            await client.responses.create(model="m", input="hi")
+            stream = await client.responses.create(model="m", input="hi", stream=True)
+            assert [e.type async for e in stream][-1] == "response.completed"
+            with pytest.raises(openai.BadRequestError):
+                await client.responses.create(model="m", input="hi", previous_response_id="resp_1")
+        await asyncio.sleep(0)  # the observers run once the last response is on its way
+        async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as r:
+            metrics = await r.text()
+        ledger = server.app[GATEWAY].current.ledger
+        assert isinstance(ledger, Store)
+        await ledger.flush()
+        rows = [
+            (row.endpoint, row.status, row.input_tokens, row.output_tokens, row.cache_read_tokens)
+            for row in await ledger.records()
+        ]
+    finally:
+        await server.close()
+    assert rows == [
+        ("responses", 200, 11, 3, 0),
+        ("responses", 200, 13, 4, 2),
+        ("responses", 400, 0, 0, 0),
+    ]
+    samples = {
+        (family.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+    }
+    ok = (("model", "claude-sonnet-4-6"), ("provider", "up"), ("route", "responses"), ("status", "200"))
+    assert samples[("ccr_requests", ok)] == 2
+    tokens = (("kind", "input"), ("model", "claude-sonnet-4-6"), ("provider", "up"))
+    assert samples[("ccr_tokens", tokens)] == 24
+    assert "sk-upstream-secret" not in metrics
