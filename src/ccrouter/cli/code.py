@@ -29,7 +29,7 @@ from ccrouter.cli.daemon import CODE_STARTED_FILE as STARTED_FILE
 if TYPE_CHECKING:
     from ccrouter.cli.process import PidInfo
 
-__all__ = ["find_claude", "project_headers_for", "register"]
+__all__ = ["PortOption", "find_claude", "gateway_for", "project_headers_for", "register", "run_session"]
 
 INSTALL_HINT = (
     "Claude Code (`claude`) was not found on PATH nor in ./node_modules/.bin.\n"
@@ -72,7 +72,7 @@ def _custom_headers(extra: dict[str, str]) -> str:
         fail(str(exc))
 
 
-def _gateway(path: Path, port: int | None) -> PidInfo:
+def gateway_for(path: Path, port: int | None) -> PidInfo:
     """The gateway for ``path``, started if needed (and then recorded in ``STARTED_FILE``)."""
     from ccrouter.cli.daemon import ensure_running
     from ccrouter.cli.process import running
@@ -127,10 +127,10 @@ def _release(path: Path, session: Path) -> None:
     err_console().print(f"ccrouter stopped (pid {info.pid}; `ccrouter code` had started it)")
 
 
-def _run_claude(claude: str, args: list[str], env: dict[str, str]) -> int:
+def _run_child(command: list[str], env: dict[str, str]) -> int:
     import subprocess
 
-    child = subprocess.Popen([claude, *args], env=env)
+    child = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
@@ -146,6 +146,22 @@ def _run_claude(claude: str, args: list[str], env: dict[str, str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - status if status < 0 else status
+
+
+def run_session(path: Path, command: list[str], env: dict[str, str]) -> int:
+    """Run a client (``claude``, ``codex``) as a session of the gateway for ``path``: recorded in
+    ``code-sessions/`` while it runs, the gateway released after it (``_release``). Its exit status."""
+    sessions = path.parent / SESSIONS_DIR
+    sessions.mkdir(parents=True, exist_ok=True)
+    session = sessions / str(os.getpid())
+    session.touch()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        return _run_child(command, env)
+    finally:
+        with handle_errors():
+            _release(path, session)
 
 
 def code(
@@ -168,23 +184,13 @@ def code(
 
         # A broken .ccrouter.yaml is one line before any gateway starts.
         headers = project_headers_for(Path.cwd())
-        info = _gateway(path, port)
+        info = gateway_for(path, port)
         settings = load_settings(Path(info.config) if info.config else path)
     env = {**os.environ, **claude_env(settings, info.url, headers)}
     joined = _custom_headers(headers)
     if joined:
         env["ANTHROPIC_CUSTOM_HEADERS"] = joined
-    sessions = path.parent / SESSIONS_DIR
-    sessions.mkdir(parents=True, exist_ok=True)
-    session = sessions / str(os.getpid())
-    session.touch()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        status = _run_claude(claude, ctx.args, env)
-    finally:
-        with handle_errors():
-            _release(path, session)
+    status = run_session(path, [claude, *ctx.args], env)
     raise typer.Exit(status)
 
 

@@ -12,6 +12,7 @@ from ccrouter.cli import (
     audit,
     claude_settings,
     code,
+    codex,
     config_cmd,
     costs,
     daemon,
@@ -43,6 +44,7 @@ serve.register(app)
 daemon.register(app)
 logs.register(app)
 code.register(app)
+codex.register(app)
 claude_settings.register(app)
 init.register(app)
 doctor.register(app)

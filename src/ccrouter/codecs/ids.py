@@ -1,4 +1,5 @@
-"""Response ids in the client's format: Anthropic's ``msg_...``, OpenAI's ``chatcmpl-...``.
+"""Response ids in the client's format: Anthropic's ``msg_...``, OpenAI's ``chatcmpl-...``, the
+Responses API's ``resp_...``.
 
 A translated response carries its upstream's id (an OpenAI-format server's ``chatcmpl-...``, an
 Anthropic ``msg_...``, Gemini's ``responseId``). The encoder of the client's format, and only it, gives
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import secrets
 
-__all__ = ["ANTHROPIC_ID_PREFIX", "OPENAI_ID_PREFIX", "client_id"]
+__all__ = ["ANTHROPIC_ID_PREFIX", "OPENAI_ID_PREFIX", "RESPONSE_ID_PREFIX", "client_id"]
 
 ANTHROPIC_ID_PREFIX = "msg_"
 OPENAI_ID_PREFIX = "chatcmpl-"
-_PREFIXES = (ANTHROPIC_ID_PREFIX, OPENAI_ID_PREFIX)
+RESPONSE_ID_PREFIX = "resp_"
+_PREFIXES = (ANTHROPIC_ID_PREFIX, OPENAI_ID_PREFIX, RESPONSE_ID_PREFIX)
 
 
 def client_id(upstream_id: str, prefix: str) -> str:
