@@ -99,7 +99,8 @@ async def test_claude_code_runs_a_tool_round_on_vertex_across_a_token_refresh(
         for block in message["content"]
         if block.get("type") == "tool_result"
     ]
-    assert results and results[-1]["tool_use_id"] == "toolu_glob"
+    assert results
+    assert results[-1]["tool_use_id"] == "toolu_glob"
     for name in FILES:
         assert name in json.dumps(results[-1]["content"])
     # A token was refreshed during the run, and each call carried one the endpoint had issued.
