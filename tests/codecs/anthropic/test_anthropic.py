@@ -123,6 +123,27 @@ def test_passthrough_drops_only_foreign_or_unsigned_thinking() -> None:
     assert body["messages"][1]["content"][0]["signature"] == "ccr:openai"  # client body untouched
 
 
+def test_a_signature_that_is_no_string_counts_as_unsigned() -> None:
+    # Found by the fuzz tests: a list where the signature goes crashed the passthrough (a 500).
+    body = {
+        "model": "m",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "t", "signature": ["x"]},
+                    {"type": "text", "text": "a"},
+                ],
+            },
+            {"role": "user", "content": "again"},
+        ],
+    }
+    out = encode_request(decode_request(body), "m", stream=False)
+    assert out["messages"][1]["content"] == [{"type": "text", "text": "a"}]
+
+
 def test_passthrough_without_foreign_thinking_keeps_messages_list() -> None:
     body = load("thinking_enabled")
     out = encode_request(decode_request(body), "m", stream=False)

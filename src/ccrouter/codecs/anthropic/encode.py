@@ -222,7 +222,8 @@ def _is_unverifiable(block: Any) -> bool:
     if not isinstance(block, dict) or block.get("type") != "thinking":
         return False
     signature = block.get("signature")
-    return not signature or thinking_origin(signature) != "anthropic"
+    # Not a string (a client's wrong value): unsigned, as the decoder read it.
+    return not isinstance(signature, str) or not signature or thinking_origin(signature) != "anthropic"
 
 
 def _has_unverifiable(messages: list[Message]) -> bool:
