@@ -299,8 +299,8 @@ def test_every_missing_variable_is_listed_at_once(tmp_path: Path) -> None:
          "server.admin_tokn: unknown key; did you mean 'admin_token'?"),
         (("server:", "servr:"), "servr: unknown key; did you mean 'server'?"),
         # No close match, and more keys there than a message lists: just the key.
-        (("long_context_threshold: 90000", "long_context_threshold: 90000\n  zzqqxx: 1"),
-         "router.zzqqxx: unknown key"),
+        (("base_url: https://api.deepseek.com/v1", "base_url: https://api.deepseek.com/v1\n    zzqqxx: 1"),
+         "providers[0].zzqqxx: unknown key"),
     ],
     ids=["router", "provider", "model", "server", "top", "no-close-match"],
 )  # fmt: skip
