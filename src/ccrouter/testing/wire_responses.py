@@ -62,7 +62,7 @@ def _usage(ctx: RenderContext) -> dict[str, Any]:
     prompt = ctx.input_tokens + ctx.cache_read_tokens
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": ctx.cache_read_tokens},
+        "input_tokens_details": {"cached_tokens": ctx.cache_read_tokens, "cache_write_tokens": 0},
         "output_tokens": ctx.output_tokens,
         "output_tokens_details": {"reasoning_tokens": ctx.thinking_tokens},
         "total_tokens": prompt + ctx.output_tokens,
