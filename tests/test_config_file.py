@@ -112,8 +112,8 @@ def test_field_errors_list_every_key_path(tmp_path: Path) -> None:
         "  server.colour: unknown key (known keys here: admin_token, api_keys, auth_throttle_burst,"
         " auth_throttle_per_minute, body_timeout_s, header_timeout_s, host, jwt, keys, log_level,"
         " max_body_bytes, max_stream_s, port, protect_observability, require_auth, ui)",
-        "  providers[1].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated' or 'vertex'"
-        " (got 'antropic')",
+        "  providers[1].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex' or"
+        " 'openai_responses' (got 'antropic')",
     ]
 
 

@@ -47,7 +47,14 @@ TYPE_PLUGIN = (
 
 def test_the_builtins_register_the_provider_types_and_vendors() -> None:
     registry = Registry.build(load_plugins(entry_points=False))
-    assert list(registry.providers) == ["anthropic", "openai", "gemini", "simulated", "vertex"]
+    assert list(registry.providers) == [
+        "anthropic",
+        "openai",
+        "gemini",
+        "simulated",
+        "vertex",
+        "openai_responses",
+    ]
     assert {"openai", "deepseek", "groq", "openrouter", "ollama", "github", "generic"} <= set(
         registry.vendors
     )
@@ -63,8 +70,8 @@ def test_a_bad_type_names_the_registered_ones_including_a_plugins(tmp_path: Path
     with pytest.raises(ConfigError) as caught:
         load_settings(_config(tmp_path, kind="rely", plugins=("relay.py",)))
     assert (
-        "providers[0].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex' or 'relay'"
-        " (got 'rely')" in caught.value.message
+        "providers[0].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex',"
+        " 'openai_responses' or 'relay' (got 'rely')" in caught.value.message
     )
     # The plugin's own type is accepted.
     assert load_settings(_config(tmp_path, kind="relay", plugins=("relay.py",))).providers[0].type == "relay"
