@@ -113,7 +113,7 @@ def test_field_errors_list_every_key_path(tmp_path: Path) -> None:
         " auth_throttle_per_minute, body_timeout_s, drain_grace_s, drain_s, header_timeout_s, host, jwt,"
         " keys, log_level, max_body_bytes, max_stream_s, port, protect_observability, require_auth, ui)",
         "  providers[1].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex',"
-        " 'bedrock' or 'azure' (got 'antropic')",
+        " 'bedrock', 'azure' or 'openai_responses' (got 'antropic')",
     ]
 
 

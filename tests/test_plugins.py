@@ -55,6 +55,7 @@ def test_the_builtins_register_the_provider_types_and_vendors() -> None:
         "vertex",
         "bedrock",
         "azure",
+        "openai_responses",
     ]
     assert {"openai", "deepseek", "groq", "openrouter", "ollama", "github", "generic"} <= set(
         registry.vendors
@@ -72,7 +73,7 @@ def test_a_bad_type_names_the_registered_ones_including_a_plugins(tmp_path: Path
         load_settings(_config(tmp_path, kind="rely", plugins=("relay.py",)))
     assert (
         "providers[0].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex',"
-        " 'bedrock', 'azure' or 'relay' (got 'rely')" in caught.value.message
+        " 'bedrock', 'azure', 'openai_responses' or 'relay' (got 'rely')" in caught.value.message
     )
     # The plugin's own type is accepted.
     assert load_settings(_config(tmp_path, kind="relay", plugins=("relay.py",))).providers[0].type == "relay"

@@ -34,6 +34,7 @@ def registry() -> Registry:
         ("anthropic", "", "x-api-key", KEY, "claude"),
         ("openai", "/v1", "authorization", f"Bearer {KEY}", "gpt-4o"),
         ("gemini", "/v1beta", "x-goog-api-key", KEY, "gemini"),
+        ("openai_responses", "/v1", "authorization", f"Bearer {KEY}", "gpt-4o"),
     ],
 )
 async def test_models_list_with_the_key_then_a_rejected_key(

@@ -94,6 +94,12 @@ def _list_call(config: ProviderConfig, registry: Registry) -> _ListCall | None:
 
         vendor = vendor_for(config, registry.vendors)
         return _ListCall(f"{vendor.base_url}/models", {**vendor.headers(key), **config.headers}, _data_ids)
+    if config.type == "openai_responses":
+        from ccrouter.providers.openai_responses import DEFAULT_BASE_URL
+
+        base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        headers = {**({"Authorization": f"Bearer {key}"} if key else {}), **config.headers}
+        return _ListCall(f"{base}/models", headers, _data_ids)
     if (
         config.type == "gemini"
         and config.vendor in (None, "gemini")

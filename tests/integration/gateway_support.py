@@ -15,6 +15,7 @@ WIRES: dict[str, dict[str, Any]] = {
     "openai": {"type": "openai", "suffix": "/v1", "model": "gpt-test"},
     "anthropic": {"type": "anthropic", "suffix": "", "model": "claude-sonnet-4-6"},
     "gemini": {"type": "gemini", "suffix": "/v1beta", "model": "gemini-2.5-flash"},
+    "openai_responses": {"type": "openai_responses", "suffix": "/v1", "model": "gpt-5-codex"},
 }
 
 

@@ -117,6 +117,10 @@ async def test_streamed_tool_call_then_result(
     elif wire == "gemini":
         last = sent["contents"][-1]["parts"][0]
         assert last["functionResponse"]["name"] == "Bash"
+    elif wire == "openai_responses":
+        kinds = [item["type"] for item in sent["input"]]
+        assert kinds[-2:] == ["function_call", "function_call_output"]
+        assert sent["input"][-1]["call_id"] == sent["input"][-2]["call_id"] == tool_uses[0].id
     else:
         assert sent["messages"][-1]["content"][0]["tool_use_id"] == tool_uses[0].id
 

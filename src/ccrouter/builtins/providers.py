@@ -1,4 +1,4 @@
-"""The built-in provider types: the three wire formats spoken over HTTP, and the simulated provider."""
+"""The built-in provider types: the wire formats spoken over HTTP, the simulated provider and Vertex."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ccrouter.providers.azure import azure_adapter, azure_auth
 from ccrouter.providers.base import Provider, ProviderType
 from ccrouter.providers.gemini import VENDOR_NAMES, GeminiAdapter
 from ccrouter.providers.openai import OpenAIAdapter
+from ccrouter.providers.openai_responses import OpenAIResponsesAdapter
 from ccrouter.providers.simulated import open_simulated
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ def _anthropic(config: ProviderConfig, registry: Registry) -> AnthropicAdapter:
 
 def _openai(config: ProviderConfig, registry: Registry) -> OpenAIAdapter:
     return OpenAIAdapter(config, registry.vendors)
+
+
+def _openai_responses(config: ProviderConfig, registry: Registry) -> OpenAIResponsesAdapter:
+    return OpenAIResponsesAdapter(config)
 
 
 def _gemini(config: ProviderConfig, registry: Registry) -> GeminiAdapter:
@@ -77,3 +82,5 @@ def register_providers(register: Callable[[ProviderType], None]) -> None:
             "azure", adapter=azure_adapter, auth=azure_auth, description="Azure OpenAI chat completions"
         )
     )
+    # -- issue 16, the OpenAI Responses API upstream: models OpenAI serves on /v1/responses only.
+    register(ProviderType("openai_responses", adapter=_openai_responses, description="OpenAI Responses API"))

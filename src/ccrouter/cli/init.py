@@ -214,7 +214,11 @@ def init(
     ] = None,
     type_: Annotated[
         list[str] | None,
-        typer.Option("--type", metavar="[NAME=]TYPE", help="Wire format: anthropic, openai, gemini."),
+        typer.Option(
+            "--type",
+            metavar="[NAME=]TYPE",
+            help="Provider type: anthropic, openai, gemini, openai_responses (or a plugin's).",
+        ),
     ] = None,
     vendor: Annotated[
         list[str] | None,

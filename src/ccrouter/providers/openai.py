@@ -19,7 +19,7 @@ from ccrouter.messages import MessagesRequest, MessagesResponse
 from ccrouter.providers.base import HttpCall, StreamDecoder
 from ccrouter.providers.openai_vendors import Vendor, vendor_for
 
-__all__ = ["OpenAIAdapter", "OpenAICallContext"]
+__all__ = ["OpenAIAdapter", "OpenAICallContext", "error_text"]
 
 _MAX_MESSAGE = 1000
 # Key-like tokens some providers echo in auth errors ("Incorrect API key provided: sk-ab***yz").
@@ -109,15 +109,20 @@ class OpenAIAdapter:
         )
 
     def error_message(self, status: int, body: bytes) -> str:
-        """The provider's error message (OpenAI envelope, Ollama's string, a list of them, or text),
-        with anything that looks like a credential removed."""
-        message = _message_from(body)
-        if not message:
-            message = f"HTTP {status}"
-        if self._api_key:
-            message = message.replace(self._api_key, "[redacted]")
-        message = _SECRET.sub("[redacted]", message)
-        return message[:_MAX_MESSAGE]
+        return error_text(status, body, self._api_key)
+
+
+def error_text(status: int, body: bytes, api_key: str | None = None) -> str:
+    """The provider's error message (OpenAI envelope, Ollama's string, a list of them, or text),
+    with ``api_key`` and anything that looks like a credential removed; shared by the OpenAI-format
+    adapters (chat completions, Responses)."""
+    message = _message_from(body)
+    if not message:
+        message = f"HTTP {status}"
+    if api_key:
+        message = message.replace(api_key, "[redacted]")
+    message = _SECRET.sub("[redacted]", message)
+    return message[:_MAX_MESSAGE]
 
 
 def _message_from(body: bytes) -> str:

@@ -1,4 +1,5 @@
-"""Fake Anthropic, OpenAI chat and Gemini upstreams on one aiohttp server, with fault injection.
+"""Fake Anthropic, OpenAI chat, OpenAI Responses and Gemini upstreams on one aiohttp server, with fault
+injection.
 
 Each generation request consumes the next scripted item (a ``Reply`` or a ``Fault``); with the script
 empty, ``default`` (the simulated provider unless given) answers. Every request is recorded. The fake
@@ -27,7 +28,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ccrouter.testing import wire_anthropic, wire_gemini, wire_openai
+from ccrouter.testing import wire_anthropic, wire_gemini, wire_openai, wire_responses
 from ccrouter.testing.floods import flood
 from ccrouter.testing.script import (
     Fault,
@@ -66,7 +67,14 @@ class _Wire(Protocol):
     def models_body(self) -> bytes: ...
 
 
-_WIRES: dict[WireName, _Wire] = {"anthropic": wire_anthropic, "openai": wire_openai, "gemini": wire_gemini}
+_WIRES: dict[WireName, _Wire] = {
+    "anthropic": wire_anthropic,
+    "openai": wire_openai,
+    "gemini": wire_gemini,
+    "openai_responses": wire_responses,
+}
+# What a ``bad_frame`` fault sends after its frames: a server-sent event whose data is not JSON.
+_BAD_FRAME = b"data: {this is not json\n\n"
 
 
 def _is_loopback(host: str) -> bool:
@@ -191,6 +199,8 @@ class FakeUpstream:
             wire = "gemini"
         elif request.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
             wire = "anthropic"
+        elif request.path.endswith("/responses"):
+            wire = "openai_responses"
         record, seq = await self._record(request, wire, stream=False)
         return self._status(record, seq, Fault("status", status=401))
 
@@ -203,6 +213,8 @@ class FakeUpstream:
         router.add_get("/models", self._models)
         router.add_post("/v1/chat/completions", self._openai_chat)
         router.add_post("/chat/completions", self._openai_chat)
+        router.add_post("/v1/responses", self._openai_responses)
+        router.add_post("/responses", self._openai_responses)
         router.add_get("/v1beta/models", self._gemini_models)
         for prefix in ("/v1beta", "/v1", "/v1/projects/{project}/locations/{location}/publishers/google"):
             router.add_post(prefix + "/models/{target}", self._gemini)
@@ -218,6 +230,9 @@ class FakeUpstream:
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, "openai")
+
+    async def _openai_responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, "openai_responses")
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
         model, _, action = request.match_info["target"].partition(":")
@@ -296,7 +311,7 @@ class FakeUpstream:
         self, request: web.Request, record: RecordedRequest, seq: int, fault: Fault
     ) -> web.StreamResponse:
         kind = fault.kind
-        if kind == "status" or (kind == "stream_error" and not record.stream):
+        if kind == "status" or (kind in ("stream_error", "bad_frame") and not record.stream):
             return self._status(record, seq, fault)
         if kind == "redirect":
             status = fault.status if 300 <= fault.status < 400 else 302
@@ -317,7 +332,14 @@ class FakeUpstream:
             return await self._answer(request, record, seq, reply, headers=fault.headers)
         error = fault.status if kind == "stream_error" else None
         return await self._answer(
-            request, record, seq, reply, headers=fault.headers, cut=fault.after_chunks, error=error
+            request,
+            record,
+            seq,
+            reply,
+            headers=fault.headers,
+            cut=fault.after_chunks,
+            error=error,
+            bad_frame=kind == "bad_frame",
         )
 
     def _status(self, record: RecordedRequest, seq: int, fault: Fault) -> web.Response:
@@ -340,8 +362,10 @@ class FakeUpstream:
         headers: dict[str, str] | None = None,
         cut: int | None = None,
         error: int | None = None,
+        bad_frame: bool = False,
     ) -> web.StreamResponse:
-        """Send ``reply``; with ``cut``, only that many frames, then the ``error`` event or a drop."""
+        """Send ``reply``; with ``cut``, only that many frames, then the ``error`` event, a frame
+        that is not JSON (``bad_frame``) or a drop."""
         wire = _WIRES[record.wire]
         ctx = render_context(reply, record, seq, int(time.time()))
         out = CIMultiDict(wire.response_headers(seq, self.rate_limit_headers))
@@ -375,6 +399,9 @@ class FakeUpstream:
             return response
         if error is not None:
             await response.write(wire.stream_error_frame(error, ctx))
+            return response
+        if bad_frame:
+            await response.write(_BAD_FRAME)
             return response
         return self._drop(request, response, graceful=True)
 
@@ -440,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run a fake upstream until interrupted."""
     parser = argparse.ArgumentParser(
         prog="python -m ccrouter.testing.fake_upstream",
-        description="Fake Anthropic / OpenAI / Gemini upstream for tests and offline runs.",
+        description="Fake Anthropic / OpenAI (chat, Responses) / Gemini upstream for tests and offline runs.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=9000)

@@ -38,7 +38,7 @@ __all__ = [
     "render_context",
 ]
 
-WireName = Literal["anthropic", "openai", "gemini", "converse"]
+WireName = Literal["anthropic", "openai", "gemini", "converse", "openai_responses"]
 StopKind = Literal["end", "length", "stop_sequence"]
 FaultKind = Literal[
     "status",
@@ -51,6 +51,7 @@ FaultKind = Literal[
     "huge_body",
     "gzip_bomb",
     "endless_line",
+    "bad_frame",
 ]
 _STOP_KINDS = frozenset(get_args(StopKind))
 _FAULT_KINDS = frozenset(get_args(FaultKind))
@@ -113,6 +114,8 @@ class Fault:
     ``slow_first_byte``: wait ``delay`` seconds, then send ``reply``.
     ``stream_error``: send ``after_chunks`` frames of ``reply``, then the format's in-stream error
     event for ``status`` (a plain error response when the request is not streamed).
+    ``bad_frame``: send ``after_chunks`` frames of ``reply``, then an SSE frame whose data is not JSON,
+    then end the stream (a plain error response when the request is not streamed).
     ``redirect``: answer ``status`` (302 unless a 3xx is given) with ``Location: location``.
     ``huge_body``: a 200 response of ``size`` bytes, sent in pieces and never held whole.
     ``gzip_bomb``: a 200 response, ``Content-Encoding: gzip``, that inflates to ``size`` bytes.

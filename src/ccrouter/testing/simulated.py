@@ -43,7 +43,7 @@ class _Turn:
 
 
 def simulated_reply(request: RecordedRequest) -> Reply:
-    """The default answer to ``request`` (any of the three wire formats)."""
+    """The default answer to ``request`` (any of the wire formats)."""
     body = request.body if isinstance(request.body, dict) else {}
     reader = _READERS[request.wire]
     turn = reader.turn(body)
@@ -95,7 +95,7 @@ def _content_text(content: Any) -> str:
     return "\n".join(
         str(block.get("text", ""))
         for block in _list(content)
-        if isinstance(block, dict) and block.get("type") == "text"
+        if isinstance(block, dict) and block.get("type") in ("text", "input_text", "output_text")
     )
 
 
@@ -215,8 +215,45 @@ def _response_text(function_response: Any) -> str:
     return orjson.dumps(response).decode()
 
 
-_READERS: dict[str, type[_Anthropic] | type[_OpenAI] | type[_Gemini]] = {
+class _Responses:
+    """The OpenAI Responses API: ``input`` items; the model's are assistant messages and function calls."""
+
+    @staticmethod
+    def turn(body: dict[str, Any]) -> _Turn:
+        items = [
+            {**item, "side": "model" if _Responses._by_model(item) else item.get("role", "user")}
+            for item in _list(body.get("input"))
+            if isinstance(item, dict)
+        ]
+        turn = _Turn()
+        texts: list[str] = []
+        for item in _last_turn(items, "side", "model"):
+            if item.get("type") == "function_call_output":
+                turn.tool_results.append(_content_text(item.get("output")))
+            else:
+                texts.append(_content_text(item.get("content")))
+        turn.text = "\n".join(texts)
+        return turn
+
+    @staticmethod
+    def _by_model(item: dict[str, Any]) -> bool:
+        return item.get("type") in ("function_call", "reasoning") or item.get("role") == "assistant"
+
+    @staticmethod
+    def tools(body: dict[str, Any]) -> list[str]:
+        return [str(tool.get("name")) for tool in _list(body.get("tools")) if isinstance(tool, dict)]
+
+    @staticmethod
+    def json_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = _dict(_dict(body.get("text")).get("format"))
+        if fmt.get("type") == "json_schema":
+            return _dict(fmt.get("schema"))
+        return {} if fmt.get("type") == "json_object" else None
+
+
+_READERS: dict[str, type[_Anthropic] | type[_OpenAI] | type[_Gemini] | type[_Responses]] = {
     "anthropic": _Anthropic,
     "openai": _OpenAI,
     "gemini": _Gemini,
+    "openai_responses": _Responses,
 }
