@@ -65,7 +65,10 @@ __all__ = [
     "count_tokens_body",
     "decode_request",
     "encode_response",
+    "error_envelope",
+    "error_envelope_for_type",
     "finish_reason",
+    "google_status",
     "include_thoughts",
     "response_id",
     "signature_for",
@@ -608,6 +611,54 @@ def _response_part(block: ContentBlock) -> JSON | None:
     if isinstance(block, ImageBlock) and block.data:
         return {"inlineData": {"mimeType": block.media_type or "image/png", "data": block.data}}
     return None  # server tool blocks and the like: nothing a Gemini client reads
+
+
+# google.rpc.Code names by HTTP status (https://cloud.google.com/apis/design/errors#handling_errors).
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# Canonical (Anthropic) error types -> the HTTP status a Google client acts on. Anthropic's 529
+# overloaded is Google's 503 UNAVAILABLE, which the SDKs retry.
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "overloaded_error": 503,
+    "timeout_error": 504,
+    "api_error": 500,
+}
+
+
+def google_status(status: int) -> int:
+    """The HTTP status a Google client gets for ours (529 is no Google status: 503)."""
+    return 503 if status == 529 else status
+
+
+def error_envelope(status: int, message: str) -> JSON:
+    """Google's error envelope, ``{"error": {"code", "message", "status"}}``."""
+    code = google_status(status)
+    name = _STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")
+    return {"error": {"code": code, "message": message, "status": name}}
+
+
+def error_envelope_for_type(error_type: str, message: str) -> JSON:
+    """Google's envelope for a canonical error type (a failure after the stream began)."""
+    return error_envelope(_STATUS_BY_TYPE.get(error_type, 500), message)
 
 
 def count_tokens_body(total: int) -> bytes:
