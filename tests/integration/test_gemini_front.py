@@ -40,6 +40,7 @@ WEATHER = types.Tool(
     ]
 )
 GeminiFactory = Callable[..., genai.Client]
+LONG = Reply(text="a long answer " * 20, chunk_size=4)
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ async def test_generate_content(
     sent = fake.requests[-1]
     assert sent.wire == wire
     text = orjson.dumps(sent.body).decode()
-    assert "Be brief" in text and "Say hello in French" in text
+    assert "Be brief" in text
+    assert "Say hello in French" in text
 
 
 @pytest.mark.parametrize("wire", list(WIRES))
@@ -109,7 +111,8 @@ async def test_streamed_text(
     assert len(chunks) > 2
     assert "".join(chunk.text or "" for chunk in chunks) == "one two three four five"
     last = chunks[-1]
-    assert last.candidates is not None and last.candidates[0].finish_reason == types.FinishReason.STOP
+    assert last.candidates is not None
+    assert last.candidates[0].finish_reason == types.FinishReason.STOP
     assert last.usage_metadata is not None
     assert last.usage_metadata.prompt_token_count == 9
     assert last.usage_metadata.candidates_token_count == 5
@@ -132,7 +135,8 @@ async def _weather_round(client: genai.Client, stream: bool) -> list[types.Conte
         response = await client.aio.models.generate_content(
             model="gemini-2.5-flash", contents=history, config=config
         )
-        assert response.candidates is not None and response.candidates[0].content is not None
+        assert response.candidates is not None
+        assert response.candidates[0].content is not None
         model_turn = response.candidates[0].content
     calls = [part.function_call for part in model_turn.parts or [] if part.function_call]
     assert len(calls) == 1
@@ -169,7 +173,8 @@ async def test_function_call_round(
         assert first.body["tools"][0]["input_schema"]["properties"]["city"]["type"] == "string"
         call = second.body["messages"][1]["content"][0]
         result = second.body["messages"][2]["content"][0]
-        assert call["type"] == "tool_use" and call["id"] == "call_w1"
+        assert call["type"] == "tool_use"
+        assert call["id"] == "call_w1"
         assert result == {
             "type": "tool_result",
             "tool_use_id": "call_w1",
@@ -179,7 +184,8 @@ async def test_function_call_round(
         assert first.body["tools"][0]["function"]["name"] == "get_weather"
         assistant, tool = second.body["messages"][1], second.body["messages"][2]
         assert assistant["tool_calls"][0]["id"] == tool["tool_call_id"]
-        assert tool["role"] == "tool" and "Sunny, 24 C" in orjson.dumps(tool["content"]).decode()
+        assert tool["role"] == "tool"
+        assert "Sunny, 24 C" in orjson.dumps(tool["content"]).decode()
 
 
 async def test_function_response_without_ids_pairs_by_name_and_order(
@@ -229,7 +235,8 @@ async def test_streamed_json_array_without_alt_sse(fake: FakeUpstream, gateway: 
             assert response.status == 200
             assert response.content_type == "application/json"
             chunks = orjson.loads(await response.read())
-    assert isinstance(chunks, list) and len(chunks) > 2
+    assert isinstance(chunks, list)
+    assert len(chunks) > 2
     text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
     assert text == "abcdefgh"
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
@@ -239,26 +246,26 @@ async def test_streamed_json_array_without_alt_sse(fake: FakeUpstream, gateway: 
 async def test_mid_stream_failure_ends_cleanly(
     fake: FakeUpstream, gateway: GatewayFactory, gemini_at: GeminiFactory, wire: str
 ) -> None:
-    fake.script(
-        Fault("drop_mid_stream", after_chunks=3, reply=Reply(text="a long answer " * 20, chunk_size=4))
-    )
+    fake.script(Fault("drop_mid_stream", after_chunks=6, reply=LONG))
     client = gemini_at(await gateway(settings_for(fake.url, wire)))
-    received = ""
-    with pytest.raises(errors.APIError) as caught:
+    received: list[str] = []
+
+    async def read() -> None:
         async with asyncio.timeout(10):
-            async for chunk in await client.aio.models.generate_content_stream(
+            stream = await client.aio.models.generate_content_stream(
                 model="gemini-2.5-flash", contents="Tell me"
-            ):
-                received += chunk.text or ""
-    assert received  # the failure came after the first bytes
+            )
+            received.extend([chunk.text or "" async for chunk in stream])
+
+    with pytest.raises(errors.APIError) as caught:
+        await read()
+    assert "".join(received)  # the failure came after the first bytes
     assert caught.value.code == 503
     assert caught.value.status == "UNAVAILABLE"
 
 
 async def test_mid_stream_failure_closes_the_json_array(fake: FakeUpstream, gateway: GatewayFactory) -> None:
-    fake.script(
-        Fault("drop_mid_stream", after_chunks=3, reply=Reply(text="a long answer " * 20, chunk_size=4))
-    )
+    fake.script(Fault("drop_mid_stream", after_chunks=6, reply=LONG))
     url = await gateway(settings_for(fake.url, "anthropic"))
     body = {"contents": [{"role": "user", "parts": [{"text": "Tell me"}]}]}
     async with aiohttp.ClientSession() as session:
@@ -275,7 +282,11 @@ async def test_mid_stream_failure_closes_the_json_array(fake: FakeUpstream, gate
         (b"[]", "JSON object"),
         (b"{}", "contents"),
         (b'{"contents": [{"role": "robot", "parts": [{"text": "hi"}]}]}', "contents[0].role"),
-        (b'{"contents": [{"parts": [{"functionCall": {"args": {}}}]}]}', "functionCall.name"),
+        (
+            b'{"contents": [{"role": "model", "parts": [{"functionCall": {"args": {}}}]}]}',
+            "functionCall.name",
+        ),
+        (b'{"contents": [{"parts": [{"functionCall": {"name": "f"}}]}]}', "model turn"),
         (b'{"contents": [{"parts": "hi"}]}', "contents[0].parts"),
         (b'{"contents": [{"parts": [{"text": 5}]}]}', "text"),
         (
@@ -287,7 +298,8 @@ async def test_mid_stream_failure_closes_the_json_array(fake: FakeUpstream, gate
             "candidate",
         ),
         (
-            b'{"contents": [{"parts": [{"text": "x"}]}], "toolConfig": {"functionCallingConfig": {"mode": 1}}}',
+            b'{"contents": [{"parts": [{"text": "x"}]}],'
+            b' "toolConfig": {"functionCallingConfig": {"mode": 1}}}',
             "mode",
         ),
         (b'{"contents": [{"parts": [{"text": "x"}]}], "tools": [{"functionDeclarations": [{}]}]}', "name"),
@@ -330,7 +342,8 @@ async def test_count_tokens_and_models(
     counted = await client.aio.models.count_tokens(
         model="gemini-2.5-flash", contents="How many tokens are in this sentence, roughly?"
     )
-    assert counted.total_tokens is not None and 5 < counted.total_tokens < 40
+    assert counted.total_tokens is not None
+    assert 5 < counted.total_tokens < 40
     names = [model.name async for model in await client.aio.models.list()]
     assert "models/up,gpt-test" in names
     found = await client.aio.models.get(model="up,gpt-test")
@@ -382,8 +395,12 @@ async def test_keys_ledger_and_metrics(
         ("generate_content", "gina", 200),
     ]
     assert sorted(row["input_tokens"] for row in rows) == [3, 4]
-    assert 'endpoint="generate_content"' in exported
-    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+    labels = 'model="claude-sonnet-4-6",provider="up",route="generate_content",status="200"'
+    assert f"ccr_requests_total{{{labels}}} 2.0" in exported
+    # aiohttp's access log (which writes the query string) is the test server's: ``ccrouter serve``
+    # runs without one (``ccrouter.app``). The SDK's own debug lines are the client's.
+    ours = [r for r in caplog.records if not r.name.startswith(("aiohttp.access", "google_genai"))]
+    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in ours)
     assert CLIENT_KEY not in logged
     assert CLIENT_KEY not in orjson.dumps(rows).decode()
 
@@ -392,9 +409,9 @@ async def test_unknown_gemini_path_answers_in_googles_envelope(
     fake: FakeUpstream, gateway: GatewayFactory
 ) -> None:
     url = await gateway(settings_for(fake.url, "anthropic"))
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/v1beta/models/gemini-2.5-flash:embedContent", json={}) as response:
-            assert response.status in (404, 405)
-            error: dict[str, Any] = (await response.json())["error"]
+    path = "/v1beta/models/gemini-2.5-flash:embedContent"
+    async with aiohttp.ClientSession() as session, session.post(url + path, json={}) as response:
+        assert response.status in (404, 405)
+        error: dict[str, Any] = (await response.json())["error"]
     assert error["code"] == response.status
     assert error["status"] in ("NOT_FOUND", "FAILED_PRECONDITION")

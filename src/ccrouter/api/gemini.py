@@ -64,7 +64,6 @@ async def _generate(request: web.Request, *, stream: bool) -> web.StreamResponse
             state.dispatcher.stream(plan),
             encoder.encode,
             {**headers, "content-type": encoder.content_type},
-            closing=encoder.done(),
         )
     result = await state.dispatcher.complete(plan)
     return web.Response(

@@ -415,6 +415,8 @@ class _Contents:
                 continue
             if part.get("thought") is True:
                 continue
+            if part.get("functionCall") is not None:
+                raise RequestError(f"{where}.functionCall: a function call belongs in a model turn")
             decoded = _plain_part(part, where)
             if decoded is not None:
                 blocks.append(decoded)

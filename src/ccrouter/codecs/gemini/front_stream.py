@@ -50,7 +50,8 @@ JSON = dict[str, object]
 
 
 class GeminiFrontStreamEncoder:
-    """One client stream's encoder: ``encode`` each event, then write ``done()`` at the end."""
+    """One client stream's encoder: ``encode`` each event; the last (``MessageStop`` or a
+    ``StreamError``) ends the framing too."""
 
     __slots__ = (
         "_array",
@@ -112,18 +113,14 @@ class GeminiFrontStreamEncoder:
                 self._stop = event.stop_reason
                 self._usage = event.usage
             case MessageStop():
-                return self._finish()
+                # The stream's last event: the array (if any) is closed with it.
+                finish = self._finish()
+                return finish + b"]" if self._array else finish
             case StreamError():
                 # The stream's last write (``api.common``): the array is closed with it.
                 error = self._chunk(error_envelope_for_type(event.error_type, event.message))
                 return error + b"]" if self._array else error
         return b""  # pings, empty deltas: nothing to say in Gemini's format
-
-    def done(self) -> bytes:
-        """What ends a stream that ended well (the array's closing bracket)."""
-        if not self._array:
-            return b""
-        return b"]" if self._sent else b"[]"
 
     # ----------------------------------------------------------------------- internals
 
