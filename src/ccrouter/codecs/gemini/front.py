@@ -10,8 +10,9 @@ Reference: https://ai.google.dev/api/generate-content. What does not map one to 
   response). A call the client sent without an id (or with one an Anthropic upstream would reject)
   gets ``toolu_ccrg_c<content index>_<call index in that turn>``: stable for as long as the history
   is resent unchanged. A ``functionResponse`` answers the call of the preceding model turn with its
-  id if it names one we know, else the first still unanswered call of the same name, in order; one
-  that answers no call is kept as user text (canonical tool results must follow their call).
+  id if it names one we know, else the first still unanswered call of the same name, in order
+  (calls that another response of the turn names by id come last); one that answers no call is
+  kept as user text (canonical tool results must follow their call).
 - Thinking is signed per part (``thoughtSignature``). A Gemini upstream's signature is passed on as
   is; thinking of another origin (an Anthropic model's, whose signed block must come back verbatim
   in a tool loop) travels inside an opaque signature of ours, ``ccr1.<base64url JSON>``, on the part
@@ -404,6 +405,10 @@ class _Contents:
         return ToolUseBlock(id=call_id, name=name, input=args)
 
     def _user_turn(self, parts: list[Any], path: str) -> None:
+        # Calls that a response of this turn names by id: an id-less response takes another one.
+        responses = (p.get("functionResponse") for p in parts if isinstance(p, dict))
+        given: set[str] = {r["id"] for r in responses if isinstance(r, dict) and isinstance(r.get("id"), str)}
+        claimed = {self._renamed.get(call_id, call_id) for call_id in given}
         blocks: list[ContentBlock] = []
         for position, part in enumerate(parts):
             where = f"{path}.parts[{position}]"
@@ -411,7 +416,7 @@ class _Contents:
                 raise RequestError(f"{where}: expected a Part object")
             response = part.get("functionResponse")
             if response is not None:
-                blocks.append(self._response(response, where))
+                blocks.append(self._response(response, where, claimed))
                 continue
             if part.get("thought") is True:
                 continue
@@ -422,7 +427,7 @@ class _Contents:
                 blocks.append(decoded)
         self._append("user", blocks)
 
-    def _response(self, value: object, path: str) -> ContentBlock:
+    def _response(self, value: object, path: str, claimed: set[str]) -> ContentBlock:
         if not isinstance(value, dict):
             raise RequestError(f"{path}.functionResponse: expected an object")
         name = value.get("name")
@@ -436,17 +441,18 @@ class _Contents:
                 block = _plain_part(item, f"{path}.functionResponse.parts")
                 if isinstance(block, TextBlock | ImageBlock):
                     content.append(block)
-        call = self._match(value.get("id"), name)
+        call = self._match(value.get("id"), name, claimed)
         if call is None:
             # Answers no call of the previous turn: what it says still reaches the model.
             return TextBlock(text=f"[function response {name}]\n{text}")
         return ToolResultBlock(tool_use_id=call.id, content=content, is_error=is_error)
 
-    def _match(self, given: object, name: str) -> ToolUseBlock | None:
+    def _match(self, given: object, name: str, claimed: set[str]) -> ToolUseBlock | None:
         wanted = self._renamed.get(given, given) if isinstance(given, str) else None
         found = next((call for call in self._open if wanted is not None and call.id == wanted), None)
         if found is None:
-            found = next((call for call in self._open if call.name == name), None)
+            same = [call for call in self._open if call.name == name]
+            found = next((call for call in same if call.id not in claimed), same[0] if same else None)
         if found is not None:
             self._open.remove(found)
         return found
