@@ -255,7 +255,8 @@ async def test_mid_stream_failure_ends_cleanly(
             stream = await client.aio.models.generate_content_stream(
                 model="gemini-2.5-flash", contents="Tell me"
             )
-            received.extend([chunk.text or "" async for chunk in stream])
+            async for chunk in stream:
+                received.append(chunk.text or "")
 
     with pytest.raises(errors.APIError) as caught:
         await read()
