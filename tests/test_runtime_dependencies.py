@@ -8,7 +8,7 @@ import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import files, packages_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -55,11 +55,23 @@ def _imports(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, Path
                     else [node.module]
                 )
             for name in names:
-                # A namespace package's distribution is named by its first two parts.
-                top = ".".join(name.split(".")[:2]) if name.startswith("backports.") else name.split(".")[0]
+                # A namespace package's distribution is named by its first two parts (google.auth is
+                # google-auth's; google-genai, a test dependency, shares the namespace).
+                namespaced = name.startswith(("backports.", "google."))
+                top = ".".join(name.split(".")[:2]) if namespaced else name.split(".")[0]
                 if top not in sys.stdlib_module_names and top not in local:
                     found.setdefault(top, path)
     return found
+
+
+def _owners(dists: list[str], module: str) -> list[str]:
+    """The distributions among ``dists`` that ship ``module`` (a namespace's subpackage: google.oauth2
+    is google-auth's, not google-genai's)."""
+    if "." not in module:
+        return dists
+    prefix = module.replace(".", "/") + "/"
+    owners = [dist for dist in dists if any(str(f).startswith(prefix) for f in files(dist) or ())]
+    return owners or dists
 
 
 def _distributions(modules: dict[str, Path]) -> dict[str, Path]:
@@ -70,7 +82,7 @@ def _distributions(modules: dict[str, Path]) -> dict[str, Path]:
         dists = providers.get(module) or providers.get(module.split(".")[0]) or [module]
         # A namespace package (backports) is shared by distributions: the one named like the module.
         named = [dist for dist in dists if canonicalize_name(dist) == canonicalize_name(module)]
-        for dist in named or dists:
+        for dist in named or _owners(dists, module):
             out[canonicalize_name(dist)] = path
     return out
 

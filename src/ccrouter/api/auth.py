@@ -1,7 +1,9 @@
 """Authentication and roles on every request.
 
-/v1/* takes a static key of ``server.api_keys``, a managed key (``ccrouter keys``), a single sign-on
-token (``server.jwt``) or ``server.admin_token``, as ``x-api-key`` or ``Authorization: Bearer``
+/v1/* and the Gemini API's /v1beta/* take a static key of ``server.api_keys``, a managed key
+(``ccrouter keys``), a single sign-on token (``server.jwt``) or ``server.admin_token``, as
+``x-api-key``, ``Authorization: Bearer`` or Google's ``x-goog-api-key`` (on the Gemini API's paths
+also the ``?key=`` query parameter that Google's REST examples use; no log line carries a query string)
 (``ccrouter.auth.authenticator`` says who it is). When client auth is required
 (``server.auth_required``) a request without a valid one is a 401; otherwise an unknown credential
 is simply not an identity (loopback: one trusted machine, whose clients may name their user in
@@ -28,8 +30,9 @@ from collections import OrderedDict
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from ccrouter.api.endpoints import ENDPOINTS
 from ccrouter.api.logs import LOGS_PATH
-from ccrouter.api.observe import EXCHANGE, PRINCIPAL, REJECTED
+from ccrouter.api.observe import CLIENT_PREFIXES, EXCHANGE, PRINCIPAL, REJECTED
 from ccrouter.api.sessions import SESSIONS_PREFIX
 from ccrouter.api.state import services_of
 from ccrouter.api.throttle import FailureThrottle, OncePer, address_key
@@ -51,15 +54,31 @@ _MAX_KNOWN = 10_000
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+_GEMINI_PREFIX = "/v1beta/"
+_MISSING_KEY = "missing API key: send it as x-api-key or Authorization: Bearer"
+_MISSING_GEMINI_KEY = "missing API key: send it as x-goog-api-key (GEMINI_API_KEY) or ?key="
+
+
 def _presented_key(request: web.Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
+    for header in ("x-api-key", "x-goog-api-key"):
+        key = request.headers.get(header)
+        if key:
+            return key
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token:
         return token.strip()
+    if _gemini_path(request):
+        return request.query.get("key") or None
     return None
+
+
+def _gemini_path(request: web.Request) -> bool:
+    """A Gemini API path, which takes the key as ``?key=`` too (under /v1/ since the Python SDK 3.0)."""
+    if request.path.startswith(_GEMINI_PREFIX):
+        return True
+    endpoint = request.app[ENDPOINTS].match(request.path)
+    return endpoint is not None and endpoint.envelope == "google"
 
 
 def _header_user(request: web.Request) -> str | None:
@@ -150,7 +169,7 @@ def auth_middleware(guard: AuthGuard, *, session_reader: str | None = None) -> M
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith("/v1/"):
+        if path.startswith(CLIENT_PREFIXES):
             principal = await _client(request, guard)
             exchange = request.get(EXCHANGE)
             if exchange is not None:
@@ -188,7 +207,7 @@ async def _client(request: web.Request, guard: AuthGuard) -> Principal:
             address,
             wait,
             "missing_key",
-            AuthenticationError("missing API key: send it as x-api-key or Authorization: Bearer"),
+            AuthenticationError(_MISSING_GEMINI_KEY if _gemini_path(request) else _MISSING_KEY),
         )
     guard.check(request, address, wait, principal.id)
     return principal

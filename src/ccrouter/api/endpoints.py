@@ -22,18 +22,31 @@ from ccrouter.errors import ConfigError
 
 __all__ = ["ENDPOINTS", "OTHER", "Endpoint", "EndpointTable", "Envelope"]
 
-# The error envelope a front's clients read: ``{"type": "error", "error": {...}}`` (Anthropic) or
-# ``{"error": {"message", "type", "param", "code"}}`` (OpenAI).
-Envelope = Literal["anthropic", "openai"]
+# The error envelope a front's clients read: ``{"type": "error", "error": {...}}`` (Anthropic),
+# ``{"error": {"message", "type", "param", "code"}}`` (OpenAI) or ``{"error": {"code", "message",
+# "status"}}`` (Google's, for the Gemini API).
+Envelope = Literal["anthropic", "openai", "google"]
 # The name of every request that matched no endpoint.
 OTHER = "other"
-_VARIABLE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+# ``{name}`` or ``{name:regex}``, as aiohttp writes them, anywhere in a path.
+_VARIABLE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*(?::([^{}]+))?\}")
 
 
 def _pattern(path: str) -> re.Pattern[str]:
-    """A regex for a path with ``{name}`` segments, each matching one segment (as aiohttp's)."""
-    parts = ("[^/]+" if _VARIABLE.fullmatch(part) else re.escape(part) for part in path.split("/"))
-    return re.compile("/".join(parts) + "$")
+    """A regex for a path with variables: ``{name}`` matches within one segment, ``{name:regex}`` its
+    regex (as aiohttp's), and the rest is literal (``/v1beta/models/{model}:generateContent``)."""
+    out: list[str] = []
+    last = 0
+    for found in _VARIABLE.finditer(path):
+        out.append(re.escape(path[last : found.start()]))
+        out.append(f"(?:{found.group(1)})" if found.group(1) else "[^/]+")
+        last = found.end()
+    out.append(re.escape(path[last:]))
+    return re.compile("".join(out) + "$")
+
+
+def _literal_length(path: str) -> int:
+    return len(_VARIABLE.sub("", path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +86,10 @@ class EndpointTable:
                 )
         self._routes = tuple(routes.values())
         self._by_path = by_path
-        # Paths with ``{name}`` segments (``/v1/models/{model_id}``): one segment each, matched in order.
-        self._templates = tuple((_pattern(path), e) for path, e in by_path.items() if "{" in path)
+        # Paths with variables (``/v1/models/{model_id}``), the most literal first: a request for
+        # ``/v1beta/models/x:countTokens`` is that endpoint's, not ``/v1beta/models/{model}``'s.
+        templates = sorted((path for path in by_path if "{" in path), key=_literal_length, reverse=True)
+        self._templates = tuple((_pattern(path), by_path[path]) for path in templates)
         # Longest first: the envelope of a path under an endpoint's (a 404 below it) is that endpoint's.
         self._prefixes = sorted(by_path.values(), key=lambda e: len(e.path), reverse=True)
         self.names = frozenset(endpoint.name for endpoint in self._routes)
@@ -99,7 +114,7 @@ class EndpointTable:
     def envelope(self, path: str) -> Envelope:
         """The error envelope of ``path``: its endpoint's, or that of the endpoint it lies under
         (``/v1/chat/completions/x`` answers a 404 as OpenAI would); Anthropic's for anything else."""
-        endpoint = self._by_path.get(path)
+        endpoint = self.match(path)
         if endpoint is not None:
             return endpoint.envelope
         for endpoint in self._prefixes:

@@ -1,5 +1,5 @@
 """Errors rendered in the client's own envelope: the one the endpoint table names for the path
-(``ccrouter.api.endpoints``), OpenAI's or Anthropic's."""
+(``ccrouter.api.endpoints``), OpenAI's, Google's or Anthropic's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ccrouter.api.endpoints import ENDPOINTS, Envelope
+from ccrouter.codecs.gemini.front import error_envelope, google_status
 from ccrouter.errors import CCRouterError, anthropic_error_type
 
 __all__ = ["error_body", "error_middleware", "error_response"]
@@ -29,10 +30,12 @@ _OPENAI_TYPES = {
 }
 
 
-def error_body(envelope: Envelope, error_type: str, message: str) -> bytes:
-    """An error in ``envelope``, as JSON."""
+def error_body(envelope: Envelope, error_type: str, message: str, status: int = 400) -> bytes:
+    """An error in ``envelope``, as JSON (Google's names the HTTP ``status``)."""
     body: dict[str, object]
-    if envelope == "openai":
+    if envelope == "google":
+        body = error_envelope(status, message)
+    elif envelope == "openai":
         body = {
             "error": {
                 "message": message,
@@ -47,8 +50,12 @@ def error_body(envelope: Envelope, error_type: str, message: str) -> bytes:
 
 
 def error_response(envelope: Envelope, status: int, error_type: str, message: str) -> web.Response:
+    if envelope == "google":
+        status = google_status(status)  # Anthropic's 529 is no Google status
     return web.Response(
-        status=status, body=error_body(envelope, error_type, message), content_type="application/json"
+        status=status,
+        body=error_body(envelope, error_type, message, status),
+        content_type="application/json",
     )
 
 

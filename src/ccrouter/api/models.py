@@ -12,6 +12,9 @@ with neither header gets Anthropic's shape.
 - OpenAI's shape (``{object: "list", data: [{id, object, created, owned_by}]}``) lists
   ``provider,model`` ids, which is how OpenAI clients name a route; the same parameters apply.
 
+A google-genai client (its key in ``x-goog-api-key`` or ``?key=``; the Python SDK lists ``/v1/models``
+since 3.0) gets the Gemini API's ``ListModelsResponse`` (``ccrouter.api.gemini``).
+
 Both kinds of id route the same way, and ``/v1/models/{id}`` finds a route by either. A bad
 parameter is a 400, an unknown id a 404, in the client's envelope.
 """
@@ -24,13 +27,14 @@ from typing import Literal
 import orjson
 from aiohttp import web
 
+from ccrouter.api import gemini
 from ccrouter.api.errors import error_response
 from ccrouter.api.state import services_of
 from ccrouter.routing.aliases import ModelRoute
 
 __all__ = ["ClientFormat", "client_format", "get_model", "list_models"]
 
-ClientFormat = Literal["anthropic", "openai"]
+ClientFormat = Literal["anthropic", "openai", "google"]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
@@ -44,13 +48,17 @@ class _BadQuery(ValueError):
     pass
 
 
-def client_format(headers: Mapping[str, str]) -> ClientFormat:
+def client_format(headers: Mapping[str, str], query: Mapping[str, str] | None = None) -> ClientFormat:
+    if "x-goog-api-key" in headers or (query is not None and "key" in query):
+        return "google"
     if "anthropic-version" in headers or "x-api-key" in headers:
         return "anthropic"
     return "openai" if "authorization" in headers else "anthropic"
 
 
-def _entry(route: ModelRoute, fmt: ClientFormat, shown_id: str | None = None) -> dict[str, object]:
+def _entry(
+    route: ModelRoute, fmt: Literal["anthropic", "openai"], shown_id: str | None = None
+) -> dict[str, object]:
     if fmt == "openai":
         return {
             "id": shown_id or route.route,
@@ -66,7 +74,7 @@ def _entry(route: ModelRoute, fmt: ClientFormat, shown_id: str | None = None) ->
     }
 
 
-def _id_of(route: ModelRoute, fmt: ClientFormat) -> str:
+def _id_of(route: ModelRoute, fmt: Literal["anthropic", "openai"]) -> str:
     return route.route if fmt == "openai" else route.alias
 
 
@@ -80,7 +88,7 @@ def _limit(query: Mapping[str, str]) -> int:
 
 
 def _page(
-    routes: Sequence[ModelRoute], fmt: ClientFormat, query: Mapping[str, str]
+    routes: Sequence[ModelRoute], fmt: Literal["anthropic", "openai"], query: Mapping[str, str]
 ) -> tuple[list[ModelRoute], bool]:
     """One page of ``routes`` and whether more lie beyond it (in the direction of paging)."""
     limit = _limit(query)
@@ -110,7 +118,9 @@ def _json(body: object) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    fmt = client_format(request.headers)
+    fmt = client_format(request.headers, request.query)
+    if fmt == "google":
+        return await gemini.list_models(request)
     routes = services_of(request).router.aliases.routes
     try:
         page, more = _page(routes, fmt, request.query)
@@ -130,8 +140,10 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def get_model(request: web.Request) -> web.Response:
-    fmt = client_format(request.headers)
+    fmt = client_format(request.headers, request.query)
     wanted = request.match_info["model_id"]
+    if fmt == "google":
+        return gemini.model_response(request, wanted)
     aliases = services_of(request).router.aliases
     found = aliases.resolve(wanted) or next((r for r in aliases.routes if r.route == wanted), None)
     if found is None:

@@ -23,7 +23,7 @@ from ccrouter.exchange import Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["EXCHANGE", "PRINCIPAL", "REJECTED", "exchange_for", "observe_middleware"]
+__all__ = ["CLIENT_PREFIXES", "EXCHANGE", "PRINCIPAL", "REJECTED", "exchange_for", "observe_middleware"]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -36,6 +36,8 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("ccrouter_principal", Prin
 # anyone who can reach the port cannot fill the ledger.
 REJECTED: web.RequestKey[str] = web.RequestKey("ccrouter_rejected", str)
 
+# The model APIs' paths: Anthropic's and OpenAI's (/v1/), the Gemini API's (/v1beta/).
+CLIENT_PREFIXES = ("/v1/", "/v1beta/")
 # A client's request id is echoed only if it is a sane token (it ends up in logs and headers).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -59,8 +61,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[EXCHANGE] = exchange
     state = request.app[GATEWAY].current
     request[SERVICES] = state
-    # Recorded: every request an endpoint serves, and any other under /v1/ (a client's wrong path).
-    api = endpoint is not None or request.path.startswith("/v1/")
+    # Recorded: every request an endpoint serves, and any other under /v1/ or /v1beta/ (a client's
+    # wrong path).
+    api = endpoint is not None or request.path.startswith(CLIENT_PREFIXES)
     # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
     in_flight = state.metrics.in_flight_for(exchange.endpoint) if api else None
     if in_flight is not None:

@@ -100,7 +100,7 @@ class GatewayProtocol(RequestHandler):
         if not self._request_in_progress and not self._messages:
             # Nothing else is being answered on this connection: the 408 is the next bytes it gets.
             body = error_body(
-                self._envelope, "invalid_request_error", _HEAD_TIMEOUT.format(self._header_timeout)
+                self._envelope, "invalid_request_error", _HEAD_TIMEOUT.format(self._header_timeout), 408
             )
             head = (
                 "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"

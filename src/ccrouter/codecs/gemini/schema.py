@@ -21,6 +21,10 @@ else is rejected with "Unknown name ... Cannot find field" (``$schema``, ``addit
   free-form maps (``additionalProperties: {...}``) stay bare objects, Gemini has nothing closer.
 
 Leaves that need no change are returned as the same dict (no copy on the hot path).
+
+``json_schema_from_gemini`` goes the other way, for Gemini clients' ``parameters`` (the front,
+``gemini.front``): upper-case types (``OBJECT``, as the SDKs write them) become JSON Schema's, and
+``nullable`` a ``null`` in the type; every other key is kept (JSON Schema ignores the few it lacks).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["clean_parameters", "clean_schema"]
+__all__ = ["clean_parameters", "clean_schema", "json_schema_from_gemini"]
 
 JSON = dict[str, Any]
 
@@ -253,3 +257,35 @@ def _merge_all_of(node: JSON, branches: list[Any]) -> JSON:
     if required:
         merged["required"] = required
     return merged
+
+
+# Keys whose value is one subschema, a list of them, or a map of them.
+_SUBSCHEMA = frozenset({"items", "additionalProperties"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "$defs", "definitions"})
+
+
+def json_schema_from_gemini(schema: JSON, depth: int = 0) -> JSON:
+    """A Gemini ``Schema`` (OpenAPI 3.0 subset) as JSON Schema (see the module docstring)."""
+    if depth > _MAX_DEPTH:
+        return {}
+    out: JSON = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, str):
+            out["type"] = value.lower() if value != "TYPE_UNSPECIFIED" else None
+        elif key in _SUBSCHEMA and isinstance(value, dict):
+            out[key] = json_schema_from_gemini(value, depth + 1)
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            out[key] = [json_schema_from_gemini(v, depth + 1) if isinstance(v, dict) else v for v in value]
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {
+                name: json_schema_from_gemini(v, depth + 1) if isinstance(v, dict) else v
+                for name, v in value.items()
+            }
+        elif key != "nullable":
+            out[key] = value
+    if out.get("type") is None:
+        out.pop("type", None)
+    if schema.get("nullable") is True and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
