@@ -139,3 +139,25 @@ async def test_an_earlier_request_does_not_change_how_a_bad_one_is_answered(
         fake.script(Reply(text="ok"))
         assert (await _post(session, url + path, orjson.dumps(earlier)))[0] == 200
         assert await _post(session, url + path, orjson.dumps(bad)) == fresh
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/responses", {"model": "m", "input": "hi", "max_output_tokens": "9" * 100_000}),
+        (
+            "/v1beta/models/m:generateContent",
+            {"contents": [], "generationConfig": {"temperature": "x" * 100_000}},
+        ),
+    ],
+    ids=["responses", "gemini"],
+)
+async def test_an_error_quoting_a_huge_value_stays_short(
+    fake: FakeUpstream, gateway: GatewayFactory, path: str, body: dict[str, object]
+) -> None:
+    url = await gateway(settings_for(fake.url, "anthropic"))
+    async with aiohttp.ClientSession() as session:
+        status, answer = await _post(session, url + path, orjson.dumps(body))
+    assert status == 400, answer
+    message = answer["error"]["message"]  # type: ignore[index]
+    assert 0 < len(message) <= 2048

@@ -49,7 +49,13 @@ def error_body(envelope: Envelope, error_type: str, message: str, status: int = 
     return orjson.dumps(body)
 
 
+# An error message may quote the client's own value back (``got ...``): never more than this of it.
+_MAX_MESSAGE_CHARS = 2048
+
+
 def error_response(envelope: Envelope, status: int, error_type: str, message: str) -> web.Response:
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 3] + "..."
     if envelope == "google":
         status = google_status(status)  # Anthropic's 529 is no Google status
     return web.Response(
