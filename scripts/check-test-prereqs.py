@@ -133,41 +133,53 @@ CLAUDE_PLACES = (
     os.path.join(ROOT, "node_modules", ".bin", "claude"),
     os.path.join(CLAUDE_CACHE, "node_modules", ".bin", "claude"),
 )
+# tests/integration/test_codex_real.py runs the real Codex CLI (an npm package with a native binary).
+CODEX = "@openai/codex@0.171.0"
+CODEX_CACHE = os.path.join(ROOT, ".cache", "codex")
+CODEX_PLACES = (
+    os.path.join(ROOT, "node_modules", ".bin", "codex"),
+    os.path.join(CODEX_CACHE, "node_modules", ".bin", "codex"),
+)
 
 
 def _executable(path):
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def check_claude_code():
-    """The Claude Code CLI, found where the test looks, else installed with npm into .cache."""
-    given = os.environ.get("CCROUTER_TEST_CLAUDE")
+def _npm_cli(what, package, variable, cache, places):
+    """A CLI the tests run, found where they look (``variable``, then ``places``), else installed with
+    npm into ``cache`` (the last of ``places``)."""
+    given = os.environ.get(variable)
     if given:
         if _executable(given):
             return None
-        return (
-            "CCROUTER_TEST_CLAUDE=%s is not an executable file (point it at the claude CLI, or unset it)"
-            % given
-        )
-    if any(_executable(place) for place in CLAUDE_PLACES):
+        return "%s=%s is not an executable file (point it at the %s, or unset it)" % (variable, given, what)
+    if any(_executable(place) for place in places):
         return None
     npm = shutil.which("npm")
-    how = "install Node.js with npm (https://nodejs.org), or set CCROUTER_TEST_CLAUDE to a claude CLI"
+    how = "install Node.js with npm (https://nodejs.org), or set %s to a %s" % (variable, what)
     if npm is None:
-        return "the Claude Code CLI (%s, for the real Claude Code test), and npm to install it: %s" % (
-            CLAUDE_CODE,
-            how,
-        )
-    print("make test: installing %s into %s (once)" % (CLAUDE_CODE, CLAUDE_CACHE), file=sys.stderr)
-    command = [npm, "install", "--prefix", CLAUDE_CACHE, "--no-audit", "--no-fund", CLAUDE_CODE]
+        return "the %s (%s, for its real-CLI test), and npm to install it: %s" % (what, package, how)
+    print("make test: installing %s into %s (once)" % (package, cache), file=sys.stderr)
+    command = [npm, "install", "--prefix", cache, "--no-audit", "--no-fund", package]
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return "the Claude Code CLI: `%s` failed (%s); %s" % (" ".join(command), exc, how)
-    if done.returncode != 0 or not _executable(CLAUDE_PLACES[1]):
+        return "the %s: `%s` failed (%s); %s" % (what, " ".join(command), exc, how)
+    if done.returncode != 0 or not _executable(places[-1]):
         tail = done.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        return "the Claude Code CLI: `%s` failed (%s); %s" % (" ".join(command), tail[0], how)
+        return "the %s: `%s` failed (%s); %s" % (what, " ".join(command), tail[0], how)
     return None
+
+
+def check_claude_code():
+    """The Claude Code CLI, found where the test looks, else installed with npm into .cache."""
+    return _npm_cli("Claude Code CLI", CLAUDE_CODE, "CCROUTER_TEST_CLAUDE", CLAUDE_CACHE, CLAUDE_PLACES)
+
+
+def check_codex():
+    """The Codex CLI, found where the test looks, else installed with npm into .cache."""
+    return _npm_cli("Codex CLI", CODEX, "CCROUTER_TEST_CODEX", CODEX_CACHE, CODEX_PLACES)
 
 
 def check_chromium():
@@ -224,6 +236,7 @@ CHECKS = (
     check_firefox,
     check_webkit,
     check_claude_code,
+    check_codex,
 )
 
 

@@ -51,8 +51,10 @@ def chatty_port() -> Iterator[str]:
 
 
 def run_check(path: str | None = None, script: Path = CHECK, **env: str) -> subprocess.CompletedProcess[str]:
-    # A Claude Code CLI that is there, unless a test says otherwise: no test installs one from npm.
-    environ = {**os.environ, "CCROUTER_TEST_CLAUDE": sys.executable, **env}
+    # A Claude Code and a Codex CLI that are there, unless a test says otherwise: no test installs one
+    # from npm.
+    installed = {"CCROUTER_TEST_CLAUDE": sys.executable, "CCROUTER_TEST_CODEX": sys.executable}
+    environ = {**os.environ, **installed, **env}
     if path is not None:
         environ["PATH"] = path
     return subprocess.run(
@@ -71,16 +73,19 @@ def test_one_message_names_every_missing_thing_and_how_to_get_it(tmp_path: Path,
         str(tmp_path),
         script=_copied_check(tmp_path),  # a tree without any claude CLI
         CCROUTER_TEST_CLAUDE="",
+        CCROUTER_TEST_CODEX="",
         CCROUTER_TEST_REDIS=closed_port,
         CCROUTER_TEST_POSTGRES=closed_port,
     )
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert lines[0].startswith("make test: this machine lacks what the test suite needs")
-    assert len(lines) == 5, done.stderr  # the header, then one line per missing thing
-    promtool, redis, postgres, claude = lines[1:]
+    assert len(lines) == 6, done.stderr  # the header, then one line per missing thing
+    promtool, redis, postgres, claude, codex = lines[1:]
     assert claude.startswith("  - the Claude Code CLI (@anthropic-ai/claude-code@2.1.332")
     assert "npm" in claude
+    assert codex.startswith("  - the Codex CLI (@openai/codex@0.171.0")
+    assert "npm" in codex
     assert promtool.startswith("  - promtool")
     assert "apt-get install" in promtool
     assert redis.startswith(f"  - Redis at {closed_port} (connection refused: not running)")

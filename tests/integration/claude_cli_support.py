@@ -1,4 +1,5 @@
-"""The real Claude Code CLI, found and run against a gateway: shared by the tests that drive it.
+"""The real Claude Code CLI (and Codex CLI), found and run against a gateway: shared by the tests that
+drive them.
 
 The CLI is found from ``$CCROUTER_TEST_CLAUDE``, ``./node_modules/.bin/claude`` or
 ``.cache/claude-code/node_modules/.bin/claude`` (``scripts/check-test-prereqs.py`` installs it there);
@@ -15,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_PLACES = ("node_modules/.bin/claude", ".cache/claude-code/node_modules/.bin/claude")
+CODEX_PLACES = ("node_modules/.bin/codex", ".cache/codex/node_modules/.bin/codex")
 RUN_TIMEOUT_S = 45
 FILES = ("alpha.txt", "beta.py", "gamma.md")
 
@@ -89,3 +91,16 @@ async def run_claude(
         await process.wait()
         raise
     return process.returncode or 0, output.decode("utf-8", "replace")
+
+
+def codex_cli() -> Path:
+    """``$CCROUTER_TEST_CODEX``, else where ``scripts/check-test-prereqs.py`` installs Codex CLI."""
+    given = os.environ.get("CCROUTER_TEST_CODEX")
+    candidates = [Path(given)] if given else [ROOT / place for place in CODEX_PLACES]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "the Codex CLI is needed: set CCROUTER_TEST_CODEX, or run scripts/check-test-prereqs.py "
+        "(it installs @openai/codex into .cache/codex); looked in " + ", ".join(str(c) for c in candidates)
+    )

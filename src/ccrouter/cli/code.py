@@ -124,7 +124,7 @@ def _release(path: Path, session: Path) -> None:
         return
     stop_gateway(info, path.parent)
     started.unlink(missing_ok=True)
-    err_console().print(f"ccrouter stopped (pid {info.pid}; `ccrouter code` had started it)")
+    err_console().print(f"ccrouter stopped (pid {info.pid}; started for this session, and no other uses it)")
 
 
 def _run_child(command: list[str], env: dict[str, str]) -> int:
