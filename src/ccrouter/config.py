@@ -512,6 +512,11 @@ class StoreConfig(_Frozen):
     # Seconds between ledger commits: a crash loses at most the rows of the last interval.
     flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     batch_size: int = Field(default=500, gt=0)
+    # -- issue 17: a response's end waits until its ledger row is committed (rows of concurrent
+    # requests share a commit), so a crash or SIGKILL loses no row of a completed request; at most
+    # durable_timeout_s (the ledger unreachable: the response ends anyway, the row stays queued).
+    durable: bool = False
+    durable_timeout_s: float = Field(default=2.0, gt=0, le=60)
 
 
 class PriceOverride(_Frozen):

@@ -9,9 +9,9 @@ policy (budgets) may refuse a request or redirect it before it is routed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ccrouter.auth.roles import Principal
 from ccrouter.catalog import ModelInfo
@@ -20,6 +20,7 @@ from ccrouter.messages import MessagesRequest, MessagesResponse, Usage
 __all__ = [
     "Admission",
     "Attempt",
+    "EndObserver",
     "Exchange",
     "ModelCalls",
     "Observer",
@@ -89,6 +90,10 @@ class Exchange:
     parent_id: str | None = None
     # Response headers observers want to add before the response starts (cost, budget warnings...).
     response_headers: dict[str, str] = field(default_factory=dict)
+    # -- issue 17: what the response writer awaits before its last bytes (``EndObserver``s; None: none)
+    before_end: Callable[[], Awaitable[None]] | None = None
+    # The ledger row went in before the response ended (``store.durable``): not again at the end.
+    ledgered: bool = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -105,6 +110,15 @@ class Observer(Protocol):
     """Told about every finished exchange. Must not block: queue any I/O for a background task."""
 
     def on_exchange(self, exchange: Exchange) -> None: ...
+
+
+@runtime_checkable
+class EndObserver(Protocol):
+    """An ``Observer`` that must have done its part before the client gets the end of the response
+    (``store.durable``: the ledger row committed first). Awaited once per exchange, just before the
+    last bytes go (a stream's end, or a whole answer's send); bounded by the observer itself."""
+
+    async def before_end(self, exchange: Exchange) -> None: ...
 
 
 class Admission(Protocol):

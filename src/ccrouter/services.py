@@ -37,7 +37,7 @@ from ccrouter.codecs.body import DecodeCache
 from ccrouter.config import Settings
 from ccrouter.dispatch import Dispatcher
 from ccrouter.errors import ConfigError
-from ccrouter.exchange import Observer
+from ccrouter.exchange import EndObserver, Observer
 from ccrouter.plugins import Extensions, Registry, collect_observers
 from ccrouter.pricing import CostHook, PriceTable
 from ccrouter.providers.base import Provider
@@ -170,6 +170,8 @@ class Services:
     metrics: GatewayMetrics
     redactor: Redactor
     observers: tuple[Observer, ...]
+    # -- issue 17: those of them awaited before a response ends (``store.durable``'s ledger)
+    end_observers: tuple[EndObserver, ...]
     alerter: Alerter | None
     recent: RecentRequests | None
     # Decoded messages and tools of recent requests (agents resend their history every turn), one
@@ -443,6 +445,7 @@ def _assemble(
         metrics=metrics,
         redactor=Redactor(secrets_of(settings)),
         observers=observers,
+        end_observers=tuple(item for item in observers if isinstance(item, EndObserver)),
         alerter=alerter,
         recent=recent,
         decode_cache=previous.decode_cache if previous is not None else DecodeCache(),

@@ -14,7 +14,7 @@ from ccrouter.api.state import services_of
 from ccrouter.dispatch import Plan, header_value
 from ccrouter.errors import CCRouterError, RequestError, RequestTooLargeError, UpstreamProtocolError
 from ccrouter.exchange import Exchange
-from ccrouter.messages import MessageStart, Ping, StreamError, StreamEvent
+from ccrouter.messages import MessageStart, MessageStop, Ping, StreamError, StreamEvent
 
 __all__ = ["decision_headers", "read_body", "stream_events"]
 
@@ -125,17 +125,22 @@ async def _relay(
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
-    head = [encode(event) for event in first]
+    head = list(first)
     if first and isinstance(first[0], MessageStart) and first[0].raw is None:
         # Anthropic sends a ping right after message_start; translated streams get one too.
-        head.insert(1, encode(Ping()))
-    await response.write(b"".join(head))
-    exchange.first_byte_s = exchange.elapsed()
+        head.insert(1, Ping())
+    if exchange.before_end is not None:  # a short answer's first batch may hold its whole stream
+        head = await _hold_stop(response, encode, exchange, head)
+    await response.write(b"".join([encode(event) for event in head]))
+    if exchange.first_byte_s is None:
+        exchange.first_byte_s = exchange.elapsed()
     limit = services_of(request).settings.server.max_stream_s
     try:
         # The whole stream, counted from the request's start (None: no limit).
         async with asyncio.timeout(None if limit is None else limit - exchange.elapsed()):
             async for batch in iterator:
+                if exchange.before_end is not None:
+                    batch = await _hold_stop(response, encode, exchange, batch)
                 await response.write(b"".join([encode(event) for event in batch]))
     except CCRouterError as exc:  # also an upstream timeout, which is a TimeoutError too
         log.warning("stream from %s failed after the first byte: %s", plan.decision.provider, exc.message)
@@ -144,10 +149,34 @@ async def _relay(
         message = f"the stream exceeded the gateway's limit of {limit} s (server.max_stream_s)"
         log.warning("stream from %s cut: %s", plan.decision.provider, message)
         return await _end_with_error(response, encode, exchange, "timeout_error", message)
+    if exchange.before_end is not None:
+        exchange.status = 200
+        await exchange.before_end()  # -- issue 17, ``store.durable``: the row before the last bytes
     if closing:
         await response.write(closing)
     await response.write_eof()
     return response
+
+
+async def _hold_stop(
+    response: web.StreamResponse,
+    encode: Callable[[StreamEvent], bytes],
+    exchange: Exchange,
+    batch: list[StreamEvent],
+) -> list[StreamEvent]:
+    """``store.durable``: what comes before the stream's ``message_stop`` goes out, then the row is
+    committed (its usage is known by then), then the rest: a client never sees the end of a stream
+    whose row could still be lost."""
+    at = next((i for i, event in enumerate(batch) if isinstance(event, MessageStop)), None)
+    if at is None or exchange.before_end is None:
+        return batch
+    if at:
+        await response.write(b"".join([encode(event) for event in batch[:at]]))
+        if exchange.first_byte_s is None:
+            exchange.first_byte_s = exchange.elapsed()
+    exchange.status = 200
+    await exchange.before_end()
+    return batch[at:]
 
 
 async def _end_with_error(
@@ -160,6 +189,9 @@ async def _end_with_error(
     """End a stream that has begun with the SSE ``error`` event, never a silent cut."""
     exchange.error_type = error_type
     exchange.error_message = message
+    if exchange.before_end is not None:
+        exchange.status = 200
+        await exchange.before_end()
     await response.write(encode(StreamError(error_type=MID_STREAM_ERROR_TYPE, message=message)))
     await response.write_eof()
     return response

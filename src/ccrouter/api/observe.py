@@ -5,6 +5,7 @@ flight, binds the request id for every log line, and scrubs configured secrets o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ from ccrouter.api.endpoints import ENDPOINTS, OTHER
 from ccrouter.api.state import GATEWAY, SERVICES
 from ccrouter.auth.roles import Principal
 from ccrouter.errors import anthropic_error_type
-from ccrouter.exchange import Exchange, Observer
+from ccrouter.exchange import EndObserver, Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
@@ -71,6 +72,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     bound = structlog.contextvars.bind_contextvars(request_id=request_id)
     # The services this request started on are kept open until it ends (``ccrouter.reload``).
     state.users.enter()
+    if api and state.end_observers:  # -- issue 17: ``store.durable``
+        exchange.before_end = functools.partial(_before_end, state.end_observers, exchange)
     try:
         try:
             response: web.StreamResponse = await handler(request)
@@ -90,6 +93,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         exchange.duration_s = exchange.elapsed()
         if exchange.status >= 400 and exchange.error_type is None:
             exchange.error_type = _error_type(exchange)
+        if exchange.before_end is not None and not response.prepared and REJECTED not in request:
+            await exchange.before_end()  # a whole answer: before aiohttp sends it
         if api and REJECTED not in request:
             # Ledger row, metrics, alerts and the log line once the response is on its way: aiohttp
             # writes it before this task next waits, and callbacks run only then.
@@ -102,6 +107,18 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             in_flight.dec()
         state.users.leave()
     return response
+
+
+async def _before_end(observers: Sequence[EndObserver], exchange: Exchange) -> None:
+    """Once per exchange, whichever writer gets there first (a stream's end, or the middleware)."""
+    exchange.before_end = None
+    for observer in observers:
+        try:
+            await observer.before_end(exchange)
+        except Exception:  # the boundary, as for ``_notify``: the response still ends
+            log.exception(
+                "observer %s failed before the end of %s", type(observer).__name__, exchange.request_id
+            )
 
 
 def _notify(observers: Sequence[Observer], exchange: Exchange) -> None:

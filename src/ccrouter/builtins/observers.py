@@ -14,7 +14,7 @@ from ccrouter.config import Settings
 from ccrouter.exchange import Observer
 from ccrouter.hookspecs import hookimpl
 from ccrouter.services import ObserverContext
-from ccrouter.store import LedgerObserver
+from ccrouter.store import DurableLedgerObserver, LedgerObserver
 from ccrouter.telemetry.alerts import Sender, WebhookSender
 from ccrouter.telemetry.logging import RequestLog
 from ccrouter.telemetry.redact import Redactor, secrets_of
@@ -25,7 +25,19 @@ __all__ = ["register_alert_channels", "register_observers"]
 
 @hookimpl
 def register_observers(register: Callable[[Observer], None], context: ObserverContext) -> None:
-    register(LedgerObserver(context.ledger, context.cost_hook, context.counter, context.estimates))
+    store = context.settings.store
+    if store.durable:  # -- issue 17: the row committed before the response ends
+        register(
+            DurableLedgerObserver(
+                context.ledger,
+                context.cost_hook,
+                context.counter,
+                context.estimates,
+                timeout=store.durable_timeout_s,
+            )
+        )
+    else:
+        register(LedgerObserver(context.ledger, context.cost_hook, context.counter, context.estimates))
     register(context.metrics)
     register(context.traffic)  # -- the dashboard's Overview (issue 15)
     if context.settings.logging.requests:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ccrouter.config import StoreConfig
 from ccrouter.errors import ConfigError
 from ccrouter.store.base import Store
-from ccrouter.store.ledger import InputEstimates, LedgerObserver
+from ccrouter.store.ledger import DurableLedgerObserver, InputEstimates, LedgerObserver
 from ccrouter.store.records import (
     GROUPS,
     REQUEST_FILTERS,
@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_DB_NAME",
     "GROUPS",
     "REQUEST_FILTERS",
+    "DurableLedgerObserver",
     "GroupRow",
     "InputEstimates",
     "LedgerObserver",

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from ccrouter.exchange import Exchange
 from ccrouter.messages import MessagesRequest, Usage
 from ccrouter.pricing.hook import CostHook
 from ccrouter.store.base import Store
-from ccrouter.store.records import record_from_exchange
+from ccrouter.store.records import UsageRecord, record_from_exchange
 from ccrouter.tokens import TokenCounter
 
-__all__ = ["InputEstimates", "LedgerObserver"]
+__all__ = ["DurableLedgerObserver", "InputEstimates", "LedgerObserver"]
+
+log = logging.getLogger("ccrouter.ledger")
 
 _MAX_PENDING = 10_000
 _CHARS_PER_TOKEN = 4
@@ -53,6 +58,11 @@ class LedgerObserver:
         return self._estimates
 
     def on_exchange(self, exchange: Exchange) -> None:
+        if exchange.ledgered:  # committed before the response ended (``DurableLedgerObserver``)
+            return
+        self._store.add(self._row(exchange))
+
+    def _row(self, exchange: Exchange) -> UsageRecord:
         seen = self._estimates.pop(exchange)
         # Only a provider's answer is billed, and only endpoints that generate dispatch to a provider
         # (which names it on the exchange): no list of endpoints is needed here. A pre-dispatch
@@ -71,7 +81,43 @@ class LedgerObserver:
             exchange.usage = Usage(input_tokens=tokens or 0, output_tokens=output)
             exchange.usage_estimated = True
         picos = self._cost.picos(exchange) if exchange.usage is not None else 0
-        self._store.add(record_from_exchange(exchange, picos))
+        return record_from_exchange(exchange, picos)
+
+
+class DurableLedgerObserver(LedgerObserver):
+    """``store.durable``: the row is queued and committed before the response's last bytes go (the
+    writer commits what is queued at once, so concurrent requests share one commit). Past
+    ``timeout`` seconds the response ends anyway and the row is committed when the ledger can."""
+
+    def __init__(
+        self,
+        store: Store,
+        cost: CostHook,
+        counter: TokenCounter,
+        estimates: InputEstimates | None = None,
+        *,
+        timeout: float,
+    ) -> None:
+        super().__init__(store, cost, counter, estimates)
+        self._timeout = timeout
+
+    async def before_end(self, exchange: Exchange) -> None:
+        if exchange.ledgered:
+            return
+        exchange.duration_s = exchange.elapsed()
+        if not exchange.status:
+            exchange.status = 200  # a stream's head went out as 200
+        self._store.add(self._row(exchange))
+        exchange.ledgered = True
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._store.flush()
+        except TimeoutError:
+            log.warning(
+                "ledger: row %s not committed within %gs (store.durable_timeout_s); the response ends",
+                exchange.request_id,
+                self._timeout,
+            )
 
 
 def _empty(usage: Usage | None) -> bool:
