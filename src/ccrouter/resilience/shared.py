@@ -10,7 +10,7 @@ every instance with the same ``state.key_prefix`` knows within a second.
   hash ``<prefix>:stats`` (one field per instance); every instance merges all fresh snapshots the same
   way (``stats.merge``), so all rank alike and show the same health score.
 - Sessions: the sticky route and last input size of each session (``<prefix>:sess:<id>``), written in
-  batches every ``SESSION_BATCH_S`` and announced on the channel ``<prefix>:live``; a session new to
+  batches every ``SESSION_BATCH_S`` (a new route at once) and announced on the channel ``<prefix>:live``; a session new to
   an instance is read once (``SessionUsage.load``).
 - Windows and cooldowns: ``synced.SyncedWindows``, synced each tick; cooldowns are announced on the
   channel too.
@@ -103,6 +103,7 @@ class SharedLive:
         self._sessions: SessionUsage | None = None
         self._pending: dict[str, dict[str, str | int]] = {}
         self._session_wake: asyncio.Event | None = None
+        self._urgent = False
         self._tasks: list[asyncio.Task[None]] = []
         self._writes: set[asyncio.Task[Any]] = set()
         self._ticks = 0
@@ -287,6 +288,8 @@ class SharedLive:
             entry = self._pending[session_id] = {}
         if route is not None:
             entry["r"] = route
+            # A session's next turn may come at once, to another instance: no waiting for a batch.
+            self._urgent = True
         if input_tokens is not None:
             entry["i"] = input_tokens
         if self._session_wake is not None:
@@ -311,8 +314,10 @@ class SharedLive:
         assert self._session_wake is not None
         while True:
             await self._session_wake.wait()
-            # Changes of the next few milliseconds go in the same round trip.
-            await asyncio.sleep(SESSION_BATCH_S)
+            if not self._urgent:
+                # Input sizes of the next few milliseconds go in the same round trip.
+                await asyncio.sleep(SESSION_BATCH_S)
+            self._urgent = False
             self._session_wake.clear()
             if not self.up:
                 continue  # kept for the tick that finds Redis back
