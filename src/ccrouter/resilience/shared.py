@@ -10,8 +10,8 @@ every instance with the same ``state.key_prefix`` knows within a second.
   hash ``<prefix>:stats`` (one field per instance); every instance merges all fresh snapshots the same
   way (``stats.merge``), so all rank alike and show the same health score.
 - Sessions: the sticky route and last input size of each session (``<prefix>:sess:<id>``), written in
-  batches every ``SESSION_BATCH_S`` (a new route at once) and announced on the channel ``<prefix>:live``; a session new to
-  an instance is read once (``SessionUsage.load``).
+  batches every ``SESSION_BATCH_S`` (a new route at once) and announced on the channel
+  ``<prefix>:live``; a session new to an instance is read once (``SessionUsage.load``).
 - Windows and cooldowns: ``synced.SyncedWindows``, synced each tick; cooldowns are announced on the
   channel too.
 
