@@ -368,8 +368,13 @@ class SharedLive:
             await pubsub.subscribe(self.channel)
             while True:
                 message = await pubsub.get_message(timeout=1.0)
-                if message is not None:
+                if message is None:
+                    continue
+                try:
                     self.on_message(message["data"])
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    # Anyone may publish on the channel: a message not ours must not stop the listener.
+                    log.debug("shared state: a malformed message on %s ignored", self.channel)
 
     def on_message(self, data: bytes) -> None:
         """One message of another instance on the channel."""
