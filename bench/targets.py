@@ -210,7 +210,22 @@ CCROUTER_MODES = {
         "anthropic",
         ANTHROPIC_PATH,
     ),
+    # Issue 17: a2o with live state shared through Redis (``REDIS_URL``, default the local server).
+    "a2o-redis": (
+        "ccrouter a2o, live state shared through Redis",
+        "openai",
+        "anthropic",
+        ANTHROPIC_PATH,
+    ),
 }
+
+# The Redis server the ``-redis`` modes share their live state through (a fresh key prefix per run).
+REDIS_URL = os.environ.get("CCROUTER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def port_tag() -> str:
+    """A short random tag: each run's Redis keys under their own prefix."""
+    return os.urandom(4).hex()
 
 
 def with_managed_keys(config: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -296,6 +311,9 @@ def start_ccrouter(
         document = with_managed_keys(document, folder)
     if mode.endswith("-live"):  # /api/live needs a viewer: the admin token (/v1 stays open)
         document = {**document, "server": {**document["server"], "admin_token": LIVE_TOKEN}}
+    if mode.endswith("-redis"):
+        prefix = f"ccrouter-bench-{os.getpid()}-{port_tag()}"
+        document = {**document, "state": {"redis_url": REDIS_URL, "key_prefix": prefix}}
     config.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     port = free_port()
     target = Target(

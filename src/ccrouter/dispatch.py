@@ -24,7 +24,6 @@ import dataclasses
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -80,7 +79,6 @@ log = logging.getLogger("ccrouter.dispatch")
 # Scenarios where a policy named the target (and "explicit" when the client wrote provider,model):
 # it goes first whatever the scores say.
 _PINNED = frozenset({"custom", "subagent", "downgrade", "image_agent"})
-_MAX_STICKY_SESSIONS = 10_000
 
 
 class PriceLookup(Protocol):
@@ -138,7 +136,6 @@ class Dispatcher:
         self._strategy = strategy
         # None without answerers: the hot path checks that once per request, nothing more.
         self._answers = Answerers(pre_dispatch, owner) if pre_dispatch else None
-        self._sticky: OrderedDict[str, str] = OrderedDict()
         self._steps = tuple(target_steps)
         self._observers = tuple(observers)
         self._targets = Targets(
@@ -151,14 +148,12 @@ class Dispatcher:
             self._rewrite if self._steps else None,
         )
 
-    def carry_over(self, previous: Dispatcher) -> None:
-        """Keep ``previous``'s sticky sessions (a configuration reload): the same map, so requests
-        still finishing on the old configuration update it too."""
-        self._sticky = previous._sticky
-
     async def plan(self, request: MessagesRequest, headers: Mapping[str, str], exchange: Exchange) -> Plan:
         session = session_id(request, headers)
         exchange.session_id = session
+        if session is not None:
+            # With shared state, a session another instance served is read once (its route, size).
+            await self._sessions.load(session)
         exchange.requested_model = request.model
         exchange.stream = request.stream
         project = project_context(headers, self._settings, self._router.check_route)
@@ -273,7 +268,7 @@ class Dispatcher:
         ordered = rank_tiers([(strategy, [route]), (strategy, listed), (chosen_by, auto)])
         usable = [s for s in ordered if s.assessment.tier < 2][: 1 + self._settings.routing.max_fallbacks]
         ordered = usable + [s for s in ordered if s.assessment.tier == 2]
-        sticky = self._sticky.get(session) if session and self._settings.routing.sticky_sessions else None
+        sticky = self._sessions.route(session) if session and self._settings.routing.sticky_sessions else None
         why = f"strategy {strategy.name} within tiers"
         for index, item in enumerate(ordered):
             if (
@@ -483,12 +478,8 @@ class Dispatcher:
             self._sessions.record(plan.session_id, usage)
 
     def _remember(self, session: str | None, route: str) -> None:
-        if session is None:
-            return
-        self._sticky[session] = route
-        self._sticky.move_to_end(session)
-        while len(self._sticky) > _MAX_STICKY_SESSIONS:
-            self._sticky.popitem(last=False)
+        if session is not None:
+            self._sessions.remember(session, route)
 
 
 def _child(parent: Exchange, scenario: str) -> Exchange:

@@ -44,6 +44,8 @@ from ccrouter.providers.base import Provider
 from ccrouter.providers.registry import ProviderPools, check_providers, close_pools, open_pools
 from ccrouter.resilience.health import HealthChecker
 from ccrouter.resilience.live import LiveState
+from ccrouter.resilience.shared import SharedLive
+from ccrouter.resilience.synced import SyncedWindows
 from ccrouter.resilience.windows import WindowStore, open_windows
 from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
@@ -196,6 +198,8 @@ class Services:
     ui_sessions: SessionCodec
     # The last hour's traffic (the Overview's): one recorder for the process, kept across reloads.
     traffic: TrafficRecorder
+    # Breakers, statistics and sessions shared with the other instances (None: no state.redis_url).
+    shared: SharedLive | None = None
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -265,6 +269,11 @@ async def build_services(
     background = _Background()
     if previous is None:
         windows = open_windows(settings.state)
+        shared = (
+            SharedLive(windows, settings.state.key_prefix) if isinstance(windows, SyncedWindows) else None
+        )
+        if shared is not None:
+            shared.start()
         ledger = make_store(settings.store, config_dir)
         await ledger.open()
         directory = KeyDirectory(
@@ -294,9 +303,10 @@ async def build_services(
         background.warming.add_done_callback(_report_warm_failure)
     else:
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
+        shared = previous.shared
         directory, verifier = previous.directory, previous.verifier
         background.warming = previous._background.warming
-    live = LiveState(settings, windows)
+    live = LiveState(settings, windows, shared=shared)
     if previous is not None:
         live.carry_from(previous.live)
     relay = previous._relay if previous is not None and previous._relay is not None else _HeadersRelay(live)
@@ -312,6 +322,7 @@ async def build_services(
             files,
             live=live,
             windows=windows,
+            shared=shared,
             ledger=ledger,
             directory=directory,
             verifier=verifier,
@@ -331,6 +342,8 @@ async def build_services(
                 await verifier.aclose()
             await directory.aclose()
             await ledger.close()
+            if shared is not None:
+                await shared.aclose()
             await windows.aclose()
         raise
 
@@ -359,6 +372,7 @@ def _assemble(
     *,
     live: LiveState,
     windows: WindowStore,
+    shared: SharedLive | None,
     ledger: Store,
     directory: KeyDirectory,
     verifier: JwtVerifier | None,
@@ -415,8 +429,6 @@ def _assemble(
         routes=client_limits,
         observers=observers,
     )
-    if previous is not None:
-        dispatcher.carry_over(previous.dispatcher)
     alerter = _alerter(settings, recent, live, budgets, extensions, previous)
     if settings.routing.health_checks:
         background.health = HealthChecker(settings, pools, live)
@@ -459,6 +471,7 @@ def _assemble(
         key_manager=key_manager,
         ui_sessions=session_codec(settings.server.ui),
         traffic=traffic,
+        shared=shared,
         _relay=relay,
         _background=background,
     )
@@ -502,6 +515,8 @@ def activate(services: Services) -> None:
     if services._relay is not None:
         services._relay.live = services.live
     services.metrics.use([services.live], services.budgets)
+    if services.shared is not None:
+        services.shared.attach(services.live, services.sessions)
     background = services._background
     if background.health is not None:
         background.health.start()
@@ -538,6 +553,8 @@ async def close_stores(services: Services) -> None:
     await services.directory.aclose()  # writes the last-use times it holds
     if services.verifier is not None:
         await services.verifier.aclose()
+    if services.shared is not None:
+        await services.shared.aclose()
     await services.windows.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming

@@ -3,7 +3,8 @@
 Our own rather than a library: pybreaker is built around synchronous calls and a global listener
 registry, aiobreaker is unmaintained; neither counts slow calls, exposes a probe budget, takes an
 injectable clock or lowers its threshold from recent health, and the whole policy is ~100 lines.
-The breaker only decides; dispatch tells it what happened (``record``), so it holds no I/O.
+The breaker only decides; dispatch tells it what happened (``record``), so it holds no I/O. With
+shared state, another instance's transition arrives through ``apply`` (``ccrouter.resilience.shared``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class CircuitBreaker:
         self._probes_out = 0
         self._probe_successes = 0
         self.reason = ""
+        # When it last opened or closed (clock seconds; 0: never): the newer transition wins.
+        self.changed_at = 0.0
+
+    @property
+    def opened_at(self) -> float:
+        return self._opened_at
 
     @property
     def state(self) -> BreakerState:
@@ -115,15 +122,28 @@ class CircuitBreaker:
         elif calls >= config.min_calls and slow / calls >= config.slow_rate:
             self._open(now, f"slow-call rate {slow / calls:.0%} over {calls} calls")
 
+    def apply(self, state: BreakerState, at: float, reason: str) -> bool:
+        """Take another instance's transition at ``at`` (open, or closed) when it is newer than this
+        breaker's own last one; returns whether it was taken."""
+        if at <= self.changed_at:
+            return False
+        if state == "open":
+            self._open(at, reason)
+        else:
+            self._close(at)
+        return True
+
     def _open(self, now: float, reason: str) -> None:
         self._state = "open"
         self._opened_at = now
         self._probes_out = 0
         self._probe_successes = 0
         self.reason = reason
+        self.changed_at = now
 
-    def _close(self) -> None:
+    def _close(self, now: float | None = None) -> None:
         self._state = "closed"
         self._consecutive = 0
         self._calls.clear()
         self.reason = ""
+        self.changed_at = self._clock() if now is None else now

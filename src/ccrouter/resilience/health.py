@@ -3,7 +3,9 @@
 Passive health comes from traffic (``LiveState.on_success`` / ``on_failure``). With
 ``routing.health_checks: true``, ``HealthChecker`` also sends every provider's first listed model a
 one-token request each ``health_check_interval_s``, so a provider that traffic avoids (breaker open,
-cooling down) is seen to recover without risking a client's request.
+cooling down) is seen to recover without risking a client's request. With shared state, one instance
+checks for all (it holds a lease, renewed each round; another takes over within 1.5 intervals), and
+the others read its results in the merged statistics.
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ class HealthChecker:
             self._task = None
 
     async def _run(self) -> None:
+        interval = self._settings.routing.health_check_interval_s
         while True:
-            await self.check_all()
-            await asyncio.sleep(self._settings.routing.health_check_interval_s)
+            shared = self._live.shared
+            if shared is None or await shared.lease("health-checks", 1.5 * interval):
+                await self.check_all()
+            await asyncio.sleep(interval)
 
     async def check_all(self) -> None:
         checks = [

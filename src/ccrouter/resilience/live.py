@@ -2,7 +2,9 @@
 
 ``LiveState`` joins the shared windows (``windows.py``: counts and cooldowns, in memory or Redis), the
 instance's own statistics (``stats.py``) and breakers (``breaker.py``). Dispatch asks it to ``assess``
-candidates before routing, to ``acquire`` one before the call, and tells it the outcome.
+candidates before routing, to ``acquire`` one before the call, and tells it the outcome. With
+``state.redis_url``, ``shared.SharedLive`` shares the breakers and statistics with the other instances
+(through the methods of the last section here).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -28,9 +31,12 @@ from ccrouter.resilience.ratelimits import (
     configured_limits,
     parse_rate_limit_headers,
 )
-from ccrouter.resilience.stats import TargetStats, error_class
+from ccrouter.resilience.stats import TargetStats, error_class, merge, snapshot
 from ccrouter.resilience.windows import MemoryWindows, WindowStore, WindowUsage
 from ccrouter.status import BreakerState, ProviderStatus
+
+if TYPE_CHECKING:
+    from ccrouter.resilience.shared import SharedLive
 
 __all__ = ["Assessment", "LiveState", "Refusal", "credential_id"]
 
@@ -86,8 +92,11 @@ class LiveState:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        shared: SharedLive | None = None,
     ) -> None:
+        """``shared``: the other instances' live state (``state.redis_url``), None: this one's alone."""
         self._settings = settings
+        self.shared = shared
         self._config = settings.routing
         self.windows: WindowStore = windows if windows is not None else MemoryWindows()
         self.clock = clock
@@ -244,8 +253,9 @@ class LiveState:
             used.append(window.tokens_minute / limits.tpm)
         if limits.rpd:
             used.append(window.requests_day / limits.rpd)
-        if stats.announced is not None:
-            used.append(stats.announced.used_share(now))
+        announced = stats.current_announced()
+        if announced is not None:
+            used.append(announced.used_share(now))
         return max(0.0, 1.0 - max(used))
 
     def _held(self, cooldown_until: float, now: float) -> bool:
@@ -263,6 +273,14 @@ class LiveState:
         breaker = self.breaker(provider, model)
         if not breaker.allow():
             return Refusal(f"breaker {breaker.state}", breaker.retry_in() or None)
+        shared = self.shared
+        if (
+            breaker.state == "half_open"
+            and shared is not None
+            and not await shared.take_probe(f"{provider}/{model}", breaker.opened_at)
+        ):
+            breaker.release()
+            return Refusal("breaker half_open: another instance sends the probe")
         limits = self.limits(provider, model)
         key = f"{provider}/{model}/{credential}"
         now = self.clock()
@@ -286,9 +304,10 @@ class LiveState:
 
     def on_headers(self, provider: str, credential: str, model: str, headers: Mapping[str, str]) -> None:
         """Announced limits from any response (HttpProvider calls this for every response head)."""
-        announced = parse_rate_limit_headers(headers, self.clock())
+        now = self.clock()
+        announced = parse_rate_limit_headers(headers, now)
         if announced is not None:
-            self.stats(provider, model, credential).announced = announced
+            self.stats(provider, model, credential).set_announced(announced, now)
 
     async def on_success(
         self,
@@ -310,6 +329,8 @@ class LiveState:
         breaker.record(failed=False, duration_s=duration_s)
         if before != breaker.state:
             log.info("breaker %s,%s: %s -> %s", provider, model, before, breaker.state)
+            if self.shared is not None:
+                self.shared.breaker_changed(f"{provider}/{model}", breaker)
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_creation_input_tokens
         await self.windows.add_tokens(f"{provider}/{model}/{credential}", tokens, now)
 
@@ -325,7 +346,7 @@ class LiveState:
         if isinstance(exc, UpstreamRateLimitError):
             # The cooldown now stands for the exhausted limit; the ramp after it does the recovery.
             cooldown = self._cooldown(stats, exc, now)
-            stats.announced = None
+            stats.set_announced(None, now)
             await self.windows.set_cooldown(f"{provider}/{model}/{credential}", now + cooldown)
         elif exc.status in (401, 403):
             await self.windows.set_cooldown(
@@ -339,13 +360,15 @@ class LiveState:
                 log.warning(
                     "breaker %s,%s: %s -> %s (%s)", provider, model, before, breaker.state, breaker.reason
                 )
+                if self.shared is not None:
+                    self.shared.breaker_changed(f"{provider}/{model}", breaker)
         return outcome
 
     def _cooldown(self, stats: TargetStats, exc: UpstreamRateLimitError, now: float) -> float:
         """Retry-After when announced, else the announced reset, else exponential backoff with jitter."""
         if exc.retry_after is not None:
             return exc.retry_after
-        announced = stats.announced
+        announced = stats.current_announced()
         resets = (
             [
                 r - now
@@ -394,7 +417,7 @@ class LiveState:
         headroom = max(self._headroom(w, limits, s, now) for w, s in zip(windows, stats, strict=True))
         cooldown = min(max(0.0, w.cooldown_until - now) for w in windows)
         breaker = self.breaker(provider, model)
-        latencies = [s.latency_s for s in stats if s.latency_s is not None]
+        latencies = [lat for lat in (s.averages()[0] for s in stats) if lat is not None]
         rates = [r for r in (s.success_rate() for s in stats) if r is not None]
         reliability = sum(rates) / len(rates) if rates else 1.0
         latency = sum(latencies) / len(latencies) if latencies else None
@@ -421,13 +444,15 @@ class LiveState:
     def detail(self, provider: str, model: str) -> dict[str, object]:
         """What ``ProviderStatus`` leaves out: speed, in-flight calls, outcomes by class, announced limits."""
         stats = [self.stats(provider, model, c) for c in self.credentials(provider)]
-        ttft = [s.ttft_s for s in stats if s.ttft_s is not None]
-        tps = [s.output_tps for s in stats if s.output_tps is not None]
+        averages = [s.averages() for s in stats]
+        ttft = [a[1] for a in averages if a[1] is not None]
+        tps = [a[2] for a in averages if a[2] is not None]
         outcomes: dict[str, int] = {}
         for item in stats:
             for outcome, count in item.counts().items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + count
-        announced = [s.announced.used_share(self.clock()) for s in stats if s.announced is not None]
+        now = self.clock()
+        announced = [a.used_share(now) for a in (s.current_announced() for s in stats) if a is not None]
         return {
             "ttft_ewma_s": round(sum(ttft) / len(ttft), 4) if ttft else None,
             "output_tokens_per_s": round(sum(tps) / len(tps), 1) if tps else None,
@@ -440,3 +465,56 @@ class LiveState:
         """Re-read the shared windows of every configured target (health endpoint)."""
         targets = [(c.name, m) for c in self._settings.providers for m in self._models(c)]
         await self.assess(targets)
+
+    # ------------------------------------------------------------------ shared with other instances
+
+    def snapshot(self, now: float) -> dict[str, list[Any]]:
+        """This instance's own figures per target ("provider/model/credential"), for the others."""
+        out = {}
+        for key, stats in self._stats.items():
+            entry = snapshot(stats, now)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def apply_merged(self, snapshots: Sequence[Mapping[str, Sequence[Any]]], now: float) -> None:
+        """Every instance's ``snapshot`` (this one's included): from now on each target's figures are
+        those of all merged; targets of providers this configuration lacks are left out."""
+        per_target: dict[str, list[Sequence[Any]]] = {}
+        for targets in snapshots:
+            for key, entry in targets.items():
+                per_target.setdefault(key, []).append(entry)
+        for key, stats in self._stats.items():
+            if key not in per_target:
+                stats.merged = None
+        for key, entries in per_target.items():
+            provider, _, rest = key.partition("/")
+            model, _, credential = rest.rpartition("/")
+            if credential in self._credentials.get(provider, ()):
+                self.stats(provider, model, credential).merged = merge(entries, now)
+
+    def forget_merged(self) -> None:
+        """Shared state out of reach: each target's figures are this instance's own again."""
+        for stats in self._stats.values():
+            stats.merged = None
+
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """Every breaker, by "provider/model"."""
+        return dict(self._breakers)
+
+    def apply_breaker(self, key: str, state: BreakerState, at: float, reason: str) -> None:
+        """Another instance's breaker transition for ``key`` ("provider/model")."""
+        provider, _, model = key.partition("/")
+        if provider not in self._credentials:
+            return
+        breaker = self.breaker(provider, model)
+        before = breaker.state
+        if breaker.apply(state, at, reason) and before != breaker.state:
+            log.info(
+                "breaker %s,%s: %s -> %s (another instance: %s)",
+                provider,
+                model,
+                before,
+                breaker.state,
+                reason or state,
+            )

@@ -1,10 +1,16 @@
 """Per-target statistics kept by each instance: in-flight calls, EWMAs of latency, time to first token
-and output speed, and outcome counts by error class over a window."""
+and output speed, and outcome counts by error class over a window.
+
+With shared state (``ccrouter.resilience.shared``) each instance also publishes a ``snapshot`` of its
+figures, and reads back ``MergedStats``: every instance's figures merged alike (``merge``), which the
+routing and health views then read instead of the instance's own (``TargetStats.merged``)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, field
+from typing import Any
 
 from ccrouter.errors import (
     CCRouterError,
@@ -16,7 +22,7 @@ from ccrouter.errors import (
 from ccrouter.resilience.buckets import BucketRing
 from ccrouter.resilience.ratelimits import AnnouncedLimits
 
-__all__ = ["TargetStats", "error_class"]
+__all__ = ["MergedStats", "TargetStats", "error_class", "merge", "snapshot"]
 
 # Weight of the newest sample in the moving averages: ~the last ten calls dominate.
 EWMA_ALPHA = 0.2
@@ -54,6 +60,20 @@ def _ewma(current: float | None, sample: float) -> float:
     return sample if current is None else current + EWMA_ALPHA * (sample - current)
 
 
+@dataclass(frozen=True, slots=True)
+class MergedStats:
+    """Every instance's figures for one target, merged (``merge``)."""
+
+    latency_s: float | None
+    ttft_s: float | None
+    output_tps: float | None
+    sampled_at: float
+    # Outcome counts over the window, one per ``OUTCOMES`` entry, summed over the instances.
+    totals: tuple[float, ...]
+    announced: AnnouncedLimits | None
+    announced_at: float
+
+
 @dataclass(slots=True)
 class TargetStats:
     in_flight: int = 0
@@ -67,6 +87,32 @@ class TargetStats:
     rate_limited_in_a_row: int = 0
     # When the latest latency / time-to-first-token sample came (clock seconds; 0: never).
     sampled_at: float = 0.0
+    # When ``announced`` was last set or cleared (clock seconds; 0: never).
+    announced_at: float = 0.0
+    # Shared state: every instance's figures, merged (None: this instance's own count alone).
+    merged: MergedStats | None = None
+
+    def set_announced(self, announced: AnnouncedLimits | None, now: float) -> None:
+        self.announced = announced
+        self.announced_at = now
+
+    def current_announced(self) -> AnnouncedLimits | None:
+        """The latest announced limits, whichever instance heard them."""
+        merged = self.merged
+        if merged is not None and merged.announced_at > self.announced_at:
+            return merged.announced
+        return self.announced
+
+    def averages(self) -> tuple[float | None, float | None, float | None]:
+        """(latency, time to first token, output tokens/s) moving averages, merged when shared."""
+        merged = self.merged
+        if merged is not None:
+            return merged.latency_s, merged.ttft_s, merged.output_tps
+        return self.latency_s, self.ttft_s, self.output_tps
+
+    def _totals(self) -> Sequence[float]:
+        merged = self.merged
+        return merged.totals if merged is not None else self.outcomes.totals
 
     def record(self, now: float, outcome: str, duration_s: float | None) -> None:
         """Count one finished call; ``outcome`` is one of ``OUTCOMES``."""
@@ -81,6 +127,11 @@ class TargetStats:
         """(latency, time to first token) averages when sampled within ``LATENCY_TTL_S``, else
         (None, None): a target traffic has left is then "unknown", which the latency factor tries
         again, so one slow call cannot keep it out for good."""
+        merged = self.merged
+        if merged is not None:
+            if merged.sampled_at <= 0 or now - merged.sampled_at > LATENCY_TTL_S:
+                return None, None
+            return merged.latency_s, merged.ttft_s
         if self.sampled_at <= 0 or now - self.sampled_at > LATENCY_TTL_S:
             return None, None
         return self.latency_s, self.ttft_s
@@ -95,11 +146,63 @@ class TargetStats:
     def counts(self) -> Counter[str]:
         """Calls per outcome class in the window (as of the last ``record``)."""
         # Counts are sums of 1.0: exact in a float, so int() loses nothing.
-        totals = self.outcomes.totals
+        totals = self._totals()
         return Counter({name: int(totals[i]) for i, name in enumerate(OUTCOMES) if totals[i]})
 
     def success_rate(self) -> float | None:
         """Share of recent calls that succeeded (rate limits excluded: they say nothing of health)."""
-        t = self.outcomes.totals
+        t = self._totals()
         relevant = sum(t) - t[_RATE_LIMIT] - t[_CLIENT_ERROR]
         return t[_OK] / relevant if relevant else None
+
+
+def snapshot(stats: TargetStats, now: float) -> list[Any] | None:
+    """This instance's own figures for one target, as JSON-ready data (None: nothing to tell)."""
+    stats.outcomes.expire(now)
+    totals = [int(v) for v in stats.outcomes.totals]
+    if not any(totals) and stats.announced_at <= 0 and stats.sampled_at <= 0:
+        return None
+    announced = list(astuple(stats.announced)) if stats.announced is not None else None
+    return [
+        stats.latency_s,
+        stats.ttft_s,
+        stats.output_tps,
+        stats.sampled_at,
+        totals,
+        announced,
+        stats.announced_at,
+    ]
+
+
+def _mean(pairs: list[tuple[float, float]]) -> float | None:
+    weight = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / weight if weight else None
+
+
+def merge(entries: Sequence[Sequence[Any]], now: float) -> MergedStats:
+    """Merge instances' ``snapshot``s of one target, the same way on every instance (sorted first):
+    outcomes summed; averages weighted by each instance's successful calls (at least 1), counting
+    only those sampled within ``LATENCY_TTL_S``; the latest announced limits."""
+    entries = sorted(entries, key=lambda e: (e[3], e[6]))
+    lat: list[tuple[float, float]] = []
+    ttft: list[tuple[float, float]] = []
+    tps: list[tuple[float, float]] = []
+    totals = [0.0] * len(OUTCOMES)
+    sampled_at = 0.0
+    announced: AnnouncedLimits | None = None
+    announced_at = 0.0
+    for latency_s, ttft_s, output_tps, sampled, counts, limits, limits_at in entries:
+        for i, count in enumerate(counts[: len(OUTCOMES)]):
+            totals[i] += count
+        if sampled > 0 and now - sampled <= LATENCY_TTL_S:
+            weight = max(1.0, float(counts[_OK]))
+            sampled_at = max(sampled_at, sampled)
+            for value, into in ((latency_s, lat), (ttft_s, ttft), (output_tps, tps)):
+                if value is not None:
+                    into.append((float(value), weight))
+        if limits_at > announced_at:
+            announced_at = limits_at
+            announced = AnnouncedLimits(*limits) if limits is not None else None
+    return MergedStats(
+        _mean(lat), _mean(ttft), _mean(tps), sampled_at, tuple(totals), announced, announced_at
+    )

@@ -11,20 +11,33 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ccrouter.config import StateConfig
 from ccrouter.resilience.buckets import BucketRing
+from ccrouter.resilience.outage import Outage
 from ccrouter.resilience.ratelimits import ConfiguredLimits
 
-__all__ = ["MemoryWindows", "RedisWindows", "WindowStore", "WindowUsage", "open_windows"]
+__all__ = [
+    "REDIS_TIMEOUT_S",
+    "MemoryWindows",
+    "RedisWindows",
+    "WindowStore",
+    "WindowUsage",
+    "connect_redis",
+    "open_windows",
+]
 
 log = logging.getLogger("ccrouter.resilience")
 
 MINUTE = 60.0
 DAY = 86_400.0
+# Every call to Redis gives up after this long (then the instance counts in memory): a request never
+# waits long on Redis.
+REDIS_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +200,12 @@ class RedisWindows:
     seconds, so instances must share a clock (NTP). While Redis cannot be reached, this instance
     keeps counting in memory instead of failing requests (logged once per outage)."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(self, client: Any, prefix: str, outage: Outage | None = None) -> None:
         from redis.exceptions import RedisError
 
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
         self._local = MemoryWindows()
-        self._down = False
+        self.outage = outage if outage is not None else Outage("counting in memory")
         self._redis = client
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
@@ -201,16 +214,18 @@ class RedisWindows:
         self._tag = f"{os.getpid()}-{os.urandom(4).hex()}"
 
     @classmethod
-    def connect(cls, url: str, prefix: str) -> RedisWindows:
-        # Optional at import time: only needed with state.redis_url.
-        import redis
-        import redis.asyncio
-        from redis.driver_info import DriverInfo
+    def connect(cls, url: str, prefix: str, outage: Outage | None = None) -> RedisWindows:
+        return cls(connect_redis(url), prefix, outage)
 
-        # Told its version, redis-py does not look it up in the package metadata (a scan of sys.path,
-        # on the event loop) for every new connection of the pool.
-        driver = DriverInfo(lib_version=redis.__version__)
-        return cls(redis.asyncio.from_url(url, driver_info=driver), prefix)
+    @property
+    def client(self) -> Any:
+        """The Redis client (shared with ``ccrouter.resilience.shared``)."""
+        return self._redis
+
+    @property
+    def local(self) -> MemoryWindows:
+        """The in-memory windows counted while Redis cannot be reached."""
+        return self._local
 
     def _keys(self, key: str) -> tuple[str, str, str, str]:
         base = f"{self._prefix}:rl:{key}"
@@ -221,9 +236,7 @@ class RedisWindows:
         return member if tokens is None else f"{member}:{tokens}"
 
     def _unreachable(self, exc: BaseException) -> None:
-        if not self._down:
-            log.warning("routing state: Redis unreachable (%s); counting in memory until it is back", exc)
-        self._down = True
+        self.outage.failed(exc)
 
     async def reserve(self, key: str, limits: ConfiguredLimits, now: float) -> bool:
         req, day, tok, _ = self._keys(key)
@@ -233,7 +246,7 @@ class RedisWindows:
         except self._errors as exc:
             self._unreachable(exc)
             return await self._local.reserve(key, limits, now)
-        self._down = False
+        self.outage.answered()
         return granted
 
     async def frees_in(self, key: str, limits: ConfiguredLimits, now: float) -> float:
@@ -276,6 +289,30 @@ class RedisWindows:
         except self._errors as exc:
             self._unreachable(exc)
             await self._local.add_tokens(key, tokens, now)
+
+    async def add_batch(
+        self, requests: dict[str, list[float]], tokens: dict[str, list[tuple[float, int]]]
+    ) -> None:
+        """Count requests (times) and tokens ((time, tokens)) counted elsewhere first, in one round
+        trip (``ccrouter.resilience.synced``: the requests of targets without configured limits, whose
+        counts only the status views read). Raises when Redis does not answer."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, times in requests.items():
+                req, day, _, _ = self._keys(key)
+                pipe.zadd(req, {self._member(now): now for now in times})
+                for bucket, count in Counter(int(now // DAY_BUCKET_S) for now in times).items():
+                    pipe.hincrby(day, str(bucket), count)
+                pipe.expire(req, 120)
+                pipe.expire(day, 172800)
+            for key, items in tokens.items():
+                tok = self._keys(key)[2]
+                pipe.zadd(tok, {self._member(now, count): now for now, count in items})
+                pipe.expire(tok, 120)
+            await pipe.execute()
+
+    async def read(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
+        """``usage`` that raises when Redis does not answer (no fallback)."""
+        return await self._usage(keys, now)
 
     async def usage(self, keys: Sequence[str], now: float) -> list[WindowUsage]:
         try:
@@ -326,8 +363,33 @@ class RedisWindows:
             await self._redis.delete(name)
 
 
+def connect_redis(url: str) -> Any:
+    """A Redis client whose every call is bounded (``REDIS_TIMEOUT_S``) and not retried inside
+    redis-py: a failure surfaces at once, and the caller falls back to local state."""
+    # Optional at import time: only needed with state.redis_url.
+    import redis
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.driver_info import DriverInfo
+
+    return redis.asyncio.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        # Told its version, redis-py does not look it up in the package metadata (a scan of sys.path,
+        # on the event loop) for every new connection of the pool.
+        driver_info=DriverInfo(lib_version=redis.__version__),
+    )
+
+
 def open_windows(config: StateConfig) -> WindowStore:
-    """Redis windows when ``state.redis_url`` is set, else in-process ones."""
+    """In-process windows without ``state.redis_url``; with it, Redis windows read through a local
+    mirror (``ccrouter.resilience.synced``), kept in step by ``ccrouter.resilience.shared``."""
     if config.redis_url is None:
         return MemoryWindows()
-    return RedisWindows.connect(config.redis_url.get_secret_value(), config.key_prefix)
+    from ccrouter.resilience.synced import SyncedWindows
+
+    outage = Outage("each instance uses its own live state")
+    return SyncedWindows(RedisWindows.connect(config.redis_url.get_secret_value(), config.key_prefix, outage))
