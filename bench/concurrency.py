@@ -60,6 +60,25 @@ _WARMUP = re.compile(rb"turn 9\d{9}")
 NONCE = b"@NONCE@@@@"
 
 
+# Kernel counters (/proc/net/netstat, /proc/net/snmp) read before and after each trial: an accept
+# queue that overflowed, SYNs retransmitted (a dropped SYN costs the client 1 s, then 3 s, 7 s...).
+_KERNEL_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts", "TCPReqQFullDrop")
+
+
+def _kernel_counters() -> dict[str, int]:
+    out: dict[str, int] = {}
+    for table in ("/proc/net/netstat", "/proc/net/snmp"):
+        try:
+            lines = Path(table).read_text().splitlines()
+        except OSError:
+            continue
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            for name, value in zip(names.split()[1:], values.split()[1:], strict=False):
+                if name in _KERNEL_COUNTERS:
+                    out[name] = int(value)
+    return out
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
@@ -322,6 +341,7 @@ def _measure(
         pids = server_pids(pid, port)
         before = rss_mb(pids)
         cpu0, up0, t0 = cpu_ticks(pids), cpu_ticks(upstream_pids), time.perf_counter()
+        kernel0 = _kernel_counters()
         handle, proc = _client_run(workdir, url, streams, OPEN_WITHIN_S, counter[0])
         counter[0] += streams
         peak = before
@@ -333,6 +353,7 @@ def _measure(
             raise RuntimeError(f"the client at {streams} streams did not finish")
         wall = time.perf_counter() - t0
         cpu1, up1 = cpu_ticks(pids), cpu_ticks(upstream_pids)
+        kernel = {k: v - kernel0.get(k, 0) for k, v in _kernel_counters().items()}
         if proc.returncode != 0:
             raise RuntimeError(f"the client failed (exit {proc.returncode})")
         result = json.loads(Path(handle["out"]).read_text())
@@ -342,6 +363,7 @@ def _measure(
             proc.wait()
     tick = 1 / os.sysconf("SC_CLK_TCK")
     result["rss_before_mb"], result["rss_peak_mb"] = before, peak
+    result["kernel"] = kernel
     result["server_cpu_pct"] = 100 * (cpu1 - cpu0) * tick / wall
     result["upstream_cpu_pct"] = 100 * (up1 - up0) * tick / wall
     return result
@@ -374,6 +396,7 @@ def summarise(result: dict[str, Any], streams: int) -> dict[str, Any]:
         "upstream_cpu_pct": result["upstream_cpu_pct"],
         "client_cpu_pct": result["client_cpu_pct"],
         "body_bytes": result["body_bytes"],
+        "kernel": result["kernel"],
         "errors": errors,
     }
 
