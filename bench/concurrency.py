@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -543,6 +544,8 @@ def main() -> int:
     elif args.role == "client":
         client_role(Path(args.spec))
     else:
+        # SIGTERM (make interrupted, a CI timeout) must still stop the servers: unwind through finally.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return run(args)
     return 0
 

@@ -190,6 +190,9 @@ class HttpProvider:
             raise self._connection_error(exc) from exc
         except TimeoutError as exc:
             raise self._timeout_error(deadline) from exc
+        # Sent in full (the head came back): a stream holds its connection for minutes, it need not
+        # hold the ~100 KB body as well (bench/concurrency.py: memory per open stream).
+        call.body = b""
         if isinstance(response, MessagesResponse):
             yield response_events(response)
             return
