@@ -68,6 +68,11 @@ bench: $(BENCHSTAMP)
 bench-reload: $(BENCHSTAMP)
 	$(BIN)/python bench/reload.py $(BENCH_ARGS)
 
+# 100, 500 and 1,000 concurrent long-lived streams through ccrouter beside the floor (bench/concurrency.py).
+.PHONY: bench-concurrency
+bench-concurrency: $(BENCHSTAMP)
+	$(BIN)/python bench/concurrency.py $(BENCH_ARGS)
+
 # Installs litellm[proxy] (PyPI) and claude-code-router (npm) into bench/.peers, then runs with them.
 bench-peers: $(BENCHSTAMP)
 	PY=$(PY) bench/peers/install.sh

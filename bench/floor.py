@@ -15,11 +15,12 @@ _JSON = {"Content-Type": "application/json"}
 _SSE = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 
-def make_app(upstream: str) -> web.Application:
+def make_app(upstream: str, *, limit: int = 256) -> web.Application:
+    """``limit``: the upstream pool's size (0: unbounded, as ``bench/concurrency.py`` runs it)."""
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
     async def lifespan(app: web.Application):  # type: ignore[no-untyped-def]
-        connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
+        connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60)
         app[session_key] = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
         yield
         await app[session_key].close()
@@ -48,9 +49,15 @@ def make_app(upstream: str) -> web.Application:
     return app
 
 
-def run(port: int, upstream: str) -> None:
+def run(port: int, upstream: str, *, limit: int = 256, backlog: int = 128) -> None:
     import uvloop
 
     web.run_app(
-        make_app(upstream), host=HOST, port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+        make_app(upstream, limit=limit),
+        host=HOST,
+        port=port,
+        access_log=None,
+        print=None,
+        backlog=backlog,
+        loop=uvloop.new_event_loop(),
     )

@@ -110,8 +110,9 @@ def test_field_errors_list_every_key_path(tmp_path: Path) -> None:
     assert lines == [
         "  server.port: Input should be less than or equal to 65535 (got 99999)",
         "  server.colour: unknown key (known keys here: admin_token, api_keys, auth_throttle_burst,"
-        " auth_throttle_per_minute, body_timeout_s, drain_grace_s, drain_s, header_timeout_s, host, jwt,"
-        " keys, log_level, max_body_bytes, max_stream_s, port, protect_observability, require_auth, ui)",
+        " auth_throttle_per_minute, backlog, body_timeout_s, drain_grace_s, drain_s, header_timeout_s,"
+        " host, jwt, keys, log_level, max_body_bytes, max_stream_s, port, protect_observability,"
+        " require_auth, ui)",
         "  providers[1].type: Input should be 'anthropic', 'openai', 'gemini', 'simulated', 'vertex',"
         " 'bedrock', 'azure' or 'openai_responses' (got 'antropic')",
     ]

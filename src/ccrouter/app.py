@@ -212,7 +212,7 @@ def serve(
     app.on_startup.append(_scrub_reloaded_secrets)
     port = port if port is not None else settings.server.port
     # Port 0: bound here, so that the state file can name the port the kernel picked.
-    sock = _bound_socket(bind) if port == 0 else None
+    sock = _bound_socket(bind, settings.server.backlog) if port == 0 else None
     if sock is not None:
         port = sock.getsockname()[1]
     state = GatewayState(
@@ -245,10 +245,12 @@ async def _run(
     await runner.setup()
     try:
         site: web.BaseSite
+        # The listen backlog (server.backlog): aiohttp's 128 resets clients when hundreds connect
+        # within a second.
         if sock is not None:
-            site = web.SockSite(runner, sock)
+            site = web.SockSite(runner, sock, backlog=server.backlog)
         else:
-            site = web.TCPSite(runner, host, port, reuse_port=worker or None)
+            site = web.TCPSite(runner, host, port, reuse_port=worker or None, backlog=server.backlog)
         await site.start()
         received: list[signal.Signals] = []
         stop, force = asyncio.Event(), asyncio.Event()
@@ -280,11 +282,14 @@ async def _run(
         await runner.cleanup()
 
 
-def _bound_socket(host: str) -> socket.socket:
+def _bound_socket(host: str, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
+    # Listening now, with the configured backlog (the kernel caps it at net.core.somaxconn); the
+    # site's own listen() on a listening socket only sets the backlog again.
+    sock.listen(backlog)
     return sock
 
 

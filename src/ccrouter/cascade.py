@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ccrouter.errors import (
     CCRouterError,
+    PoolExhaustedError,
     UpstreamError,
     UpstreamOverloadedError,
     UpstreamRateLimitError,
@@ -38,6 +39,7 @@ from ccrouter.errors import (
 from ccrouter.exchange import Attempt, Exchange
 from ccrouter.messages import MessagesRequest, Usage
 from ccrouter.providers.base import Provider
+from ccrouter.providers.deadline import use_pool
 from ccrouter.resilience.live import LiveState
 from ccrouter.routing.rules import RouteDecision
 from ccrouter.routing.strategies import Scored
@@ -159,6 +161,11 @@ class Cascade:
             self._queue.pop(0)
         return None
 
+    def _has_next(self) -> bool:
+        """Whether another candidate than the one at the head of the queue could still serve (the
+        provider's other credentials share its pool, so they do not count)."""
+        return any(item.assessment.tier < 2 for item in self._queue[1:])
+
     def _credential_order(self, scored: Scored) -> list[str]:
         pool = list(self._t.pools[scored.candidate.provider])
         first = scored.assessment.credential
@@ -178,6 +185,8 @@ class Cascade:
         request = self._rewritten.get(candidate.route) or self._request_for(scored)
         attempt = Attempt(candidate.provider, candidate.model)
         plan.exchange.attempts.append(attempt)
+        # A call that can go elsewhere skips a long wait for a free connection (providers.deadline).
+        use_pool(fail_over=self._has_next(), report=attempt.pool_report)
         return Step(scored, cred, self._t.pools[candidate.provider][cred], request, attempt)
 
     def commit(self, step: Step) -> None:
@@ -188,6 +197,12 @@ class Cascade:
         exchange.provider, exchange.model = step.name, step.model
         tried = [*plan.fallbacks, *self._skipped]
         exchange.fallbacks = tried
+        waited = step.attempt.pool_wait_s
+        if step.attempt.pool_outcome == "waited" and waited is not None:
+            exchange.route_reason = (
+                f"{exchange.route_reason}; waited {waited:.2f}s for a free connection to {step.name}"
+                " (its pool was full)"
+            )
         headers = exchange.response_headers
         headers["x-ccrouter-provider"] = step.name
         headers["x-ccrouter-model"] = step.model
@@ -216,13 +231,19 @@ class Cascade:
         step.attempt.duration_s = duration
         step.attempt.error_type = exc.error_type
         step.attempt.status = exc.status
-        outcome = await self._t.live.on_failure(step.name, step.model, step.credential, exc, duration)
+        if isinstance(exc, PoolExhaustedError):
+            # Our own pool was full: nothing the provider did, so neither breaker nor health hear of it.
+            self._t.live.release(step.name, step.model, step.credential)
+            outcome = "pool_full"
+        else:
+            outcome = await self._t.live.on_failure(step.name, step.model, step.credential, exc, duration)
         route = step.scored.candidate.route
         log.info("%s via %s failed (%s): %s", self._plan.exchange.request_id, route, outcome, exc.message)
         if committed:
             return
         self._last_error = exc
-        self._plan.fallbacks.append(f"{route}={exc.error_type}/{exc.status}")
+        kind = "pool_full" if isinstance(exc, PoolExhaustedError) else exc.error_type
+        self._plan.fallbacks.append(f"{route}={kind}/{exc.status}")
         if exc.status in (401, 403):
             # That credential is set aside (live state); the provider's next one is tried first.
             if self._creds.get(route):

@@ -219,6 +219,13 @@ def proxy_url_problem(url: str) -> str | None:
     return None
 
 
+# A team's agents (each Claude Code session runs a main agent plus parallel subagents, every one of
+# them holding a stream open) reach hundreds of concurrent streams to one provider. 1,024 covers the
+# 1,000-stream benchmark (bench/concurrency.py) with room; each connection costs one file descriptor
+# and a few KB. Providers usually answer 429 long before our pool is full.
+DEFAULT_POOL_SIZE = 1024
+
+
 class ProviderConfig(_Frozen):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
     # A provider type a plugin registered (``register_providers``; ccrouter's own: anthropic, openai,
@@ -233,6 +240,12 @@ class ProviderConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: ResponseLimits = Field(default_factory=ResponseLimits)
+    # -- issue 17 (speed and scale): the most connections open to this provider at once (all its
+    # credentials share them). A stream holds one for its whole length, so this is the provider's
+    # concurrent requests from this process; past it a call waits for a free one (up to
+    # timeouts.first_byte) or, when its expected wait is longer and another candidate can serve,
+    # goes there at once. See DEFAULT_POOL_SIZE.
+    pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=65536)
     # -- routing and resilience (issue 3): a credential pool rotated with ``api_key`` (each key has its
     # own limits and cooldown), and limits for every model of the provider that sets none itself.
     api_keys: list[SecretStr] = Field(default_factory=list)
@@ -779,6 +792,10 @@ class ServerConfig(_Frozen):
     # process exits 0. SIGINT (Ctrl-C) skips the grace; a second signal stops at once.
     drain_grace_s: float = Field(default=0.0, ge=0, le=3600)
     drain_s: float = Field(default=30.0, ge=0, le=3600)
+    # -- speed and scale (issue 17): connections the kernel queues for accept() (the listen backlog).
+    # aiohttp's default of 128 resets clients when hundreds connect within a second; the kernel caps
+    # it at /proc/sys/net/core/somaxconn (4096 on Linux >= 5.4, 128 before).
+    backlog: int = Field(default=2048, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _loopback_unless_auth(self) -> ServerConfig:

@@ -20,6 +20,7 @@ any of them in the client's own envelope (Anthropic or OpenAI) without a lookup 
         ├── UpstreamStatusError        the provider answered with an error status
         │   ├── UpstreamRateLimitError     429 rate_limit_error (retry_after when announced)
         │   └── UpstreamOverloadedError    529 overloaded_error
+        │       └── PoolExhaustedError     529 (every connection of our pool to it is busy)
         ├── UpstreamTimeoutError       504 api_error        (also an ``asyncio.TimeoutError``)
         ├── UpstreamConnectionError    502 api_error        (also a ``ConnectionError``)
         └── UpstreamProtocolError      502 api_error        (the provider sent something unreadable)
@@ -41,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PluginError",
+    "PoolExhaustedError",
     "RequestError",
     "RequestTooLargeError",
     "RoutingError",
@@ -193,6 +195,12 @@ class UpstreamRateLimitError(UpstreamStatusError):
 class UpstreamOverloadedError(UpstreamStatusError):
     status = 529
     error_type = "overloaded_error"
+
+
+class PoolExhaustedError(UpstreamOverloadedError):
+    """Every connection of the gateway's pool to the provider is busy (``providers[].pool_size``) and
+    a slot is not expected (or did not come) within ``timeouts.first_byte``: the next candidate is
+    tried. The provider did nothing wrong, so its breaker and health do not count it."""
 
 
 class UpstreamTimeoutError(UpstreamError, asyncio.TimeoutError):

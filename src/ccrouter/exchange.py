@@ -40,6 +40,14 @@ class Attempt:
     error_type: str | None = None
     status: int | None = None
     duration_s: float = 0.0
+    # -- speed and scale (issue 17): set when the provider's connection pool was full
+    # (``providers.deadline``): how the call went on, and the seconds it waited for a slot.
+    pool_outcome: str | None = None
+    pool_wait_s: float | None = None
+
+    def pool_report(self, outcome: str, seconds: float) -> None:
+        """``providers.deadline.PoolReport``: the call found its provider's pool full."""
+        self.pool_outcome, self.pool_wait_s = outcome, seconds
 
 
 @dataclass(slots=True)

@@ -57,6 +57,7 @@ log = logging.getLogger("ccrouter.reload")
 RESTART_ONLY: tuple[str, ...] = (
     "server.host",
     "server.port",
+    "server.backlog",
     "server.max_body_bytes",
     "server.header_timeout_s",
     "server.keys",

@@ -315,7 +315,7 @@ class BedrockProvider:
         self.name = config.name
         self._credentials = credentials
         signer = _Signer(credentials, config.region)
-        self._session = new_session()
+        self._session = new_session(config)
         self._claude = HttpProvider(config, ClaudeAdapter(config, signer), self._session)
         self._converse = HttpProvider(config, ConverseAdapter(config, signer), self._session)
         claude = any(is_claude(spec.name) for spec in config.models) or not config.models

@@ -17,9 +17,10 @@ from yarl import URL
 
 from ccrouter.codecs.events import response_events
 from ccrouter.codecs.sse import SSEParser
-from ccrouter.config import ProviderConfig
+from ccrouter.config import DEFAULT_POOL_SIZE, ProviderConfig
 from ccrouter.errors import (
     CCRouterError,
+    PoolExhaustedError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamProtocolError,
@@ -50,11 +51,19 @@ ResponseHeadersHook = Callable[[str, Mapping[str, str]], None]
 _MAX_ERROR_BODY = 64 * 1024
 
 
-def new_session(*, limit: int = 256) -> aiohttp.ClientSession:
-    """A pooled keep-alive session; one per provider so one slow provider cannot starve another."""
-    # DeadlineConnector tells each call's CallDeadline when it has its connection: first_byte counts
-    # from there.
-    connector = DeadlineConnector(limit=limit, keepalive_timeout=60, enable_cleanup_closed=True)
+def new_session(config: ProviderConfig | None = None, *, limit: int | None = None) -> aiohttp.ClientSession:
+    """A pooled keep-alive session; one per provider so one slow provider cannot starve another.
+    Its pool holds ``limit`` connections, else ``config.pool_size`` (else ``DEFAULT_POOL_SIZE``)."""
+    if limit is None:
+        limit = config.pool_size if config is not None else DEFAULT_POOL_SIZE
+    # DeadlineConnector tells each call's CallDeadline when it has its connection (first_byte counts
+    # from there) and when it waits for a free slot of the pool.
+    connector = DeadlineConnector(
+        limit=limit,
+        keepalive_timeout=60,
+        enable_cleanup_closed=True,
+        name=config.name if config is not None else "",
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
@@ -134,6 +143,8 @@ class HttpProvider:
                 async with response:
                     body = await self._read_body(response)
         except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
+            if deadline.limit == "pool":  # aiohttp wraps what the pool raised in its own error
+                raise self._timeout_error(deadline) from exc
             raise self._connection_error(exc) from exc
         except TimeoutError as exc:
             raise self._timeout_error(deadline) from exc
@@ -174,9 +185,14 @@ class HttpProvider:
             async with CallDeadline(self._timeouts, total=False) as deadline:
                 response = await self._open(call, model)
         except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
+            if deadline.limit == "pool":  # aiohttp wraps what the pool raised in its own error
+                raise self._timeout_error(deadline) from exc
             raise self._connection_error(exc) from exc
         except TimeoutError as exc:
             raise self._timeout_error(deadline) from exc
+        # Sent in full (the head came back): a stream holds its connection for minutes, it need not
+        # hold the ~100 KB body as well (bench/concurrency.py: memory per open stream).
+        call.body = b""
         if isinstance(response, MessagesResponse):
             yield response_events(response)
             return
@@ -313,6 +329,13 @@ class HttpProvider:
 
     def _timeout_error(self, deadline: CallDeadline) -> UpstreamError:
         timeouts = self._timeouts
+        if deadline.limit == "pool":
+            return PoolExhaustedError(
+                f"{self.name}: all {deadline.pool_size} connections of the gateway's pool to it are in "
+                f"use and none is expected free within timeouts.first_byte ({timeouts.first_byte:g}s); "
+                "raise providers[].pool_size if the provider takes more concurrent requests",
+                provider=self.name,
+            )
         if deadline.limit == "connect":
             return UpstreamConnectionError(
                 f"{self.name}: not connected within {timeouts.connect:g}s", provider=self.name

@@ -64,7 +64,7 @@ async def open_provider(config: ProviderConfig, registry: Registry) -> Provider:
         return await kind.opener(config, registry)
     assert kind.adapter is not None  # ProviderType guarantees one of the two
     auth = kind.auth(config) if kind.auth is not None else None
-    return HttpProvider(config, kind.adapter(config, registry), new_session(), auth=auth)
+    return HttpProvider(config, kind.adapter(config, registry), new_session(config), auth=auth)
 
 
 async def open_providers(configs: list[ProviderConfig], registry: Registry) -> dict[str, Provider]:
@@ -81,7 +81,7 @@ def _open_http_pool(
     transformers: ProviderTransformers | None,
 ) -> dict[str, Provider]:
     assert kind.adapter is not None
-    session: aiohttp.ClientSession = new_session()
+    session: aiohttp.ClientSession = new_session(config)
     pool: dict[str, Provider] = {}
     for index, key in enumerate(config.credentials()):
         cred = credential_id(index, key)

@@ -55,5 +55,5 @@ async def open_simulated(config: ProviderConfig) -> SimulatedProvider:
         }
     )
     return SimulatedProvider(
-        config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session())
+        config, fake, HttpProvider(inner_config, OpenAIAdapter(inner_config), new_session(inner_config))
     )

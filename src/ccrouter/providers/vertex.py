@@ -187,7 +187,7 @@ class VertexProvider:
                 "base_url": publisher_path(base, config.project, region, "google"),
             }
         )
-        self._session = new_session()
+        self._session = new_session(config)
         adapters: dict[Publisher, WireAdapter] = {
             "anthropic": AnthropicVertexAdapter(config, base, region),
             "google": GeminiAdapter(google),

@@ -28,6 +28,9 @@ log = logging.getLogger("ccrouter.telemetry")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # LLM calls run from tens of milliseconds (count_tokens, cache hits) to minutes (long generations).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0)
+# A wait for a free connection of a provider's pool: from a fraction of a millisecond (a burst) to
+# timeouts.first_byte (120 s by default).
+POOL_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _BREAKER_STATES = ("closed", "open", "half_open")
 _TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
 
@@ -87,6 +90,23 @@ class GatewayMetrics:
             "ccr_provider_errors",
             "Failed provider calls (including ones a fallback recovered), by error type.",
             ["provider", "model", "error_type"],
+            registry=reg,
+        )
+        # -- speed and scale (issue 17): calls that found their provider's connection pool full.
+        self.pool_waits = Counter(
+            "ccr_pool_waits",
+            "Provider calls that found every connection of the provider's pool in use, by how they "
+            "went on: waited (then got one), failed_over (went to the next candidate at once), "
+            "timed_out (no free connection within timeouts.first_byte).",
+            ["provider", "outcome"],
+            registry=reg,
+        )
+        self.pool_wait = Histogram(
+            "ccr_pool_wait_seconds",
+            "Time provider calls waited for a free connection of the provider's pool (calls that "
+            "found it full).",
+            ["provider"],
+            buckets=POOL_WAIT_BUCKETS,
             registry=reg,
         )
         self.fallbacks = Counter(
@@ -153,6 +173,10 @@ class GatewayMetrics:
             latency.observe(attempt.duration_s)
             if attempt.error_type is not None:
                 self.provider_errors.labels(attempt.provider, attempt.model, attempt.error_type).inc()
+            if attempt.pool_outcome is not None:
+                self.pool_waits.labels(attempt.provider, attempt.pool_outcome).inc()
+                if attempt.pool_wait_s is not None and attempt.pool_outcome != "failed_over":
+                    self.pool_wait.labels(attempt.provider).observe(attempt.pool_wait_s)
         if len(exchange.attempts) > 1:
             self.fallbacks.labels(route).inc()
         if exchange.status >= 400 or exchange.error_type is not None:
