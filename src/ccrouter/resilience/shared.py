@@ -249,7 +249,11 @@ class SharedLive:
         at = breaker.opened_at if state == "open" else breaker.changed_at
         # The reason is ours (no secrets) but may hold anything: keep it one line.
         reason = breaker.reason.replace("|", "/").replace("\n", " ")
-        await self._set_breaker(keys=[self._breakers_key], args=[key, f"{at!r}|{state}|{reason}|{self.tag}"])
+        record = f"{at!r}|{state}|{reason}|{self.tag}"
+        await self._set_breaker(keys=[self._breakers_key], args=[key, record])
+        # Announced too: the others apply it within milliseconds, not at their next round (a
+        # failing provider would otherwise get a round's worth of calls from every instance).
+        await self._redis.publish(self.channel, f"{self.tag}|b|{key}|{record}")
 
     async def take_probe(self, key: str, opened_at: float) -> bool:
         """Whether this instance sends the half-open probe of the open period that began at
@@ -387,3 +391,6 @@ class SharedLive:
         elif kind == b"c":
             until, key = rest.decode().split("|", 1)
             self.windows.note_cooldown(key, float(until))
+        elif kind == b"b" and self._live is not None:
+            key, at, state, reason, _ = rest.decode().split("|", 4)
+            self._live.apply_breaker(key, state, float(at), reason)  # type: ignore[arg-type]
