@@ -226,8 +226,11 @@ async def test_a_rolling_restart_under_100_streams_fails_or_cuts_none(
     tmp_path: Path, fake_a: FakeUpstream, fake_b: FakeUpstream
 ) -> None:
     body = claude_code_request()
-    body["stream"] = True
+    body.pop("stream", None)
     body["model"] = MODEL
+    sdk_fields = {"model", "max_tokens", "system", "messages", "tools", "metadata", "thinking", "tool_choice"}
+    arguments = {key: value for key, value in body.items() if key in sdk_fields}
+    arguments["extra_body"] = {key: value for key, value in body.items() if key not in sdk_fields}
     fake_a.default = lambda record: Reply(text="x" * 40, chunk_size=1, chunk_delay=0.05)  # 2 s a stream
     async with Cluster(tmp_path, _document(fake_a, fake_b)) as cluster:
         outcomes: list[str] = []
@@ -239,9 +242,7 @@ async def test_a_rolling_restart_under_100_streams_fails_or_cuts_none(
             try:
                 while not stop.is_set():
                     try:
-                        async with sdk.messages.stream(
-                            **{k: v for k, v in body.items() if k != "stream"}
-                        ) as stream:
+                        async with sdk.messages.stream(**arguments) as stream:
                             text = "".join([piece async for piece in stream.text_stream])
                             final = await stream.get_final_message()
                         outcomes.append(
