@@ -60,6 +60,14 @@ def check_promtool():
     )
 
 
+def check_nginx():
+    # tests/integration/test_cluster.py balances three gateways with it (tests/integration/cluster_support.py).
+    path = os.environ.get("CCROUTER_TEST_NGINX", "/usr/sbin/nginx")
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return None
+    return "nginx at %s (the multi-instance tests' load balancer): apt-get install -y --no-install-recommends nginx" % path
+
+
 def _connect(where):
     return socket.create_connection(_address(where), timeout=TIMEOUT_S)
 
@@ -230,6 +238,7 @@ def check_webkit():
 CHECKS = (
     check_python,
     check_promtool,
+    check_nginx,
     check_redis,
     check_postgres,
     check_chromium,

@@ -31,7 +31,7 @@ __all__ = ["PG_URL", "REDIS_URL", "Cluster", "require_nginx"]
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-NGINX = "/usr/sbin/nginx"
+NGINX = os.environ.get("CCROUTER_TEST_NGINX", "/usr/sbin/nginx")
 
 _NGINX_CONF = """
 worker_processes 1;
