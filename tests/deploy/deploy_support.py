@@ -3,9 +3,16 @@ real configuration loader fed a dummy environment."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +47,41 @@ def load_config(text: str, environ: dict[str, str]) -> Settings:
     """``text`` as the gateway loads a file: parsed, interpolated from ``environ``, validated."""
     data: Any = yaml.safe_load(text)
     return settings_from_data(data, environ=environ)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_live(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Until ``url`` answers ``GET /health/live``; fails if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{process.args!r} exited during startup"
+        try:
+            urllib.request.urlopen(url + "/health/live", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered /health/live")
+
+
+@contextmanager
+def serving(config: Path, environ: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``ccrouter serve`` (the image's entry point) on ``config`` at 127.0.0.1:``port``, live; killed
+    at the end if it is still running. Its log goes to ``gateway-<port>.log`` beside ``config``."""
+    ccrouter = Path(sys.executable).parent / "ccrouter"
+    argv = [str(ccrouter), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-watch"]
+    env = {**os.environ, **environ, "CCROUTER_CONFIG": str(config)}
+    with (config.parent / f"gateway-{port}.log").open("wb") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+        try:
+            wait_live(f"http://127.0.0.1:{port}", process)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
