@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # ccrouter as a container image. Build: `docker build -t ccrouter .` (README: Deploying).
 #
 # Two stages: the builder makes ccrouter's wheel and collects every dependency's wheel; the final
