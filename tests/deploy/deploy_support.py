@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,17 +57,20 @@ def free_port() -> int:
         return port
 
 
-def wait_live(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """Until ``url`` answers ``GET /health/live``; fails if the process exits first."""
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Until ``GET url`` answers (any status); fails if the process exits first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert process.poll() is None, f"{process.args!r} exited during startup"
         try:
-            urllib.request.urlopen(url + "/health/live", timeout=1).close()
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError as answered:
+            answered.close()
             return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError(f"{url} never answered /health/live")
+    raise AssertionError(f"{url} never answered")
 
 
 @contextmanager
@@ -79,7 +83,7 @@ def serving(config: Path, environ: dict[str, str], port: int) -> Iterator[subpro
     with (config.parent / f"gateway-{port}.log").open("wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
         try:
-            wait_live(f"http://127.0.0.1:{port}", process)
+            wait_for(f"http://127.0.0.1:{port}/health/live", process)
             yield process
         finally:
             if process.poll() is None:

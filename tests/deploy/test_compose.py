@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,7 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
-from deploy_support import DEPLOY, dummy_environ, free_port, load_config, serving, variables
+from deploy_support import DEPLOY, dummy_environ, free_port, load_config, serving, variables, wait_for
 
 COMPOSE = DEPLOY / "compose.yaml"
 GATEWAY_CONFIG = DEPLOY / "compose" / "ccrouter.yaml"
@@ -178,13 +179,7 @@ def nginx(prefix: Path, listen: int, upstreams: dict[str, int]) -> Iterator[str]
         process = subprocess.Popen([*_nginx_args(prefix), "-g", "daemon off;"], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{listen}"
     try:
-        for _ in range(100):
-            assert process.poll() is None, (prefix / "nginx.log").read_text()
-            try:
-                urllib.request.urlopen(url + "/health/live", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for(url + "/health/live", process)
         yield url
     finally:
         process.send_signal(signal.SIGQUIT)
@@ -279,3 +274,58 @@ def test_two_gateways_behind_nginx_share_the_load_and_survive_one_killed(tmp_pat
         _drop_schema(schema)
     for name, port in ports.items():
         assert "dummy-" not in (tmp_path / f"gateway-{port}.log").read_text(), f"{name} logged a secret"
+
+
+@contextmanager
+def paced_upstream(prefix: Path) -> Iterator[str]:
+    """The shipped fake upstream (``python -m ccrouter.testing.fake_upstream``) in its own process."""
+    port = free_port()
+    argv = [sys.executable, "-m", "ccrouter.testing.fake_upstream", "--port", str(port)]
+    with (prefix / "fake.log").open("wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/_fake/requests", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_nginx_passes_a_stream_on_as_it_comes(tmp_path: Path) -> None:
+    # compose/ccrouter.yaml with one provider more: the fake, answering 12 frames 0.25 s apart.
+    data = yaml.safe_load(GATEWAY_CONFIG.read_text())
+    for section in ("state", "store"):
+        data.pop(section)
+    with ExitStack() as stack:
+        fake = stack.enter_context(paced_upstream(tmp_path))
+        data["providers"].append(
+            {"name": "paced", "type": "anthropic", "base_url": fake, "api_key": "sk-fake-upstream-key"}
+        )
+        data["router"]["default"] = "paced,claude-sonnet-4-6"
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(data))
+        script = b'[{"text": "' + b"x" * 48 + b'", "chunk_size": 4, "chunk_delay": 0.25}]'
+        urllib.request.urlopen(urllib.request.Request(fake + "/_fake/script", data=script), timeout=5).close()
+        environ = dummy_environ(variables(GATEWAY_CONFIG.read_text()))
+        port = free_port()
+        stack.enter_context(serving(config, environ, port))
+        url = stack.enter_context(nginx(tmp_path, free_port(), dict.fromkeys(GATEWAYS, port)))
+
+        headers = {"content-type": "application/json", "x-api-key": environ["CCROUTER_CLIENT_KEY"]}
+        request = urllib.request.Request(url + "/v1/messages", data=_MESSAGE, headers=headers)
+        started = time.monotonic()
+        deltas: list[float] = []
+        with urllib.request.urlopen(request, timeout=20) as response:
+            assert response.status == 200
+            for line in response:
+                if line.startswith(b"event: content_block_delta"):
+                    deltas.append(time.monotonic() - started)
+        total = time.monotonic() - started
+    assert len(deltas) == 12
+    assert total >= 2.5, "the fake paces its frames"
+    # Held anywhere on the way (nginx's buffers or a compression filter, the gateway), the frames
+    # would arrive together at the end; passed on as they come, one by one.
+    assert deltas[0] < 1.0, f"first frame after {deltas[0]:.2f}s of {total:.2f}s"
+    assert deltas[-1] - deltas[0] >= 2.0
