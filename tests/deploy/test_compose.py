@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis
 import yaml
 from deploy_support import DEPLOY, dummy_environ, free_port, load_config, serving, variables, wait_for
 
@@ -229,6 +230,15 @@ def _drop_schema(schema: str) -> None:
     asyncio.run(drop())
 
 
+def _drop_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 @pytest.mark.timeout(120)
 def test_two_gateways_behind_nginx_share_the_load_and_survive_one_killed(tmp_path: Path) -> None:
     data = yaml.safe_load(GATEWAY_CONFIG.read_text())
@@ -272,6 +282,7 @@ def test_two_gateways_behind_nginx_share_the_load_and_survive_one_killed(tmp_pat
             assert _served(direct["gateway-1"]) >= 7
     finally:
         _drop_schema(schema)
+        _drop_keys(data["state"]["key_prefix"])
     for name, port in ports.items():
         assert "dummy-" not in (tmp_path / f"gateway-{port}.log").read_text(), f"{name} logged a secret"
 
