@@ -9,7 +9,7 @@ suite needs every service below, in CI too.
 The addresses are the ones the tests use; CCROUTER_TEST_REDIS and CCROUTER_TEST_POSTGRES (host:port)
 override them for this check only (its own tests point them at a closed port). Chromium is looked for at
 CCROUTER_TEST_CHROMIUM, else /usr/bin/chromium (Debian's package), Firefox at CCROUTER_TEST_FIREFOX, else
-/usr/bin/firefox-esr. The Claude Code CLI
+/usr/bin/firefox-esr, nginx at CCROUTER_TEST_NGINX, else /usr/sbin/nginx. The Claude Code CLI
 is looked for where tests/integration/test_claude_code_real.py looks (CCROUTER_TEST_CLAUDE, else
 node_modules/.bin/claude, else .cache/claude-code/node_modules/.bin/claude) and, when it is nowhere,
 installed into .cache/claude-code with npm (pinned version).
@@ -58,14 +58,6 @@ def check_promtool():
         "prometheus, or brew install prometheus, or the release archive from "
         "https://prometheus.io/download/ (promtool is in it), on PATH"
     )
-
-
-def check_nginx():
-    # tests/integration/test_cluster.py balances three gateways with it (tests/integration/cluster_support.py).
-    path = os.environ.get("CCROUTER_TEST_NGINX", "/usr/sbin/nginx")
-    if os.path.isfile(path) and os.access(path, os.X_OK):
-        return None
-    return "nginx at %s (the multi-instance tests' load balancer): apt-get install -y --no-install-recommends nginx" % path
 
 
 def _connect(where):
@@ -232,6 +224,18 @@ def check_webkit():
         "WebKit, Safari's engine, for the dashboard's test in a third browser engine: %s missing; "
         "apt-get install -y --no-install-recommends %s"
         % (", ".join(path for path, _ in missing), " ".join(sorted({p for _, p in missing})))
+    )
+
+
+def check_nginx():
+    # tests/deploy/test_compose.py checks and runs deploy/compose/nginx.conf, and
+    # tests/integration/test_cluster.py balances three gateways with it (both look at the same place).
+    path = os.environ.get("CCROUTER_TEST_NGINX", "/usr/sbin/nginx")
+    if _executable(path):
+        return None
+    return (
+        "nginx at %s (the multi-instance tests' load balancer): apt-get install -y "
+        "--no-install-recommends nginx, or set CCROUTER_TEST_NGINX to an nginx binary" % path
     )
 
 
