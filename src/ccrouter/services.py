@@ -49,6 +49,7 @@ from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
 from ccrouter.routing.strategies import RankingPolicy, strategy_named
 from ccrouter.store import InputEstimates, Store, make_store
+from ccrouter.telemetry.alert_state import LocalAlertState, RedisAlertState, open_alert_state
 from ccrouter.telemetry.alerts import Alerter, RecentRequests, Sender
 from ccrouter.telemetry.metrics import GatewayMetrics
 from ccrouter.telemetry.redact import Redactor, secrets_of
@@ -194,6 +195,8 @@ class Services:
     ui_sessions: SessionCodec
     # The last hour's traffic (the Overview's): one recorder for the process, kept across reloads.
     traffic: TrafficRecorder
+    # Who announces alerts among the instances, and what is announced (every configuration shares it).
+    alert_state: LocalAlertState | RedisAlertState
     users: Users = field(default_factory=Users)
     _relay: _HeadersRelay | None = None
     _background: _Background = field(default_factory=_Background)
@@ -263,6 +266,7 @@ async def build_services(
     background = _Background()
     if previous is None:
         windows = open_windows(settings.state)
+        alert_state = open_alert_state(settings.state)
         ledger = make_store(settings.store, config_dir)
         await ledger.open()
         directory = KeyDirectory(
@@ -284,6 +288,7 @@ async def build_services(
         except BaseException:
             await directory.aclose()
             await ledger.close()
+            await alert_state.aclose()
             raise
         counter = TokenCounter()
         # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
@@ -293,6 +298,7 @@ async def build_services(
     else:
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
         directory, verifier = previous.directory, previous.verifier
+        alert_state = previous.alert_state
         background.warming = previous._background.warming
     live = LiveState(settings, windows)
     if previous is not None:
@@ -313,6 +319,7 @@ async def build_services(
             ledger=ledger,
             directory=directory,
             verifier=verifier,
+            alert_state=alert_state,
             counter=counter,
             pools=pools,
             relay=relay,
@@ -330,6 +337,7 @@ async def build_services(
             await directory.aclose()
             await ledger.close()
             await windows.aclose()
+            await alert_state.aclose()
         raise
 
 
@@ -360,6 +368,7 @@ def _assemble(
     ledger: Store,
     directory: KeyDirectory,
     verifier: JwtVerifier | None,
+    alert_state: LocalAlertState | RedisAlertState,
     counter: TokenCounter,
     pools: ProviderPools,
     relay: _HeadersRelay,
@@ -415,7 +424,7 @@ def _assemble(
     )
     if previous is not None:
         dispatcher.carry_over(previous.dispatcher)
-    alerter = _alerter(settings, recent, live, budgets, extensions, previous)
+    alerter = _alerter(settings, recent, live, budgets, extensions, previous, alert_state)
     if settings.routing.health_checks:
         background.health = HealthChecker(settings, pools, live)
     return Services(
@@ -456,6 +465,7 @@ def _assemble(
         key_manager=key_manager,
         ui_sessions=session_codec(settings.server.ui),
         traffic=traffic,
+        alert_state=alert_state,
         _relay=relay,
         _background=background,
     )
@@ -468,6 +478,7 @@ def _alerter(
     budgets: BudgetAdmission,
     extensions: Extensions,
     previous: Services | None,
+    state: LocalAlertState | RedisAlertState,
 ) -> Alerter | None:
     if recent is None:
         return None
@@ -478,8 +489,10 @@ def _alerter(
         [live],
         budgets,
         extensions.alert_channels,
-        # Alerts already announced stay announced: a reload neither repeats nor forgets them.
-        _active=old._active if old is not None else {},
+        # Alerts already announced stay announced (``state`` is shared): a reload neither repeats
+        # nor forgets them, nor when they started.
+        state=state,
+        _since=old._since if old is not None else {},
     )
 
 
@@ -536,6 +549,9 @@ async def close_stores(services: Services) -> None:
     if services.verifier is not None:
         await services.verifier.aclose()
     await services.windows.aclose()
+    # Another instance takes the alerts over at once rather than when the lease expires.
+    await services.alert_state.release()
+    await services.alert_state.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
     if warming is not None:
