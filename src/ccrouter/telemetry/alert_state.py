@@ -14,7 +14,8 @@ a second ``firing``.
 Redis unreachable (the rule): an instance holding the lease when Redis stops answering keeps
 evaluating and sending for as long as Redis stays unreachable, keeping the firing state in memory,
 and writes it back once Redis answers and the lease is still (or again) its own; an instance that
-did not hold it sends nothing until it can take the lease. So a Redis outage leaves one sender
+did not hold it sends nothing until it can take the lease, and when Redis answers again it waits
+one lease time before seeking it, so the holder takes it back first. So a Redis outage leaves one sender
 (no silence, no storm); only a partition that cuts the holder alone off Redis can make two (the old
 holder and the instance that took the lease over), never one per instance. A notice is recorded
 after its webhooks answered: a holder dying between the two makes its successor send it again.
@@ -179,6 +180,9 @@ class RedisAlertState:
         self._firing: dict[str, Announced] = {}
         # The firing state changed while Redis was unreachable: written back before it is read.
         self._dirty = False
+        # A non-holder saw Redis unreachable: it lets the holder take the lease back first.
+        self._saw_outage = False
+        self._defer_until = 0.0
 
     @classmethod
     def connect(cls, url: str, prefix: str) -> RedisAlertState:
@@ -218,7 +222,7 @@ class RedisAlertState:
                 if not held:  # expired meanwhile: take it again unless another instance has
                     held = await self._acquire(ttl_ms)
             else:
-                held = await self._acquire(ttl_ms)
+                held = await self._seek(started, ttl_ms)
             if held and self._dirty:
                 await self._write_back()
         except self._errors as exc:
@@ -236,6 +240,17 @@ class RedisAlertState:
             log.info("alerts: this instance holds the alert lease (evaluates and sends)")
         return held
 
+    async def _seek(self, now: float, ttl_ms: int) -> bool:
+        if self._saw_outage:
+            # Redis answers again: the instance that announced through the outage gets one lease
+            # time to take the lease back and write what it announced, before the others compete.
+            await self._redis.ping()
+            self._saw_outage = False
+            self._defer_until = now + ttl_ms / 1000
+        if now < self._defer_until:
+            return False
+        return await self._acquire(ttl_ms)
+
     async def _acquire(self, ttl_ms: int) -> bool:
         return bool(await self._redis.set(self.lease_key, self.token, nx=True, px=ttl_ms))
 
@@ -248,6 +263,7 @@ class RedisAlertState:
             )
             self._outage = True
         elif not self._outage and self._until == 0.0:
+            self._saw_outage = True
             log.debug("alerts: Redis unreachable (%s); not the holder, not sending", type(exc).__name__)
         self._until = 0.0
         return self._outage

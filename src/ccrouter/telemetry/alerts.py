@@ -221,17 +221,22 @@ class Alerter:
             while True:
                 await asyncio.sleep(self.config.interval_s)
                 await self._round()
+                _raise_if_cancelling()
         # The lease is kept by its own task, so a slow webhook does not let it lapse; taking it over
         # starts a round at once.
         took_over = asyncio.Event()
         keeper = asyncio.create_task(self._keep_lease(took_over), name="ccrouter-alerts-lease")
         try:
             while True:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that arrives as
+                # its timeout fires, and the loop would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(took_over.wait(), self.config.interval_s)
+                    async with asyncio.timeout(self.config.interval_s):
+                        await took_over.wait()
                 took_over.clear()
                 if self.state.may_send():
                     await self._round()
+                _raise_if_cancelling()
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -245,6 +250,7 @@ class Alerter:
                     took_over.set()
             except Exception:  # the task's boundary: a failed renewal must not end alerting
                 log.exception("keeping the alert lease failed")
+            _raise_if_cancelling()
             await asyncio.sleep(self.config.interval_s * LEASE_TICK)
 
     async def _round(self) -> None:
@@ -283,15 +289,27 @@ class Alerter:
             if tag not in self._logged:
                 _log_notice(notice)
                 self._logged.add(tag)
-            results = [await send(notice) for send in self.senders]
-            if all(results):
-                entry = Announced(notice.alert.key, dataclasses.asdict(notice.alert), notice.started_at)
-                await self.state.record(notice.status, entry)
+            job = asyncio.ensure_future(self._send(notice))
+            try:
+                sent = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # Stopping: the webhook may have answered already, so the notice is finished and
+                # recorded (bounded by the webhook timeout) rather than sent again by the next holder.
+                await job
+                raise
+            if sent:
                 delivered.append(notice)
                 self._logged.discard(tag)
         due = {(n.status, n.alert.key) for n in notices}
         self._logged &= due
         return delivered
+
+    async def _send(self, notice: Notice) -> bool:
+        results = [await send(notice) for send in self.senders]
+        if all(results):
+            entry = Announced(notice.alert.key, dataclasses.asdict(notice.alert), notice.started_at)
+            await self.state.record(notice.status, entry)
+        return all(results)
 
     async def check(self) -> list[Alert]:
         """The alerts that hold now."""
@@ -359,6 +377,15 @@ class Alerter:
                 )
             )
         return alerts
+
+
+def _raise_if_cancelling() -> None:
+    # A cancel that lands as a timeout fires inside a client library can come out as TimeoutError
+    # (an OSError, caught as Redis or webhook trouble): the task still counts the request, so the
+    # loop ends instead of running on past its stop.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _log_notice(notice: Notice) -> None:
