@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as redis
-from redis import __version__ as redis_version
-from redis.driver_info import DriverInfo
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from process_support import free_port
+from redis import __version__ as redis_version
+from redis.driver_info import DriverInfo
 
 from ccrouter.config import AlertsConfig
 from ccrouter.status import ProviderStatus
