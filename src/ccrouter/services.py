@@ -51,6 +51,7 @@ from ccrouter.routing.scenarios import Router
 from ccrouter.routing.session import SessionUsage
 from ccrouter.routing.strategies import RankingPolicy, strategy_named
 from ccrouter.store import InputEstimates, Store, make_store
+from ccrouter.telemetry.alert_state import LocalAlertState, RedisAlertState, open_alert_state
 from ccrouter.telemetry.alerts import Alerter, RecentRequests, Sender
 from ccrouter.telemetry.metrics import GatewayMetrics
 from ccrouter.telemetry.redact import Redactor, secrets_of
@@ -198,6 +199,8 @@ class Services:
     ui_sessions: SessionCodec
     # The last hour's traffic (the Overview's): one recorder for the process, kept across reloads.
     traffic: TrafficRecorder
+    # Who announces alerts among the instances, and what is announced (every configuration shares it).
+    alert_state: LocalAlertState | RedisAlertState
     # Breakers, statistics and sessions shared with the other instances (None: no state.redis_url).
     shared: SharedLive | None = None
     users: Users = field(default_factory=Users)
@@ -274,6 +277,7 @@ async def build_services(
         )
         if shared is not None:
             shared.start()
+        alert_state = open_alert_state(settings.state)
         ledger = make_store(settings.store, config_dir)
         await ledger.open()
         directory = KeyDirectory(
@@ -295,6 +299,7 @@ async def build_services(
         except BaseException:
             await directory.aclose()
             await ledger.close()
+            await alert_state.aclose()
             raise
         counter = TokenCounter()
         # The encoding loads (~0.3 s) in a thread while the gateway starts answering: routing counts
@@ -305,6 +310,7 @@ async def build_services(
         windows, ledger, counter = previous.windows, previous.ledger, previous.counter
         shared = previous.shared
         directory, verifier = previous.directory, previous.verifier
+        alert_state = previous.alert_state
         background.warming = previous._background.warming
     live = LiveState(settings, windows, shared=shared)
     if previous is not None:
@@ -326,6 +332,7 @@ async def build_services(
             ledger=ledger,
             directory=directory,
             verifier=verifier,
+            alert_state=alert_state,
             counter=counter,
             pools=pools,
             relay=relay,
@@ -345,6 +352,7 @@ async def build_services(
             if shared is not None:
                 await shared.aclose()
             await windows.aclose()
+            await alert_state.aclose()
         raise
 
 
@@ -376,6 +384,7 @@ def _assemble(
     ledger: Store,
     directory: KeyDirectory,
     verifier: JwtVerifier | None,
+    alert_state: LocalAlertState | RedisAlertState,
     counter: TokenCounter,
     pools: ProviderPools,
     relay: _HeadersRelay,
@@ -429,7 +438,7 @@ def _assemble(
         routes=client_limits,
         observers=observers,
     )
-    alerter = _alerter(settings, recent, live, budgets, extensions, previous)
+    alerter = _alerter(settings, recent, live, budgets, extensions, previous, alert_state)
     if settings.routing.health_checks:
         background.health = HealthChecker(settings, pools, live)
     return Services(
@@ -472,6 +481,7 @@ def _assemble(
         ui_sessions=session_codec(settings.server.ui),
         traffic=traffic,
         shared=shared,
+        alert_state=alert_state,
         _relay=relay,
         _background=background,
     )
@@ -484,6 +494,7 @@ def _alerter(
     budgets: BudgetAdmission,
     extensions: Extensions,
     previous: Services | None,
+    state: LocalAlertState | RedisAlertState,
 ) -> Alerter | None:
     if recent is None:
         return None
@@ -494,8 +505,10 @@ def _alerter(
         [live],
         budgets,
         extensions.alert_channels,
-        # Alerts already announced stay announced: a reload neither repeats nor forgets them.
-        _active=old._active if old is not None else {},
+        # Alerts already announced stay announced (``state`` is shared): a reload neither repeats
+        # nor forgets them, nor when they started.
+        state=state,
+        _since=old._since if old is not None else {},
     )
 
 
@@ -556,6 +569,9 @@ async def close_stores(services: Services) -> None:
     if services.shared is not None:
         await services.shared.aclose()
     await services.windows.aclose()
+    # Another instance takes the alerts over at once rather than when the lease expires.
+    await services.alert_state.release()
+    await services.alert_state.aclose()
     await services.ledger.close()  # flushes every queued row
     warming = services._background.warming
     if warming is not None:

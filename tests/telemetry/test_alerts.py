@@ -188,6 +188,7 @@ async def test_the_app_runs_the_alert_loop(receiver: Receiver) -> None:
                     async with session.post(client, json=body) as response:
                         assert response.status >= 500
             await asyncio.wait_for(_named(receiver, "HighErrorRate"), 10)
+            await asyncio.wait_for(_named(receiver, "ProviderUnhealthy"), 10)
         finally:
             await server.close()
     alerts = {body["alert"]: body for body in receiver.bodies}

@@ -16,6 +16,7 @@ from ccrouter.cli import (
     config_cmd,
     costs,
     daemon,
+    diagnose,
     doctor,
     init,
     keys,
@@ -48,6 +49,7 @@ codex.register(app)
 claude_settings.register(app)
 init.register(app)
 doctor.register(app)
+diagnose.register(app)
 models.register(app)
 statusline.register(app)
 audit.register(app)

@@ -6,11 +6,14 @@ time buckets (with a latency histogram) for the error rate and p95 latency rules
 budget use are read from the ``ccrouter.status`` sources. ``Alerter.evaluate`` compares the active
 alerts with those already announced: a new one is sent as ``firing``, one that stopped holding as
 ``resolved``, one still active is not repeated. A webhook that fails is retried at the next evaluation.
+With ``state.redis_url`` one instance evaluates and sends for all (``ccrouter.telemetry.alert_state``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -25,6 +28,8 @@ from ccrouter.config import AlertsConfig
 from ccrouter.exchange import Exchange
 from ccrouter.resilience.buckets import BucketRing
 from ccrouter.status import BudgetStatusSource, ProviderStatusSource
+from ccrouter.telemetry.alert_state import TICK as LEASE_TICK
+from ccrouter.telemetry.alert_state import AlertState, Announced, LocalAlertState
 from ccrouter.telemetry.redact import Redactor
 
 __all__ = ["Alert", "Alerter", "Notice", "RecentRequests", "RecentSummary", "WebhookSender", "p95"]
@@ -194,15 +199,9 @@ class WebhookSender:
 
 
 @dataclass(slots=True)
-class _Active:
-    alert: Alert
-    started_at: float
-    sent: bool = False
-
-
-@dataclass(slots=True)
 class Alerter:
-    """Evaluates the rules and announces changes. ``run`` loops every ``config.interval_s``."""
+    """Evaluates the rules and announces changes. ``run`` loops every ``config.interval_s``; with a
+    shared ``state`` (``RedisAlertState``) only the instance holding its lease evaluates and sends."""
 
     config: AlertsConfig
     recent: RecentRequests
@@ -210,47 +209,107 @@ class Alerter:
     budget_source: BudgetStatusSource | None = None
     senders: Sequence[Sender] = ()
     clock: Clock = time.time
-    _active: dict[str, _Active] = field(default_factory=dict)
-    _pending: list[Notice] = field(default_factory=list)
+    # What is announced as firing, and who may announce (``ccrouter.telemetry.alert_state``).
+    state: AlertState = field(default_factory=LocalAlertState)
+    # When each alert holding now was first seen holding (its ``started_at``).
+    _since: dict[str, float] = field(default_factory=dict)
+    # Notices logged and not yet delivered: a retry is not logged again.
+    _logged: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self) -> None:
+        if not self.state.shared:
+            while True:
+                await asyncio.sleep(self.config.interval_s)
+                await self._round()
+                _raise_if_cancelling()
+        # The lease is kept by its own task, so a slow webhook does not let it lapse; taking it over
+        # starts a round at once.
+        took_over = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(took_over), name="ccrouter-alerts-lease")
+        try:
+            while True:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that arrives as
+                # its timeout fires, and the loop would never stop.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.interval_s):
+                        await took_over.wait()
+                took_over.clear()
+                if self.state.may_send():
+                    await self._round()
+                _raise_if_cancelling()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, took_over: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.config.interval_s)
+            was = self.state.holding
             try:
-                await self.evaluate()
-            except Exception:  # the task's boundary: one failed round (a store outage) must not end alerting
-                log.exception("alert evaluation failed")
+                if await self.state.keep(self.config.interval_s) and not was:
+                    took_over.set()
+            except Exception:  # the task's boundary: a failed renewal must not end alerting
+                log.exception("keeping the alert lease failed")
+            _raise_if_cancelling()
+            await asyncio.sleep(self.config.interval_s * LEASE_TICK)
+
+    async def _round(self) -> None:
+        try:
+            await self.evaluate()
+        except Exception:  # the task's boundary: one failed round (a store outage) must not end alerting
+            log.exception("alert evaluation failed")
 
     async def evaluate(self) -> list[Notice]:
-        """One round: returns the notices delivered (or logged, without a webhook) this round."""
+        """One round: returns the notices delivered (or logged, without a webhook) this round. What
+        is announced is ``state``'s: an alert announced firing that no longer holds is sent as
+        resolved (also one a previous holder announced), one holding and not announced as firing;
+        a notice whose delivery failed is sent again at the next round, if still due."""
         now = self.clock()
         holding = {a.key: a for a in await self.check()}
-        for key, active in list(self._active.items()):
-            if key not in holding:
-                del self._active[key]
-                if active.sent:  # an alert never announced resolves silently
-                    self._queue(Notice("resolved", active.alert, active.started_at, now))
-        for key, alert in holding.items():
-            if key not in self._active:
-                self._active[key] = _Active(alert, now)
-        for active in self._active.values():
-            if not active.sent:
-                self._queue(Notice("firing", active.alert, active.started_at))
-                active.sent = True
-        return await self._deliver()
+        self._since = {key: self._since.get(key, now) for key in holding}
+        announced = await self.state.announced()
+        notices = [
+            Notice("resolved", Alert(**entry.alert), entry.started_at, now)
+            for key, entry in announced.items()
+            if key not in holding
+        ]
+        notices += [
+            Notice("firing", alert, self._since[key])
+            for key, alert in holding.items()
+            if key not in announced
+        ]
+        return await self._deliver(notices)
 
-    def _queue(self, notice: Notice) -> None:
-        _log_notice(notice)
-        self._pending.append(notice)
-
-    async def _deliver(self) -> list[Notice]:
+    async def _deliver(self, notices: list[Notice]) -> list[Notice]:
         delivered: list[Notice] = []
-        retry: list[Notice] = []
-        for notice in self._pending:
-            results = [await send(notice) for send in self.senders]
-            (delivered if all(results) else retry).append(notice)
-        self._pending = retry
+        for notice in notices:
+            if not self.state.may_send():
+                break  # the lease lapsed mid-round: its next holder sends what is left
+            tag = (notice.status, notice.alert.key)
+            if tag not in self._logged:
+                _log_notice(notice)
+                self._logged.add(tag)
+            job = asyncio.ensure_future(self._send(notice))
+            try:
+                sent = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # Stopping: the webhook may have answered already, so the notice is finished and
+                # recorded (bounded by the webhook timeout) rather than sent again by the next holder.
+                await job
+                raise
+            if sent:
+                delivered.append(notice)
+                self._logged.discard(tag)
+        due = {(n.status, n.alert.key) for n in notices}
+        self._logged &= due
         return delivered
+
+    async def _send(self, notice: Notice) -> bool:
+        results = [await send(notice) for send in self.senders]
+        if all(results):
+            entry = Announced(notice.alert.key, dataclasses.asdict(notice.alert), notice.started_at)
+            await self.state.record(notice.status, entry)
+        return all(results)
 
     async def check(self) -> list[Alert]:
         """The alerts that hold now."""
@@ -318,6 +377,15 @@ class Alerter:
                 )
             )
         return alerts
+
+
+def _raise_if_cancelling() -> None:
+    # A cancel that lands as a timeout fires inside a client library can come out as TimeoutError
+    # (an OSError, caught as Redis or webhook trouble): the task still counts the request, so the
+    # loop ends instead of running on past its stop.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _log_notice(notice: Notice) -> None:
