@@ -17,7 +17,12 @@ import aiohttp
 import anthropic
 import orjson
 import pytest
-from cluster_support import Cluster, require_nginx
+import redis.asyncio as redis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cluster_support import REDIS_URL, Cluster, require_nginx
+from redis import __version__ as redis_version
+from redis.driver_info import DriverInfo
 
 from ccrouter.config_file import load_settings
 from ccrouter.store import make_store
@@ -264,3 +269,69 @@ async def test_a_rolling_restart_under_100_streams_fails_or_cuts_none(
     problems = [outcome for outcome in outcomes if outcome != "ok"]
     assert len(outcomes) >= 200
     assert problems == []
+
+
+class Receiver:
+    """A webhook receiver on loopback: records each alert notice."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self.server = TestServer(app, host="127.0.0.1", port=0)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.bodies.append(orjson.loads(await request.read()))
+        return web.Response(status=200)
+
+    def transitions(self) -> list[tuple[str, str]]:
+        return [(body["alert"], body["status"]) for body in self.bodies]
+
+
+async def _until(check: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout_s:g}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_alerts_keep_flowing_from_a_survivor_when_the_holder_is_killed(
+    tmp_path: Path, fake_a: FakeUpstream, fake_b: FakeUpstream, switch_a: Switch
+) -> None:
+    receiver = Receiver()
+    await receiver.server.start_server()
+    alerts = {"webhook_url": str(receiver.server.make_url("/hook")), "interval_s": 0.5}
+    switch_a.failing = True
+    try:
+        async with Cluster(tmp_path, _document(fake_a, fake_b, alerts=alerts)) as cluster:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(3):
+                    assert await _post(session, cluster.gateway_url(0)) == (200, "b")
+            await _until(lambda: "firing" in {s for _, s in receiver.transitions()}, 10, "A's alert firing")
+            firing = [alert for alert, status in receiver.transitions() if status == "firing"]
+            # The holder of the alerts' lease is SIGKILLed: a survivor takes the alerts over.
+            client = redis.from_url(REDIS_URL, driver_info=DriverInfo(lib_version=redis_version))
+            try:
+                token = (await client.get(f"{cluster.prefix}:alerts:lease")).decode()
+            finally:
+                await client.aclose()
+            pid = int(token.split(":")[1])
+            holder = next(i for i, p in enumerate(cluster.processes) if p is not None and p.pid == pid)
+            await cluster.kill(holder)
+            # A recovers: its breaker closes (a probe through the survivors), the alert resolves once.
+            switch_a.failing = False
+            async with aiohttp.ClientSession() as session:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and (
+                    "resolved" not in {s for _, s in receiver.transitions()}
+                ):
+                    await _post(session, cluster.url)
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # two more rounds: nothing sent twice
+    finally:
+        await receiver.server.close()
+    transitions = receiver.transitions()
+    for alert in firing:
+        assert transitions.count((alert, "firing")) == 1, transitions
+        assert transitions.count((alert, "resolved")) == 1, transitions
