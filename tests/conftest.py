@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio
 from blockbuster import BlockBuster, blockbuster_ctx
+from redis.driver_info import DriverInfo
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +77,41 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
             for filename, where in CAN_BLOCK:
                 function.can_block_in(filename, where)
         yield bb
+
+
+# -- the local Redis, for every test that uses it (fails, never skips, without a server)
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[redis.asyncio.Redis]:
+    """The test's own client of the local Redis (told redis-py's version, so connecting reads no
+    package metadata on the loop)."""
+    client = redis.asyncio.from_url(REDIS_URL, driver_info=DriverInfo(lib_version=redis.__version__))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis_client: redis.asyncio.Redis) -> AsyncIterator[str]:
+    """A unique key prefix on the local Redis, its keys deleted afterwards."""
+    client = redis_client
+    try:
+        await client.ping()
+    except (redis.ConnectionError, OSError) as exc:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
+        )
+    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        async for key in client.scan_iter(match=f"{name}:*"):
+            await client.delete(key)

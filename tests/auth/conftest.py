@@ -12,16 +12,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import redis
-import redis.asyncio
-from redis.driver_info import DriverInfo
 
 from ccrouter.store.base import Store
 from ccrouter.store.postgres import PostgresStore
 from ccrouter.store.sqlite import SQLiteStore
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 async def _pg_connect() -> asyncpg.Connection:
@@ -75,40 +71,6 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         if conn is not None:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await conn.close()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return REDIS_URL
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[redis.asyncio.Redis]:
-    """The test's own client of the local Redis (told redis-py's version, so connecting reads no
-    package metadata on the loop)."""
-    client = redis.asyncio.from_url(REDIS_URL, driver_info=DriverInfo(lib_version=redis.__version__))
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def redis_prefix(redis_client: redis.asyncio.Redis) -> AsyncIterator[str]:
-    """A unique key prefix on the local Redis, its keys deleted afterwards."""
-    client = redis_client
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    try:
-        yield name
-    finally:
-        async for key in client.scan_iter(match=f"{name}:*"):
-            await client.delete(key)
 
 
 @pytest.fixture

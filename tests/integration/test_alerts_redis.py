@@ -11,19 +11,15 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 import redis.asyncio as redis
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from process_support import free_port
 from redis import __version__ as redis_version
 from redis.driver_info import DriverInfo
+from webhook_support import Receiver
 
 from ccrouter.config import AlertsConfig
 from ccrouter.status import ProviderStatus
@@ -42,34 +38,6 @@ def _client(url: str) -> redis.Redis:
     return redis.from_url(url, driver_info=DriverInfo(lib_version=redis_version))
 
 
-class Receiver:
-    """A webhook receiver on loopback: records each JSON body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self.server = TestServer(app, host="127.0.0.1", port=0)
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        self.bodies.append(orjson.loads(await request.read()))
-        return web.Response(status=200)
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/hook"))
-
-    def transitions(self) -> list[tuple[str, str]]:
-        return [(body["alert"], body["status"]) for body in self.bodies]
-
-    async def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.bodies) < count:
-            if time.monotonic() > deadline:
-                pytest.fail(f"expected {count} webhooks, got {self.transitions()}")
-            await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     recv = Receiver()
@@ -79,21 +47,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A unique key prefix, deleted afterwards. Fails (not skips) without a Redis server."""
-    client = _client(REDIS_URL)
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
-        await client.aclose()
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async for key in client.scan_iter(match=f"{name}:*"):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 class Providers:

@@ -6,18 +6,13 @@ and managed key budgets that block."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import redis.asyncio as redis
 from gateway_support import GatewayFactory
-from redis import __version__ as redis_version
-from redis.driver_info import DriverInfo
 
 from ccrouter.codecs.anthropic import codec
 from ccrouter.config import Settings
@@ -33,21 +28,8 @@ KEYS = {name: f"{name}-client-key-0123456789" for name in ("alice", "bob", "caro
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A unique Redis key prefix, deleted afterwards. Fails (not skips) without a Redis server."""
-    client = redis.from_url(REDIS_URL, driver_info=DriverInfo(lib_version=redis_version))
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
-        await client.aclose()
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async for key in client.scan_iter(match=f"{name}:*"):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def _settings(fake_url: str, tmp_path: Path, keys: list[dict[str, Any]], **extra: Any) -> Settings:

@@ -18,11 +18,10 @@ import anthropic
 import orjson
 import pytest
 import redis.asyncio as redis
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from cluster_support import REDIS_URL, Cluster, require_nginx
 from redis import __version__ as redis_version
 from redis.driver_info import DriverInfo
+from webhook_support import Receiver
 
 from ccrouter.config_file import load_settings
 from ccrouter.store import make_store
@@ -271,23 +270,6 @@ async def test_a_rolling_restart_under_100_streams_fails_or_cuts_none(
     assert problems == []
 
 
-class Receiver:
-    """A webhook receiver on loopback: records each alert notice."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self.server = TestServer(app, host="127.0.0.1", port=0)
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        self.bodies.append(orjson.loads(await request.read()))
-        return web.Response(status=200)
-
-    def transitions(self) -> list[tuple[str, str]]:
-        return [(body["alert"], body["status"]) for body in self.bodies]
-
-
 async def _until(check: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -301,7 +283,7 @@ async def test_alerts_keep_flowing_from_a_survivor_when_the_holder_is_killed(
 ) -> None:
     receiver = Receiver()
     await receiver.server.start_server()
-    alerts = {"webhook_url": str(receiver.server.make_url("/hook")), "interval_s": 0.5}
+    alerts = {"webhook_url": receiver.url, "interval_s": 0.5}
     switch_a.failing = True
     try:
         async with Cluster(tmp_path, _document(fake_a, fake_b, alerts=alerts)) as cluster:

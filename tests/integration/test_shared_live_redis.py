@@ -10,7 +10,6 @@ import logging
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -32,21 +31,8 @@ SESSION = "5d1c0e8a-7f47-4f0e-9a55-0c1d2e3f4a5b"
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A unique key prefix, deleted afterwards. Fails (not skips) without a Redis server."""
-    client = connect_redis(REDIS_URL)
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
-        await client.aclose()
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async for key in client.scan_iter(match=f"{name}:*"):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.fixture

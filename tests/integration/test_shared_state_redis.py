@@ -4,14 +4,12 @@ limit together, and a 429 seen by one instance cools the target for both."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import redis.asyncio as redis
 from gateway_support import GatewayFactory
 
 from ccrouter.config import Settings
@@ -25,21 +23,8 @@ BODY = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A unique key prefix, deleted afterwards. Fails (not skips) without a Redis server."""
-    client = redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
-        await client.aclose()
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async for key in client.scan_iter(match=f"{name}:*"):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.fixture

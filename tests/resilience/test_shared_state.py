@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,7 +19,7 @@ from ccrouter.resilience.ratelimits import AnnouncedLimits, ConfiguredLimits
 from ccrouter.resilience.shared import SharedLive
 from ccrouter.resilience.stats import TargetStats, merge, snapshot
 from ccrouter.resilience.synced import SyncedWindows
-from ccrouter.resilience.windows import RedisWindows, connect_redis
+from ccrouter.resilience.windows import RedisWindows
 from ccrouter.routing.session import SessionUsage
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -28,24 +27,8 @@ MODEL = "m"
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A unique key prefix, deleted afterwards. Fails (not skips) without a Redis server."""
-    client = connect_redis(REDIS_URL)
-    try:
-        await client.ping()
-    except OSError as exc:
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    except Exception as exc:  # redis.ConnectionError
-        pytest.fail(
-            f"Redis is not reachable at {REDIS_URL} ({exc}): start it with `redis-server --daemonize yes`"
-        )
-    name = f"ccrouter-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async for key in client.scan_iter(match=f"{name}:*"):
-        await client.delete(key)
-    await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def _synced(prefix: str) -> SyncedWindows:
