@@ -22,6 +22,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCr
 from pydantic import SecretStr
 
 from ccrouter.errors import UpstreamError
+from ccrouter.providers.single_flight import SingleFlight
 
 __all__ = ["AwsCredentials", "chain_loader", "static_credentials"]
 
@@ -60,7 +61,7 @@ class AwsCredentials:
         self._load = load
         self._source: Credentials | None = None
         self._frozen: ReadOnlyCredentials | None = None
-        self._inflight: asyncio.Future[ReadOnlyCredentials] | None = None
+        self._refresh = SingleFlight(self._run, wait=_WAIT_TIMEOUT, provider=provider, what="AWS credentials")
         self.resolutions = 0  # completed resolutions and refreshes, for tests and diagnostics
 
     def __repr__(self) -> str:
@@ -96,20 +97,6 @@ class AwsCredentials:
     def _due(source: Credentials | None, within: int | None) -> bool:
         # RefreshableCredentials.refresh_needed only compares its expiry time with the clock.
         return isinstance(source, RefreshableCredentials) and bool(source.refresh_needed(within))
-
-    async def _refresh(self) -> ReadOnlyCredentials:
-        inflight = self._inflight
-        if inflight is None or inflight.done():
-            inflight = self._inflight = asyncio.ensure_future(self._run())
-            # Read its outcome even when every waiter gave up (no "exception never retrieved").
-            inflight.add_done_callback(lambda done: done.cancelled() or done.exception())
-        try:
-            async with asyncio.timeout(_WAIT_TIMEOUT):
-                return await asyncio.shield(inflight)
-        except TimeoutError as exc:
-            raise UpstreamError(
-                f"{self._provider}: no AWS credentials within {_WAIT_TIMEOUT:g}s", provider=self._provider
-            ) from exc
 
     async def _run(self) -> ReadOnlyCredentials:
         try:

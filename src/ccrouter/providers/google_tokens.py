@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.proxy import EgressProxy
+from ccrouter.providers.single_flight import SingleFlight
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -182,7 +183,9 @@ class GoogleTokens:
         self._ahead = ahead
         self._clock = clock
         self._token = _Token()
-        self._inflight: asyncio.Future[_Token] | None = None
+        self._refresh = SingleFlight(
+            self._run, wait=_WAIT_TIMEOUT, provider=provider, what="Google access token"
+        )
         self.refreshes = 0  # completed refreshes, for tests and diagnostics
 
     def __repr__(self) -> str:
@@ -209,22 +212,6 @@ class GoogleTokens:
         if self._token.value and self._token.value != rejected:
             return self._token.value
         return (await self._refresh()).value
-
-    async def _refresh(self) -> _Token:
-        """The refresh in flight, or a new one; every caller awaits the same one."""
-        inflight = self._inflight
-        if inflight is None or inflight.done():
-            inflight = self._inflight = asyncio.ensure_future(self._run())
-            # Read its outcome even when every waiter gave up (no "exception never retrieved").
-            inflight.add_done_callback(lambda done: done.cancelled() or done.exception())
-        try:
-            async with asyncio.timeout(_WAIT_TIMEOUT):
-                return await asyncio.shield(inflight)
-        except TimeoutError as exc:
-            raise UpstreamError(
-                f"{self._provider}: no Google access token within {_WAIT_TIMEOUT:g}s",
-                provider=self._provider,
-            ) from exc
 
     async def _run(self) -> _Token:
         started = self._clock()
