@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ccrouter.api.endpoints import ENDPOINTS
+from ccrouter.api.observe import API_REQUEST
 from ccrouter.api.state import GATEWAY
 from ccrouter.errors import ShuttingDownError
 from ccrouter.services import Services
@@ -127,7 +127,7 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("ccrouter_lifecycle", Lifecycle)
 @web.middleware
 async def lifecycle_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Counts the API requests in flight; refuses new ones (529) once the drain says so."""
-    if request.app[ENDPOINTS].match(request.path) is None and not request.path.startswith("/v1/"):
+    if not request.get(API_REQUEST, False):  # decided by ``observe_middleware``, which runs first
         return await handler(request)  # health, metrics, the dashboard: never held, never refused
     lifecycle = request.app[LIFECYCLE]
     if lifecycle.refusing:

@@ -24,7 +24,15 @@ from ccrouter.exchange import EndObserver, Exchange, Observer
 from ccrouter.telemetry.logging import log_bodies
 from ccrouter.telemetry.redact import Redactor
 
-__all__ = ["CLIENT_PREFIXES", "EXCHANGE", "PRINCIPAL", "REJECTED", "exchange_for", "observe_middleware"]
+__all__ = [
+    "API_REQUEST",
+    "CLIENT_PREFIXES",
+    "EXCHANGE",
+    "PRINCIPAL",
+    "REJECTED",
+    "exchange_for",
+    "observe_middleware",
+]
 
 log = logging.getLogger("ccrouter.api")
 
@@ -36,6 +44,8 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("ccrouter_principal", Prin
 # ccr_auth_failures_total, not recorded per request (no ledger row, no request log line), so that
 # anyone who can reach the port cannot fill the ledger.
 REJECTED: web.RequestKey[str] = web.RequestKey("ccrouter_rejected", str)
+# Whether the request is API traffic (recorded, counted in flight, held by a drain): set once here.
+API_REQUEST: web.RequestKey[bool] = web.RequestKey("ccrouter_api_request", bool)
 
 # The model APIs' paths: Anthropic's and OpenAI's (/v1/), the Gemini API's (/v1beta/).
 CLIENT_PREFIXES = ("/v1/", "/v1beta/")
@@ -65,6 +75,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     # Recorded: every request an endpoint serves, and any other under /v1/ or /v1beta/ (a client's
     # wrong path).
     api = endpoint is not None or request.path.startswith(CLIENT_PREFIXES)
+    request[API_REQUEST] = api
     # -- telemetry (issue 4): the request id on every log line written meanwhile; in-flight gauge.
     in_flight = state.metrics.in_flight_for(exchange.endpoint) if api else None
     if in_flight is not None:
